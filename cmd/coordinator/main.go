@@ -1,0 +1,150 @@
+// Command coordinator trains ReLU networks by alternating minimization and
+// applies trained models.
+//
+//	coordinator                      run the demo (planted data, in process)
+//	coordinator train [flags]        train; see coordinator train -h
+//	coordinator predict [flags]      apply a trained model
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"altmin/job"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "coordinator:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
+}
+
+var errUsage = errors.New("usage")
+
+const usage = `usage: coordinator [command] [flags]
+
+commands:
+  train     train a model (the default; with no data flags: the planted demo)
+  predict   apply a trained model to data
+  help      show this text
+
+Run 'coordinator COMMAND -h' for the flags of a command.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := "train"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "train":
+		return trainCmd(ctx, args, stdout, stderr)
+	case "predict":
+		return predictCmd(args, stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+}
+
+func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, level)
+	}
+	enc := zap.NewDevelopmentEncoderConfig()
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(w), lvl)
+	return zap.New(core), nil
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return nil
+}
+
+func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o := job.DefaultOptions()
+	fs := flag.NewFlagSet("coordinator train", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.Model, "model", "", "model: relu, sum or resnet (default: the synthetic teacher's, else sum)")
+	fs.IntVar(&o.K, "k", 0, "hidden neurons (default: the synthetic teacher's; relu: 1; resnet: d)")
+	fs.StringVar(&o.Signs, "signs", "", "output signs: ones, alternate or FILE.npy with k values +-1 (default: the teacher's, else ones)")
+	fs.BoolVar(&o.Bias, "bias", false, "append a constant-1 input feature")
+	fs.StringVar(&o.Synthetic, "synthetic", "", "planted data, e.g. model=sum,d=50,k=5,n=50000,seed=1 (keys: model, d, k, n, seed, wnorm, signs)")
+	fs.StringVar(&o.Data, "data", "", "features: X.npy (n x d, float32/float64, C order) or FILE.csv with a header row")
+	fs.StringVar(&o.Labels, "labels", "", "labels y.npy (n), with an .npy --data")
+	fs.StringVar(&o.Label, "label", "", "name of the label column, with a .csv --data")
+	fs.StringVar(&o.Init, "init", "", "start: identity (resnet), random, perturb:DELTA (known teacher) or FILE.npy (k x d) (default: identity for resnet, else random)")
+	fs.StringVar(&o.Truth, "truth", "", "teacher weights FILE.npy (k x d) to report the relative error (known for --synthetic)")
+	fs.IntVar(&o.Partitions, "partitions", o.Partitions, "number of partitions P (fixed, so results do not depend on the machine)")
+	fs.IntVar(&o.Iters, "iters", o.Iters, "maximum number of least-squares solves")
+	fs.Float64Var(&o.Tol, "tol", o.Tol, "stop when the relative change of the weights is below this (0: never)")
+	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the random initialization")
+	fs.StringVar(&o.Out, "out", o.Out, "output directory (weights.npy, model.json, metrics.jsonl)")
+	fs.IntVar(&o.Parallel, "parallel", 0, "partitions computed at once (0: GOMAXPROCS)")
+	level := fs.String("log-level", "warn", "log level: debug, info, warn or error (logs go to stderr)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(*level, stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	_, err = job.Train(ctx, o, stdout, log)
+	return err
+}
+
+func predictCmd(args []string, stdout, stderr io.Writer) error {
+	var o job.PredictOptions
+	fs := flag.NewFlagSet("coordinator predict", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.Model, "model", "", "trained model directory (with model.json and weights.npy)")
+	fs.StringVar(&o.Data, "data", "", "features: X.npy (n x d) or FILE.csv with a header row")
+	fs.StringVar(&o.Label, "label", "", "with a .csv --data: a label column to ignore, if present")
+	fs.StringVar(&o.Out, "out", "yhat.npy", "output .npy file of n predictions (float64)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	n, err := job.Predict(o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %d predictions to %s\n", n, o.Out)
+	return nil
+}

@@ -1,0 +1,267 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"altmin/linalg"
+	"altmin/model"
+	"altmin/shard"
+)
+
+// Errors returned by Core.Offer. A rejected partial is never reduced.
+var (
+	ErrStale     = errors.New("coordinator: partial for another iteration")
+	ErrDuplicate = errors.New("coordinator: duplicate partial")
+	ErrUnknown   = errors.New("coordinator: partial for an unknown partition")
+	ErrInvalid   = errors.New("coordinator: invalid partial")
+	ErrNotReady  = errors.New("coordinator: partials missing")
+	ErrDone      = errors.New("coordinator: training has stopped")
+	ErrNoSamples = errors.New("coordinator: no samples")
+)
+
+// Reason says why training stopped.
+type Reason string
+
+// Stop reasons.
+const (
+	Running    Reason = ""
+	FixedPoint Reason = "fixed-point"     // no activation pattern changed
+	Tolerance  Reason = "tolerance"       // relative change of the weights below Tol
+	IterLimit  Reason = "iteration-limit" // MaxIters solves done
+)
+
+// Config configures the iteration core.
+type Config struct {
+	Spec       model.Spec
+	Partitions int     // P, number of partitions; the data are rows split into P contiguous ranges
+	MaxIters   int     // maximum number of least-squares solves; 0 evaluates the start only
+	Tol        float64 // stop when ||U_{t+1} - U_t||_F / ||U_t||_F < Tol; 0 disables
+}
+
+// DefaultPartitions is the default P. It is fixed, independent of the
+// machine, so that results do not depend on where they are computed.
+const DefaultPartitions = 8
+
+// DefaultConfig returns the defaults: 8 partitions, 50 iterations, Tol 1e-12.
+func DefaultConfig() Config {
+	return Config{Partitions: DefaultPartitions, MaxIters: 50, Tol: 1e-12}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if err := c.Spec.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Partitions < 1:
+		return fmt.Errorf("coordinator: partitions = %d, need at least 1", c.Partitions)
+	case c.MaxIters < 0:
+		return fmt.Errorf("coordinator: iters = %d, need >= 0", c.MaxIters)
+	case !(c.Tol >= 0) || math.IsInf(c.Tol, 0):
+		return fmt.Errorf("coordinator: tol = %v, need a finite value >= 0", c.Tol)
+	}
+	return nil
+}
+
+// Report describes one completed iteration: the evaluation of the weights
+// U_Iter on every partition and, unless training stops here, the solve that
+// produced U_{Iter+1}.
+type Report struct {
+	Iter   int
+	Rows   int       // samples reduced
+	Loss   float64   // (1/2n) ||f(X; U_Iter) - y||^2
+	Flips  int64     // pattern bits changed since U_{Iter-1}; -1 at the first iteration
+	Solved bool      // a least-squares solve was done
+	Ridge  float64   // ridge the solve needed, 0 if none
+	Cond   float64   // condition number estimate of the solved matrix
+	Change float64   // ||U_{Iter+1} - U_Iter||_F / ||U_Iter||_F
+	Stop   Reason    // non-empty when training stopped at U_Iter
+	U      []float64 // U_Iter, the weights evaluated
+	Next   []float64 // U_{Iter+1}, the solution; nil when training stopped
+}
+
+// Core is the iteration logic of alternating minimization as a pure state
+// machine: no goroutines, clocks or I/O. The driver asks for the Request of
+// the current iteration, offers every partial it receives, and calls Advance
+// once no partition is missing. Partials are reduced in partition order, so
+// the result does not depend on the order they arrive in or on who computed
+// them.
+type Core struct {
+	cfg     Config
+	iter    int
+	u, prev []float64
+	got     []*shard.Stats
+	nGot    int
+	pending Reason
+	stopped Reason
+}
+
+// NewCore returns a core starting from the effective weights u0 (k x d).
+func NewCore(cfg Config, u0 []float64) (*Core, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(u0) != cfg.Spec.M() {
+		return nil, fmt.Errorf("coordinator: %d initial weights, want k*d = %d", len(u0), cfg.Spec.M())
+	}
+	return &Core{cfg: cfg, u: append([]float64(nil), u0...), got: make([]*shard.Stats, cfg.Partitions)}, nil
+}
+
+// Resume positions the core at iteration iter with weights u and previous
+// weights prev (nil when iter is 0), as recorded by a checkpoint.
+func (c *Core) Resume(iter int, u, prev []float64) error {
+	m := c.cfg.Spec.M()
+	if iter < 0 || len(u) != m || (iter > 0 && len(prev) != m) {
+		return fmt.Errorf("coordinator: bad resume state: iteration %d, %d weights, %d previous", iter, len(u), len(prev))
+	}
+	c.iter = iter
+	c.u = append([]float64(nil), u...)
+	c.prev = nil
+	if iter > 0 {
+		c.prev = append([]float64(nil), prev...)
+	}
+	clear(c.got)
+	c.nGot = 0
+	return nil
+}
+
+// Iter returns the current iteration.
+func (c *Core) Iter() int { return c.iter }
+
+// Stopped returns the stop reason, or Running.
+func (c *Core) Stopped() Reason { return c.stopped }
+
+// Weights returns a copy of the current effective weights U_Iter.
+func (c *Core) Weights() []float64 { return append([]float64(nil), c.u...) }
+
+// Previous returns a copy of U_{Iter-1}, or nil at the first iteration.
+func (c *Core) Previous() []float64 {
+	if c.prev == nil {
+		return nil
+	}
+	return append([]float64(nil), c.prev...)
+}
+
+// Request returns the statistics request of the current iteration.
+func (c *Core) Request() *shard.Request {
+	s := c.cfg.Spec
+	return &shard.Request{Iter: c.iter, D: s.D, Signs: append([]float64(nil), s.Signs...), U: c.Weights(), Prev: c.Previous()}
+}
+
+// Offer hands the core one partition's statistics. It returns an error,
+// and keeps nothing, for a partial of another iteration (ErrStale), of a
+// partition already received (ErrDuplicate), of a partition out of range
+// (ErrUnknown), or with wrong sizes or non-finite values (ErrInvalid).
+func (c *Core) Offer(s *shard.Stats) error {
+	switch {
+	case c.stopped != Running:
+		return ErrDone
+	case s == nil:
+		return fmt.Errorf("%w: nil", ErrInvalid)
+	case s.Iter != c.iter:
+		return fmt.Errorf("%w: partition %d, iteration %d, current %d", ErrStale, s.Partition, s.Iter, c.iter)
+	case s.Partition < 0 || s.Partition >= len(c.got):
+		return fmt.Errorf("%w: partition %d, have %d", ErrUnknown, s.Partition, len(c.got))
+	case c.got[s.Partition] != nil:
+		return fmt.Errorf("%w: partition %d, iteration %d", ErrDuplicate, s.Partition, s.Iter)
+	case s.Iter > 0 && s.Flips < 0:
+		return fmt.Errorf("%w: partition %d has no flip count at iteration %d", ErrInvalid, s.Partition, s.Iter)
+	}
+	if err := s.Validate(c.cfg.Spec.M()); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	c.got[s.Partition] = s
+	c.nGot++
+	return nil
+}
+
+// Missing returns the partitions whose statistics for the current
+// iteration have not been received, ascending.
+func (c *Core) Missing() []int {
+	var m []int
+	for p, s := range c.got {
+		if s == nil {
+			m = append(m, p)
+		}
+	}
+	return m
+}
+
+// Ready reports whether every partition's statistics have been received.
+func (c *Core) Ready() bool { return c.nGot == len(c.got) }
+
+// Advance reduces the received partials in partition order, decides whether
+// training stops at the current weights, and otherwise solves for the next
+// weights and moves to the next iteration.
+func (c *Core) Advance() (Report, error) {
+	if c.stopped != Running {
+		return Report{}, ErrDone
+	}
+	if !c.Ready() {
+		return Report{}, fmt.Errorf("%w: iteration %d lacks partitions %v", ErrNotReady, c.iter, c.Missing())
+	}
+	m := c.cfg.Spec.M()
+	g := make([]float64, linalg.PackedLen(m))
+	r := make([]float64, m)
+	var sse float64
+	var rows int
+	var flips int64
+	for _, s := range c.got { // partition order: the only reduction order
+		for i, v := range s.Gram {
+			g[i] += v
+		}
+		for i, v := range s.R {
+			r[i] += v
+		}
+		sse += s.SSE
+		rows += s.Rows
+		flips += s.Flips
+	}
+	if rows == 0 {
+		return Report{}, fmt.Errorf("%w: the partitions hold no rows", ErrNoSamples)
+	}
+	rep := Report{Iter: c.iter, Rows: rows, Loss: sse / (2 * float64(rows)), Flips: flips, U: c.Weights()}
+	if c.iter == 0 {
+		rep.Flips = -1
+	}
+	switch {
+	case c.pending != Running:
+		rep.Stop = c.pending
+	case c.iter > 0 && flips == 0:
+		rep.Stop = FixedPoint
+	case c.iter >= c.cfg.MaxIters:
+		rep.Stop = IterLimit
+	}
+	if rep.Stop != Running {
+		c.stopped = rep.Stop
+		return rep, nil
+	}
+	next := make([]float64, m)
+	sol, err := linalg.SolveNormal(next, g, r, m, c.u)
+	if err != nil {
+		return rep, fmt.Errorf("coordinator: iteration %d: %w", c.iter, err)
+	}
+	rep.Solved, rep.Ridge, rep.Cond = true, sol.Ridge, sol.Cond
+	var dn, un float64
+	for i := range next {
+		t := next[i] - c.u[i]
+		dn += t * t
+		un += c.u[i] * c.u[i]
+	}
+	if un > 0 {
+		rep.Change = math.Sqrt(dn / un)
+	} else {
+		rep.Change = math.Sqrt(dn)
+	}
+	if rep.Change < c.cfg.Tol {
+		c.pending = Tolerance
+	}
+	c.prev, c.u = c.u, next
+	c.iter++
+	clear(c.got)
+	c.nGot = 0
+	rep.Next = c.Weights()
+	return rep, nil
+}

@@ -1,0 +1,164 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"altmin/shard"
+)
+
+// Fetcher obtains one partition's statistics for a request. Implementations
+// choose where the partition is computed (in process, a shard over gRPC,
+// another replica after a failure); the driver only requires that the
+// returned statistics be those of the requested partition and iteration, and
+// the core checks that before reducing them.
+type Fetcher interface {
+	Fetch(ctx context.Context, req *shard.Request, partition int) (*shard.Stats, error)
+}
+
+// Driver runs a Core to completion: each iteration it fans the request out
+// to every missing partition, feeds the answers to the core from a single
+// goroutine, and advances.
+//
+// The driver's duties, in order, each iteration:
+//  1. take the request of the current iteration from the core;
+//  2. fetch every partition's statistics, at most Parallel at a time, within
+//     StepTimeout;
+//  3. offer each answer to the core as it arrives (the core rejects stale,
+//     duplicate and malformed partials, which are logged and never reduced);
+//  4. when no partition is missing, advance the core (reduce in partition
+//     order, solve) and hand the report to OnReport;
+//  5. stop when the core reports a stop reason, OnReport fails, or a
+//     partition cannot be fetched (the error names it).
+type Driver struct {
+	Core    *Core
+	Fetcher Fetcher
+	// Parallel bounds the fetches in flight; 0 means one per partition.
+	Parallel int
+	// StepTimeout bounds one iteration's fetches; 0 means no bound.
+	StepTimeout time.Duration
+	Log         *zap.Logger
+	// OnReport, when set, is called after every iteration with its report
+	// and wall time; an error stops training.
+	OnReport func(Report, time.Duration) error
+	// Now returns the current time, for iteration wall times; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+type fetched struct {
+	part  int
+	stats *shard.Stats
+	err   error
+}
+
+// Run iterates until the core stops and returns the last report.
+func (d *Driver) Run(ctx context.Context) (Report, error) {
+	log := d.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	for {
+		start := now()
+		if err := d.step(ctx, log); err != nil {
+			return Report{}, err
+		}
+		rep, err := d.Core.Advance()
+		if err != nil {
+			return rep, err
+		}
+		dur := now().Sub(start)
+		if d.OnReport != nil {
+			if err := d.OnReport(rep, dur); err != nil {
+				return rep, err
+			}
+		}
+		if rep.Stop != Running {
+			return rep, nil
+		}
+	}
+}
+
+// step fetches every missing partition of the current iteration.
+func (d *Driver) step(ctx context.Context, log *zap.Logger) error {
+	req := d.Core.Request()
+	missing := d.Core.Missing()
+	if d.StepTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.StepTimeout)
+		defer cancel()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	par := d.Parallel
+	if par <= 0 || par > len(missing) {
+		par = len(missing)
+	}
+	results := make(chan fetched, len(missing))
+	sem := make(chan struct{}, par)
+	for _, p := range missing {
+		go func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				results <- fetched{part: p, err: ctx.Err()}
+				return
+			}
+			defer func() { <-sem }()
+			s, err := d.Fetcher.Fetch(ctx, req, p)
+			results <- fetched{part: p, stats: s, err: err}
+		}()
+	}
+	var firstErr error
+	for range missing {
+		f := <-results
+		if f.err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("coordinator: iteration %d: partition %d: %w", req.Iter, f.part, f.err)
+				cancel()
+			}
+			continue
+		}
+		if f.stats != nil && f.stats.Partition != f.part {
+			log.Warn("partial for another partition rejected", zap.Int("iter", req.Iter), zap.Int("partition", f.part), zap.Int("got", f.stats.Partition))
+			if firstErr == nil {
+				firstErr = fmt.Errorf("coordinator: iteration %d: partition %d: answer was for partition %d", req.Iter, f.part, f.stats.Partition)
+				cancel()
+			}
+			continue
+		}
+		if err := d.Core.Offer(f.stats); err != nil {
+			log.Warn("partial rejected", zap.Int("iter", req.Iter), zap.Int("partition", f.part), zap.Error(err))
+			if firstErr == nil && !errors.Is(err, ErrDuplicate) {
+				firstErr = fmt.Errorf("coordinator: iteration %d: partition %d: %w", req.Iter, f.part, err)
+				cancel()
+			}
+		}
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	if !d.Core.Ready() {
+		return fmt.Errorf("coordinator: iteration %d: partitions %v missing", req.Iter, d.Core.Missing())
+	}
+	return nil
+}
+
+// LocalFetcher computes statistics in process with a shard engine.
+type LocalFetcher struct{ Engine *shard.Engine }
+
+// Fetch implements Fetcher.
+func (l LocalFetcher) Fetch(ctx context.Context, req *shard.Request, partition int) (*shard.Stats, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return l.Engine.Compute(req, partition)
+}

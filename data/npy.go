@@ -1,0 +1,345 @@
+package data
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// chunkBytes is the largest single ReadAt issued by NPY.Read and ReadNPY.
+const chunkBytes = 4 << 20
+
+// npyFile is an open .npy file whose header has been validated.
+type npyFile struct {
+	f    *os.File
+	path string
+	h    *npyHeader
+}
+
+// openNPYFile opens path and reads its header.
+func openNPYFile(path string) (*npyFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err // *fs.PathError names the file
+	}
+	h, err := readNPYHeader(f, path)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &npyFile{f: f, path: path, h: h}, nil
+}
+
+// read reads elements [lo, lo+len(dst)) into dst, converting to float64 and
+// stopping at the first non-finite value, which it reports with bad(i, v)
+// for its flat element index i. buf is scratch space; it is grown if needed
+// and returned for reuse.
+func (nf *npyFile) read(lo int64, dst []float64, buf []byte, bad func(i int64, v float64) error) ([]byte, error) {
+	size := nf.h.itemSize
+	chunk := chunkBytes / size
+	if need := min(len(dst), chunk) * size; cap(buf) < need {
+		buf = make([]byte, need)
+	}
+	for done := 0; done < len(dst); {
+		n := min(chunk, len(dst)-done)
+		b := buf[:n*size]
+		off := nf.h.offset + (lo+int64(done))*int64(size)
+		if k, err := nf.f.ReadAt(b, off); k < len(b) {
+			return buf, fileError(nf.path, "", ErrSize, "short read of %d bytes at offset %d, got %d (file changed since it was opened?): %v", len(b), off, k, err)
+		}
+		if i := decode(dst[done:done+n], b, size); i >= 0 {
+			return buf, bad(lo+int64(done+i), dst[done+i])
+		}
+		done += n
+	}
+	return buf, nil
+}
+
+// decode converts little-endian float32 (size 4) or float64 (size 8) values
+// from b into dst. It returns the index of the first NaN or ±Inf, or -1.
+func decode(dst []float64, b []byte, size int) int {
+	if size == 4 {
+		b = b[:4*len(dst)]
+		for i := range dst {
+			v := float64(math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])))
+			dst[i] = v
+			if v-v != 0 { // NaN or ±Inf
+				return i
+			}
+		}
+		return -1
+	}
+	b = b[:8*len(dst)]
+	for i := range dst {
+		v := math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+		dst[i] = v
+		if v-v != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// NPY is a data set stored as .npy files: features X of shape (n, d) and,
+// unless opened with OpenNPYFeatures, labels y of shape (n,) or (n, 1).
+// Rows are read on demand, so opening is cheap whatever the file size.
+// An NPY is safe for concurrent use by multiple goroutines, except Close.
+type NPY struct {
+	x, y *npyFile // y is nil for a feature-only source
+	info Info
+}
+
+var _ Source = (*NPY)(nil)
+
+// OpenNPY opens X (n x d) and y (n) .npy files (float32 or float64,
+// little-endian, C order; y may be shape (n,) or (n,1)). The two files may
+// have different dtypes.
+//
+// Only the headers are read here, and each file's size is checked against
+// its header; Read seeks to the row range, converts to float64 and checks
+// finiteness. The caller must Close the NPY.
+func OpenNPY(xPath, yPath string) (*NPY, error) {
+	s, err := OpenNPYFeatures(xPath)
+	if err != nil {
+		return nil, err
+	}
+	y, err := openNPYFile(yPath)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.y = y
+	if err := s.checkY(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.info.Desc += " y=" + yPath
+	return s, nil
+}
+
+// checkY checks that y is (n,) or (n, 1) for the n rows of X.
+func (s *NPY) checkY() error {
+	shape := s.y.h.shape
+	if len(shape) != 1 && !(len(shape) == 2 && shape[1] == 1) {
+		return fileError(s.y.path, "", ErrShape, "labels y must be 1-D (n,) or (n, 1), got shape %s", shapeString(shape))
+	}
+	if shape[0] != s.info.N {
+		return fileError(s.y.path, "", ErrShape, "y has %d labels but X %s has %d rows", shape[0], s.x.path, s.info.N)
+	}
+	return nil
+}
+
+// OpenNPYFeatures opens a single X.npy (n x d) without labels, for
+// prediction. Read ignores its y argument, which may be nil. As for OpenNPY,
+// only the header is read here and the caller must Close the NPY.
+func OpenNPYFeatures(xPath string) (*NPY, error) {
+	x, err := openNPYFile(xPath)
+	if err != nil {
+		return nil, err
+	}
+	shape := x.h.shape
+	var msg string
+	switch {
+	case len(shape) != 2:
+		msg = "features X must be 2-D (n, d), got shape %s"
+	case shape[0] == 0:
+		msg = "features X have no rows: shape %s"
+	case shape[1] == 0:
+		msg = "features X have no columns: shape %s"
+	}
+	if msg != "" {
+		x.f.Close()
+		return nil, fileError(xPath, "", ErrShape, msg, shapeString(shape))
+	}
+	return &NPY{
+		x: x,
+		info: Info{
+			N:    shape[0],
+			D:    shape[1],
+			Desc: fmt.Sprintf("npy X=%s (%s, %dx%d)", xPath, x.h.typeName(), shape[0], shape[1]),
+		},
+	}, nil
+}
+
+// Info returns the size and a description of the data set.
+func (s *NPY) Info() Info { return s.info }
+
+// Read fills x (row-major, (hi-lo)*D values) and y (hi-lo values) with rows
+// [lo, hi), reading each file with positioned reads of at most a few MiB.
+// y may be nil to skip the labels; for a source opened with
+// OpenNPYFeatures, y is ignored.
+//
+// A NaN or ±Inf value is reported as an error naming the file, the 0-based
+// row and, for X, the 0-based column; the contents of x and y are then
+// unspecified. Read panics if not 0 <= lo <= hi <= N, if len(x) != (hi-lo)*D
+// or if y is not nil, the source has labels and len(y) != hi-lo.
+func (s *NPY) Read(lo, hi int, x, y []float64) error {
+	checkRead(s.info, lo, hi, x, y, s.y != nil)
+	d := s.info.D
+	buf, err := s.x.read(int64(lo)*int64(d), x, nil, func(i int64, v float64) error {
+		return fileError(s.x.path, fmt.Sprintf("row %d, column %d", i/int64(d), i%int64(d)), ErrNonFinite, "%v", v)
+	})
+	if err != nil || s.y == nil || y == nil {
+		return err
+	}
+	_, err = s.y.read(int64(lo), y, buf, func(i int64, v float64) error {
+		return fileError(s.y.path, fmt.Sprintf("row %d", i), ErrNonFinite, "%v", v)
+	})
+	return err
+}
+
+// checkRead panics on a row range or buffer sizes that do not fit info.
+func checkRead(info Info, lo, hi int, x, y []float64, labeled bool) {
+	if lo < 0 || hi < lo || hi > info.N {
+		panic(fmt.Sprintf("data: Read rows [%d, %d) out of range [0, %d)", lo, hi, info.N))
+	}
+	if len(x) != (hi-lo)*info.D {
+		panic(fmt.Sprintf("data: Read x has length %d, want %d rows x %d features = %d", len(x), hi-lo, info.D, (hi-lo)*info.D))
+	}
+	if labeled && y != nil && len(y) != hi-lo {
+		panic(fmt.Sprintf("data: Read y has length %d, want %d", len(y), hi-lo))
+	}
+}
+
+// Close closes the underlying files.
+func (s *NPY) Close() error {
+	err := s.x.f.Close()
+	if s.y != nil {
+		err = errors.Join(err, s.y.f.Close())
+	}
+	return err
+}
+
+// ReadNPY reads a whole .npy file (float32 or float64, little-endian,
+// C order, any shape) into float64, returning the data in C order and the
+// shape. A NaN or ±Inf value is an error naming the file and its position.
+func ReadNPY(path string) ([]float64, []int, error) {
+	nf, err := openNPYFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer nf.f.Close()
+	shape := nf.h.shape
+	data := make([]float64, nf.h.count)
+	_, err = nf.read(0, data, nil, func(i int64, v float64) error {
+		return fileError(path, elementName(shape, i), ErrNonFinite, "%v", v)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, shape, nil
+}
+
+// elementName describes flat index i of an array of the given shape:
+// "row 3" (1-D), "row 3, column 4" (2-D) or "element (1, 2, 3)".
+func elementName(shape []int, i int64) string {
+	idx := make([]int, len(shape))
+	for k := len(shape) - 1; k >= 0; k-- {
+		idx[k] = int(i % int64(shape[k]))
+		i /= int64(shape[k])
+	}
+	switch len(idx) {
+	case 1:
+		return fmt.Sprintf("row %d", idx[0])
+	case 2:
+		return fmt.Sprintf("row %d, column %d", idx[0], idx[1])
+	}
+	return "element " + shapeString(idx)
+}
+
+// WriteNPY writes data as a float64 little-endian C-order .npy file (format
+// version 1.0) of the given shape; no shape means a 0-d array of one value.
+// The file is written to a temporary file in the same directory, synced and
+// renamed over path, so readers see either the old or the new file.
+// Non-finite values are written as they are.
+func WriteNPY(path string, data []float64, shape ...int) (err error) {
+	count := 1
+	for _, s := range shape {
+		if s < 0 || (s > 0 && count > math.MaxInt64/8/s) {
+			return fileError(path, "", ErrShape, "invalid shape %s", shapeString(shape))
+		}
+		count *= s
+	}
+	if count != len(data) {
+		return fileError(path, "", ErrShape, "shape %s needs %d values, data has %d", shapeString(shape), count, len(data))
+	}
+	header := npyHeaderV1(shape)
+	if header == nil {
+		return fileError(path, "", ErrShape, "shape %s too long for an npy 1.0 header", shapeString(shape))
+	}
+
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("%s: writing npy: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+			err = fmt.Errorf("%s: writing npy: %w", path, err)
+		}
+	}()
+	if _, err = f.Write(header); err != nil {
+		return err
+	}
+	buf := make([]byte, 8*min(len(data), 1<<16))
+	for len(data) > 0 {
+		n := min(len(data), len(buf)/8)
+		for i, v := range data[:n] {
+			binary.LittleEndian.PutUint64(buf[8*i:], math.Float64bits(v))
+		}
+		if _, err = f.Write(buf[:8*n]); err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// Make the rename durable. Not every platform can sync a directory, and
+	// the data itself is already safe, so a failure here is not reported.
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// npyHeaderV1 returns the magic, version 1.0, header length and header
+// dictionary for a float64 C-order array, padded with spaces and a final
+// newline to a multiple of 64 bytes, or nil if the header is too long.
+func npyHeaderV1(shape []int) []byte {
+	dict := "{'descr': '<f8', 'fortran_order': False, 'shape': " + shapeString(shape) + ", }"
+	const pre = len(npyMagic) + 2 + 2
+	total := (pre + len(dict) + 1 + 63) / 64 * 64
+	hlen := total - pre
+	if hlen > math.MaxUint16 {
+		return nil
+	}
+	b := make([]byte, 0, total)
+	b = append(b, npyMagic...)
+	b = append(b, 1, 0)
+	b = binary.LittleEndian.AppendUint16(b, uint16(hlen))
+	b = append(b, dict...)
+	b = append(b, strings.Repeat(" ", hlen-len(dict)-1)...)
+	b = append(b, '\n')
+	return b
+}

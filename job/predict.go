@@ -1,0 +1,99 @@
+package job
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"altmin/data"
+	"altmin/model"
+)
+
+// PredictOptions are the settings of `coordinator predict`.
+type PredictOptions struct {
+	Model string // model directory
+	Data  string // X.npy or a .csv file
+	Label string // with CSV: label column to drop, if present
+	Out   string // output .npy
+}
+
+// LoadModel reads a model directory written by Train.
+func LoadModel(dir string) (model.Spec, []float64, error) {
+	path := filepath.Join(dir, "model.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return model.Spec{}, nil, fmt.Errorf("job: model: %w", err)
+	}
+	var mf ModelFile
+	if err := json.Unmarshal(b, &mf); err != nil {
+		return model.Spec{}, nil, fmt.Errorf("job: model: %s: %w", path, err)
+	}
+	if mf.Format != ModelFormat {
+		return model.Spec{}, nil, fmt.Errorf("job: model: %s: format %q, want %q", path, mf.Format, ModelFormat)
+	}
+	spec := model.Spec{Kind: model.Kind(mf.Model), D: mf.D, K: mf.K, Signs: mf.Signs, Bias: mf.Bias}
+	if mf.Bias {
+		spec.D++
+	}
+	if err := spec.Validate(); err != nil {
+		return model.Spec{}, nil, fmt.Errorf("job: model: %s: %w", path, err)
+	}
+	wpath := filepath.Join(dir, "weights.npy")
+	w, shape, err := data.ReadNPY(wpath)
+	if err != nil {
+		return model.Spec{}, nil, fmt.Errorf("job: model: %w", err)
+	}
+	if len(shape) != 2 || shape[0] != spec.K || shape[1] != spec.D {
+		return model.Spec{}, nil, fmt.Errorf("job: model: %s has shape %v, model.json says (%d, %d)", wpath, shape, spec.K, spec.D)
+	}
+	return spec, w, nil
+}
+
+// Predict applies a trained model to data and writes the predictions. It
+// returns the number of rows.
+func Predict(o PredictOptions) (int, error) {
+	if o.Model == "" || o.Data == "" || o.Out == "" {
+		return 0, errors.Join(ErrOptions, errors.New("predict needs --model, --data and --out"))
+	}
+	spec, w, err := LoadModel(o.Model)
+	if err != nil {
+		return 0, err
+	}
+	var src data.Source
+	if isCSV(o.Data) {
+		src, err = data.OpenCSVFeatures(o.Data, o.Label)
+	} else {
+		src, err = data.OpenNPYFeatures(o.Data)
+	}
+	if err != nil {
+		return 0, err
+	}
+	info := src.Info()
+	if info.D != spec.InputD() {
+		return 0, fmt.Errorf("%w: %s has %d features, the model in %s was trained on %d", ErrOptions, o.Data, info.D, o.Model, spec.InputD())
+	}
+	yhat := make([]float64, info.N)
+	const block = 1 << 16
+	x := make([]float64, 0, block*spec.D)
+	for lo := 0; lo < info.N; lo += block {
+		hi := min(lo+block, info.N)
+		xr := make([]float64, (hi-lo)*info.D)
+		if err := src.Read(lo, hi, xr, nil); err != nil {
+			return 0, err
+		}
+		x = x[:(hi-lo)*spec.D]
+		for i := 0; i < hi-lo; i++ {
+			copy(x[i*spec.D:], xr[i*info.D:(i+1)*info.D])
+			if spec.Bias {
+				x[i*spec.D+info.D] = 1
+			}
+		}
+		spec.Predict(yhat[lo:hi], x, w)
+	}
+	if err := data.WriteNPY(o.Out, yhat, info.N); err != nil {
+		return 0, err
+	}
+	return info.N, nil
+}

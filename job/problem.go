@@ -1,0 +1,217 @@
+package job
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	"altmin/data"
+	"altmin/model"
+)
+
+// Problem is a training problem ready to run: data, model and start.
+type Problem struct {
+	Source   data.Source
+	Spec     model.Spec
+	Teacher  []float64 // learned weights of a known teacher (k x D), or nil
+	Init     []float64 // learned weights W0 (k x D)
+	InitDesc string
+	Demo     bool // no data was given: the embedded demo
+}
+
+// Prepare opens the data and builds the model and the initial weights.
+func Prepare(o Options) (*Problem, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	pr := &Problem{}
+	var teacher model.Spec
+	var wstar []float64
+	switch {
+	case o.Data != "" && isCSV(o.Data):
+		src, err := data.OpenCSV(o.Data, o.Label)
+		if err != nil {
+			return nil, err
+		}
+		pr.Source = src
+	case o.Data != "":
+		src, err := data.OpenNPY(o.Data, o.Labels)
+		if err != nil {
+			return nil, err
+		}
+		pr.Source = src
+	default:
+		spec := o.Synthetic
+		if spec == "" {
+			spec, pr.Demo = DemoSynthetic, true
+		}
+		g, err := data.ParseSynthetic(spec)
+		if err != nil {
+			return nil, err
+		}
+		pr.Source = g
+		teacher, wstar = g.Teacher()
+	}
+	info := pr.Source.Info()
+
+	// Model kind and size.
+	kind := model.Sum
+	if teacher.Kind != "" {
+		kind = teacher.Kind
+	}
+	if o.Model != "" {
+		k, err := model.ParseKind(o.Model)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --model: %v", ErrOptions, err)
+		}
+		if teacher.Kind != "" && k != teacher.Kind {
+			return nil, fmt.Errorf("%w: --model %s differs from the synthetic teacher's model %s", ErrOptions, k, teacher.Kind)
+		}
+		kind = k
+	}
+	spec := model.Spec{Kind: kind, D: info.D, Bias: o.Bias}
+	if o.Bias {
+		spec.D++
+	}
+	switch {
+	case o.K != 0:
+		spec.K = o.K
+	case teacher.K != 0:
+		spec.K = teacher.K
+	case kind == model.ReLU:
+		spec.K = 1
+	case kind == model.ResNet:
+		spec.K = info.D
+	default:
+		return nil, fmt.Errorf("%w: --k is required for model sum with --data", ErrOptions)
+	}
+	if spec.K < 1 {
+		return nil, fmt.Errorf("%w: k = %d, need k >= 1", ErrOptions, spec.K)
+	}
+	if teacher.K != 0 && spec.K != teacher.K {
+		return nil, fmt.Errorf("%w: --k %d differs from the synthetic teacher's k = %d", ErrOptions, spec.K, teacher.K)
+	}
+
+	// Output signs.
+	switch {
+	case o.Signs == "" && teacher.Signs != nil:
+		spec.Signs = teacher.Signs
+	case o.Signs == "":
+		spec.Signs, _ = model.MakeSigns("ones", spec.K)
+	case strings.HasSuffix(strings.ToLower(o.Signs), ".npy"):
+		v, shape, err := data.ReadNPY(o.Signs)
+		if err != nil {
+			return nil, fmt.Errorf("--signs: %w", err)
+		}
+		if len(shape) != 1 || shape[0] != spec.K {
+			return nil, fmt.Errorf("%w: --signs %s has shape %v, want (%d,)", ErrOptions, o.Signs, shape, spec.K)
+		}
+		spec.Signs = v
+	default:
+		v, err := model.MakeSigns(o.Signs, spec.K)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --signs: %v", ErrOptions, err)
+		}
+		spec.Signs = v
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrOptions, err)
+	}
+	pr.Spec = spec
+
+	// Teacher: the synthetic one (with a zero bias column) or --truth.
+	if wstar != nil {
+		pr.Teacher = widen(wstar, spec.K, info.D, spec.D)
+	}
+	if o.Truth != "" {
+		w, err := readWeights("--truth", o.Truth, spec)
+		if err != nil {
+			return nil, err
+		}
+		pr.Teacher = w
+	}
+
+	// Start.
+	initName := o.Init
+	if initName == "" {
+		initName = "random"
+		if kind == model.ResNet {
+			initName = "identity"
+		}
+	}
+	w0, err := initWeights(initName, spec, pr.Teacher, o.Seed)
+	if err != nil {
+		return nil, err
+	}
+	pr.Init, pr.InitDesc = w0, initName
+	return pr, nil
+}
+
+// widen copies the k x d matrix w into a k x D one, D >= d, padding zeros.
+func widen(w []float64, k, d, D int) []float64 {
+	out := make([]float64, k*D)
+	for q := 0; q < k; q++ {
+		copy(out[q*D:q*D+d], w[q*d:(q+1)*d])
+	}
+	return out
+}
+
+func readWeights(flag, path string, spec model.Spec) ([]float64, error) {
+	w, shape, err := data.ReadNPY(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	if len(shape) != 2 || shape[0] != spec.K || shape[1] != spec.D {
+		what := "d"
+		if spec.Bias {
+			what = "d+1 (bias)"
+		}
+		return nil, fmt.Errorf("%w: %s %s has shape %v, want (k, %s) = (%d, %d) to match the data", ErrOptions, flag, path, shape, what, spec.K, spec.D)
+	}
+	return w, nil
+}
+
+// initWeights returns W0 for an --init value.
+func initWeights(name string, spec model.Spec, teacher []float64, seed uint64) ([]float64, error) {
+	m := spec.M()
+	rng := rand.New(rand.NewPCG(seed, 0x616c746d696e)) // "altmin"
+	switch {
+	case name == "identity":
+		if spec.Kind != model.ResNet {
+			return nil, fmt.Errorf("%w: --init identity is for model resnet (W0 = 0, U0 = I); model is %s", ErrOptions, spec.Kind)
+		}
+		return make([]float64, m), nil
+	case name == "random":
+		w := make([]float64, m)
+		for i := range w {
+			w[i] = rng.NormFloat64() / float64(spec.D)
+		}
+		return w, nil
+	case strings.HasPrefix(name, "perturb:"):
+		delta, err := strconv.ParseFloat(strings.TrimPrefix(name, "perturb:"), 64)
+		if err != nil || !(delta >= 0) || math.IsInf(delta, 0) {
+			return nil, fmt.Errorf("%w: --init %s: DELTA must be a finite number >= 0", ErrOptions, name)
+		}
+		if teacher == nil {
+			return nil, fmt.Errorf("%w: --init %s needs a known teacher (--synthetic or --truth)", ErrOptions, name)
+		}
+		noise := make([]float64, m)
+		var nn, tn float64
+		for i := range noise {
+			noise[i] = rng.NormFloat64()
+			nn += noise[i] * noise[i]
+			tn += teacher[i] * teacher[i]
+		}
+		f := delta * math.Sqrt(tn/nn)
+		w := make([]float64, m)
+		for i := range w {
+			w[i] = teacher[i] + f*noise[i]
+		}
+		return w, nil
+	case strings.HasSuffix(strings.ToLower(name), ".npy"):
+		return readWeights("--init", name, spec)
+	}
+	return nil, fmt.Errorf("%w: --init %q: want identity, random, perturb:DELTA or a .npy file", ErrOptions, name)
+}

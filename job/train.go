@@ -1,0 +1,197 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"altmin/coordinator"
+	"altmin/data"
+	"altmin/shard"
+)
+
+// Version is the build version recorded in model.json; set with
+// -ldflags "-X altmin/job.Version=...".
+var Version = "0.1.0-dev"
+
+// Metric is one line of metrics.jsonl.
+type Metric struct {
+	Iter    int      `json:"iter"`
+	Loss    float64  `json:"loss"`
+	RelErr  *float64 `json:"rel_err,omitempty"`
+	Flips   *int64   `json:"flips"` // null at iteration 0
+	Seconds float64  `json:"seconds"`
+	Ridge   float64  `json:"ridge"`
+	Cond    float64  `json:"cond,omitempty"`
+	Change  float64  `json:"change,omitempty"`
+	Rows    int      `json:"rows"`
+}
+
+// ModelFile is the content of model.json.
+type ModelFile struct {
+	Format      string    `json:"format"`
+	Model       string    `json:"model"`
+	D           int       `json:"d"` // input features, without the bias feature
+	K           int       `json:"k"`
+	Signs       []float64 `json:"signs"`
+	Bias        bool      `json:"bias"` // weights have d+1 columns, the last for the constant-1 feature
+	Iterations  int       `json:"iterations"`
+	StopReason  string    `json:"stop_reason"`
+	FinalLoss   float64   `json:"final_loss"`
+	FinalRelErr *float64  `json:"final_rel_err,omitempty"`
+	Rows        int       `json:"rows"`
+	Partitions  int       `json:"partitions"`
+	Data        string    `json:"data"`
+	Init        string    `json:"init"`
+	Seed        uint64    `json:"seed"`
+	Version     string    `json:"version"`
+}
+
+// ModelFormat names the model.json format.
+const ModelFormat = "altmin-model/1"
+
+// Result is what a training run produced.
+type Result struct {
+	Weights []float64 // learned weights W, k x D
+	Final   coordinator.Report
+	Model   ModelFile
+}
+
+// Train runs o to completion, writing the output directory and the
+// per-iteration table to out. The partitions are computed in process.
+func Train(ctx context.Context, o Options, out io.Writer, log *zap.Logger) (*Result, error) {
+	pr, err := Prepare(o)
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]*shard.Partition, o.Partitions)
+	for p := range parts {
+		if parts[p], err = shard.Load(pr.Source, o.Partitions, p, pr.Spec.Bias); err != nil {
+			return nil, err
+		}
+	}
+	eng, err := shard.NewEngine(parts...)
+	if err != nil {
+		return nil, err
+	}
+	return Run(ctx, o, pr, coordinator.LocalFetcher{Engine: eng}, out, log)
+}
+
+// Run trains the prepared problem with statistics from f.
+func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out io.Writer, log *zap.Logger) (*Result, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	spec := pr.Spec
+	cfg := coordinator.Config{Spec: spec, Partitions: o.Partitions, MaxIters: o.Iters, Tol: o.Tol}
+	core, err := coordinator.NewCore(cfg, spec.Effective(pr.Init))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("job: output directory: %w", err)
+	}
+	mf, err := os.Create(filepath.Join(o.Out, "metrics.jsonl"))
+	if err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+	defer mf.Close()
+
+	info := pr.Source.Info()
+	if pr.Demo {
+		fmt.Fprintf(out, "altmin demo: no data given, training on planted data (%s)\n", DemoSynthetic)
+	}
+	fmt.Fprintf(out, "model %s  d=%d k=%d bias=%v  n=%d in %d partitions  init %s\ndata: %s\n",
+		spec.Kind, spec.InputD(), spec.K, spec.Bias, info.N, o.Partitions, pr.InitDesc, info.Desc)
+	fmt.Fprintf(out, "%5s  %12s  %10s  %9s  %10s  %9s  %8s\n", "iter", "loss", "rel_err", "flips", "change", "ridge", "seconds")
+
+	enc := json.NewEncoder(mf)
+	var lastRel *float64
+	d := &coordinator.Driver{
+		Core: core, Fetcher: f, Parallel: o.parallel(), Log: log,
+		OnReport: func(r coordinator.Report, dur time.Duration) error {
+			m := Metric{Iter: r.Iter, Loss: r.Loss, Seconds: dur.Seconds(), Ridge: r.Ridge, Cond: r.Cond, Change: r.Change, Rows: r.Rows}
+			// The relative error is of the weights evaluated in this
+			// iteration, U_Iter, like the loss.
+			w := spec.Learned(r.U)
+			relStr := "-"
+			if pr.Teacher != nil {
+				e := spec.RelErr(w, pr.Teacher)
+				m.RelErr, lastRel = &e, &e
+				relStr = fmt.Sprintf("%.3e", e)
+			}
+			flipStr := "-"
+			if r.Flips >= 0 {
+				fl := r.Flips
+				m.Flips = &fl
+				flipStr = fmt.Sprint(fl)
+			}
+			if err := enc.Encode(m); err != nil {
+				return fmt.Errorf("job: metrics.jsonl: %w", err)
+			}
+			change, ridge := "-", "-"
+			if r.Solved {
+				change, ridge = fmt.Sprintf("%.3e", r.Change), fmt.Sprintf("%.1e", r.Ridge)
+				if r.Ridge == 0 {
+					ridge = "0"
+				}
+			}
+			fmt.Fprintf(out, "%5d  %12.5e  %10s  %9s  %10s  %9s  %8.3f\n", r.Iter, r.Loss, relStr, flipStr, change, ridge, dur.Seconds())
+			fields := []zap.Field{zap.Int("iter", r.Iter), zap.Float64("loss", r.Loss), zap.Int64("flips", r.Flips), zap.Duration("dur", dur)}
+			if r.Ridge > 0 {
+				log.Warn("normal equations regularized", append(fields, zap.Float64("ridge", r.Ridge), zap.Float64("cond", r.Cond))...)
+			} else {
+				log.Info("iteration", fields...)
+			}
+			return nil
+		},
+	}
+	final, err := d.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := spec.Learned(final.U)
+	res := &Result{Weights: w, Final: final, Model: ModelFile{
+		Format: ModelFormat, Model: string(spec.Kind), D: spec.InputD(), K: spec.K, Signs: spec.Signs, Bias: spec.Bias,
+		Iterations: final.Iter, StopReason: string(final.Stop), FinalLoss: final.Loss, FinalRelErr: lastRel,
+		Rows: final.Rows, Partitions: o.Partitions, Data: info.Desc, Init: pr.InitDesc, Seed: o.Seed, Version: Version,
+	}}
+	if err := data.WriteNPY(filepath.Join(o.Out, "weights.npy"), w, spec.K, spec.D); err != nil {
+		return nil, err
+	}
+	if err := writeJSON(filepath.Join(o.Out, "model.json"), res.Model); err != nil {
+		return nil, err
+	}
+	rel := ""
+	if lastRel != nil {
+		rel = fmt.Sprintf(", relative error %.3e", *lastRel)
+	}
+	fmt.Fprintf(out, "stopped: %s after %d iterations, loss %.5e%s\nmodel written to %s\n", final.Stop, final.Iter, final.Loss, rel, o.Out)
+	if math.IsNaN(final.Loss) {
+		return res, fmt.Errorf("job: training produced a NaN loss")
+	}
+	return res, nil
+}
+
+// writeJSON writes v to path atomically.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("job: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("job: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package linalg
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// MaxCond is the largest condition number (1-norm estimate) of the normal
+// matrix that SolveNormal accepts without regularization.
+const MaxCond = 1e12
+
+// ErrSolve is returned when the normal equations cannot be solved even with
+// the largest ridge.
+var ErrSolve = errors.New("linalg: normal equations could not be solved")
+
+// SolveResult reports how the normal equations were solved.
+type SolveResult struct {
+	// Ridge is the lambda added to the diagonal; 0 when G was factorized as is.
+	Ridge float64
+	// Cond is the condition number estimate of the matrix that was factorized
+	// (G, or G + Ridge*I).
+	Cond float64
+	// Attempts is the number of Cholesky factorizations tried.
+	Attempts int
+}
+
+// SolveNormal solves the normal equations G u = r, with G given as its packed
+// upper triangle (m x m), by Cholesky factorization, writing the solution to u.
+//
+// When G is not positive definite or its condition number exceeds MaxCond (a
+// neuron inactive on every sample, fewer samples than unknowns), it applies
+// the smallest ridge from an escalating sequence that brings the condition
+// number under MaxCond, solving the proximal problem
+//
+//	(G + lambda I) u = r + lambda center,
+//
+// i.e. min ||B u - y||^2 + lambda ||u - center||^2. With center the current
+// weights, directions the data do not determine (a dead neuron's weights)
+// stay where they are instead of collapsing to zero. The sequence starts at
+// lambda = 1e-10 * max(mean diagonal of G, tiny) and grows tenfold per
+// attempt, up to twenty attempts. The result reports lambda (zero when no
+// ridge was needed) so callers can log and record it.
+func SolveNormal(u, g, r []float64, m int, center []float64) (SolveResult, error) {
+	if len(g) != PackedLen(m) || len(r) != m || len(u) != m || len(center) != m {
+		panic("linalg: bad dimensions in SolveNormal")
+	}
+	full := make([]float64, m*m)
+	Unpack(full, g, m)
+	var trace float64
+	for i := 0; i < m; i++ {
+		trace += full[i*m+i]
+	}
+	if math.IsNaN(trace) || math.IsInf(trace, 0) {
+		return SolveResult{}, fmt.Errorf("%w: Gram matrix has non-finite diagonal", ErrSolve)
+	}
+	scale := trace / float64(m)
+	if scale <= 0 {
+		scale = 1
+	}
+	rhs := make([]float64, m)
+	var res SolveResult
+	var chol mat.Cholesky
+	lambda := 0.0
+	for attempt := 0; attempt <= 20; attempt++ {
+		res.Attempts++
+		a := full
+		copy(rhs, r)
+		if lambda > 0 {
+			a = make([]float64, m*m)
+			copy(a, full)
+			for i := 0; i < m; i++ {
+				a[i*m+i] += lambda
+				rhs[i] += lambda * center[i]
+			}
+		}
+		if chol.Factorize(mat.NewSymDense(m, a)) {
+			cond := chol.Cond()
+			if cond <= MaxCond {
+				dst := mat.NewVecDense(m, u)
+				if err := chol.SolveVecTo(dst, mat.NewVecDense(m, rhs)); err != nil {
+					var c mat.Condition
+					if !errors.As(err, &c) {
+						return res, fmt.Errorf("%w: %v", ErrSolve, err)
+					}
+				}
+				res.Ridge, res.Cond = lambda, cond
+				return res, nil
+			}
+		}
+		if lambda == 0 {
+			lambda = 1e-10 * scale
+		} else {
+			lambda *= 10
+		}
+	}
+	return res, fmt.Errorf("%w: still singular with ridge %g", ErrSolve, lambda)
+}
