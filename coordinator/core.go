@@ -109,19 +109,35 @@ func NewCore(cfg Config, u0 []float64) (*Core, error) {
 	return &Core{cfg: cfg, u: append([]float64(nil), u0...), got: make([]*shard.Stats, cfg.Partitions)}, nil
 }
 
-// Resume positions the core at iteration iter with weights u and previous
-// weights prev (nil when iter is 0), as recorded by a checkpoint.
-func (c *Core) Resume(iter int, u, prev []float64) error {
+// State is the part of a Core that a checkpoint must keep to resume: the
+// iteration, its weights, the previous weights and a pending stop.
+type State struct {
+	Iter    int       `json:"iter"`
+	U       []float64 `json:"u"`
+	Prev    []float64 `json:"prev"`
+	Pending Reason    `json:"pending,omitempty"`
+	Stopped Reason    `json:"stopped,omitempty"`
+}
+
+// State returns a copy of the core's state between iterations.
+func (c *Core) State() State {
+	return State{Iter: c.iter, U: c.Weights(), Prev: c.Previous(), Pending: c.pending, Stopped: c.stopped}
+}
+
+// Restore positions the core at a state recorded by State. Partials
+// received so far are dropped.
+func (c *Core) Restore(st State) error {
 	m := c.cfg.Spec.M()
-	if iter < 0 || len(u) != m || (iter > 0 && len(prev) != m) {
-		return fmt.Errorf("coordinator: bad resume state: iteration %d, %d weights, %d previous", iter, len(u), len(prev))
+	if st.Iter < 0 || len(st.U) != m || (st.Iter > 0 && len(st.Prev) != m) || (st.Iter == 0 && st.Prev != nil) {
+		return fmt.Errorf("coordinator: bad state to restore: iteration %d, %d weights, %d previous, want %d", st.Iter, len(st.U), len(st.Prev), m)
 	}
-	c.iter = iter
-	c.u = append([]float64(nil), u...)
+	c.iter = st.Iter
+	c.u = append([]float64(nil), st.U...)
 	c.prev = nil
-	if iter > 0 {
-		c.prev = append([]float64(nil), prev...)
+	if st.Prev != nil {
+		c.prev = append([]float64(nil), st.Prev...)
 	}
+	c.pending, c.stopped = st.Pending, st.Stopped
 	clear(c.got)
 	c.nGot = 0
 	return nil

@@ -107,10 +107,10 @@ func openCSV(path, label string, labeled bool) (*CSV, error) {
 				"row has %d fields, header has %d", len(rec), len(names))
 		}
 		for j, cell := range rec {
-			v, err := parseCell(cell)
+			v, what, err := parseCell(cell)
 			if err != nil {
 				line, _ := r.FieldPos(j)
-				return nil, fileError(path, fmt.Sprintf("line %d, column %q", line, names[j]), err, "cell %q", cell)
+				return nil, fileError(path, fmt.Sprintf("line %d, column %q", line, names[j]), err, "cell %q %s", cell, what)
 			}
 			if j == li {
 				if labeled {
@@ -133,18 +133,19 @@ func openCSV(path, label string, labeled bool) (*CSV, error) {
 	return s, nil
 }
 
-// parseCell parses a finite float64, returning ErrParse or ErrNonFinite.
-func parseCell(cell string) (float64, error) {
-	v, err := strconv.ParseFloat(strings.TrimSpace(cell), 64)
+// parseCell parses a finite float64. On failure it returns ErrParse or
+// ErrNonFinite and what is wrong with the cell.
+func parseCell(cell string) (v float64, what string, err error) {
+	v, err = strconv.ParseFloat(strings.TrimSpace(cell), 64)
 	switch {
 	case errors.Is(err, strconv.ErrRange) && math.IsInf(v, 0):
-		return 0, ErrNonFinite // overflows float64
-	case err != nil && !errors.Is(err, strconv.ErrRange): // underflow to 0 is fine
-		return 0, ErrParse
+		return 0, "overflows float64", ErrNonFinite
+	case err != nil && !errors.Is(err, strconv.ErrRange): // underflow is fine
+		return 0, "is not a number", ErrParse
 	case math.IsNaN(v) || math.IsInf(v, 0):
-		return 0, ErrNonFinite
+		return 0, "is NaN or infinite", ErrNonFinite
 	}
-	return v, nil
+	return v, "", nil
 }
 
 // csvSyntaxError reports a CSV syntax error (such as a stray quote) with

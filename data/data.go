@@ -45,8 +45,9 @@ var (
 	ErrShape = errors.New("data: shape mismatch")
 	// ErrNonFinite: a value is NaN or ±Inf.
 	ErrNonFinite = errors.New("data: non-finite value")
-	// ErrParse: a CSV cell is not a number.
-	ErrParse = errors.New("data: non-numeric value")
+	// ErrParse: a CSV cell is not a number, or the CSV syntax is broken
+	// (for example a stray quote).
+	ErrParse = errors.New("data: cannot parse CSV")
 	// ErrColumns: a CSV header is missing the label column or repeats a
 	// column name, or a row has the wrong number of fields.
 	ErrColumns = errors.New("data: bad CSV columns")

@@ -27,6 +27,10 @@ func npyDict(descr string, fortran bool, shape string) string {
 // newline to a multiple of 64 bytes, then payload. It returns the path.
 func writeRawNPY(t *testing.T, name string, major, minor byte, dict string, payload []byte) string {
 	t.Helper()
+	return writeFile(t, name, writeRawNPYBytes(major, minor, dict, payload))
+}
+
+func writeRawNPYBytes(major, minor byte, dict string, payload []byte) []byte {
 	lenBytes := 2
 	if major != 1 {
 		lenBytes = 4
@@ -41,8 +45,7 @@ func writeRawNPY(t *testing.T, name string, major, minor byte, dict string, payl
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(hdr)))
 	}
 	b = append(b, hdr...)
-	b = append(b, payload...)
-	return writeFile(t, name, b)
+	return append(b, payload...)
 }
 
 func writeFile(t *testing.T, name string, b []byte) string {
@@ -493,4 +496,40 @@ func TestNPYShrunk(t *testing.T) {
 	}
 	err = s.Read(0, 10, make([]float64, 20), nil)
 	wantErr(t, err, ErrSize, xPath, "short read")
+}
+
+func BenchmarkNPYRead(b *testing.B) {
+	const n, d = 1 << 16, 32
+	for _, descr := range []string{"<f4", "<f8"} {
+		b.Run(descr, func(b *testing.B) {
+			payload := f64Bytes(make([]float64, n*d))
+			if descr == "<f4" {
+				payload = f32Bytes(make([]float32, n*d))
+			}
+			path := filepath.Join(b.TempDir(), "x.npy")
+			hdr := writeRawNPYBytes(1, 0, npyDict(descr, false, fmt.Sprintf("(%d, %d)", n, d)), payload)
+			if err := os.WriteFile(path, hdr, 0o644); err != nil {
+				b.Fatal(err)
+			}
+			s, err := OpenNPYFeatures(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			x := make([]float64, n*d)
+			b.SetBytes(int64(len(payload)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := s.Read(0, n, x, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func TestNPYDirectory(t *testing.T) {
+	dir := t.TempDir()
+	_, err := OpenNPYFeatures(dir)
+	wantErr(t, err, nil, dir, "is a directory")
 }

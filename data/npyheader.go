@@ -68,6 +68,9 @@ func readNPYHeader(f *os.File, path string) (*npyHeader, error) {
 
 	var pre [12]byte
 	n, err := f.ReadAt(pre[:8], 0)
+	if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("%s: reading npy preamble: %w", path, err)
+	}
 	if n < len(npyMagic) || string(pre[:len(npyMagic)]) != npyMagic {
 		return nil, fileError(path, "", ErrNotNPY, "file does not start with %q (starts with %q)", npyMagic, pre[:n])
 	}

@@ -98,9 +98,21 @@ func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("job: output directory: %w", err)
 	}
-	mf, err := os.Create(filepath.Join(o.Out, "metrics.jsonl"))
+	fp, fpConfig := fingerprint(o, pr)
+	resumed, err := loadCheckpoint(o.Out, fp)
 	if err != nil {
-		return nil, fmt.Errorf("job: %w", err)
+		return nil, err
+	}
+	if resumed != nil {
+		if err := core.Restore(*resumed); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+		}
+		fmt.Fprintf(out, "resuming from the checkpoint in %s at iteration %d\n", o.Out, resumed.Iter)
+		log.Info("resuming from checkpoint", zap.String("dir", o.Out), zap.Int("iter", resumed.Iter))
+	}
+	mf, err := openMetrics(o.Out, core.Iter())
+	if err != nil {
+		return nil, err
 	}
 	defer mf.Close()
 
@@ -144,6 +156,9 @@ func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out
 				}
 			}
 			fmt.Fprintf(out, "%5d  %12.5e  %10s  %9s  %10s  %9s  %8.3f\n", r.Iter, r.Loss, relStr, flipStr, change, ridge, dur.Seconds())
+			if err := saveCheckpoint(o.Out, fp, fpConfig, core.State()); err != nil {
+				return err
+			}
 			fields := []zap.Field{zap.Int("iter", r.Iter), zap.Float64("loss", r.Loss), zap.Int64("flips", r.Flips), zap.Duration("dur", dur)}
 			if r.Ridge > 0 {
 				log.Warn("normal equations regularized", append(fields, zap.Float64("ridge", r.Ridge), zap.Float64("cond", r.Cond))...)
@@ -186,12 +201,5 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("job: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("job: %w", err)
-	}
-	return nil
+	return writeFileAtomic(path, append(b, '\n'))
 }

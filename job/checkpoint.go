@@ -1,0 +1,145 @@
+package job
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"altmin/coordinator"
+	"altmin/model"
+)
+
+// ErrCheckpoint is wrapped by errors about an existing checkpoint.
+var ErrCheckpoint = errors.New("job: checkpoint")
+
+// CheckpointFormat names the checkpoint.json format.
+const CheckpointFormat = "altmin-checkpoint/1"
+
+// Checkpoint is the content of checkpoint.json, written atomically after
+// every iteration. Floats are written in JSON's shortest round-trip form,
+// so the weights read back are bit-identical.
+type Checkpoint struct {
+	Format      string            `json:"format"`
+	Fingerprint string            `json:"fingerprint"`
+	Config      json.RawMessage   `json:"config"` // what the fingerprint covers, for error messages
+	State       coordinator.State `json:"state"`
+}
+
+// fingerprintInput is everything a resumed run must share with the run that
+// wrote the checkpoint for the result to be the same as an uninterrupted run.
+// The iteration limit and tolerance are not included: a run may be resumed
+// with more iterations.
+type fingerprintInput struct {
+	Spec       model.Spec `json:"spec"`
+	Data       string     `json:"data"`
+	N          int        `json:"n"`
+	D          int        `json:"d"`
+	Partitions int        `json:"partitions"`
+	Init       string     `json:"init"`
+	Seed       uint64     `json:"seed"`
+}
+
+func fingerprint(o Options, pr *Problem) (string, json.RawMessage) {
+	info := pr.Source.Info()
+	in := fingerprintInput{Spec: pr.Spec, Data: info.Desc, N: info.N, D: info.D, Partitions: o.Partitions, Init: pr.InitDesc, Seed: o.Seed}
+	b, _ := json.Marshal(in)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16]), b
+}
+
+// loadCheckpoint returns the unfinished state recorded in dir for a run
+// with fingerprint fp, or nil when there is none (no file, or a finished
+// run). A checkpoint of another configuration is an error.
+func loadCheckpoint(dir, fp string) (*coordinator.State, error) {
+	path := filepath.Join(dir, "checkpoint.json")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+	}
+	var c Checkpoint
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("%w: %s is not a valid checkpoint: %v", ErrCheckpoint, path, err)
+	}
+	if c.Format != CheckpointFormat {
+		return nil, fmt.Errorf("%w: %s has format %q, want %q", ErrCheckpoint, path, c.Format, CheckpointFormat)
+	}
+	if c.Fingerprint != fp {
+		return nil, fmt.Errorf("%w: %s belongs to another configuration or data set (%s); use another --out or delete the directory", ErrCheckpoint, path, c.Config)
+	}
+	if c.State.Stopped != coordinator.Running {
+		return nil, nil
+	}
+	return &c.State, nil
+}
+
+func saveCheckpoint(dir, fp string, cfg json.RawMessage, st coordinator.State) error {
+	b, err := json.Marshal(Checkpoint{Format: CheckpointFormat, Fingerprint: fp, Config: cfg, State: st})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrCheckpoint, err)
+	}
+	return writeFileAtomic(filepath.Join(dir, "checkpoint.json"), b)
+}
+
+// writeFileAtomic writes b to path through a synced temporary file and a
+// rename, so a reader sees the old or the new content, never a mix.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("job: %w", err)
+	}
+	_, werr := tmp.Write(b)
+	serr := tmp.Sync()
+	cerr := tmp.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("job: writing %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("job: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("job: %w", err)
+	}
+	return nil
+}
+
+// openMetrics opens metrics.jsonl for appending, keeping only the lines of
+// iterations before iter (those a resumed run does not repeat).
+func openMetrics(dir string, iter int) (*os.File, error) {
+	path := filepath.Join(dir, "metrics.jsonl")
+	var keep []byte
+	if iter > 0 {
+		b, err := os.ReadFile(path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("job: %w", err)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		sc.Buffer(make([]byte, 1<<20), 1<<26)
+		for sc.Scan() {
+			var m struct{ Iter int }
+			if json.Unmarshal(sc.Bytes(), &m) == nil && m.Iter < iter {
+				keep = append(append(keep, sc.Bytes()...), '\n')
+			}
+		}
+	}
+	if err := writeFileAtomic(path, keep); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+	return f, nil
+}
