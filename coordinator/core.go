@@ -32,12 +32,29 @@ const (
 	IterLimit  Reason = "iteration-limit" // MaxIters solves done
 )
 
+// Method is the weight update.
+type Method string
+
+// The methods.
+const (
+	// AM is alternating minimization: the exact least-squares solve.
+	AM Method = "am"
+	// GD is the papers' gradient-descent baseline on the same statistics:
+	// u <- u + (eta/n) (B^T y - B^T B u).
+	GD Method = "gd"
+)
+
 // Config configures the iteration core.
 type Config struct {
+	Method     Method // AM (also when empty) or GD
 	Spec       model.Spec
 	Partitions int     // P, number of partitions; the data are rows split into P contiguous ranges
 	MaxIters   int     // maximum number of least-squares solves; 0 evaluates the start only
 	Tol        float64 // stop when ||U_{t+1} - U_t||_F / ||U_t||_F < Tol; 0 disables
+	// Step is GD's step size eta; 0 means the papers' rule
+	// eta = 2 / (s_min^2 + s_max^2), s the extreme singular values of
+	// B / sqrt(n), computed from each iteration's Gram matrix.
+	Step float64
 }
 
 // DefaultPartitions is the default P. It is fixed, independent of the
@@ -61,6 +78,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("coordinator: iters = %d, need >= 0", c.MaxIters)
 	case !(c.Tol >= 0) || math.IsInf(c.Tol, 0):
 		return fmt.Errorf("coordinator: tol = %v, need a finite value >= 0", c.Tol)
+	case c.Method != "" && c.Method != AM && c.Method != GD:
+		return fmt.Errorf("coordinator: method %q, want am or gd", c.Method)
+	case !(c.Step >= 0) || math.IsInf(c.Step, 0):
+		return fmt.Errorf("coordinator: step = %v, need a finite value >= 0", c.Step)
 	}
 	return nil
 }
@@ -75,6 +96,7 @@ type Report struct {
 	Flips  int64     // pattern bits changed since U_{Iter-1}; -1 at the first iteration
 	Solved bool      // a least-squares solve was done
 	Ridge  float64   // ridge the solve needed, 0 if none
+	Step   float64   // GD: the step size used
 	Cond   float64   // condition number estimate of the solved matrix
 	Change float64   // ||U_{Iter+1} - U_Iter||_F / ||U_Iter||_F
 	Stop   Reason    // non-empty when training stopped at U_Iter
@@ -245,7 +267,7 @@ func (c *Core) Advance() (Report, error) {
 	switch {
 	case c.pending != Running:
 		rep.Stop = c.pending
-	case c.iter > 0 && flips == 0:
+	case c.iter > 0 && flips == 0 && c.cfg.Method != GD:
 		rep.Stop = FixedPoint
 	case c.iter >= c.cfg.MaxIters:
 		rep.Stop = IterLimit
@@ -255,11 +277,23 @@ func (c *Core) Advance() (Report, error) {
 		return rep, nil
 	}
 	next := make([]float64, m)
-	sol, err := linalg.SolveNormal(next, g, r, m, c.u)
-	if err != nil {
-		return rep, fmt.Errorf("coordinator: iteration %d: %w", c.iter, err)
+	if c.cfg.Method == GD {
+		eta := c.cfg.Step
+		if eta == 0 {
+			var err error
+			if eta, err = linalg.StepRule(g, m, rows); err != nil {
+				return rep, fmt.Errorf("coordinator: iteration %d: %w", c.iter, err)
+			}
+		}
+		linalg.GradientStep(next, g, r, c.u, m, rows, eta)
+		rep.Solved, rep.Step = true, eta
+	} else {
+		sol, err := linalg.SolveNormal(next, g, r, m, c.u)
+		if err != nil {
+			return rep, fmt.Errorf("coordinator: iteration %d: %w", c.iter, err)
+		}
+		rep.Solved, rep.Ridge, rep.Cond = true, sol.Ridge, sol.Cond
 	}
-	rep.Solved, rep.Ridge, rep.Cond = true, sol.Ridge, sol.Cond
 	var dn, un float64
 	for i := range next {
 		t := next[i] - c.u[i]

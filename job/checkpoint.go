@@ -44,11 +44,13 @@ type fingerprintInput struct {
 	Partitions int        `json:"partitions"`
 	Init       string     `json:"init"`
 	Seed       uint64     `json:"seed"`
+	Method     string     `json:"method"`
+	Step       float64    `json:"step"`
 }
 
 func fingerprint(o Options, pr *Problem) (string, json.RawMessage) {
 	info := pr.Source.Info()
-	in := fingerprintInput{Spec: pr.Spec, Data: info.Desc, N: info.N, D: info.D, Partitions: o.Partitions, Init: pr.InitDesc, Seed: o.Seed}
+	in := fingerprintInput{Spec: pr.Spec, Data: info.Desc, N: info.N, D: info.D, Partitions: o.Partitions, Init: pr.InitDesc, Seed: o.Seed, Method: method(o), Step: o.Step}
 	b, _ := json.Marshal(in)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16]), b

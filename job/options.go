@@ -35,6 +35,8 @@ type Options struct {
 	Seed       uint64  // seed of the random initialization
 	Out        string  // output directory
 	Parallel   int     // partitions computed at once in process; 0 = GOMAXPROCS
+	Method     string  // am (default) or gd
+	Step       float64 // gd step size; 0 = the papers' rule from each iteration's Gram matrix
 }
 
 // DefaultOptions returns the defaults of `coordinator train`.
@@ -70,6 +72,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("%w: --tol %v: need a finite value >= 0", ErrOptions, o.Tol)
 	case o.Out == "":
 		return fmt.Errorf("%w: --out is empty", ErrOptions)
+	case o.Method != "" && o.Method != "am" && o.Method != "gd":
+		return fmt.Errorf("%w: --method %q: want am or gd", ErrOptions, o.Method)
+	case !(o.Step >= 0) || math.IsInf(o.Step, 0):
+		return fmt.Errorf("%w: --step %v: need a finite value >= 0", ErrOptions, o.Step)
 	case o.Parallel < 0:
 		return fmt.Errorf("%w: --parallel %d: need >= 0", ErrOptions, o.Parallel)
 	}

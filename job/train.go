@@ -29,6 +29,7 @@ type Metric struct {
 	Flips   *int64   `json:"flips"` // null at iteration 0
 	Seconds float64  `json:"seconds"`
 	Ridge   float64  `json:"ridge"`
+	Step    float64  `json:"step,omitempty"`
 	Cond    float64  `json:"cond,omitempty"`
 	Change  float64  `json:"change,omitempty"`
 	Rows    int      `json:"rows"`
@@ -50,6 +51,7 @@ type ModelFile struct {
 	Partitions  int       `json:"partitions"`
 	Data        string    `json:"data"`
 	Init        string    `json:"init"`
+	Method      string    `json:"method"`
 	Seed        uint64    `json:"seed"`
 	Version     string    `json:"version"`
 }
@@ -90,7 +92,7 @@ func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out
 		log = zap.NewNop()
 	}
 	spec := pr.Spec
-	cfg := coordinator.Config{Spec: spec, Partitions: o.Partitions, MaxIters: o.Iters, Tol: o.Tol}
+	cfg := coordinator.Config{Spec: spec, Partitions: o.Partitions, MaxIters: o.Iters, Tol: o.Tol, Method: coordinator.Method(o.Method), Step: o.Step}
 	core, err := coordinator.NewCore(cfg, spec.Effective(pr.Init))
 	if err != nil {
 		return nil, err
@@ -129,7 +131,7 @@ func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out
 	d := &coordinator.Driver{
 		Core: core, Fetcher: f, Parallel: o.parallel(), Log: log,
 		OnReport: func(r coordinator.Report, dur time.Duration) error {
-			m := Metric{Iter: r.Iter, Loss: r.Loss, Seconds: dur.Seconds(), Ridge: r.Ridge, Cond: r.Cond, Change: r.Change, Rows: r.Rows}
+			m := Metric{Iter: r.Iter, Loss: r.Loss, Seconds: dur.Seconds(), Ridge: r.Ridge, Step: r.Step, Cond: r.Cond, Change: r.Change, Rows: r.Rows}
 			// The relative error is of the weights evaluated in this
 			// iteration, U_Iter, like the loss.
 			w := spec.Learned(r.U)
@@ -176,7 +178,7 @@ func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out
 	res := &Result{Weights: w, Final: final, Model: ModelFile{
 		Format: ModelFormat, Model: string(spec.Kind), D: spec.InputD(), K: spec.K, Signs: spec.Signs, Bias: spec.Bias,
 		Iterations: final.Iter, StopReason: string(final.Stop), FinalLoss: final.Loss, FinalRelErr: lastRel,
-		Rows: final.Rows, Partitions: o.Partitions, Data: info.Desc, Init: pr.InitDesc, Seed: o.Seed, Version: Version,
+		Rows: final.Rows, Partitions: o.Partitions, Data: info.Desc, Init: pr.InitDesc, Method: method(o), Seed: o.Seed, Version: Version,
 	}}
 	if err := data.WriteNPY(filepath.Join(o.Out, "weights.npy"), w, spec.K, spec.D); err != nil {
 		return nil, err
@@ -193,6 +195,13 @@ func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out
 		return res, fmt.Errorf("job: training produced a NaN loss")
 	}
 	return res, nil
+}
+
+func method(o Options) string {
+	if o.Method == "" {
+		return "am"
+	}
+	return o.Method
 }
 
 // writeJSON writes v to path atomically.

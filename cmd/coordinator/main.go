@@ -116,6 +116,8 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&o.Tol, "tol", o.Tol, "stop when the relative change of the weights is below this (0: never)")
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the random initialization")
 	fs.StringVar(&o.Out, "out", o.Out, "output directory (weights.npy, model.json, metrics.jsonl)")
+	fs.StringVar(&o.Method, "method", "am", "update: am (alternating minimization, exact least squares) or gd (gradient-descent baseline)")
+	fs.Float64Var(&o.Step, "step", 0, "gd step size (0: the papers' rule 2/(s_min^2+s_max^2) from each iteration's Gram matrix)")
 	fs.IntVar(&o.Parallel, "parallel", 0, "partitions computed at once (0: GOMAXPROCS)")
 	level := fs.String("log-level", "warn", "log level: debug, info, warn or error (logs go to stderr)")
 	if err := parse(fs, args); err != nil {
