@@ -39,6 +39,7 @@ type Checkpoint struct {
 type fingerprintInput struct {
 	Spec       model.Spec `json:"spec"`
 	Data       string     `json:"data"`
+	DataID     string     `json:"data_fingerprint"`
 	N          int        `json:"n"`
 	D          int        `json:"d"`
 	Partitions int        `json:"partitions"`
@@ -50,7 +51,7 @@ type fingerprintInput struct {
 
 func fingerprint(o Options, pr *Problem) (string, json.RawMessage) {
 	info := pr.Source.Info()
-	in := fingerprintInput{Spec: pr.Spec, Data: info.Desc, N: info.N, D: info.D, Partitions: o.Partitions, Init: pr.InitDesc, Seed: o.Seed, Method: method(o), Step: o.Step}
+	in := fingerprintInput{Spec: pr.Spec, Data: info.Desc, DataID: pr.DataID, N: info.N, D: info.D, Partitions: o.Partitions, Init: pr.InitDesc, Seed: o.Seed, Method: method(o), Step: o.Step}
 	b, _ := json.Marshal(in)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16]), b

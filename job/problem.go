@@ -18,7 +18,8 @@ type Problem struct {
 	Teacher  []float64 // learned weights of a known teacher (k x D), or nil
 	Init     []float64 // learned weights W0 (k x D)
 	InitDesc string
-	Demo     bool // no data was given: the embedded demo
+	Demo     bool   // no data was given: the embedded demo
+	DataID   string // data.Fingerprint of the source
 }
 
 // Prepare opens the data and builds the model and the initial weights.
@@ -55,6 +56,11 @@ func Prepare(o Options) (*Problem, error) {
 		teacher, wstar = g.Teacher()
 	}
 	info := pr.Source.Info()
+	fp, err := data.Fingerprint(pr.Source)
+	if err != nil {
+		return nil, err
+	}
+	pr.DataID = fp
 
 	// Model kind and size.
 	kind := model.Sum
