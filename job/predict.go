@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -46,7 +47,7 @@ func LoadModel(dir string) (model.Spec, []float64, error) {
 		return model.Spec{}, nil, fmt.Errorf("job: model: %w", err)
 	}
 	if len(shape) != 2 || shape[0] != spec.K || shape[1] != spec.D {
-		return model.Spec{}, nil, fmt.Errorf("job: model: %s has shape %v, model.json says (%d, %d)", wpath, shape, spec.K, spec.D)
+		return model.Spec{}, nil, fmt.Errorf("job: model: %s has shape %s, model.json says (%d, %d)", wpath, pyShape(shape), spec.K, spec.D)
 	}
 	return spec, w, nil
 }
@@ -69,6 +70,9 @@ func Predict(o PredictOptions) (int, error) {
 	}
 	if err != nil {
 		return 0, err
+	}
+	if c, ok := src.(io.Closer); ok {
+		defer c.Close()
 	}
 	info := src.Info()
 	if info.D != spec.InputD() {

@@ -2,6 +2,7 @@ package job
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -22,7 +23,16 @@ type Problem struct {
 	DataID   string // data.Fingerprint of the source
 }
 
-// Prepare opens the data and builds the model and the initial weights.
+// Close releases the data source's files, if it holds any.
+func (pr *Problem) Close() error {
+	if c, ok := pr.Source.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// Prepare opens the data and builds the model and the initial weights. The
+// caller closes the Problem.
 func Prepare(o Options) (*Problem, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -112,7 +122,7 @@ func Prepare(o Options) (*Problem, error) {
 			return nil, fmt.Errorf("--signs: %w", err)
 		}
 		if len(shape) != 1 || shape[0] != spec.K {
-			return nil, fmt.Errorf("%w: --signs %s has shape %v, want (%d,)", ErrOptions, o.Signs, shape, spec.K)
+			return nil, fmt.Errorf("%w: --signs %s has shape %s, want (%d,)", ErrOptions, o.Signs, pyShape(shape), spec.K)
 		}
 		spec.Signs = v
 	default:
@@ -155,6 +165,21 @@ func Prepare(o Options) (*Problem, error) {
 	return pr, nil
 }
 
+// pyShape formats a shape as NumPy does: (3,), (2, 4).
+func pyShape(shape []int) string {
+	s := "("
+	for i, v := range shape {
+		if i > 0 {
+			s += ", "
+		}
+		s += strconv.Itoa(v)
+	}
+	if len(shape) == 1 {
+		s += ","
+	}
+	return s + ")"
+}
+
 // widen copies the k x d matrix w into a k x D one, D >= d, padding zeros.
 func widen(w []float64, k, d, D int) []float64 {
 	out := make([]float64, k*D)
@@ -174,7 +199,7 @@ func readWeights(flag, path string, spec model.Spec) ([]float64, error) {
 		if spec.Bias {
 			what = "d+1 (bias)"
 		}
-		return nil, fmt.Errorf("%w: %s %s has shape %v, want (k, %s) = (%d, %d) to match the data", ErrOptions, flag, path, shape, what, spec.K, spec.D)
+		return nil, fmt.Errorf("%w: %s %s has shape %s, want (k, %s) = (%d, %d) to match the data", ErrOptions, flag, path, pyShape(shape), what, spec.K, spec.D)
 	}
 	return w, nil
 }

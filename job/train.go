@@ -73,6 +73,7 @@ func Train(ctx context.Context, o Options, out io.Writer, log *zap.Logger) (*Res
 	if err != nil {
 		return nil, err
 	}
+	defer pr.Close()
 	parts := make([]*shard.Partition, o.Partitions)
 	for p := range parts {
 		if parts[p], err = shard.Load(pr.Source, o.Partitions, p, pr.Spec.Bias); err != nil {

@@ -1,0 +1,345 @@
+package coordinator_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"altmin/coordinator"
+	"altmin/shard"
+)
+
+// The driver is tested with fetchers written here that wrap the in-process
+// one and inject faults, wrong answers or a chosen completion order. No
+// test depends on timing: ordering is forced with channels.
+
+// fetchFunc adapts a function to coordinator.Fetcher.
+type fetchFunc func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error)
+
+func (f fetchFunc) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+	return f(ctx, req, p)
+}
+
+var errInjected = errors.New("injected fault")
+
+// reference trains pr in a plain loop on the core alone, offering the
+// partials in partition order: the single-process answer.
+func reference(t *testing.T, pr *problem, u0 []float64, iters int) []coordinator.Report {
+	t.Helper()
+	c := newCore(t, coordinator.Config{Spec: pr.spec, Partitions: pr.P, MaxIters: iters}, u0)
+	var reps []coordinator.Report
+	for {
+		req := c.Request()
+		for p := 0; p < pr.P; p++ {
+			s, err := pr.eng.Compute(req, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			offer(t, c, s)
+		}
+		r := advance(t, c)
+		reps = append(reps, r)
+		if r.Stop != coordinator.Running {
+			return reps
+		}
+	}
+}
+
+func newDriver(t *testing.T, pr *problem, u0 []float64, iters int, f coordinator.Fetcher) *coordinator.Driver {
+	t.Helper()
+	core := newCore(t, coordinator.Config{Spec: pr.spec, Partitions: pr.P, MaxIters: iters}, u0)
+	return &coordinator.Driver{Core: core, Fetcher: f, Log: zaptest.NewLogger(t)}
+}
+
+func TestDriverFetchFailure(t *testing.T) {
+	pr := planted(t, "model=sum,d=5,k=2,n=400,seed=12", 6)
+	local := coordinator.LocalFetcher{Engine: pr.eng}
+	var calls atomic.Int64
+	f := fetchFunc(func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+		calls.Add(1)
+		if p == 3 && req.Iter == 2 {
+			return nil, errInjected
+		}
+		return local.Fetch(ctx, req, p)
+	})
+	for _, parallel := range []int{0, 1, 4} {
+		d := newDriver(t, pr, pr.perturbed(1, 0.5), 20, f)
+		d.Parallel = parallel
+		var iters []int
+		d.OnReport = func(r coordinator.Report, _ time.Duration) error {
+			iters = append(iters, r.Iter)
+			return nil
+		}
+		_, err := d.Run(context.Background())
+		if !errors.Is(err, errInjected) {
+			t.Fatalf("parallel %d: err = %v, want the injected fault", parallel, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "partition 3") || !strings.Contains(msg, "iteration 2") {
+			t.Errorf("parallel %d: error %q does not name partition 3 and iteration 2", parallel, msg)
+		}
+		if len(iters) != 2 || d.Core.Iter() != 2 {
+			t.Errorf("parallel %d: reports for iterations %v, core at %d; want 0, 1 and the core at 2", parallel, iters, d.Core.Iter())
+		}
+	}
+}
+
+func TestDriverRejectsWrongAnswers(t *testing.T) {
+	pr := planted(t, "model=sum,d=4,k=2,n=300,seed=13", 4)
+	local := coordinator.LocalFetcher{Engine: pr.eng}
+	cases := []struct {
+		name   string
+		answer func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error)
+		want   error    // errors.Is target, or nil
+		msg    []string // substrings of the error
+	}{
+		{
+			name: "another partition's stats",
+			answer: func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+				if p == 2 && req.Iter == 1 {
+					return local.Fetch(ctx, req, 3)
+				}
+				return local.Fetch(ctx, req, p)
+			},
+			msg: []string{"iteration 1", "partition 2", "partition 3"},
+		},
+		{
+			name: "stale stats",
+			answer: func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+				s, err := local.Fetch(ctx, req, p)
+				if p == 1 && req.Iter == 1 {
+					s.Iter = 0
+				}
+				return s, err
+			},
+			want: coordinator.ErrStale,
+			msg:  []string{"iteration 1", "partition 1"},
+		},
+		{
+			name: "NaN stats",
+			answer: func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+				s, err := local.Fetch(ctx, req, p)
+				if p == 0 && req.Iter == 2 {
+					s.R[1] = math.NaN()
+				}
+				return s, err
+			},
+			want: coordinator.ErrInvalid,
+			msg:  []string{"iteration 2", "partition 0"},
+		},
+		{
+			name: "no stats and no error",
+			answer: func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+				if p == 3 {
+					return nil, nil
+				}
+				return local.Fetch(ctx, req, p)
+			},
+			want: coordinator.ErrInvalid,
+			msg:  []string{"iteration 0", "partition 3"},
+		},
+	}
+	for _, c := range cases {
+		d := newDriver(t, pr, pr.perturbed(2, 0.5), 20, fetchFunc(c.answer))
+		_, err := d.Run(context.Background())
+		if err == nil {
+			t.Errorf("%s: Run succeeded", c.name)
+			continue
+		}
+		if c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("%s: err = %v, want %v", c.name, err, c.want)
+		}
+		for _, s := range c.msg {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("%s: error %q does not mention %q", c.name, err, s)
+			}
+		}
+	}
+}
+
+// orderedFetcher computes the statistics at once but lets each Fetch return
+// only after the partition before it in a seeded random order (fresh each
+// iteration) has returned, so partials complete in that order.
+type orderedFetcher struct {
+	local coordinator.LocalFetcher
+	P     int
+	rng   *rand.Rand
+
+	mu        sync.Mutex
+	gates     map[int][]chan struct{} // per iteration, per partition: closed when it may return
+	orders    map[int][]int
+	completed map[int][]int // per iteration, partitions in the order Fetch returned
+}
+
+func (o *orderedFetcher) gatesFor(iter int) ([]chan struct{}, []int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.gates[iter] == nil {
+		order := o.rng.Perm(o.P)
+		gates := make([]chan struct{}, o.P)
+		for p := range gates {
+			gates[p] = make(chan struct{})
+		}
+		close(gates[order[0]])
+		o.gates[iter], o.orders[iter] = gates, order
+	}
+	return o.gates[iter], o.orders[iter]
+}
+
+func (o *orderedFetcher) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+	gates, order := o.gatesFor(req.Iter)
+	s, err := o.local.Fetch(ctx, req, p)
+	select {
+	case <-gates[p]:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	o.mu.Lock()
+	o.completed[req.Iter] = append(o.completed[req.Iter], p)
+	for j, q := range order { // open the next partition's gate
+		if q == p && j+1 < len(order) {
+			close(gates[order[j+1]])
+		}
+	}
+	o.mu.Unlock()
+	return s, err
+}
+
+func TestDriverOutOfOrderCompletion(t *testing.T) {
+	const seed = 61
+	t.Logf("seed %d", seed)
+	pr := planted(t, "model=sum,d=6,k=3,n=700,seed=14,signs=alternate", 7)
+	u0 := pr.perturbed(3, 0.4)
+	want := reference(t, pr, u0, 12)
+	for _, parallel := range []int{0, 7} { // all partitions in flight, or the gates would deadlock
+		of := &orderedFetcher{local: coordinator.LocalFetcher{Engine: pr.eng}, P: pr.P, rng: rand.New(rand.NewPCG(seed, uint64(parallel))),
+			gates: map[int][]chan struct{}{}, orders: map[int][]int{}, completed: map[int][]int{}}
+		d := newDriver(t, pr, u0, 12, of)
+		d.Parallel = parallel
+		var got []coordinator.Report
+		d.OnReport = func(r coordinator.Report, _ time.Duration) error {
+			got = append(got, r)
+			return nil
+		}
+		final, err := d.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("driver ran %d iterations, reference %d", len(got), len(want))
+		}
+		for i := range want {
+			if !sameReport(got[i], want[i]) {
+				t.Fatalf("iteration %d: driver report differs from the in-order reference", i)
+			}
+			if c, o := of.completed[i], of.orders[i]; !equalInts(c, o) {
+				t.Fatalf("iteration %d: completion order %v, planned %v", i, c, o)
+			}
+		}
+		if !sameBits(final.U, want[len(want)-1].U) || final.Stop != want[len(want)-1].Stop {
+			t.Fatal("final report differs from the reference")
+		}
+		t.Logf("parallel %d: %d iterations, completion orders %v", parallel, len(got), of.orders)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestDriverParallelBound: never more than Parallel fetches in flight.
+func TestDriverParallelBound(t *testing.T) {
+	pr := planted(t, "model=relu,d=4,n=200,seed=15", 8)
+	local := coordinator.LocalFetcher{Engine: pr.eng}
+	var inFlight, peak atomic.Int64
+	f := fetchFunc(func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			old := peak.Load()
+			if n <= old || peak.CompareAndSwap(old, n) {
+				break
+			}
+		}
+		return local.Fetch(ctx, req, p)
+	})
+	u0 := pr.perturbed(5, 0.3)
+	want := reference(t, pr, u0, 10)
+	d := newDriver(t, pr, u0, 10, f)
+	d.Parallel = 2
+	final, err := d.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := peak.Load(); p > 2 || p < 1 {
+		t.Errorf("peak fetches in flight %d, want 1..2", p)
+	}
+	if !sameReport(final, want[len(want)-1]) {
+		t.Error("result differs from the reference")
+	}
+}
+
+func TestDriverContextAndHooks(t *testing.T) {
+	pr := planted(t, "model=sum,d=3,k=2,n=100,seed=16", 3)
+	local := coordinator.LocalFetcher{Engine: pr.eng}
+	u0 := pr.perturbed(6, 0.3)
+
+	// A cancelled context stops the run with the context's error.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := newDriver(t, pr, u0, 5, local).Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled context: err = %v, want context.Canceled", err)
+	}
+
+	// A fetcher that never answers is cut off by StepTimeout (the outcome
+	// does not depend on how long the timer takes).
+	stuck := fetchFunc(func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+		if p == 1 {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return local.Fetch(ctx, req, p)
+	})
+	d := newDriver(t, pr, u0, 5, stuck)
+	d.StepTimeout = time.Millisecond
+	if _, err := d.Run(context.Background()); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "partition 1") {
+		t.Errorf("stuck partition: err = %v, want DeadlineExceeded naming partition 1", err)
+	}
+
+	// OnReport sees the injected clock's durations, and its error stops
+	// training after that iteration.
+	d = newDriver(t, pr, u0, 5, local)
+	var tick time.Duration
+	base := time.Unix(0, 0)
+	d.Now = func() time.Time { tick += time.Second; return base.Add(tick) }
+	errStop := errors.New("stop here")
+	var seen []int
+	d.OnReport = func(r coordinator.Report, dur time.Duration) error {
+		if dur != time.Second {
+			t.Errorf("iteration %d: duration %v, want 1s from the injected clock", r.Iter, dur)
+		}
+		seen = append(seen, r.Iter)
+		if r.Iter == 1 {
+			return errStop
+		}
+		return nil
+	}
+	if _, err := d.Run(context.Background()); !errors.Is(err, errStop) || len(seen) != 2 {
+		t.Errorf("OnReport error: err = %v after iterations %v, want errStop after [0 1]", err, seen)
+	}
+}
