@@ -356,7 +356,7 @@ func TestBadInputs(t *testing.T) {
 		{"k differs from teacher", func(o *job.Options) { o.Synthetic, o.K = "model=sum,d=3,k=2,n=10", 3 }, false, job.ErrOptions, []string{"--k 3"}},
 		// Weights files.
 		{"init d mismatch", func(o *job.Options) { o.Data, o.Labels, o.K, o.Init = goodX, goodY, 2, files["w2x4"] }, false, job.ErrOptions, []string{"--init", files["w2x4"], "(2, 4)", "(2, 3)"}},
-		{"init rank 1", func(o *job.Options) { o.Data, o.Labels, o.K, o.Init = goodX, goodY, 2, files["w6"] }, false, job.ErrOptions, []string{"--init", files["w6"], "[6]"}},
+		{"init rank 1", func(o *job.Options) { o.Data, o.Labels, o.K, o.Init = goodX, goodY, 2, files["w6"] }, false, job.ErrOptions, []string{"--init", files["w6"], "(6,)"}},
 		{"init missing", func(o *job.Options) { o.Data, o.Labels, o.K, o.Init = goodX, goodY, 2, missing }, false, fs.ErrNotExist, []string{"--init", missing}},
 		{"truth d mismatch", func(o *job.Options) { o.Data, o.Labels, o.K, o.Truth = goodX, goodY, 2, files["w2x4"] }, false, job.ErrOptions, []string{"--truth", files["w2x4"], "(2, 4)", "(2, 3)"}},
 		{"truth vs synthetic d", func(o *job.Options) { o.Synthetic, o.Truth = "model=sum,d=4,k=2,n=10", files["w2x3"] }, false, job.ErrOptions, []string{"--truth", files["w2x3"], "(2, 3)", "(2, 4)"}},
