@@ -1,0 +1,28 @@
+// Package transport is the gRPC data plane between the coordinator and the
+// shards: a Server that exposes a shard.Engine as the Shard service of
+// proto/altmin/v1/altmin.proto, and a Client that calls it and hands back
+// plain shard.Stats.
+//
+// The wire format is versioned (ProtocolVersion); both sides refuse a
+// version outside [MinProtocolVersion, MaxProtocolVersion] with a message
+// stating the supported range. A Step call carries one (iteration,
+// partition) and the id of the shard it is meant for; its reply is the
+// partition's statistics streamed in chunks of at most ChunkBytes. The
+// client reassembles them and rejects anything that is not exactly the
+// statistics it asked for: a reply of another iteration, partition or shard,
+// wrong sizes, gaps or overlaps between chunks, NaN or Inf values, or a
+// stream that ends early. Every such rejection wraps one of the sentinel
+// errors of this package together with the shard, partition and iteration.
+//
+// Sizes: m = d*k unknowns are limited to MaxM (8192). A request carries
+// 2m + k doubles (at most 192 KiB, far below gRPC's default 4 MiB receive
+// limit); the practical limit is the reply, the packed Gram matrix of
+// m(m+1)/2 doubles (268 MB at m = 8192) per partition and iteration, which
+// both ends must hold in memory and the coordinator must sum and factor.
+//
+// Conversion between protobuf messages and package shard's types happens in
+// convert.go only; nothing outside this package sees protobuf types.
+//
+// The package does no TLS and no membership: credentials come in through
+// the grpc.ServerOption and grpc.DialOption values the caller passes.
+package transport

@@ -1,0 +1,121 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Protocol versions. A peer speaks every version in
+// [MinProtocolVersion, MaxProtocolVersion] and sends ProtocolVersion.
+const (
+	ProtocolVersion    = 1
+	MinProtocolVersion = 1
+	MaxProtocolVersion = 1
+)
+
+// Size limits of the wire format.
+const (
+	// MaxM is the largest number of unknowns m = d*k accepted by the server
+	// and the client. Its Gram matrix is m(m+1)/2 doubles: 268 MB at 8192.
+	// A request of that size is 2m + k doubles, about 192 KiB.
+	MaxM = 8192
+
+	// ChunkBytes bounds the serialized size of one StepChunk.
+	ChunkBytes = 1 << 20
+
+	// ChunkDoubles is the number of doubles (Gram values, plus the rhs in
+	// the first chunk) put in one chunk: 960,000 bytes of payload, leaving
+	// more than 80 KiB of ChunkBytes for tags, lengths and header fields.
+	ChunkDoubles = 120000
+
+	// MaxShardIDLen bounds the length of a shard id in bytes, so the header
+	// chunk stays within ChunkBytes.
+	MaxShardIDLen = 256
+)
+
+// Sentinel errors. Errors returned by the Client wrap one of them together
+// with the shard, partition and iteration; test with errors.Is. Errors that
+// come from the server also keep their gRPC status: status.Code(err) gives
+// the code.
+var (
+	// ErrBadReply: a reply is malformed: missing or repeated header, chunk
+	// offsets with gaps or overlaps, sizes that do not match the request,
+	// NaN or Inf values, or a stream that ends early.
+	ErrBadReply = errors.New("transport: malformed reply")
+	// ErrStale: a reply names another iteration or partition than the
+	// request (a stale or misrouted reply).
+	ErrStale = errors.New("transport: reply for another iteration or partition")
+	// ErrWrongShard: the reply comes from another shard than expected, or
+	// the server refused a request meant for another shard.
+	ErrWrongShard = errors.New("transport: wrong shard")
+	// ErrVersion: the peer does not speak a supported protocol version.
+	ErrVersion = errors.New("transport: unsupported protocol version")
+	// ErrTooLarge: the problem has more than MaxM unknowns.
+	ErrTooLarge = errors.New("transport: too many unknowns")
+	// ErrSchema: two shards describe different data sets, or a schema is
+	// inconsistent.
+	ErrSchema = errors.New("transport: incompatible schema")
+)
+
+// Error details attached to FailedPrecondition and InvalidArgument
+// statuses, so the client maps them back to sentinels without matching
+// strings.
+const (
+	errDomain        = "altmin.v1"
+	reasonVersion    = "UNSUPPORTED_PROTOCOL_VERSION"
+	reasonWrongShard = "WRONG_SHARD"
+	reasonTooLarge   = "TOO_MANY_UNKNOWNS"
+)
+
+// supportedRange describes the versions this package speaks.
+func supportedRange() string {
+	return fmt.Sprintf("supported: %d..%d", MinProtocolVersion, MaxProtocolVersion)
+}
+
+// versionOK reports whether v is a supported protocol version.
+func versionOK(v uint32) bool { return v >= MinProtocolVersion && v <= MaxProtocolVersion }
+
+// statusWithReason returns a status error carrying an ErrorInfo detail.
+func statusWithReason(c codes.Code, reason, msg string) error {
+	st := status.New(c, msg)
+	md := map[string]string{
+		"min_protocol_version": strconv.Itoa(MinProtocolVersion),
+		"max_protocol_version": strconv.Itoa(MaxProtocolVersion),
+	}
+	if reason == reasonTooLarge {
+		md = map[string]string{"max_m": strconv.Itoa(MaxM)}
+	}
+	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: errDomain, Metadata: md}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// fromStatus maps a status error carrying one of this package's reasons to
+// an error that wraps the matching sentinel and still carries the status.
+func fromStatus(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	for _, d := range st.Details() {
+		ei, ok := d.(*errdetails.ErrorInfo)
+		if !ok || ei.GetDomain() != errDomain {
+			continue
+		}
+		switch ei.GetReason() {
+		case reasonVersion:
+			return fmt.Errorf("%w: %w", ErrVersion, err)
+		case reasonWrongShard:
+			return fmt.Errorf("%w: %w", ErrWrongShard, err)
+		case reasonTooLarge:
+			return fmt.Errorf("%w: %w", ErrTooLarge, err)
+		}
+	}
+	return err
+}

@@ -1,0 +1,104 @@
+package transport
+
+import (
+	"fmt"
+	"maps"
+
+	"altmin/data"
+)
+
+// ShardInfo describes a shard: its id and the data it holds.
+type ShardInfo struct {
+	ID     string `json:"id"`
+	Schema Schema `json:"schema"`
+}
+
+// Validate checks the id and the schema.
+func (i ShardInfo) Validate() error {
+	switch {
+	case i.ID == "":
+		return fmt.Errorf("%w: empty shard id", ErrSchema)
+	case len(i.ID) > MaxShardIDLen:
+		return fmt.Errorf("%w: shard id of %d bytes, at most %d allowed", ErrSchema, len(i.ID), MaxShardIDLen)
+	}
+	if err := i.Schema.Validate(); err != nil {
+		return fmt.Errorf("shard %q: %w", i.ID, err)
+	}
+	return nil
+}
+
+// Schema describes the data set of a cluster and, in Rows, the part of it
+// one shard holds. Every shard of a cluster must have a Compatible schema.
+// It is JSON-friendly, for gossip metadata.
+type Schema struct {
+	N    int  `json:"n"`    // rows of the whole data set
+	D    int  `json:"d"`    // features of the data, without the bias feature
+	P    int  `json:"p"`    // partitions (contiguous row ranges, data.Bounds)
+	Bias bool `json:"bias"` // a constant-1 feature is appended; requests have D+1 features
+	// DType is the element type of the stored data, e.g. "float64".
+	DType string `json:"dtype"`
+	// Fingerprint identifies the data content; equal data sets have equal
+	// fingerprints.
+	Fingerprint string `json:"fingerprint"`
+	// Rows maps each partition the shard holds to its number of rows.
+	Rows map[int]int `json:"rows,omitempty"`
+}
+
+// Validate checks the schema's own consistency: positive sizes and held
+// partitions with the row counts that data.Bounds gives them.
+func (s Schema) Validate() error {
+	switch {
+	case s.N < 1:
+		return fmt.Errorf("%w: n = %d rows, need at least 1", ErrSchema, s.N)
+	case s.D < 1:
+		return fmt.Errorf("%w: d = %d features, need at least 1", ErrSchema, s.D)
+	case s.P < 1:
+		return fmt.Errorf("%w: %d partitions, need at least 1", ErrSchema, s.P)
+	}
+	for p, rows := range s.Rows {
+		if p < 0 || p >= s.P {
+			return fmt.Errorf("%w: partition %d out of range [0, %d)", ErrSchema, p, s.P)
+		}
+		if lo, hi := data.Bounds(s.N, s.P, p); rows != hi-lo {
+			return fmt.Errorf("%w: partition %d has %d rows, want %d for n = %d, P = %d", ErrSchema, p, rows, hi-lo, s.N, s.P)
+		}
+	}
+	return nil
+}
+
+// Compatible returns nil when s and other describe the same data set split
+// the same way, and otherwise an error wrapping ErrSchema that explains the
+// first difference, checked in the order d, P, n, fingerprint, bias, dtype.
+// Rows, which differ from shard to shard, are not compared.
+func (s Schema) Compatible(other Schema) error {
+	switch {
+	case s.D != other.D:
+		return fmt.Errorf("%w: d = %d here, %d there", ErrSchema, s.D, other.D)
+	case s.P != other.P:
+		return fmt.Errorf("%w: P = %d partitions here, %d there", ErrSchema, s.P, other.P)
+	case s.N != other.N:
+		return fmt.Errorf("%w: n = %d rows here, %d there", ErrSchema, s.N, other.N)
+	case s.Fingerprint != other.Fingerprint:
+		return fmt.Errorf("%w: data fingerprint %q here, %q there", ErrSchema, s.Fingerprint, other.Fingerprint)
+	case s.Bias != other.Bias:
+		return fmt.Errorf("%w: bias %t here, %t there", ErrSchema, s.Bias, other.Bias)
+	case s.DType != other.DType:
+		return fmt.Errorf("%w: dtype %q here, %q there", ErrSchema, s.DType, other.DType)
+	}
+	return nil
+}
+
+// Equal reports whether s and other are Compatible and hold the same
+// partitions with the same rows.
+func (s Schema) Equal(other Schema) bool {
+	return s.Compatible(other) == nil && maps.Equal(s.Rows, other.Rows)
+}
+
+// Features returns the number of features per row of a request, D plus
+// one for the bias feature.
+func (s Schema) Features() int {
+	if s.Bias {
+		return s.D + 1
+	}
+	return s.D
+}

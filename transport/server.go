@@ -1,0 +1,161 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	pb "altmin/proto/altminpb"
+	"altmin/shard"
+)
+
+// ServiceName is the gRPC name of the Shard service, also used for its
+// health status.
+const ServiceName = "altmin.v1.Shard"
+
+// Server exposes a shard.Engine as the Shard service. It is a thin adapter:
+// it checks the protocol version and the shard id, converts the request,
+// calls Engine.Compute and streams the statistics back in chunks.
+type Server struct {
+	pb.UnimplementedShardServer
+
+	eng    *shard.Engine
+	info   ShardInfo
+	log    *zap.Logger
+	health *health.Server
+}
+
+// NewServer returns a server for eng. The rows of info.Schema are taken
+// from the engine: Rows maps every partition eng holds to its rows, whatever
+// info had. A nil log discards logs. Check info with ShardInfo.Validate
+// before serving.
+func NewServer(eng *shard.Engine, info ShardInfo, log *zap.Logger) *Server {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	info.Schema.Rows = make(map[int]int)
+	if eng != nil {
+		for _, id := range eng.Partitions() {
+			info.Schema.Rows[id] = eng.Partition(id).Rows
+		}
+	}
+	s := &Server{eng: eng, info: info, log: log.With(zap.String("shard", info.ID)), health: health.NewServer()}
+	s.SetServing(true)
+	return s
+}
+
+// Register registers the Shard service of s and the standard gRPC health
+// service on gs. Health reports SERVING for "" and ServiceName until
+// SetServing(false).
+func Register(gs *grpc.Server, s *Server) {
+	pb.RegisterShardServer(gs, s)
+	healthpb.RegisterHealthServer(gs, s.health)
+}
+
+// SetServing sets the health status reported for "" and ServiceName.
+func (s *Server) SetServing(ok bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if ok {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(ServiceName, st)
+}
+
+// ShardInfo returns the description the server gives in Info replies.
+func (s *Server) ShardInfo() ShardInfo {
+	info := s.info
+	info.Schema.Rows = maps.Clone(s.info.Schema.Rows)
+	return info
+}
+
+// Info implements the Info RPC.
+func (s *Server) Info(context.Context, *pb.InfoRequest) (*pb.InfoReply, error) {
+	s.log.Debug("info")
+	return infoToProto(s.info), nil
+}
+
+// Step implements the Step RPC: it computes the statistics of one partition
+// for one iteration and streams them in chunks of at most ChunkBytes.
+func (s *Server) Step(req *pb.StepRequest, stream grpc.ServerStreamingServer[pb.StepChunk]) (err error) {
+	start := time.Now()
+	chunks := 0
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("step panicked", zap.Any("panic", r), zap.Stack("stack"))
+			err = status.Errorf(codes.Internal, "shard %q: internal error", s.info.ID)
+		}
+		fields := []zap.Field{
+			zap.Int64("iter", req.GetIter()),
+			zap.Int32("partition", req.GetPartition()),
+			zap.Duration("dur", time.Since(start)),
+			zap.Int("chunks", chunks),
+		}
+		if err != nil {
+			fields = append(fields, zap.Stringer("code", status.Code(err)), zap.Error(err))
+		}
+		s.log.Debug("step", fields...)
+	}()
+	if !versionOK(req.GetProtocolVersion()) {
+		return statusWithReason(codes.FailedPrecondition, reasonVersion,
+			fmt.Sprintf("shard %q: protocol version %d not supported (%s)", s.info.ID, req.GetProtocolVersion(), supportedRange()))
+	}
+	if req.GetShardId() != s.info.ID {
+		return statusWithReason(codes.FailedPrecondition, reasonWrongShard,
+			fmt.Sprintf("request for shard %q reached shard %q", clip(req.GetShardId()), s.info.ID))
+	}
+	r, part, err := requestFromProto(req)
+	if err != nil {
+		return s.toStatus(err)
+	}
+	ctx := stream.Context()
+	if err := ctx.Err(); err != nil {
+		return status.FromContextError(err).Err()
+	}
+	if s.eng == nil {
+		return s.toStatus(fmt.Errorf("%w: %d", shard.ErrNoPartition, part))
+	}
+	st, err := s.eng.Compute(r, part)
+	if err != nil {
+		return s.toStatus(err)
+	}
+	for _, c := range statsToChunks(st, s.info.ID) {
+		if err := stream.Send(c); err != nil {
+			return err
+		}
+		chunks++
+	}
+	return nil
+}
+
+// toStatus maps an error of the engine or of request conversion to a gRPC
+// status error.
+func (s *Server) toStatus(err error) error {
+	msg := fmt.Sprintf("shard %q: %v", s.info.ID, err)
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return statusWithReason(codes.InvalidArgument, reasonTooLarge, msg)
+	case errors.Is(err, shard.ErrNoPartition):
+		return status.Error(codes.NotFound, msg)
+	case errors.Is(err, shard.ErrRequest):
+		return status.Error(codes.InvalidArgument, msg)
+	}
+	return status.Error(codes.Internal, msg)
+}
+
+// clip shortens a string from the network for an error message.
+func clip(s string) string {
+	if len(s) > MaxShardIDLen {
+		return s[:MaxShardIDLen] + "..."
+	}
+	return s
+}
