@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"strings"
+	"time"
 
 	"altmin/coordinator"
 )
@@ -36,13 +37,33 @@ type Options struct {
 	Out        string  // output directory
 	Parallel   int     // partitions computed at once in process; 0 = GOMAXPROCS
 	Method     string  // am (default) or gd
-	Step       float64 // gd step size; 0 = the papers' rule from each iteration's Gram matrix
+
+	// The runtime. With Join, the coordinator joins a cluster of shard
+	// processes; otherwise, with LocalShards > 0, it starts that many shards
+	// in process, talking over gRPC and memberlist on loopback (plaintext);
+	// with neither, partitions are computed in process without a network.
+	Join          []string      // gossip addresses (host:port) of cluster members
+	LocalShards   int           // in-process shards when not joining a cluster
+	NodeID        string        // this coordinator's ID in the cluster
+	GossipBind    string        // host:port the coordinator's gossip binds to
+	GossipAdvert  string        // host:port others reach the coordinator's gossip at; "" = bound address
+	JoinTimeout   time.Duration // wait for every partition to be held by a live shard
+	StepTimeout   time.Duration // deadline of one statistics call to one shard; then another replica is asked
+	HedgeAfter    time.Duration // ask a second replica of a partition not answered by then; 0 = never
+	RejoinTimeout time.Duration // wait for a live holder of a partition whose shards all failed
+	ClusterKey    string        // gossip encryption key, base64 of 16, 24 or 32 bytes
+	TLSDir        string        // directory with ca.pem, NODEID.pem, NODEID-key.pem
+	CA, Cert, Key string        // TLS files, overriding TLSDir
+	Insecure      bool          // plaintext gossip and gRPC in a cluster
+	Step          float64       // gd step size; 0 = the papers' rule from each iteration's Gram matrix
 }
 
 // DefaultOptions returns the defaults of `coordinator train`.
 func DefaultOptions() Options {
 	c := coordinator.DefaultConfig()
-	return Options{Partitions: c.Partitions, Iters: c.MaxIters, Tol: c.Tol, Seed: 1, Out: "out"}
+	return Options{Partitions: c.Partitions, Iters: c.MaxIters, Tol: c.Tol, Seed: 1, Out: "out",
+		LocalShards: 2, NodeID: "coordinator", GossipBind: "0.0.0.0:7946",
+		JoinTimeout: time.Minute, StepTimeout: 5 * time.Minute, RejoinTimeout: time.Minute}
 }
 
 // Validate checks the options that can be checked without reading files.
@@ -76,6 +97,12 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("%w: --method %q: want am or gd", ErrOptions, o.Method)
 	case !(o.Step >= 0) || math.IsInf(o.Step, 0):
 		return fmt.Errorf("%w: --step %v: need a finite value >= 0", ErrOptions, o.Step)
+	case o.LocalShards < 0:
+		return fmt.Errorf("%w: --local-shards %d: need >= 0", ErrOptions, o.LocalShards)
+	case o.JoinTimeout < 0 || o.StepTimeout < 0 || o.HedgeAfter < 0 || o.RejoinTimeout < 0:
+		return fmt.Errorf("%w: timeouts must not be negative", ErrOptions)
+	case len(o.Join) > 0 && (o.Data != "" || o.Labels != ""):
+		return fmt.Errorf("%w: with --join the data live on the shards: give --data to the shards, not the coordinator", ErrOptions)
 	case o.Parallel < 0:
 		return fmt.Errorf("%w: --parallel %d: need >= 0", ErrOptions, o.Parallel)
 	}

@@ -37,40 +37,59 @@ func Prepare(o Options) (*Problem, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	pr := &Problem{}
-	var teacher model.Spec
-	var wstar []float64
-	switch {
-	case o.Data != "" && isCSV(o.Data):
-		src, err := data.OpenCSV(o.Data, o.Label)
-		if err != nil {
-			return nil, err
-		}
-		pr.Source = src
-	case o.Data != "":
-		src, err := data.OpenNPY(o.Data, o.Labels)
-		if err != nil {
-			return nil, err
-		}
-		pr.Source = src
-	default:
-		spec := o.Synthetic
-		if spec == "" {
-			spec, pr.Demo = DemoSynthetic, true
-		}
-		g, err := data.ParseSynthetic(spec)
-		if err != nil {
-			return nil, err
-		}
-		pr.Source = g
-		teacher, wstar = g.Teacher()
-	}
-	info := pr.Source.Info()
-	fp, err := data.Fingerprint(pr.Source)
+	src, demo, err := OpenSource(o)
 	if err != nil {
 		return nil, err
 	}
-	pr.DataID = fp
+	pr, err := prepare(o, src, "")
+	if err != nil {
+		if c, ok := src.(io.Closer); ok {
+			c.Close()
+		}
+		return nil, err
+	}
+	pr.Demo = demo
+	return pr, nil
+}
+
+// OpenSource opens the data the options name: --data (.npy or .csv),
+// --synthetic, or, with neither, the demo's planted data (demo is true).
+func OpenSource(o Options) (src data.Source, demo bool, err error) {
+	switch {
+	case o.Data != "" && isCSV(o.Data):
+		src, err = data.OpenCSV(o.Data, o.Label)
+	case o.Data != "":
+		src, err = data.OpenNPY(o.Data, o.Labels)
+	default:
+		spec := o.Synthetic
+		if spec == "" {
+			spec, demo = DemoSynthetic, true
+		}
+		src, err = data.ParseSynthetic(spec)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return src, demo, nil
+}
+
+// prepare builds the problem for an open source, whose fingerprint is
+// dataID when known.
+func prepare(o Options, src data.Source, dataID string) (*Problem, error) {
+	pr := &Problem{Source: src, DataID: dataID}
+	var teacher model.Spec
+	var wstar []float64
+	if g, ok := src.(*data.Synthetic); ok {
+		teacher, wstar = g.Teacher()
+	}
+	info := pr.Source.Info()
+	if pr.DataID == "" {
+		fp, err := data.Fingerprint(pr.Source)
+		if err != nil {
+			return nil, err
+		}
+		pr.DataID = fp
+	}
 
 	// Model kind and size.
 	kind := model.Sum

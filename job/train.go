@@ -67,13 +67,23 @@ type Result struct {
 }
 
 // Train runs o to completion, writing the output directory and the
-// per-iteration table to out. The partitions are computed in process.
+// per-iteration table to out: in a cluster (o.Join), through in-process
+// shards over the network (o.LocalShards), or in process.
 func Train(ctx context.Context, o Options, out io.Writer, log *zap.Logger) (*Result, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if len(o.Join) > 0 {
+		return trainCluster(ctx, o, out, log)
+	}
 	pr, err := Prepare(o)
 	if err != nil {
 		return nil, err
 	}
 	defer pr.Close()
+	if o.LocalShards > 0 {
+		return trainLocalShards(ctx, o, pr, out, log)
+	}
 	parts := make([]*shard.Partition, o.Partitions)
 	for p := range parts {
 		if parts[p], err = shard.Load(pr.Source, o.Partitions, p, pr.Spec.Bias); err != nil {

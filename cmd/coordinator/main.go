@@ -14,12 +14,16 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	cluster "altmin/membership"
 	"altmin/job"
+	"altmin/pki"
 )
 
 func main() {
@@ -51,6 +55,8 @@ const usage = `usage: coordinator [command] [flags]
 commands:
   train     train a model (the default; with no data flags: the planted demo)
   predict   apply a trained model to data
+  certs     create a cluster CA and node certificates for mutual TLS
+  keygen    print a new cluster (gossip) key
   help      show this text
 
 Run 'coordinator COMMAND -h' for the flags of a command.
@@ -66,6 +72,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return trainCmd(ctx, args, stdout, stderr)
 	case "predict":
 		return predictCmd(args, stdout, stderr)
+	case "certs":
+		return certsCmd(args, stdout, stderr)
+	case "keygen":
+		return keygenCmd(args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -120,8 +130,27 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&o.Step, "step", 0, "gd step size (0: the papers' rule 2/(s_min^2+s_max^2) from each iteration's Gram matrix)")
 	fs.IntVar(&o.Parallel, "parallel", 0, "partitions computed at once (0: GOMAXPROCS)")
 	level := fs.String("log-level", "warn", "log level: debug, info, warn or error (logs go to stderr)")
+	join := fs.String("join", "", "comma-separated gossip addresses of cluster members: train on the shards of that cluster")
+	fs.IntVar(&o.LocalShards, "local-shards", o.LocalShards, "without --join: shards started in process, over gRPC and memberlist on loopback (0: no network)")
+	fs.StringVar(&o.NodeID, "id", o.NodeID, "this coordinator's ID in the cluster (its certificate's name)")
+	fs.StringVar(&o.GossipBind, "gossip-addr", o.GossipBind, "with --join: gossip (memberlist) bind address")
+	fs.StringVar(&o.GossipAdvert, "gossip-advertise", "", "with --join: gossip address others reach this node at (default: the bound address)")
+	fs.DurationVar(&o.JoinTimeout, "join-timeout", o.JoinTimeout, "wait this long for every partition to be held by a live shard")
+	fs.DurationVar(&o.StepTimeout, "step-timeout", o.StepTimeout, "deadline of one partition's statistics call; then another replica is asked")
+	fs.DurationVar(&o.HedgeAfter, "hedge-after", 0, "also ask another replica of a partition not answered after this long (0: never)")
+	fs.DurationVar(&o.RejoinTimeout, "rejoin-timeout", o.RejoinTimeout, "wait this long for a live shard holding a partition whose shards all failed")
+	fs.StringVar(&o.ClusterKey, "cluster-key", "", "gossip encryption key, base64 of 16/24/32 bytes (default: $"+envKey+")")
+	fs.StringVar(&o.TLSDir, "tls-dir", "", "directory with ca.pem, ID.pem and ID-key.pem (from coordinator certs)")
+	fs.StringVar(&o.CA, "ca", "", "CA certificate (overrides --tls-dir)")
+	fs.StringVar(&o.Cert, "cert", "", "certificate (overrides --tls-dir)")
+	fs.StringVar(&o.Key, "key", "", "key (overrides --tls-dir)")
+	fs.BoolVar(&o.Insecure, "insecure", false, "with --join: plaintext gossip and gRPC (explicit opt-out of encryption and TLS)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	o.Join = splitList(*join)
+	if o.ClusterKey == "" {
+		o.ClusterKey = os.Getenv(envKey)
 	}
 	log, err := newLogger(*level, stderr)
 	if err != nil {
@@ -130,6 +159,55 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer log.Sync()
 	_, err = job.Train(ctx, o, stdout, log)
 	return err
+}
+
+// envKey is the environment variable holding the cluster key when
+// --cluster-key is not given.
+const envKey = "ALTMIN_CLUSTER_KEY"
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func certsCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("coordinator certs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "certs", "output directory")
+	nodes := fs.String("nodes", "", "comma-separated node IDs to issue certificates for, e.g. coordinator,s1,s2 (required)")
+	validity := fs.Duration("validity", 365*24*time.Hour, "certificate validity")
+	force := fs.Bool("force", false, "replace existing files")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	names := splitList(*nodes)
+	if len(names) == 0 {
+		return fmt.Errorf("%w: --nodes is required", errUsage)
+	}
+	if err := pki.Generate(*out, names, *validity, pki.Options{Force: *force}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s/ca.pem and certificates for %s\n", *out, strings.Join(names, ", "))
+	return nil
+}
+
+func keygenCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("coordinator keygen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	k, err := cluster.GenerateKey()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, k)
+	return nil
 }
 
 func predictCmd(args []string, stdout, stderr io.Writer) error {

@@ -1,0 +1,186 @@
+// Command shard holds partitions of a data set in memory and serves their
+// alternating-minimization statistics to a coordinator over gRPC, as a
+// member of an altmin cluster.
+//
+//	shard --id s1 --partitions 0,1 --synthetic model=sum,d=50,k=5,n=50000 \
+//	      --grpc-addr 127.0.0.1:7001 --gossip-addr 127.0.0.1:7947 --join 127.0.0.1:7946 \
+//	      --cluster-key KEY --tls-dir certs
+//	shard health --addr 127.0.0.1:7001 [--insecure | --tls-dir certs --id s1]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"altmin/job"
+	"altmin/node"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "shard:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// envKey is the environment variable holding the cluster key when
+// --cluster-key is not given.
+const envKey = "ALTMIN_CLUSTER_KEY"
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "health" {
+		return healthCmd(ctx, args[1:], stdout, stderr)
+	}
+	o := job.DefaultOptions()
+	fs := flag.NewFlagSet("shard", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	id := fs.String("id", "", "shard ID, unique in the cluster (required; certificates are issued to it)")
+	partList := fs.String("partitions", "", "partitions held: a list of IDs and ranges, e.g. 0,1,4-7 (required)")
+	fs.IntVar(&o.Partitions, "num-partitions", o.Partitions, "number of partitions P the data are split into (the same on every node)")
+	fs.StringVar(&o.Synthetic, "synthetic", "", "planted data, e.g. model=sum,d=50,k=5,n=50000,seed=1; every shard generates only its partitions")
+	fs.StringVar(&o.Data, "data", "", "features: X.npy (read by row range) or FILE.csv")
+	fs.StringVar(&o.Labels, "labels", "", "labels y.npy, with an .npy --data")
+	fs.StringVar(&o.Label, "label", "", "label column, with a .csv --data")
+	fs.BoolVar(&o.Bias, "bias", false, "append a constant-1 feature to every row")
+	grpcAddr := fs.String("grpc-addr", "0.0.0.0:7000", "gRPC listen address")
+	grpcAdv := fs.String("grpc-advertise", "", "gRPC address the coordinator dials (default: the listen address)")
+	gossipAddr := fs.String("gossip-addr", "0.0.0.0:7946", "gossip (memberlist) bind address")
+	gossipAdv := fs.String("gossip-advertise", "", "gossip address others reach this node at (default: the bound address)")
+	join := fs.String("join", "", "comma-separated gossip addresses of cluster members to join (empty for the first node)")
+	joinTimeout := fs.Duration("join-timeout", time.Minute, "how long to keep trying to join")
+	fs.StringVar(&o.ClusterKey, "cluster-key", "", "gossip encryption key, base64 of 16/24/32 bytes (default: $"+envKey+")")
+	fs.StringVar(&o.TLSDir, "tls-dir", "", "directory with ca.pem, ID.pem and ID-key.pem (from coordinator certs)")
+	fs.StringVar(&o.CA, "ca", "", "CA certificate (overrides --tls-dir)")
+	fs.StringVar(&o.Cert, "cert", "", "this shard's certificate (overrides --tls-dir)")
+	fs.StringVar(&o.Key, "key", "", "this shard's key (overrides --tls-dir)")
+	fs.BoolVar(&o.Insecure, "insecure", false, "plaintext gossip and gRPC (explicit opt-out of encryption and TLS)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if *id == "" || *partList == "" {
+		return fmt.Errorf("%w: --id and --partitions are required", errUsage)
+	}
+	if o.Synthetic == "" && o.Data == "" {
+		return fmt.Errorf("%w: give the data: --synthetic or --data", errUsage)
+	}
+	parts, err := parseList(*partList)
+	if err != nil {
+		return fmt.Errorf("%w: --partitions: %v", errUsage, err)
+	}
+	if o.ClusterKey == "" {
+		o.ClusterKey = os.Getenv(envKey)
+	}
+	log, err := newLogger(*level, stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	sec, err := job.Security(o, *id, true)
+	if err != nil {
+		return err
+	}
+	gossip, err := node.ParseGossip(*gossipAddr, *gossipAdv, splitList(*join), *joinTimeout)
+	if err != nil {
+		return err
+	}
+	src, _, err := job.OpenSource(o)
+	if err != nil {
+		return err
+	}
+	if c, ok := src.(io.Closer); ok {
+		defer c.Close()
+	}
+	s, err := node.StartShard(ctx, node.ShardConfig{
+		ID: *id, Partitions: parts, NumPartitions: o.Partitions, Source: src, Bias: o.Bias,
+		GRPCListen: *grpcAddr, GRPCAdvertise: *grpcAdv, Gossip: gossip, Security: sec, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "shard %s serving partitions %v on %s (gossip %s)\n", *id, parts, s.GRPCAddr(), s.GossipAddr())
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		return s.Close()
+	case err := <-s.Done():
+		s.Close()
+		return fmt.Errorf("gRPC server stopped: %w", err)
+	}
+}
+
+// parseList parses "0,1,4-7" into partition IDs.
+func parseList(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		lo, hi, isRange := strings.Cut(f, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return nil, fmt.Errorf("%q is not a partition ID or range", f)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, fmt.Errorf("%q is not a range lo-hi with lo <= hi", f)
+			}
+		}
+		for p := a; p <= b; p++ {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty")
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, level)
+	}
+	enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+}

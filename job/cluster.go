@@ -1,0 +1,182 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"go.uber.org/zap"
+
+	cluster "altmin/membership"
+	"altmin/data"
+	"altmin/fleet"
+	"altmin/node"
+	"altmin/pki"
+	"altmin/transport"
+)
+
+// remoteSource describes data that live on the shards: the coordinator
+// knows its size, not its rows.
+type remoteSource struct{ info data.Info }
+
+func (r remoteSource) Info() data.Info { return r.info }
+
+func (r remoteSource) Read(lo, hi int, x, y []float64) error {
+	return errors.New("job: the data live on the shards and cannot be read by the coordinator")
+}
+
+// Security builds the node security settings from the options.
+func Security(o Options, id string, server bool) (node.Security, error) {
+	if o.Insecure {
+		return node.Security{Insecure: true}, nil
+	}
+	sec := node.Security{}
+	if o.ClusterKey != "" {
+		k, err := cluster.ParseKey(o.ClusterKey)
+		if err != nil {
+			return sec, fmt.Errorf("%w: cluster key: %v", ErrOptions, err)
+		}
+		sec.Key = k
+	}
+	ca, cert, key := o.CA, o.Cert, o.Key
+	if o.TLSDir != "" {
+		if ca == "" {
+			ca = filepath.Join(o.TLSDir, "ca.pem")
+		}
+		if cert == "" {
+			cert = filepath.Join(o.TLSDir, pki.CertFile(id))
+		}
+		if key == "" {
+			key = filepath.Join(o.TLSDir, pki.KeyFile(id))
+		}
+	}
+	if ca != "" || cert != "" || key != "" {
+		if ca == "" || cert == "" || key == "" {
+			return sec, fmt.Errorf("%w: TLS needs a CA, a certificate and a key (--tls-dir, or --ca, --cert and --key)", ErrOptions)
+		}
+		var err error
+		if server {
+			sec.TLS, err = pki.ServerTLS(ca, cert, key)
+		} else {
+			sec.TLS, err = pki.ClientTLS(ca, cert, key, "")
+		}
+		if err != nil {
+			return sec, err
+		}
+	}
+	return sec, nil
+}
+
+// trainCluster joins a cluster of shard processes and trains on their data.
+func trainCluster(ctx context.Context, o Options, out io.Writer, log *zap.Logger) (*Result, error) {
+	sec, err := Security(o, o.NodeID, false)
+	if err != nil {
+		return nil, err
+	}
+	gossip, err := node.ParseGossip(o.GossipBind, o.GossipAdvert, o.Join, o.JoinTimeout)
+	if err != nil {
+		return nil, err
+	}
+	coord, err := node.StartCoordinator(ctx, node.CoordinatorConfig{ID: o.NodeID, Gossip: gossip, Security: sec, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	defer coord.Close()
+	fmt.Fprintf(out, "joined the cluster as %s (gossip %s); waiting for partitions 0..%d\n", o.NodeID, coord.GossipAddr(), o.Partitions-1)
+	schema, err := coord.WaitReady(ctx, o.Partitions, o.JoinTimeout)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := prepareRemote(o, schema)
+	if err != nil {
+		return nil, err
+	}
+	defer pr.Close()
+	return runFleet(ctx, o, pr, coord, out, log)
+}
+
+// prepareRemote builds the problem for data held by shards with the given
+// schema. With --synthetic, the coordinator regenerates the teacher and
+// checks that the shards hold the same planted data.
+func prepareRemote(o Options, schema transport.Schema) (*Problem, error) {
+	if o.Bias && !schema.Bias {
+		return nil, fmt.Errorf("%w: --bias is set but the shards do not append a bias feature (start them with --bias)", ErrOptions)
+	}
+	o.Bias = schema.Bias
+	var src data.Source = remoteSource{data.Info{N: schema.N, D: schema.D,
+		Desc: fmt.Sprintf("cluster data n=%d d=%d fingerprint=%s", schema.N, schema.D, schema.Fingerprint)}}
+	if o.Synthetic != "" {
+		g, err := data.ParseSynthetic(o.Synthetic)
+		if err != nil {
+			return nil, err
+		}
+		fp, err := data.Fingerprint(g)
+		if err != nil {
+			return nil, err
+		}
+		if fp != schema.Fingerprint {
+			return nil, fmt.Errorf("%w: the shards hold other data than --synthetic %s (fingerprint %s, shards %s)", ErrOptions, o.Synthetic, fp, schema.Fingerprint)
+		}
+		src = g
+	}
+	return prepare(o, src, schema.Fingerprint)
+}
+
+// trainLocalShards starts o.LocalShards shards in process, each holding
+// the partitions p with p % LocalShards == its index, and trains through
+// them over gRPC and memberlist on loopback.
+func trainLocalShards(ctx context.Context, o Options, pr *Problem, out io.Writer, log *zap.Logger) (*Result, error) {
+	n := o.LocalShards
+	plain := node.Security{Insecure: true}
+	var shards []*node.Shard
+	defer func() {
+		for _, s := range shards {
+			s.Close()
+		}
+	}()
+	var seed []string
+	for i := 0; i < n; i++ {
+		var parts []int
+		for p := i; p < o.Partitions; p += n {
+			parts = append(parts, p)
+		}
+		if len(parts) == 0 {
+			break
+		}
+		s, err := node.StartShard(ctx, node.ShardConfig{
+			ID: fmt.Sprintf("local-%d", i), Partitions: parts, NumPartitions: o.Partitions,
+			Source: pr.Source, Bias: pr.Spec.Bias, GRPCListen: "127.0.0.1:0",
+			Gossip:   node.Gossip{Bind: "127.0.0.1", Join: seed, Timeout: o.JoinTimeout},
+			Security: plain, Log: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		shards = append(shards, s)
+		if seed == nil {
+			seed = []string{s.GossipAddr()}
+		}
+	}
+	coord, err := node.StartCoordinator(ctx, node.CoordinatorConfig{ID: "coordinator",
+		Gossip: node.Gossip{Bind: "127.0.0.1", Join: seed, Timeout: o.JoinTimeout}, Security: plain, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	defer coord.Close()
+	if _, err := coord.WaitReady(ctx, o.Partitions, o.JoinTimeout); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "%d in-process shards over gRPC and memberlist on loopback\n", len(shards))
+	return runFleet(ctx, o, pr, coord, out, log)
+}
+
+func runFleet(ctx context.Context, o Options, pr *Problem, coord *node.Coordinator, out io.Writer, log *zap.Logger) (*Result, error) {
+	f := fleet.New(fleet.Config{CallTimeout: o.StepTimeout, HedgeAfter: o.HedgeAfter, RejoinTimeout: o.RejoinTimeout, Log: log}, coord, coord)
+	defer f.Close()
+	// Over the network every partition is asked at once; the shards bound
+	// their own parallelism.
+	o.Parallel = o.Partitions
+	return Run(ctx, o, pr, f, out, log)
+}

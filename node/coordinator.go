@@ -1,0 +1,204 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"altmin/fleet"
+	cluster "altmin/membership"
+	"altmin/shard"
+	"altmin/transport"
+)
+
+// CoordinatorConfig configures the coordinator's membership node.
+type CoordinatorConfig struct {
+	ID       string
+	Gossip   Gossip
+	Security Security
+	Log      *zap.Logger
+}
+
+// Coordinator is the coordinator's view of the cluster. It implements
+// fleet.View and fleet.Caller.
+type Coordinator struct {
+	cfg    CoordinatorConfig
+	log    *zap.Logger
+	member *cluster.Node
+
+	mu      sync.Mutex
+	clients map[string]*transport.Client // by shard ID + address
+}
+
+// StartCoordinator starts the coordinator's membership node and joins the
+// cluster.
+func StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (*Coordinator, error) {
+	log := cfg.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if err := cfg.Security.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ID == "" {
+		cfg.ID = "coordinator"
+	}
+	meta := cluster.Meta{ID: cfg.ID, Role: cluster.RoleCoordinator}
+	m, err := startMember(ctx, cfg.ID, meta, cfg.Gossip, cfg.Security, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Coordinator{cfg: cfg, log: log, member: m, clients: map[string]*transport.Client{}}, nil
+}
+
+// GossipAddr returns the address the membership layer is bound to.
+func (c *Coordinator) GossipAddr() string { return c.member.Addr() }
+
+// Shards implements fleet.View: the live shards.
+func (c *Coordinator) Shards() []fleet.Member {
+	var out []fleet.Member
+	for _, m := range c.member.Members() {
+		if m.Role != cluster.RoleShard {
+			continue
+		}
+		out = append(out, fleet.Member{ID: m.ID, Addr: m.GRPCAddr, Partitions: m.Partitions})
+	}
+	return out
+}
+
+// Changes implements fleet.View.
+func (c *Coordinator) Changes() <-chan struct{} { return c.member.Changes() }
+
+// Step implements fleet.Caller.
+func (c *Coordinator) Step(ctx context.Context, m fleet.Member, req *shard.Request, p int) (*shard.Stats, error) {
+	cl, err := c.client(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return cl.Step(ctx, m.ID, req, p)
+}
+
+func (c *Coordinator) client(ctx context.Context, m fleet.Member) (*transport.Client, error) {
+	key := m.ID + "@" + m.Addr
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl := c.clients[key]; cl != nil {
+		return cl, nil
+	}
+	var opt grpc.DialOption
+	if c.cfg.Security.Insecure {
+		opt = grpc.WithTransportCredentials(insecureCreds)
+	} else {
+		tc := c.cfg.Security.TLS.Clone()
+		// Shard certificates name the shard ID; addresses may be anything.
+		tc.ServerName = m.ID
+		opt = grpc.WithTransportCredentials(credentials.NewTLS(tc))
+	}
+	cl, err := transport.Dial(ctx, m.Addr, opt)
+	if err != nil {
+		return nil, fmt.Errorf("node: dial shard %s at %s: %w", m.ID, m.Addr, err)
+	}
+	c.clients[key] = cl
+	return cl, nil
+}
+
+// WaitReady waits until every partition 0..P-1 is held by a live shard and
+// all shards agree on the data, and returns their common schema. P is taken
+// from the shards when parts is 0. After timeout it fails with the missing
+// partitions.
+func (c *Coordinator) WaitReady(ctx context.Context, parts int, timeout time.Duration) (transport.Schema, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var missing []int
+	for {
+		schema, miss, err := c.check(parts)
+		if err != nil {
+			return transport.Schema{}, err
+		}
+		if schema != nil && len(miss) == 0 {
+			return *schema, nil
+		}
+		missing = miss
+		select {
+		case <-ctx.Done():
+			return transport.Schema{}, ctx.Err()
+		case <-deadline.C:
+			if missing == nil {
+				return transport.Schema{}, fmt.Errorf("node: no shard joined within %s", timeout)
+			}
+			return transport.Schema{}, fmt.Errorf("node: partitions %s are held by no live shard after %s", ranges(missing), timeout)
+		case <-c.Changes():
+		case <-tick.C:
+		}
+	}
+}
+
+// check compares the shards' schemas and lists the missing partitions.
+func (c *Coordinator) check(parts int) (*transport.Schema, []int, error) {
+	var first *transport.Schema
+	var firstID string
+	var members []fleet.Member
+	for _, m := range c.member.Members() {
+		if m.Role != cluster.RoleShard {
+			continue
+		}
+		var s transport.Schema
+		if err := json.Unmarshal(m.Schema, &s); err != nil {
+			return nil, nil, fmt.Errorf("node: shard %s advertises an unreadable schema: %v", m.ID, err)
+		}
+		if first == nil {
+			first, firstID = &s, m.ID
+		} else if err := first.Compatible(s); err != nil {
+			return nil, nil, fmt.Errorf("node: shards %s and %s hold different data: %w", firstID, m.ID, err)
+		}
+		members = append(members, fleet.Member{ID: m.ID, Addr: m.GRPCAddr, Partitions: m.Partitions})
+	}
+	if first == nil {
+		return nil, nil, nil
+	}
+	if parts != 0 && first.P != parts {
+		return nil, nil, fmt.Errorf("node: shards split the data into %d partitions, the coordinator expects %d", first.P, parts)
+	}
+	return first, fleet.Missing(members, first.P), nil
+}
+
+// ranges formats sorted partition IDs compactly: 0-3,7.
+func ranges(ps []int) string {
+	ps = slices.Clone(ps)
+	slices.Sort(ps)
+	var parts []string
+	for i := 0; i < len(ps); {
+		j := i
+		for j+1 < len(ps) && ps[j+1] == ps[j]+1 {
+			j++
+		}
+		if i == j {
+			parts = append(parts, fmt.Sprint(ps[i]))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", ps[i], ps[j]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
+}
+
+// Close closes the gRPC clients and leaves the cluster.
+func (c *Coordinator) Close() error {
+	c.mu.Lock()
+	for _, cl := range c.clients {
+		cl.Close()
+	}
+	c.clients = nil
+	c.mu.Unlock()
+	return c.member.Shutdown()
+}

@@ -1,0 +1,250 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"altmin/data"
+	cluster "altmin/membership"
+	"altmin/pki"
+	"altmin/shard"
+	"altmin/transport"
+)
+
+// ErrConfig is wrapped by configuration errors.
+var ErrConfig = errors.New("node: bad configuration")
+
+// Security holds what a node needs to talk to the others.
+type Security struct {
+	Key      []byte      // gossip key, 16, 24 or 32 bytes
+	TLS      *tls.Config // server side for a shard, client side for the coordinator
+	Insecure bool        // plaintext gossip and gRPC; must be explicit
+}
+
+func (s Security) validate() error {
+	if s.Insecure {
+		return nil
+	}
+	if len(s.Key) == 0 {
+		return fmt.Errorf("%w: a cluster key is required (--cluster-key or ALTMIN_CLUSTER_KEY), or --insecure", ErrConfig)
+	}
+	if s.TLS == nil {
+		return fmt.Errorf("%w: TLS certificates are required (--tls-dir, or --ca/--cert/--key), or --insecure", ErrConfig)
+	}
+	return nil
+}
+
+// Gossip is where a node's membership layer listens and whom it joins.
+type Gossip struct {
+	Bind      string        // host to bind, e.g. 0.0.0.0 or 127.0.0.1
+	Port      int           // 0 picks a free port
+	Advertise string        // host:port others reach it at; "" = the bound address
+	Join      []string      // host:port of members to join; empty for the first node
+	Timeout   time.Duration // how long to keep trying to join
+}
+
+// ShardConfig configures a shard node.
+type ShardConfig struct {
+	ID            string
+	Partitions    []int // partition IDs held
+	NumPartitions int   // P
+	Source        data.Source
+	Bias          bool
+	GRPCListen    string // host:port, port 0 picks a free one
+	GRPCAdvertise string // host:port others dial; "" = the listener's address
+	Gossip        Gossip
+	Security      Security
+	Log           *zap.Logger
+}
+
+// Shard is a running shard node.
+type Shard struct {
+	cfg    ShardConfig
+	log    *zap.Logger
+	engine *shard.Engine
+	gs     *grpc.Server
+	lis    net.Listener
+	member *cluster.Node
+	served chan error
+}
+
+// Schema returns the schema of a data source as partitioned.
+func Schema(src data.Source, parts int, bias bool) (transport.Schema, error) {
+	info := src.Info()
+	fp, err := data.Fingerprint(src)
+	if err != nil {
+		return transport.Schema{}, err
+	}
+	return transport.Schema{N: info.N, D: info.D, P: parts, Bias: bias, DType: "float64", Fingerprint: fp}, nil
+}
+
+// StartShard loads the partitions, starts the gRPC service and joins the
+// cluster. It returns once the node is serving and has joined (or is the
+// first node).
+func StartShard(ctx context.Context, cfg ShardConfig) (*Shard, error) {
+	log := cfg.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.With(zap.String("shard", cfg.ID))
+	if err := pki.ValidateName(cfg.ID); err != nil {
+		return nil, fmt.Errorf("%w: --id: %v", ErrConfig, err)
+	}
+	if err := cfg.Security.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.NumPartitions < 1 || len(cfg.Partitions) == 0 {
+		return nil, fmt.Errorf("%w: shard %s holds no partitions of %d", ErrConfig, cfg.ID, cfg.NumPartitions)
+	}
+	parts := slices.Clone(cfg.Partitions)
+	slices.Sort(parts)
+	if len(slices.Compact(slices.Clone(parts))) != len(parts) {
+		return nil, fmt.Errorf("%w: shard %s: partition list %v repeats a partition", ErrConfig, cfg.ID, cfg.Partitions)
+	}
+	var loaded []*shard.Partition
+	rows := map[int]int{}
+	for _, p := range parts {
+		if p < 0 || p >= cfg.NumPartitions {
+			return nil, fmt.Errorf("%w: shard %s: partition %d out of range [0, %d)", ErrConfig, cfg.ID, p, cfg.NumPartitions)
+		}
+		pt, err := shard.Load(cfg.Source, cfg.NumPartitions, p, cfg.Bias)
+		if err != nil {
+			return nil, err
+		}
+		loaded = append(loaded, pt)
+		rows[p] = pt.Rows
+	}
+	eng, err := shard.NewEngine(loaded...)
+	if err != nil {
+		return nil, err
+	}
+	schema, err := Schema(cfg.Source, cfg.NumPartitions, cfg.Bias)
+	if err != nil {
+		return nil, err
+	}
+
+	lis, err := net.Listen("tcp", cfg.GRPCListen)
+	if err != nil {
+		return nil, fmt.Errorf("node: shard %s: gRPC listen on %q: %w", cfg.ID, cfg.GRPCListen, err)
+	}
+	var opts []grpc.ServerOption
+	if !cfg.Security.Insecure {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.Security.TLS)))
+	}
+	gs := grpc.NewServer(opts...)
+	info := schema
+	info.Rows = rows
+	transport.Register(gs, transport.NewServer(eng, transport.ShardInfo{ID: cfg.ID, Schema: info}, log))
+	s := &Shard{cfg: cfg, log: log, engine: eng, gs: gs, lis: lis, served: make(chan error, 1)}
+	go func() { s.served <- gs.Serve(lis) }()
+
+	adv := cfg.GRPCAdvertise
+	if adv == "" {
+		adv = lis.Addr().String()
+	}
+	meta := cluster.Meta{ID: cfg.ID, Role: cluster.RoleShard, GRPCAddr: adv, Partitions: parts}
+	if meta.Schema, err = json.Marshal(schema); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.member, err = startMember(ctx, cfg.ID, meta, cfg.Gossip, cfg.Security, log)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	log.Info("shard serving", zap.String("grpc", adv), zap.String("gossip", s.member.Addr()), zap.Ints("partitions", parts))
+	return s, nil
+}
+
+// startMember starts the membership node and joins the cluster, retrying
+// until the gossip timeout.
+func startMember(ctx context.Context, id string, meta cluster.Meta, g Gossip, sec Security, log *zap.Logger) (*cluster.Node, error) {
+	host, port := g.Bind, g.Port
+	cc := cluster.Config{ID: id, BindAddr: host, BindPort: port, Key: sec.Key, Insecure: sec.Insecure, Meta: meta, Log: log}
+	if g.Advertise != "" {
+		ah, ap, err := net.SplitHostPort(g.Advertise)
+		if err != nil {
+			return nil, fmt.Errorf("%w: gossip advertise address %q: %v", ErrConfig, g.Advertise, err)
+		}
+		cc.AdvertiseAddr = ah
+		if _, err := fmt.Sscan(ap, &cc.AdvertisePort); err != nil {
+			return nil, fmt.Errorf("%w: gossip advertise address %q: bad port", ErrConfig, g.Advertise)
+		}
+	}
+	n, err := cluster.Start(cc)
+	if err != nil {
+		return nil, fmt.Errorf("node: %s: %w", id, err)
+	}
+	if len(g.Join) == 0 {
+		return n, nil
+	}
+	deadline := time.Now().Add(g.Timeout)
+	for {
+		_, err := n.Join(g.Join)
+		if err == nil {
+			return n, nil
+		}
+		if time.Now().After(deadline) {
+			n.Shutdown()
+			return nil, fmt.Errorf("node: %s: could not join %s within %s: %w", id, strings.Join(g.Join, ","), g.Timeout, err)
+		}
+		log.Debug("join failed, retrying", zap.Strings("join", g.Join), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			n.Shutdown()
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// GRPCAddr returns the address the gRPC service listens on.
+func (s *Shard) GRPCAddr() string { return s.lis.Addr().String() }
+
+// GossipAddr returns the address the membership layer is bound to.
+func (s *Shard) GossipAddr() string { return s.member.Addr() }
+
+// Engine returns the shard's statistics engine.
+func (s *Shard) Engine() *shard.Engine { return s.engine }
+
+// Done returns a channel that receives the gRPC server's exit error.
+func (s *Shard) Done() <-chan error { return s.served }
+
+// Close leaves the cluster and stops serving.
+func (s *Shard) Close() error {
+	var err error
+	if s.member != nil {
+		err = errors.Join(s.member.Leave(time.Second), s.member.Shutdown())
+	}
+	s.gs.Stop()
+	return err
+}
+
+// insecureCreds is the plaintext transport for --insecure and local shards.
+var insecureCreds = insecure.NewCredentials()
+
+// ParseGossip builds a Gossip from a bind address "host:port", an optional
+// advertise address and the members to join.
+func ParseGossip(bind, advertise string, join []string, timeout time.Duration) (Gossip, error) {
+	host, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return Gossip{}, fmt.Errorf("%w: gossip address %q: %v", ErrConfig, bind, err)
+	}
+	var p int
+	if _, err := fmt.Sscan(port, &p); err != nil || p < 0 || p > 65535 {
+		return Gossip{}, fmt.Errorf("%w: gossip address %q: bad port", ErrConfig, bind)
+	}
+	return Gossip{Bind: host, Port: p, Advertise: advertise, Join: join, Timeout: timeout}, nil
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds the altmin image and runs the docker-compose cluster.
+#
+#   scripts/cluster.sh build     static binaries, the FROM-scratch image, certificates, cluster key
+#   scripts/cluster.sh up        build, then run the cluster to completion; prints where the model went
+#   scripts/cluster.sh down      stop and remove the containers
+#
+# Works with Debian's docker-compose (v1) and with `docker compose` (v2).
+# ALTMIN_DATA overrides the planted data of every node, e.g.
+#   ALTMIN_DATA=model=sum,d=20,k=3,n=20000,seed=2 scripts/cluster.sh up
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+
+compose() {
+  if command -v docker-compose >/dev/null 2>&1; then
+    docker-compose "$@"
+  else
+    docker compose "$@"
+  fi
+}
+
+build() {
+  mkdir -p deploy/bin deploy/out
+  echo "== static binaries (CGO_ENABLED=0)"
+  CGO_ENABLED=0 go build -trimpath -o deploy/bin/coordinator ./cmd/coordinator
+  CGO_ENABLED=0 go build -trimpath -o deploy/bin/shard ./cmd/shard
+  echo "== image altmin:dev (FROM scratch)"
+  docker build -q -t altmin:dev -f deploy/Dockerfile deploy >/dev/null
+  if [ ! -f deploy/certs/ca.pem ]; then
+    echo "== certificates in deploy/certs"
+    deploy/bin/coordinator certs --out deploy/certs --nodes coordinator,s1,s2,s3,s4
+  fi
+  # The containers run as root from scratch images; keys must be readable there.
+  if [ ! -f deploy/.env ]; then
+    echo "== cluster key in deploy/.env"
+    echo "ALTMIN_CLUSTER_KEY=$(deploy/bin/coordinator keygen)" > deploy/.env
+  fi
+}
+
+key() {
+  # shellcheck disable=SC1091
+  set -a; . deploy/.env; set +a
+}
+
+case "${1:-up}" in
+  build)
+    build
+    ;;
+  up)
+    build
+    key
+    compose down -v --remove-orphans >/dev/null 2>&1 || true
+    rm -rf deploy/out/model
+    compose up --abort-on-container-exit --exit-code-from coordinator
+    echo "model written to deploy/out/model (weights.npy, model.json, metrics.jsonl)"
+    compose down -v --remove-orphans >/dev/null 2>&1 || true
+    ;;
+  down)
+    key
+    compose down -v --remove-orphans
+    ;;
+  *)
+    echo "usage: scripts/cluster.sh [build|up|down]" >&2
+    exit 2
+    ;;
+esac
