@@ -52,10 +52,11 @@ type Fetcher struct {
 	caller Caller
 	log    *zap.Logger
 
-	mu      sync.Mutex
-	changed chan struct{} // closed at the next membership change
-	stop    chan struct{}
-	done    chan struct{}
+	mu       sync.Mutex
+	changed  chan struct{}           // closed at the next membership change
+	answered map[int]map[string]bool // iteration -> shards whose answers were used
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // New returns a fetcher; Close stops it.
@@ -218,6 +219,7 @@ func (f *Fetcher) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.
 				delete(inflight, a.m.ID)
 			}
 			if a.err == nil {
+				f.noteAnswer(req.Iter, a.m.ID)
 				return a.stats, nil
 			}
 			lastErr = fmt.Errorf("shard %s: %w", a.m.ID, a.err)
@@ -253,6 +255,32 @@ func (f *Fetcher) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.
 			return nil, f.unavailable(p, everHeld, lastErr)
 		}
 	}
+}
+
+func (f *Fetcher) noteAnswer(iter int, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.answered == nil {
+		f.answered = map[int]map[string]bool{}
+	}
+	if f.answered[iter] == nil {
+		f.answered[iter] = map[string]bool{}
+	}
+	f.answered[iter][id] = true
+	delete(f.answered, iter-2) // keep the last iterations only
+}
+
+// Answered returns the IDs of the shards whose statistics were used in
+// iteration iter, sorted.
+func (f *Fetcher) Answered(iter int) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids := make([]string, 0, len(f.answered[iter]))
+	for id := range f.answered[iter] {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 func (f *Fetcher) unavailable(p int, held map[string]bool, last error) error {

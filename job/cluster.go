@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	cluster "altmin/membership"
+	"altmin/cluster"
 	"altmin/data"
 	"altmin/fleet"
 	"altmin/node"

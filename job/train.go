@@ -173,6 +173,9 @@ func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out
 				return err
 			}
 			fields := []zap.Field{zap.Int("iter", r.Iter), zap.Float64("loss", r.Loss), zap.Int64("flips", r.Flips), zap.Duration("dur", dur)}
+			if a, ok := f.(interface{ Answered(int) []string }); ok {
+				fields = append(fields, zap.Strings("shards", a.Answered(r.Iter)))
+			}
 			if r.Ridge > 0 {
 				log.Warn("normal equations regularized", append(fields, zap.Float64("ridge", r.Ridge), zap.Float64("cond", r.Cond))...)
 			} else {

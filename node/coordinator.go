@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"altmin/cluster"
 	"altmin/fleet"
-	cluster "altmin/membership"
 	"altmin/shard"
 	"altmin/transport"
 )

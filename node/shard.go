@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"altmin/cluster"
 	"altmin/data"
-	cluster "altmin/membership"
 	"altmin/pki"
 	"altmin/shard"
 	"altmin/transport"
@@ -171,8 +171,12 @@ func StartShard(ctx context.Context, cfg ShardConfig) (*Shard, error) {
 // startMember starts the membership node and joins the cluster, retrying
 // until the gossip timeout.
 func startMember(ctx context.Context, id string, meta cluster.Meta, g Gossip, sec Security, log *zap.Logger) (*cluster.Node, error) {
-	host, port := g.Bind, g.Port
-	cc := cluster.Config{ID: id, BindAddr: host, BindPort: port, Key: sec.Key, Insecure: sec.Insecure, Meta: meta, Log: log}
+	cc := cluster.DefaultConfig()
+	if ip := net.ParseIP(g.Bind); ip != nil && ip.IsLoopback() {
+		cc = cluster.LocalConfig()
+	}
+	cc.ID, cc.BindAddr, cc.BindPort = id, g.Bind, g.Port
+	cc.Key, cc.Insecure, cc.Meta, cc.Log = sec.Key, sec.Insecure, meta, log
 	if g.Advertise != "" {
 		ah, ap, err := net.SplitHostPort(g.Advertise)
 		if err != nil {

@@ -12,11 +12,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
+# The compose project is named explicitly so container and network names do
+# not depend on the checkout's folder.
 compose() {
   if command -v docker-compose >/dev/null 2>&1; then
-    docker-compose "$@"
+    docker-compose -p altmin "$@"
   else
-    docker compose "$@"
+    docker compose -p altmin "$@"
   fi
 }
 
@@ -42,6 +44,11 @@ key() {
   # shellcheck disable=SC1091
   set -a; . deploy/.env; set +a
 }
+
+# When sourced (by scripts/faults.sh), only define the functions.
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then
+  return 0
+fi
 
 case "${1:-up}" in
   build)

@@ -21,7 +21,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	cluster "altmin/membership"
+	"altmin/cluster"
 	"altmin/job"
 	"altmin/pki"
 )
