@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"altmin/linalg"
 	"altmin/model"
@@ -102,6 +103,8 @@ type Report struct {
 	Stop   Reason    // non-empty when training stopped at U_Iter
 	U      []float64 // U_Iter, the weights evaluated
 	Next   []float64 // U_{Iter+1}, the solution; nil when training stopped
+	// Skipped lists the partitions left out of this iteration (Skip).
+	Skipped []int
 }
 
 // Core is the iteration logic of alternating minimization as a pure state
@@ -116,6 +119,7 @@ type Core struct {
 	u, prev []float64
 	got     []*shard.Stats
 	nGot    int
+	skipped []int // partitions given up for this iteration (Skip)
 	pending Reason
 	stopped Reason
 }
@@ -162,6 +166,7 @@ func (c *Core) Restore(st State) error {
 	c.pending, c.stopped = st.Pending, st.Stopped
 	clear(c.got)
 	c.nGot = 0
+	c.skipped = nil
 	return nil
 }
 
@@ -215,6 +220,26 @@ func (c *Core) Offer(s *shard.Stats) error {
 	return nil
 }
 
+// Skip gives up partition p for the current iteration: its samples are
+// left out of this iteration's solve. Only for a user's explicit choice to
+// continue degraded; the report lists skipped partitions and training does
+// not stop at a fixed point in a degraded iteration.
+func (c *Core) Skip(p int) error {
+	switch {
+	case c.stopped != Running:
+		return ErrDone
+	case p < 0 || p >= len(c.got):
+		return fmt.Errorf("%w: partition %d, have %d", ErrUnknown, p, len(c.got))
+	case c.got[p] != nil:
+		return fmt.Errorf("%w: partition %d, iteration %d", ErrDuplicate, p, c.iter)
+	}
+	m := c.cfg.Spec.M()
+	c.got[p] = &shard.Stats{Iter: c.iter, Partition: p, M: m, Gram: make([]float64, linalg.PackedLen(m)), R: make([]float64, m)}
+	c.nGot++
+	c.skipped = append(c.skipped, p)
+	return nil
+}
+
 // Missing returns the partitions whose statistics for the current
 // iteration have not been received, ascending.
 func (c *Core) Missing() []int {
@@ -260,14 +285,14 @@ func (c *Core) Advance() (Report, error) {
 	if rows == 0 {
 		return Report{}, fmt.Errorf("%w: the partitions hold no rows", ErrNoSamples)
 	}
-	rep := Report{Iter: c.iter, Rows: rows, Loss: sse / (2 * float64(rows)), Flips: flips, U: c.Weights()}
+	rep := Report{Iter: c.iter, Rows: rows, Loss: sse / (2 * float64(rows)), Flips: flips, U: c.Weights(), Skipped: slices.Sorted(slices.Values(c.skipped))}
 	if c.iter == 0 {
 		rep.Flips = -1
 	}
 	switch {
 	case c.pending != Running:
 		rep.Stop = c.pending
-	case c.iter > 0 && flips == 0 && c.cfg.Method != GD:
+	case c.iter > 0 && flips == 0 && c.cfg.Method != GD && len(c.skipped) == 0:
 		rep.Stop = FixedPoint
 	case c.iter >= c.cfg.MaxIters:
 		rep.Stop = IterLimit
@@ -312,6 +337,7 @@ func (c *Core) Advance() (Report, error) {
 	c.iter++
 	clear(c.got)
 	c.nGot = 0
+	c.skipped = nil
 	rep.Next = c.Weights()
 	return rep, nil
 }

@@ -11,6 +11,10 @@ import (
 	"altmin/shard"
 )
 
+// ErrUnavailable is wrapped by Fetcher errors meaning that no node can
+// currently compute a partition (as opposed to a malformed answer).
+var ErrUnavailable = errors.New("coordinator: partition unavailable")
+
 // Fetcher obtains one partition's statistics for a request. Implementations
 // choose where the partition is computed (in process, a shard over gRPC,
 // another replica after a failure); the driver only requires that the
@@ -48,6 +52,11 @@ type Driver struct {
 	// Now returns the current time, for iteration wall times; nil means
 	// time.Now.
 	Now func() time.Time
+	// AllowDegraded continues an iteration without a partition whose
+	// fetch failed with ErrUnavailable, leaving its samples out (logged at
+	// error level and listed in the report). Off by default: a missing
+	// partition stops training with an error naming it.
+	AllowDegraded bool
 }
 
 type fetched struct {
@@ -120,6 +129,13 @@ func (d *Driver) step(ctx context.Context, log *zap.Logger) error {
 	var firstErr error
 	for range missing {
 		f := <-results
+		if f.err != nil && d.AllowDegraded && errors.Is(f.err, ErrUnavailable) {
+			log.Error("DEGRADED: continuing without a partition; its samples are left out of this iteration", zap.Int("iter", req.Iter), zap.Int("partition", f.part), zap.Error(f.err))
+			if err := d.Core.Skip(f.part); err != nil && firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
 		if f.err != nil {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("coordinator: iteration %d: partition %d: %w", req.Iter, f.part, f.err)

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,11 +10,13 @@ import (
 
 	"go.uber.org/zap"
 
+	"altmin/coordinator"
 	"altmin/shard"
 )
 
-// ErrUnavailable is returned when no live shard holds a partition.
-var ErrUnavailable = errors.New("fleet: partition unavailable")
+// ErrUnavailable is returned when no live shard holds a partition. It is
+// coordinator.ErrUnavailable, so the driver can recognize it.
+var ErrUnavailable = coordinator.ErrUnavailable
 
 // Member is a shard as seen by the membership layer.
 type Member struct {

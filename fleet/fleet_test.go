@@ -212,3 +212,42 @@ func TestRejoin(t *testing.T) {
 		t.Fatal("weights differ after rejoin")
 	}
 }
+
+// TestAllowDegraded checks that with AllowDegraded an unavailable
+// partition is left out, loudly, instead of stopping training, and that
+// without it nothing is left out silently.
+func TestAllowDegraded(t *testing.T) {
+	pr := newProblem(t)
+	engines, members := pr.cluster(t, 4)
+	var alive []Member
+	for _, m := range members {
+		if m.ID != "shard-0" && m.ID != "shard-1" {
+			alive = append(alive, m)
+		}
+	}
+	f := New(Config{RejoinTimeout: time.Millisecond, Log: zaptest.NewLogger(t)}, NewStaticView(alive...), engines)
+	defer f.Close()
+	core, err := coordinator.NewCore(coordinator.Config{Spec: pr.spec, Partitions: parts, MaxIters: 3}, pr.u0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var skipped [][]int
+	d := &coordinator.Driver{Core: core, Fetcher: f, AllowDegraded: true, Log: zaptest.NewLogger(t),
+		OnReport: func(r coordinator.Report, _ time.Duration) error {
+			skipped = append(skipped, r.Skipped)
+			return nil
+		}}
+	rep, err := d.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Partitions 0 and 4 live on shard-0 and shard-1 only.
+	for i, s := range skipped {
+		if !slices.Equal(s, []int{0, 4}) {
+			t.Errorf("iteration %d skipped %v, want [0 4]", i, s)
+		}
+	}
+	if rep.Stop != coordinator.IterLimit || rep.Rows != 1200-300 {
+		t.Errorf("stop %s with %d rows, want iteration-limit with 900 rows", rep.Stop, rep.Rows)
+	}
+}

@@ -55,6 +55,7 @@ type Options struct {
 	TLSDir        string        // directory with ca.pem, NODEID.pem, NODEID-key.pem
 	CA, Cert, Key string        // TLS files, overriding TLSDir
 	Insecure      bool          // plaintext gossip and gRPC in a cluster
+	AllowDegraded bool          // continue without partitions no live shard can serve (recorded in model.json)
 	Step          float64       // gd step size; 0 = the papers' rule from each iteration's Gram matrix
 }
 

@@ -33,6 +33,7 @@ type Metric struct {
 	Cond    float64  `json:"cond,omitempty"`
 	Change  float64  `json:"change,omitempty"`
 	Rows    int      `json:"rows"`
+	Skipped []int    `json:"skipped_partitions,omitempty"` // left out (--allow-degraded)
 }
 
 // ModelFile is the content of model.json.
@@ -54,6 +55,15 @@ type ModelFile struct {
 	Method      string    `json:"method"`
 	Seed        uint64    `json:"seed"`
 	Version     string    `json:"version"`
+	// Degraded lists the iterations that left partitions out
+	// (--allow-degraded); empty for a complete run.
+	Degraded []DegradedIter `json:"degraded,omitempty"`
+}
+
+// DegradedIter records partitions left out of one iteration.
+type DegradedIter struct {
+	Iter       int   `json:"iter"`
+	Partitions []int `json:"partitions"`
 }
 
 // ModelFormat names the model.json format.
@@ -139,10 +149,15 @@ func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out
 
 	enc := json.NewEncoder(mf)
 	var lastRel *float64
+	var degraded []DegradedIter
 	d := &coordinator.Driver{
-		Core: core, Fetcher: f, Parallel: o.parallel(), Log: log,
+		Core: core, Fetcher: f, Parallel: o.parallel(), Log: log, AllowDegraded: o.AllowDegraded,
 		OnReport: func(r coordinator.Report, dur time.Duration) error {
-			m := Metric{Iter: r.Iter, Loss: r.Loss, Seconds: dur.Seconds(), Ridge: r.Ridge, Step: r.Step, Cond: r.Cond, Change: r.Change, Rows: r.Rows}
+			m := Metric{Iter: r.Iter, Loss: r.Loss, Seconds: dur.Seconds(), Ridge: r.Ridge, Step: r.Step, Cond: r.Cond, Change: r.Change, Rows: r.Rows, Skipped: r.Skipped}
+			if len(r.Skipped) > 0 {
+				degraded = append(degraded, DegradedIter{Iter: r.Iter, Partitions: r.Skipped})
+				fmt.Fprintf(out, "WARNING: iteration %d left out partitions %v (--allow-degraded)\n", r.Iter, r.Skipped)
+			}
 			// The relative error is of the weights evaluated in this
 			// iteration, U_Iter, like the loss.
 			w := spec.Learned(r.U)
@@ -192,7 +207,7 @@ func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out
 	res := &Result{Weights: w, Final: final, Model: ModelFile{
 		Format: ModelFormat, Model: string(spec.Kind), D: spec.InputD(), K: spec.K, Signs: spec.Signs, Bias: spec.Bias,
 		Iterations: final.Iter, StopReason: string(final.Stop), FinalLoss: final.Loss, FinalRelErr: lastRel,
-		Rows: final.Rows, Partitions: o.Partitions, Data: info.Desc, Init: pr.InitDesc, Method: method(o), Seed: o.Seed, Version: Version,
+		Rows: final.Rows, Partitions: o.Partitions, Data: info.Desc, Init: pr.InitDesc, Method: method(o), Seed: o.Seed, Version: Version, Degraded: degraded,
 	}}
 	if err := data.WriteNPY(filepath.Join(o.Out, "weights.npy"), w, spec.K, spec.D); err != nil {
 		return nil, err

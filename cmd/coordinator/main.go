@@ -145,6 +145,7 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.Cert, "cert", "", "certificate (overrides --tls-dir)")
 	fs.StringVar(&o.Key, "key", "", "key (overrides --tls-dir)")
 	fs.BoolVar(&o.Insecure, "insecure", false, "with --join: plaintext gossip and gRPC (explicit opt-out of encryption and TLS)")
+	fs.BoolVar(&o.AllowDegraded, "allow-degraded", false, "continue without partitions that no live shard serves after --rejoin-timeout, leaving their samples out (logged, recorded in model.json); default: stop with an error")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
