@@ -1,0 +1,132 @@
+package job_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+
+	"altmin/coordinator"
+	"altmin/fleet"
+	"altmin/job"
+	"altmin/shard"
+)
+
+// engineFetcher computes every partition in process.
+func engineFetcher(t *testing.T, pr *job.Problem, parts int) coordinator.Fetcher {
+	t.Helper()
+	var ps []*shard.Partition
+	for p := 0; p < parts; p++ {
+		pt, err := shard.Load(pr.Source, parts, p, pr.Spec.Bias)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, pt)
+	}
+	eng, err := shard.NewEngine(ps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return coordinator.LocalFetcher{Engine: eng}
+}
+
+// failAt makes every fetch of iteration iter fail: the coordinator dies
+// there, after the checkpoint of iteration iter-1.
+type failAt struct {
+	f    coordinator.Fetcher
+	iter int
+}
+
+func (f failAt) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+	if req.Iter == f.iter {
+		return nil, fleet.ErrInjected
+	}
+	return f.f.Fetch(ctx, req, p)
+}
+
+func resumeOptions(out string) job.Options {
+	o := job.DefaultOptions()
+	o.Synthetic = "model=sum,d=15,k=3,n=3000,seed=4"
+	o.LocalShards, o.Parallel, o.Out = 0, 2, out
+	return o
+}
+
+func TestResumeBitIdentical(t *testing.T) {
+	ctx := context.Background()
+	ref := resumeOptions(t.TempDir())
+	if _, err := job.Train(ctx, ref, io.Discard, zaptest.NewLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(ref.Out, "weights.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, crashAt := range []int{1, 3, 5} {
+		o := resumeOptions(t.TempDir())
+		pr, err := job.Prepare(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = job.Run(ctx, o, pr, failAt{engineFetcher(t, pr, o.Partitions), crashAt}, io.Discard, zaptest.NewLogger(t))
+		if !errors.Is(err, fleet.ErrInjected) {
+			t.Fatalf("crash at %d: err = %v, want the injected fault", crashAt, err)
+		}
+		var out bytes.Buffer
+		if _, err := job.Train(ctx, o, &out, zaptest.NewLogger(t)); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "resuming from the checkpoint") {
+			t.Errorf("crash at %d: the second run did not resume:\n%s", crashAt, out.String())
+		}
+		got, err := os.ReadFile(filepath.Join(o.Out, "weights.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("crash at %d: resumed weights differ from the uninterrupted run", crashAt)
+		}
+		// metrics.jsonl has exactly one line per iteration after the resume.
+		m, err := os.ReadFile(filepath.Join(o.Out, "metrics.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := os.ReadFile(filepath.Join(ref.Out, "metrics.jsonl"))
+		if a, b := bytes.Count(m, []byte("\n")), bytes.Count(r, []byte("\n")); a != b {
+			t.Errorf("crash at %d: %d metrics lines, uninterrupted run has %d", crashAt, a, b)
+		}
+		pr.Close()
+	}
+}
+
+func TestForeignCheckpointRefused(t *testing.T) {
+	ctx := context.Background()
+	o := resumeOptions(t.TempDir())
+	pr, err := job.Prepare(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	if _, err := job.Run(ctx, o, pr, failAt{engineFetcher(t, pr, o.Partitions), 2}, io.Discard, zaptest.NewLogger(t)); err == nil {
+		t.Fatal("the injected fault did not stop the run")
+	}
+	for name, change := range map[string]func(*job.Options){
+		"other data":       func(o *job.Options) { o.Synthetic = "model=sum,d=15,k=3,n=3000,seed=5" },
+		"other partitions": func(o *job.Options) { o.Partitions = 4 },
+		"other init seed":  func(o *job.Options) { o.Seed = 2 },
+		"other method":     func(o *job.Options) { o.Method = "gd" },
+	} {
+		o2 := o
+		change(&o2)
+		_, err := job.Train(ctx, o2, io.Discard, zaptest.NewLogger(t))
+		if !errors.Is(err, job.ErrCheckpoint) || !strings.Contains(err.Error(), "another configuration") {
+			t.Errorf("%s: err = %v, want a refused checkpoint", name, err)
+		}
+	}
+}
