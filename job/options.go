@@ -102,6 +102,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("%w: --local-shards %d: need >= 0", ErrOptions, o.LocalShards)
 	case o.JoinTimeout < 0 || o.StepTimeout < 0 || o.HedgeAfter < 0 || o.RejoinTimeout < 0:
 		return fmt.Errorf("%w: timeouts must not be negative", ErrOptions)
+	case len(o.Join) > 0 && o.Init == "tensor":
+		return fmt.Errorf("%w: --init tensor is not yet available with --join: its moment pass is not yet carried over gRPC (use it with local data, or --local-shards)", ErrOptions)
 	case len(o.Join) > 0 && (o.Data != "" || o.Labels != ""):
 		return fmt.Errorf("%w: with --join the data live on the shards: give --data to the shards, not the coordinator", ErrOptions)
 	case o.Parallel < 0:

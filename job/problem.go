@@ -1,6 +1,8 @@
 package job
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +12,7 @@ import (
 
 	"altmin/data"
 	"altmin/model"
+	"altmin/tensorinit"
 )
 
 // Problem is a training problem ready to run: data, model and start.
@@ -176,11 +179,17 @@ func prepare(o Options, src data.Source, dataID string) (*Problem, error) {
 			initName = "identity"
 		}
 	}
-	w0, err := initWeights(initName, spec, pr.Teacher, o.Seed)
+	// The tensor initialization reads the data in this process; in a
+	// cluster they live on the shards (nil: refused).
+	var local data.Source
+	if len(o.Join) == 0 {
+		local = src
+	}
+	w0, desc, err := initWeights(initName, spec, pr.Teacher, o.Seed, local, o.Partitions)
 	if err != nil {
 		return nil, err
 	}
-	pr.Init, pr.InitDesc = w0, initName
+	pr.Init, pr.InitDesc = w0, desc
 	return pr, nil
 }
 
@@ -223,8 +232,50 @@ func readWeights(flag, path string, spec model.Spec) ([]float64, error) {
 	return w, nil
 }
 
-// initWeights returns W0 for an --init value.
-func initWeights(name string, spec model.Spec, teacher []float64, seed uint64) ([]float64, error) {
+// initWeights returns W0 for an --init value and its description. The
+// tensor initialization computes moments over the partitions of local, the
+// data in this process (nil in a cluster).
+func initWeights(name string, spec model.Spec, teacher []float64, seed uint64, local data.Source, parts int) ([]float64, string, error) {
+	if name == "tensor" {
+		return tensorInit(spec, seed, local, parts)
+	}
+	w, err := simpleInit(name, spec, teacher, seed)
+	return w, name, err
+}
+
+// tensorInit runs the moment (tensor) initialization in process over the
+// partitions of local.
+func tensorInit(spec model.Spec, seed uint64, local data.Source, parts int) ([]float64, string, error) {
+	if spec.Kind == model.ResNet {
+		return nil, "", fmt.Errorf("%w: --init tensor is for models sum and relu; for resnet use identity", ErrOptions)
+	}
+	if local == nil {
+		return nil, "", fmt.Errorf("%w: --init tensor needs the data in this process: the moment pass is not yet carried over gRPC, so it is not available with --join (use --local-shards or the in-process runtime)", ErrOptions)
+	}
+	cfg := tensorinit.DefaultConfig()
+	cfg.Seed = seed
+	res, err := tensorinit.Run(context.Background(), tensorinit.LoadSource{Source: local, Partitions: parts, Bias: spec.Bias}, spec, parts, cfg)
+	if err != nil {
+		if errors.Is(err, tensorinit.ErrModel) {
+			return nil, "", fmt.Errorf("%w: --init tensor: %v", ErrOptions, err)
+		}
+		return nil, "", fmt.Errorf("--init tensor: %w", err)
+	}
+	desc := "tensor"
+	switch {
+	case res.Fallback:
+		desc += fmt.Sprintf(" (second-moment spectrum nearly degenerate, eigenvalue gap %.2f: span from the fourth moment; the start may be poor)", res.Gap)
+	case res.Degenerate:
+		desc += fmt.Sprintf(" (second-moment spectrum nearly degenerate, eigenvalue gap %.2f: the start may be poor)", res.Gap)
+	}
+	if res.Mismatched > 0 {
+		desc += fmt.Sprintf(" (%d neurons given a component of the other output sign)", res.Mismatched)
+	}
+	return res.W, desc, nil
+}
+
+// simpleInit returns W0 for an --init value other than tensor.
+func simpleInit(name string, spec model.Spec, teacher []float64, seed uint64) ([]float64, error) {
 	m := spec.M()
 	rng := rand.New(rand.NewPCG(seed, 0x616c746d696e)) // "altmin"
 	switch {
@@ -263,5 +314,5 @@ func initWeights(name string, spec model.Spec, teacher []float64, seed uint64) (
 	case strings.HasSuffix(strings.ToLower(name), ".npy"):
 		return readWeights("--init", name, spec)
 	}
-	return nil, fmt.Errorf("%w: --init %q: want identity, random, perturb:DELTA or a .npy file", ErrOptions, name)
+	return nil, fmt.Errorf("%w: --init %q: want identity, random, perturb:DELTA, tensor or a .npy file", ErrOptions, name)
 }

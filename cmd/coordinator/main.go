@@ -57,6 +57,7 @@ commands:
   predict   apply a trained model to data
   certs     create a cluster CA and node certificates for mutual TLS
   keygen    print a new cluster (gossip) key
+  bench     measure the per-iteration cost on planted data (docs/PERFORMANCE.md)
   help      show this text
 
 Run 'coordinator COMMAND -h' for the flags of a command.
@@ -72,8 +73,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return trainCmd(ctx, args, stdout, stderr)
 	case "predict":
 		return predictCmd(args, stdout, stderr)
+	case "experiment":
+		return experimentCmd(ctx, args, stdout, stderr)
 	case "certs":
 		return certsCmd(args, stdout, stderr)
+	case "bench":
+		return benchCmd(ctx, args, stdout, stderr)
 	case "keygen":
 		return keygenCmd(args, stdout, stderr)
 	case "help":
@@ -119,7 +124,7 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.Data, "data", "", "features: X.npy (n x d, float32/float64, C order) or FILE.csv with a header row")
 	fs.StringVar(&o.Labels, "labels", "", "labels y.npy (n), with an .npy --data")
 	fs.StringVar(&o.Label, "label", "", "name of the label column, with a .csv --data")
-	fs.StringVar(&o.Init, "init", "", "start: identity (resnet), random, perturb:DELTA (known teacher) or FILE.npy (k x d) (default: identity for resnet, else random)")
+	fs.StringVar(&o.Init, "init", "", "start: identity (resnet), random, perturb:DELTA (known teacher), tensor (sum, relu: moment method, local data only) or FILE.npy (k x d) (default: identity for resnet, else random)")
 	fs.StringVar(&o.Truth, "truth", "", "teacher weights FILE.npy (k x d) to report the relative error (known for --synthetic)")
 	fs.IntVar(&o.Partitions, "partitions", o.Partitions, "number of partitions P (fixed, so results do not depend on the machine)")
 	fs.IntVar(&o.Iters, "iters", o.Iters, "maximum number of least-squares solves")

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"altmin/coordinator"
+	"altmin/experiment"
+)
+
+const experimentUsage = `usage: coordinator experiment SUBCOMMAND [flags]
+
+Reproduces the papers' experiments in process, through the trainer's own
+distributed path (coordinator core and driver over shard partitions).
+Each subcommand writes NAME.csv, NAME.md and NAME.png into --out.
+
+subcommands:
+  phase     success rate against n, skip model, AM and GD from identity and
+            random starts (ISIT 2019, Fig. 1a)
+  curve     training and test loss against iteration, AM against GD
+            (ISIT 2019, Fig. 1b)
+  samples   smallest n with 90% recovery against d and k, 1-hidden-layer
+            model (the n ~ d k^2 law)
+
+Every subcommand takes --quick (a reduced run for CI, seconds), --seed,
+--parallel and --out. Run 'coordinator experiment SUBCOMMAND -h' for the rest.
+`
+
+// defaultExperimentOut is the default output directory of experiments.
+const defaultExperimentOut = "out/experiments"
+
+func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		w := stderr
+		if len(args) > 0 {
+			w = stdout
+		}
+		fmt.Fprint(w, experimentUsage)
+		if len(args) == 0 {
+			return fmt.Errorf("%w: experiment needs a subcommand", errUsage)
+		}
+		return nil
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "phase":
+		return phaseCmd(ctx, args, stdout, stderr)
+	case "curve":
+		return curveCmd(ctx, args, stdout, stderr)
+	case "samples":
+		return samplesCmd(ctx, args, stdout, stderr)
+	}
+	fmt.Fprint(stderr, experimentUsage)
+	return fmt.Errorf("%w: unknown experiment %q", errUsage, sub)
+}
+
+// parseTwice parses args into the flags bound by bind to the default
+// configuration, and again to the quick one when --quick is given, so that
+// explicit flags override either preset.
+func parseTwice[C any](name string, args []string, stderr io.Writer, def, quick func() C,
+	bind func(fs *flag.FlagSet, c *C)) (C, common, error) {
+	var cm common
+	mk := func(c *C) *flag.FlagSet {
+		fs := flag.NewFlagSet("coordinator experiment "+name, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		fs.BoolVar(&cm.quick, "quick", false, "reduced sizes for CI (seconds); other flags still override")
+		fs.StringVar(&cm.out, "out", defaultExperimentOut, "output directory")
+		bind(fs, c)
+		return fs
+	}
+	cfg := def()
+	if err := parse(mk(&cfg), args); err != nil {
+		return cfg, cm, err
+	}
+	if cm.quick {
+		cfg = quick()
+		if err := parse(mk(&cfg), args); err != nil {
+			return cfg, cm, err
+		}
+	}
+	return cfg, cm, nil
+}
+
+type common struct {
+	quick bool
+	out   string
+}
+
+func phaseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, cm, err := parseTwice("phase", args, stderr, experiment.DefaultPhase, experiment.QuickPhase,
+		func(fs *flag.FlagSet, c *experiment.PhaseConfig) {
+			fs.IntVar(&c.D, "d", c.D, "input dimension (k = d)")
+			fs.Float64Var(&c.WNorm, "wnorm", c.WNorm, "Frobenius norm of the teacher W*")
+			fs.Var(&intsFlag{&c.N}, "n", "comma-separated sample sizes")
+			fs.IntVar(&c.Trials, "trials", c.Trials, "trials per point")
+			fs.Var(&methodsFlag{&c.Methods}, "methods", "comma-separated methods: am, gd")
+			fs.Var(&stringsFlag{&c.Inits}, "inits", "comma-separated starts: identity, random, perturb:DELTA")
+			fs.IntVar(&c.AMIters, "am-iters", c.AMIters, "AM iteration budget")
+			fs.IntVar(&c.GDIters, "gd-iters", c.GDIters, "GD iteration budget")
+			fs.Float64Var(&c.Step, "step", c.Step, "GD step (0: the papers' rule 2/(s_min^2+s_max^2), every iteration)")
+			fs.Float64Var(&c.Threshold, "threshold", c.Threshold, "success: ||W_T - W*||_F / ||W* + I||_F below this")
+			fs.BoolVar(&c.EarlyStop, "early-stop", c.EarlyStop, "end a trial at its first successful iterate")
+			fs.Float64Var(&c.Tol, "tol", c.Tol, "stop when the relative weight change is below this (0: never)")
+			commonFlags(fs, &c.Partitions, &c.Seed, &c.Parallel)
+		})
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	start := time.Now()
+	res, err := experiment.RunPhase(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	if err := res.Write(cm.out); err != nil {
+		return err
+	}
+	return report(stdout, cm.out, "phase", time.Since(start))
+}
+
+func curveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, cm, err := parseTwice("curve", args, stderr, experiment.DefaultCurve, experiment.QuickCurve,
+		func(fs *flag.FlagSet, c *experiment.CurveConfig) {
+			fs.IntVar(&c.D, "d", c.D, "input dimension (k = d)")
+			fs.Float64Var(&c.WNorm, "wnorm", c.WNorm, "Frobenius norm of the teacher W*")
+			fs.IntVar(&c.N, "n", c.N, "training samples")
+			fs.IntVar(&c.Test, "test", c.Test, "held-out test samples")
+			fs.Var(&methodsFlag{&c.Methods}, "methods", "comma-separated methods: am, gd")
+			fs.StringVar(&c.Init, "init", c.Init, "start: identity, random or perturb:DELTA")
+			fs.IntVar(&c.AMIters, "am-iters", c.AMIters, "AM iteration budget (AM also stops at a fixed point)")
+			fs.IntVar(&c.GDIters, "gd-iters", c.GDIters, "GD iteration budget")
+			fs.Float64Var(&c.Step, "step", c.Step, "GD step (0: the papers' rule 2/(s_min^2+s_max^2), every iteration)")
+			fs.Float64Var(&c.Tol, "tol", c.Tol, "stop when the relative weight change is below this (0: never)")
+			fs.IntVar(&c.Trial, "trial", c.Trial, "use the data and start of this trial of --seed")
+			commonFlags(fs, &c.Partitions, &c.Seed, &c.Parallel)
+		})
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	start := time.Now()
+	res, err := experiment.RunCurve(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	if err := res.Write(cm.out); err != nil {
+		return err
+	}
+	return report(stdout, cm.out, "curve", time.Since(start))
+}
+
+func samplesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, cm, err := parseTwice("samples", args, stderr, experiment.DefaultSamples, experiment.QuickSamples,
+		func(fs *flag.FlagSet, c *experiment.SamplesConfig) {
+			fs.Var(&intsFlag{&c.D}, "d", "comma-separated input dimensions")
+			fs.Var(&intsFlag{&c.K}, "k", "comma-separated numbers of hidden neurons")
+			fs.StringVar(&c.Signs, "signs", c.Signs, "output signs: ones or alternate")
+			fs.StringVar(&c.Init, "init", c.Init, "start: random or perturb:DELTA")
+			fs.IntVar(&c.PerOctave, "per-octave", c.PerOctave, "grid points of n per doubling")
+			fs.Float64Var(&c.MaxC, "max-c", c.MaxC, "largest n tried is this times d k^2")
+			fs.IntVar(&c.Trials, "trials", c.Trials, "trials per point")
+			fs.Float64Var(&c.Rate, "rate", c.Rate, "success rate that defines n_min")
+			fs.IntVar(&c.Iters, "iters", c.Iters, "AM iteration budget")
+			fs.Float64Var(&c.Threshold, "threshold", c.Threshold, "success: relative error (up to permutation) at most this")
+			fs.Float64Var(&c.Tol, "tol", c.Tol, "stop when the relative weight change is below this (0: never)")
+			commonFlags(fs, &c.Partitions, &c.Seed, &c.Parallel)
+		})
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	start := time.Now()
+	res, err := experiment.RunSamples(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	if err := res.Write(cm.out); err != nil {
+		return err
+	}
+	return report(stdout, cm.out, "samples", time.Since(start))
+}
+
+func commonFlags(fs *flag.FlagSet, partitions *int, seed *uint64, parallel *int) {
+	fs.IntVar(partitions, "partitions", *partitions, "partitions of each data set, reduced in order")
+	fs.Uint64Var(seed, "seed", *seed, "base seed: trial t uses the data and start seeds derived from (seed, t)")
+	fs.IntVar(parallel, "parallel", *parallel, "trials run at once (0: GOMAXPROCS)")
+}
+
+// report prints the Markdown summary and where the files are.
+func report(stdout io.Writer, dir, name string, dur time.Duration) error {
+	md, err := os.ReadFile(filepath.Join(dir, name+".md"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\nwrote %s/%s.csv, %s.md, %s.png in %.1fs\n", md, dir, name, name, name, dur.Seconds())
+	return nil
+}
+
+// intsFlag is a comma-separated list of positive integers.
+type intsFlag struct{ p *[]int }
+
+func (f *intsFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	s := make([]string, len(*f.p))
+	for i, v := range *f.p {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *intsFlag) Set(s string) error {
+	var v []int
+	for _, part := range splitList(s) {
+		n, err := strconv.Atoi(part)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive integer", part)
+		}
+		v = append(v, n)
+	}
+	if len(v) == 0 {
+		return fmt.Errorf("empty list")
+	}
+	*f.p = v
+	return nil
+}
+
+// stringsFlag is a comma-separated list.
+type stringsFlag struct{ p *[]string }
+
+func (f *stringsFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return strings.Join(*f.p, ",")
+}
+
+func (f *stringsFlag) Set(s string) error {
+	v := splitList(s)
+	if len(v) == 0 {
+		return fmt.Errorf("empty list")
+	}
+	*f.p = v
+	return nil
+}
+
+// methodsFlag is a comma-separated list of methods.
+type methodsFlag struct{ p *[]coordinator.Method }
+
+func (f *methodsFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	s := make([]string, len(*f.p))
+	for i, m := range *f.p {
+		s[i] = string(m)
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *methodsFlag) Set(s string) error {
+	var v []coordinator.Method
+	for _, part := range splitList(s) {
+		m := coordinator.Method(part)
+		if m != coordinator.AM && m != coordinator.GD {
+			return fmt.Errorf("method %q, want am or gd", part)
+		}
+		v = append(v, m)
+	}
+	if len(v) == 0 {
+		return fmt.Errorf("empty list")
+	}
+	*f.p = v
+	return nil
+}

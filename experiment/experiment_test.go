@@ -1,0 +1,215 @@
+package experiment
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"altmin/coordinator"
+	"altmin/job"
+)
+
+func TestForEachRunsAllAndReportsFirstError(t *testing.T) {
+	var calls atomic.Int64
+	seen := make([]bool, 50)
+	err := forEach(context.Background(), 4, len(seen), func(_ context.Context, i int) error {
+		calls.Add(1)
+		seen[i] = true
+		return nil
+	})
+	if err != nil || calls.Load() != 50 || slices.Contains(seen, false) {
+		t.Fatalf("forEach: err %v, %d calls, seen %v", err, calls.Load(), seen)
+	}
+	boom := errors.New("boom")
+	err = forEach(context.Background(), 1, 10, func(_ context.Context, i int) error {
+		if i >= 3 {
+			return fmt.Errorf("index %d: %w", i, boom)
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "index 3") {
+		t.Fatalf("forEach error = %v, want the error of index 3", err)
+	}
+}
+
+func TestSeedsDistinct(t *testing.T) {
+	seen := map[uint64]bool{}
+	for _, base := range []uint64{0, 1, 2} {
+		for tr := range 100 {
+			for _, s := range []uint64{DataSeed(base, tr), InitSeed(base, tr)} {
+				if seen[s] {
+					t.Fatalf("seed %d repeated (base %d, trial %d)", s, base, tr)
+				}
+				seen[s] = true
+			}
+		}
+	}
+}
+
+// A trial is the trainer's own run: the same final loss, relative error
+// and iteration count as `coordinator train` in process, bit for bit.
+func TestRunTrialMatchesTrain(t *testing.T) {
+	const synth = "model=sum,d=6,k=3,n=500,seed=4,signs=alternate"
+	for _, method := range []coordinator.Method{coordinator.AM, coordinator.GD} {
+		out, err := RunTrial(context.Background(), Trial{Synthetic: synth, Init: "perturb:0.3", InitSeed: 9,
+			Method: method, Iters: 30, Tol: 1e-12, Partitions: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := job.DefaultOptions()
+		o.Synthetic, o.Init, o.Seed, o.Partitions, o.Iters, o.Tol = synth, "perturb:0.3", 9, 3, 30, 1e-12
+		o.Method, o.LocalShards, o.Out = string(method), 0, t.TempDir()
+		res, err := job.Train(context.Background(), o, &bytes.Buffer{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Final.Iter != res.Final.Iter || out.Final.TrainLoss != res.Final.Loss ||
+			out.Final.RelErr != *res.Model.FinalRelErr || out.Stop != string(res.Final.Stop) {
+			t.Errorf("%s: trial ends at iteration %d (%s), loss %v, rel err %v; train at %d (%s), loss %v, rel err %v", method,
+				out.Final.Iter, out.Stop, out.Final.TrainLoss, out.Final.RelErr,
+				res.Final.Iter, res.Final.Stop, res.Final.Loss, *res.Model.FinalRelErr)
+		}
+	}
+}
+
+// Held-out rows do not change the training rows, and the test loss of an
+// exact recovery is zero to rounding.
+func TestRunTrialTestRowsAndTarget(t *testing.T) {
+	base := Trial{Init: "identity", Method: coordinator.AM, Iters: 20, Partitions: 4, Trace: true}
+	a, b := base, base
+	a.Synthetic = "model=resnet,d=6,n=300,seed=2"
+	b.Synthetic, b.Test = "model=resnet,d=6,n=400,seed=2", 100
+	oa, err := RunTrial(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := RunTrial(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(oa.Trace) != len(ob.Trace) {
+		t.Fatalf("%d iterates without test rows, %d with", len(oa.Trace), len(ob.Trace))
+	}
+	for i := range oa.Trace {
+		if oa.Trace[i].TrainLoss != ob.Trace[i].TrainLoss || oa.Trace[i].RelErr != ob.Trace[i].RelErr {
+			t.Fatalf("iterate %d differs with test rows: %+v vs %+v", i, oa.Trace[i], ob.Trace[i])
+		}
+		if !math.IsNaN(oa.Trace[i].TestLoss) || math.IsNaN(ob.Trace[i].TestLoss) {
+			t.Fatalf("iterate %d: test losses %v (no test rows), %v (100)", i, oa.Trace[i].TestLoss, ob.Trace[i].TestLoss)
+		}
+	}
+	if f := ob.Final; ob.Stop != string(coordinator.FixedPoint) || f.RelErr > 1e-10 || f.TestLoss > 1e-20 {
+		t.Fatalf("no exact recovery: stop %s, %+v", ob.Stop, f)
+	}
+	b.Target = 0.05
+	oc, err := RunTrial(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oc.Stop != StopTarget || oc.Final.RelErr >= 0.05 || oc.Final.Iter >= ob.Final.Iter {
+		t.Fatalf("target 0.05: stop %s at iteration %d, rel err %v", oc.Stop, oc.Final.Iter, oc.Final.RelErr)
+	}
+	if oc.Final != ob.Trace[oc.Final.Iter] {
+		t.Fatalf("target run's last iterate %+v differs from the full run's %+v", oc.Final, ob.Trace[oc.Final.Iter])
+	}
+}
+
+func tinyPhase() PhaseConfig {
+	c := QuickPhase()
+	c.D, c.N, c.Trials, c.GDIters = 5, []int{12, 110}, 2, 60
+	return c
+}
+
+// The files do not depend on how many trials run at once.
+func TestPhaseDeterministic(t *testing.T) {
+	var files [2]map[string][]byte
+	for i, par := range []int{1, 3} {
+		c := tinyPhase()
+		c.Parallel = par
+		res, err := RunPhase(context.Background(), c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if err := res.Write(dir); err != nil {
+			t.Fatal(err)
+		}
+		files[i] = map[string][]byte{}
+		for _, name := range []string{"phase.csv", "phase_trials.csv", "phase.md", "phase.png"} {
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[i][name] = b
+		}
+	}
+	for name, b := range files[0] {
+		if !bytes.Equal(b, files[1][name]) {
+			t.Errorf("%s differs between --parallel 1 and 3", name)
+		}
+	}
+	if !strings.HasPrefix(string(files[0]["phase.csv"]), "method,init,n,trials,successes\n") {
+		t.Errorf("phase.csv header: %q", files[0]["phase.csv"])
+	}
+}
+
+func TestGrid(t *testing.T) {
+	c := DefaultSamples()
+	for _, dk := range [][2]int{{10, 1}, {5, 3}, {40, 8}} {
+		d, k := dk[0], dk[1]
+		g := c.Grid(d, k)
+		if len(g) == 0 || g[0] != d*k || float64(g[len(g)-1]) > c.MaxC*float64(d*k*k) || !slices.IsSorted(g) {
+			t.Fatalf("grid(%d, %d) = %v", d, k, g)
+		}
+		for i := 1; i < len(g); i++ {
+			if r := float64(g[i]) / float64(g[i-1]); g[i] == g[i-1] || r > math.Pow(2, 1/float64(c.PerOctave))+0.2 {
+				t.Fatalf("grid(%d, %d) = %v: step %d -> %d", d, k, g, g[i-1], g[i])
+			}
+		}
+	}
+}
+
+func TestFitRecoversExponents(t *testing.T) {
+	r := &SamplesResult{}
+	for _, d := range []int{10, 20, 40} {
+		for _, k := range []int{1, 2, 4} {
+			r.Rows = append(r.Rows, SamplesRow{D: d, K: k, NMin: 3 * d * k * k})
+		}
+	}
+	r.Rows = append(r.Rows, SamplesRow{D: 80, K: 8}) // no n_min: left out
+	f, ok := r.Fit()
+	if !ok || f.Cells != 9 || math.Abs(f.Alpha-1) > 1e-9 || math.Abs(f.Beta-2) > 1e-9 || math.Abs(f.C-3) > 1e-9 {
+		t.Fatalf("fit = %+v, %v; want C 3, alpha 1, beta 2 over 9 cells", f, ok)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	bad := []error{
+		func() error { c := DefaultPhase(); c.N = nil; return c.Validate() }(),
+		func() error { c := DefaultPhase(); c.Methods = []coordinator.Method{"sgd"}; return c.Validate() }(),
+		func() error { c := DefaultPhase(); c.Inits = []string{"random", "random"}; return c.Validate() }(),
+		func() error { c := DefaultPhase(); c.Threshold = 0; return c.Validate() }(),
+		func() error { c := DefaultCurve(); c.Test = 0; return c.Validate() }(),
+		func() error { c := DefaultSamples(); c.Init = "identity"; return c.Validate() }(),
+		func() error { c := DefaultSamples(); c.Rate = 1.5; return c.Validate() }(),
+	}
+	for i, err := range bad {
+		if !errors.Is(err, ErrConfig) {
+			t.Errorf("case %d: %v, want ErrConfig", i, err)
+		}
+	}
+	for i, err := range []error{DefaultPhase().Validate(), QuickPhase().Validate(), DefaultCurve().Validate(),
+		QuickCurve().Validate(), DefaultSamples().Validate(), QuickSamples().Validate()} {
+		if err != nil {
+			t.Errorf("preset %d: %v", i, err)
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package experiment
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// writeCSV writes a header and rows to dir/name.
+func writeCSV(dir, name string, header []string, rows [][]string) error {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write(header)
+	w.WriteAll(rows) // flushes
+	if err := w.Error(); err != nil {
+		return fmt.Errorf("experiment: %s: %w", name, err)
+	}
+	return writeFile(dir, name, b.Bytes())
+}
+
+func writeFile(dir, name string, b []byte) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("experiment: output directory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		return fmt.Errorf("experiment: %w", err)
+	}
+	return nil
+}
+
+// ftoa formats a float exactly (shortest representation that round-trips).
+func ftoa(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+func itoa(v int) string { return strconv.Itoa(v) }
+
+func utoa(v uint64) string { return strconv.FormatUint(v, 10) }
+
+// sci formats a float for a Markdown table.
+func sci(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return strconv.FormatFloat(v, 'e', 2, 64)
+}
+
+// mdTable renders a Markdown table.
+func mdTable(header []string, rows [][]string) string {
+	var b strings.Builder
+	b.WriteString("| " + strings.Join(header, " | ") + " |\n")
+	seps := make([]string, len(header))
+	for i := range seps {
+		seps[i] = "---"
+	}
+	b.WriteString("|" + strings.Join(seps, "|") + "|\n")
+	for _, r := range rows {
+		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+	}
+	return b.String()
+}
+
+// series is one curve of a plot.
+type series struct {
+	name   string
+	ci     int // palette index of the color and glyph
+	xy     plotter.XYs
+	points bool // draw glyphs at the points
+	line   bool // join the points
+	dashed bool
+}
+
+// plotSpec describes a plot.
+type plotSpec struct {
+	title, xlabel, ylabel string
+	logX, logY            bool // log-scale axes (values must be positive)
+	ymin, ymax            float64
+	fixY                  bool
+	legendLeft            bool // legend at the top left instead of the top right
+	legendBottom          bool
+	yTickStep             float64 // when positive, a major y tick at every multiple
+}
+
+// stepTicks puts a labelled tick at every multiple of step.
+type stepTicks float64
+
+func (s stepTicks) Ticks(lo, hi float64) []plot.Tick {
+	step := float64(s)
+	var ts []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi+1e-9*step; v += step {
+		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
+	}
+	return ts
+}
+
+// savePNG draws the series into dir/name.
+func savePNG(dir, name string, ps plotSpec, ss []series) error {
+	p := plot.New()
+	p.Title.Text = ps.title
+	p.X.Label.Text = ps.xlabel
+	p.Y.Label.Text = ps.ylabel
+	if ps.logX {
+		p.X.Scale = plot.LogScale{}
+		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	}
+	if ps.logY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	}
+	if ps.yTickStep > 0 {
+		p.Y.Tick.Marker = stepTicks(ps.yTickStep)
+	}
+	if ps.fixY {
+		p.Y.Min, p.Y.Max = ps.ymin, ps.ymax
+	}
+	p.Add(plotter.NewGrid())
+	p.Legend.Top = !ps.legendBottom
+	p.Legend.Left = ps.legendLeft
+	for _, s := range ss {
+		if len(s.xy) == 0 {
+			continue
+		}
+		c := plotutil.Color(s.ci)
+		var thumbs []plot.Thumbnailer
+		if s.line {
+			l, err := plotter.NewLine(s.xy)
+			if err != nil {
+				return fmt.Errorf("experiment: %s: %w", name, err)
+			}
+			l.Color, l.Width = c, vg.Points(1.5)
+			if s.dashed {
+				l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			}
+			p.Add(l)
+			thumbs = append(thumbs, l)
+		}
+		if s.points {
+			sc, err := plotter.NewScatter(s.xy)
+			if err != nil {
+				return fmt.Errorf("experiment: %s: %w", name, err)
+			}
+			sc.GlyphStyle = draw.GlyphStyle{Color: c, Radius: vg.Points(3), Shape: plotutil.Shape(s.ci)}
+			p.Add(sc)
+			thumbs = append(thumbs, sc)
+		}
+		if s.name != "" {
+			p.Legend.Add(s.name, thumbs...)
+		}
+	}
+	p.Legend.ThumbnailWidth = vg.Points(24)
+	p.BackgroundColor = color.White
+	wt, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "png")
+	if err != nil {
+		return fmt.Errorf("experiment: %s: %w", name, err)
+	}
+	var b bytes.Buffer
+	if _, err := wt.WriteTo(&b); err != nil {
+		return fmt.Errorf("experiment: %s: %w", name, err)
+	}
+	return writeFile(dir, name, b.Bytes())
+}

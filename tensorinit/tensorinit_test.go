@@ -1,0 +1,471 @@
+package tensorinit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"altmin/data"
+	"altmin/job"
+	"altmin/model"
+	"altmin/shard"
+	"altmin/tensorinit"
+)
+
+// hermite returns He_n(g), the probabilists' Hermite polynomial.
+func hermite(n int, g float64) float64 {
+	switch n {
+	case 0:
+		return 1
+	case 1:
+		return g
+	case 2:
+		return g*g - 1
+	case 3:
+		return g*g*g - 3*g
+	case 4:
+		return g*g*g*g - 6*g*g + 3
+	}
+	panic("hermite: order")
+}
+
+// TestHermiteCoefficients checks c_n = E[relu(g) He_n(g)] for n = 1..4 by
+// Simpson quadrature of the integral over g > 0 (tight) and by seeded Monte
+// Carlo (within five standard errors).
+func TestHermiteCoefficients(t *testing.T) {
+	want := []float64{tensorinit.C1, tensorinit.C2, tensorinit.C3, tensorinit.C4}
+	if want[0] != 0.5 || math.Abs(want[1]-1/math.Sqrt(2*math.Pi)) > 1e-16 || want[2] != 0 || want[3] != -want[1] {
+		t.Fatalf("constants %v are not 1/2, 1/sqrt(2pi), 0, -1/sqrt(2pi)", want)
+	}
+	const steps, top = 20000, 16.0 // the Gaussian tail beyond 16 is < 1e-50
+	h := top / steps
+	for n := 1; n <= 4; n++ {
+		f := func(g float64) float64 { return g * hermite(n, g) * math.Exp(-g*g/2) / math.Sqrt(2*math.Pi) }
+		s := f(0) + f(top)
+		for i := 1; i < steps; i++ {
+			w := 2.0
+			if i%2 == 1 {
+				w = 4
+			}
+			s += w * f(float64(i)*h)
+		}
+		if got := s * h / 3; math.Abs(got-want[n-1]) > 1e-12 {
+			t.Errorf("quadrature c%d = %.15f, want %.15f", n, got, want[n-1])
+		}
+	}
+	const seed, samples = 7, 400000
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	var sum, sq [5]float64
+	for i := 0; i < samples; i++ {
+		g := rng.NormFloat64()
+		if g <= 0 {
+			continue
+		}
+		for n := 1; n <= 4; n++ {
+			v := g * hermite(n, g)
+			sum[n] += v
+			sq[n] += v * v
+		}
+	}
+	for n := 1; n <= 4; n++ {
+		mean := sum[n] / samples
+		se := math.Sqrt((sq[n]/samples - mean*mean) / samples)
+		if math.Abs(mean-want[n-1]) > 5*se {
+			t.Errorf("Monte Carlo c%d = %.5f +- %.5f, want %.5f", n, mean, se, want[n-1])
+		}
+	}
+}
+
+// TestMomentIdentities checks, on planted data, that the partition sums
+// estimate the population moments the method rests on:
+// E[y x] = C1 sum t_q wbar_q, E[y (x x^T - I)] = C2 sum t_q wbar_q wbar_q^T and
+// E[(y - b(x)) He4(V^T x)] = C4 sum t_q (V^T wbar_q)^(x)4 for an orthonormal
+// V and a quadratic baseline b.
+func TestMomentIdentities(t *testing.T) {
+	const d, k, n, seed = 4, 2, 400000, 11
+	t.Logf("seed %d", seed)
+	spec := model.Spec{Kind: model.Sum, D: d, K: k, Signs: []float64{1, -1}}
+	w := []float64{0.9, 0.3, -0.2, 0.1, -0.1, 0.8, 0.4, -0.5}
+	pl := load(t, teacherSource{spec: spec, w: w, n: n, seed: seed}, spec, w, 1)
+	tq := make([]float64, k)
+	wbar := make([]float64, k*d)
+	for q := 0; q < k; q++ {
+		var s float64
+		for j := 0; j < d; j++ {
+			s += w[q*d+j] * w[q*d+j]
+		}
+		tq[q] = spec.Signs[q] * math.Sqrt(s)
+		for j := 0; j < d; j++ {
+			wbar[q*d+j] = w[q*d+j] / math.Sqrt(s)
+		}
+	}
+	m, err := pl.eng.Moments12(0, nil, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := make([]float64, d*d)
+	for a := 0; a < d; a++ {
+		for b := a; b < d; b++ {
+			v := m.SumYXX[a*d-a*(a-1)/2+b-a] / n
+			full[a*d+b], full[b*d+a] = v, v
+		}
+		full[a*d+a] -= m.SumY / n
+	}
+	m1, want1 := make([]float64, d), make([]float64, d)
+	want2 := make([]float64, d*d)
+	for a := 0; a < d; a++ {
+		m1[a] = m.SumYX[a] / n
+		for q := 0; q < k; q++ {
+			want1[a] += tensorinit.C1 * tq[q] * wbar[q*d+a]
+			for b := 0; b < d; b++ {
+				want2[a*d+b] += tensorinit.C2 * tq[q] * wbar[q*d+a] * wbar[q*d+b]
+			}
+		}
+	}
+	// Tolerances: about three Monte Carlo standard errors.
+	e1, e2 := relDiff(m1, want1), relDiff(full, want2)
+	t.Logf("relative deviations: first moment %.4f, second %.4f", e1, e2)
+	if e1 > 0.02 {
+		t.Errorf("E[y x] off by %.3g relative", e1)
+	}
+	if e2 > 0.03 {
+		t.Errorf("E[y (x x^T - I)] off by %.3g relative", e2)
+	}
+	// V: an orthonormal basis of the teacher's span (Gram-Schmidt), so
+	// that the tensor is large against the Monte Carlo noise.
+	v := make([]float64, d*2)
+	var h, nn float64
+	for j := 0; j < d; j++ {
+		h += wbar[j] * wbar[d+j]
+	}
+	for j := 0; j < d; j++ {
+		u := wbar[d+j] - h*wbar[j]
+		v[j*2], v[j*2+1] = wbar[j], u
+		nn += u * u
+	}
+	for j := 0; j < d; j++ {
+		v[j*2+1] /= math.Sqrt(nn)
+	}
+	// Population baseline: the Hermite expansion of y up to degree two,
+	// sum_q t_q (C0 + C1 wbar_q . x + C2 ((wbar_q . x)^2 - 1) / 2) with
+	// C0 = E[relu(g)] = 1/sqrt(2 pi), the quadratic part as L diag(S) L^T
+	// with L = [wbar_1 wbar_2].
+	base := &shard.Baseline{B: want1, L: make([]float64, d*k), S: make([]float64, k)}
+	for q := 0; q < k; q++ {
+		base.C += tq[q]/math.Sqrt(2*math.Pi) - tensorinit.C2*tq[q]/2
+		base.S[q] = tensorinit.C2 * tq[q] / 2
+		for j := 0; j < d; j++ {
+			base.L[j*k+q] = wbar[q*d+j]
+		}
+	}
+	m4, err := pl.eng.Moment4(0, v, 2, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float64, 16)
+	shard.Sym4Unpack(got, m4.Sum, 2)
+	want4 := make([]float64, 16)
+	for q := 0; q < k; q++ {
+		var z [2]float64
+		for c := 0; c < 2; c++ {
+			for j := 0; j < d; j++ {
+				z[c] += v[j*2+c] * wbar[q*d+j]
+			}
+		}
+		for i := 0; i < 16; i++ {
+			want4[i] += tensorinit.C4 * tq[q] * z[i>>3&1] * z[i>>2&1] * z[i>>1&1] * z[i&1]
+		}
+	}
+	for i := range got {
+		got[i] /= n
+	}
+	e4 := relDiff(got, want4)
+	t.Logf("relative deviation: fourth moment %.4f", e4)
+	if e4 > 0.06 {
+		t.Errorf("E[(y - b) He4(V^T x)] off by %.3g relative:\n got %.4f\nwant %.4f", e4, got, want4)
+	}
+}
+
+func relDiff(a, b []float64) float64 {
+	var num, den float64
+	for i := range a {
+		num += (a[i] - b[i]) * (a[i] - b[i])
+		den += b[i] * b[i]
+	}
+	return math.Sqrt(num / den)
+}
+
+// router is a MomentSource over several engines, each holding some
+// partitions.
+type router struct{ engines []*shard.Engine }
+
+func (r router) engine(p int) *shard.Engine {
+	for _, e := range r.engines {
+		if e.Partition(p) != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func (r router) Moments12(ctx context.Context, p int, base *shard.Baseline, order int) (*shard.Moments12, error) {
+	return tensorinit.EngineSource{Engine: r.engine(p)}.Moments12(ctx, p, base, order)
+}
+
+func (r router) Moment4(ctx context.Context, p int, v []float64, k int, base *shard.Baseline) (*shard.Moment4, error) {
+	return tensorinit.EngineSource{Engine: r.engine(p)}.Moment4(ctx, p, v, k, base)
+}
+
+// TestReductionBitIdentical runs the initialization with the same
+// partitions held by engines grouped in different ways, fetched with
+// different parallelism, and loaded on demand: the weights must agree to
+// the bit.
+func TestReductionBitIdentical(t *testing.T) {
+	const P = 6
+	g, err := data.ParseSynthetic("model=sum,d=8,k=3,n=3000,seed=5,signs=alternate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := g.Teacher()
+	parts := make([]*shard.Partition, P)
+	for p := range parts {
+		if parts[p], err = shard.Load(g, P, p, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	groupings := [][][]int{{{0, 1, 2, 3, 4, 5}}, {{0, 3}, {1, 4}, {2, 5}}, {{5}, {4}, {3}, {2}, {1}, {0}}, {{2, 3, 4}, {0, 1, 5}}}
+	var ref []float64
+	check := func(name string, src tensorinit.MomentSource, parallel int) {
+		cfg := tensorinit.DefaultConfig()
+		cfg.Parallel = parallel
+		res, err := tensorinit.Run(context.Background(), src, spec, P, cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if ref == nil {
+			ref = res.W
+			return
+		}
+		for i := range ref {
+			if math.Float64bits(ref[i]) != math.Float64bits(res.W[i]) {
+				t.Fatalf("%s: weight %d is %v, want %v bit for bit", name, i, res.W[i], ref[i])
+			}
+		}
+	}
+	for gi, grouping := range groupings {
+		var r router
+		for _, ids := range grouping {
+			var ps []*shard.Partition
+			for _, id := range ids {
+				ps = append(ps, parts[id])
+			}
+			e, err := shard.NewEngine(ps...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.engines = append(r.engines, e)
+		}
+		for _, par := range []int{1, 4} {
+			check(fmt.Sprintf("grouping %d, parallel %d", gi, par), r, par)
+		}
+	}
+	check("LoadSource", tensorinit.LoadSource{Source: g, Partitions: P}, 3)
+}
+
+// TestPlantedRecovery: on planted data the start is close to the teacher
+// and alternating minimization from it recovers the teacher exactly.
+func TestPlantedRecovery(t *testing.T) {
+	cases := []struct {
+		synth   string
+		bias    bool
+		maxInit float64 // measured: 0.07 to 0.09 for these seeds (k = 3), 0.01 for relu
+	}{
+		{"model=sum,d=20,k=3,n=20000,seed=1,signs=ones", false, 0.2},
+		{"model=sum,d=20,k=3,n=20000,seed=2,signs=alternate", false, 0.2},
+		{"model=sum,d=20,k=3,n=20000,seed=3,signs=ones", true, 0.2},
+		{"model=relu,d=20,n=5000,seed=4", false, 0.1},
+	}
+	for _, c := range cases {
+		g, err := data.ParseSynthetic(c.synth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, wstar := g.Teacher()
+		if c.bias {
+			spec.Bias, spec.D = true, spec.D+1
+			wide := make([]float64, spec.K*spec.D)
+			for q := 0; q < spec.K; q++ {
+				copy(wide[q*spec.D:], wstar[q*(spec.D-1):(q+1)*(spec.D-1)])
+			}
+			wstar = wide
+		}
+		pl := load(t, g, spec, wstar, 4)
+		cfg := tensorinit.DefaultConfig()
+		res, err := tensorinit.Run(context.Background(), tensorinit.EngineSource{Engine: pl.eng}, spec, 4, cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", c.synth, err)
+		}
+		if c.bias {
+			for q := 0; q < spec.K; q++ {
+				if b := res.W[q*spec.D+spec.D-1]; b != 0 {
+					t.Errorf("%s: bias weight %d is %v, want 0", c.synth, q, b)
+				}
+			}
+		}
+		e0 := spec.RelErr(res.W, wstar)
+		e, iters := pl.am(t, res.W, 50)
+		t.Logf("%s bias=%v: start rel err %.3f (gap %.2f, fit %.3f), after %d solves %.2e",
+			c.synth, c.bias, e0, res.Gap, res.Fit, iters, e)
+		if !(e0 < c.maxInit) || res.Mismatched != 0 || res.Degenerate {
+			t.Errorf("%s: start rel err %.3f (want < %g), %d mismatched, degenerate %v", c.synth, e0, c.maxInit, res.Mismatched, res.Degenerate)
+		}
+		if !(e <= 1e-8) {
+			t.Errorf("%s: AM from the tensor start ends at rel err %.3g", c.synth, e)
+		}
+	}
+}
+
+// TestDegenerateSpectrum: two neurons of opposite sign at a small angle
+// nearly cancel in the second moment; the gap test must report it. Without
+// FourthSpan the second moment's span is kept; with it (the default) the
+// span comes from the fourth moment. For this seed AM recovers the teacher
+// from both (not for every seed: docs/TENSOR_INIT.md).
+func TestDegenerateSpectrum(t *testing.T) {
+	const d, n, seed = 10, 20000, 3
+	t.Logf("seed %d", seed)
+	spec := model.Spec{Kind: model.Sum, D: d, K: 3, Signs: []float64{1, -1, 1}}
+	w := make([]float64, 3*d)
+	theta := 0.02 // radians between the cancelling pair
+	w[0] = 1
+	w[d], w[d+1] = math.Cos(theta), math.Sin(theta)
+	w[2*d+2] = 1
+	pl := load(t, teacherSource{spec: spec, w: w, n: n, seed: seed}, spec, w, 4)
+	for _, fourth := range []bool{false, true} {
+		cfg := tensorinit.DefaultConfig()
+		cfg.FourthSpan = fourth
+		res, err := tensorinit.Run(context.Background(), tensorinit.EngineSource{Engine: pl.eng}, spec, 4, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e0 := spec.RelErr(res.W, w)
+		e, iters := pl.am(t, res.W, 50)
+		t.Logf("FourthSpan %v: eigenvalues %.3f, gap %.2f, fallback %v, fit %.3f, start rel err %.3f, after %d solves %.2e",
+			fourth, res.Eigenvalues[:5], res.Gap, res.Fallback, res.Fit, e0, iters, e)
+		if !res.Degenerate || res.Fallback != fourth {
+			t.Errorf("FourthSpan %v, gap %.2f: degenerate %v, fallback %v", fourth, res.Gap, res.Degenerate, res.Fallback)
+		}
+		if !(e <= 1e-8) {
+			t.Errorf("FourthSpan %v: AM ends at rel err %.3g", fourth, e)
+		}
+	}
+	// The fourth-moment span on a well-separated problem, forced.
+	pl = loadPlanted(t, "model=sum,d=20,k=3,n=20000,seed=1,signs=alternate", 4)
+	cfg := tensorinit.DefaultConfig()
+	cfg.FourthSpan, cfg.MinGap = true, 1e9
+	res, err := tensorinit.Run(context.Background(), tensorinit.EngineSource{Engine: pl.eng}, pl.spec, 4, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e0 := pl.spec.RelErr(res.W, pl.wstar)
+	e, iters := pl.am(t, res.W, 50)
+	t.Logf("forced fourth-moment span: start rel err %.3f, fit %.3f, after %d solves %.2e", e0, res.Fit, iters, e)
+	if !res.Fallback || !(e0 < 0.4) || !(e <= 1e-8) {
+		t.Errorf("forced fourth-moment span: fallback %v, start rel err %.3f, end %.3g", res.Fallback, e0, e)
+	}
+}
+
+type failing struct {
+	tensorinit.MomentSource
+	bad map[int]bool
+}
+
+var errInjected = errors.New("injected")
+
+func (f failing) Moments12(ctx context.Context, p int, base *shard.Baseline, order int) (*shard.Moments12, error) {
+	if f.bad[p] {
+		return nil, errInjected
+	}
+	return f.MomentSource.Moments12(ctx, p, base, order)
+}
+
+// misnumbered answers partition p with partition 0's moments.
+type misnumbered struct{ tensorinit.MomentSource }
+
+func (m misnumbered) Moments12(ctx context.Context, p int, base *shard.Baseline, order int) (*shard.Moments12, error) {
+	return m.MomentSource.Moments12(ctx, 0, base, order)
+}
+
+func TestErrors(t *testing.T) {
+	pl := loadPlanted(t, "model=sum,d=5,k=2,n=200,seed=1", 3)
+	src := tensorinit.EngineSource{Engine: pl.eng}
+	ctx := context.Background()
+	cfg := tensorinit.DefaultConfig()
+	resnet := model.Spec{Kind: model.ResNet, D: 5, K: 5, Signs: []float64{1, 1, 1, 1, 1}}
+	if _, err := tensorinit.Run(ctx, src, resnet, 3, cfg); !errors.Is(err, tensorinit.ErrModel) || !strings.Contains(err.Error(), "identity") {
+		t.Errorf("resnet: %v", err)
+	}
+	wide := model.Spec{Kind: model.Sum, D: 5, K: 6, Signs: []float64{1, 1, 1, 1, 1, 1}}
+	if _, err := tensorinit.Run(ctx, src, wide, 3, cfg); !errors.Is(err, tensorinit.ErrModel) {
+		t.Errorf("k > d: %v", err)
+	}
+	_, err := tensorinit.Run(ctx, failing{src, map[int]bool{2: true, 1: true}}, pl.spec, 3, cfg)
+	if !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "partition 1") {
+		t.Errorf("failing partitions 1 and 2: %v (want the error of partition 1)", err)
+	}
+	if _, err := tensorinit.Run(ctx, misnumbered{src}, pl.spec, 3, cfg); !errors.Is(err, tensorinit.ErrMoments) {
+		t.Errorf("misnumbered partials: %v", err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := tensorinit.Run(cancelled, src, pl.spec, 3, cfg); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled context: %v", err)
+	}
+	zero := load(t, teacherSource{spec: pl.spec, w: make([]float64, 10), n: 50, seed: 1}, pl.spec, nil, 2)
+	if _, err := tensorinit.Run(ctx, tensorinit.EngineSource{Engine: zero.eng}, pl.spec, 2, cfg); !errors.Is(err, tensorinit.ErrMoments) {
+		t.Errorf("zero labels: %v", err)
+	}
+	for _, bad := range []func(*tensorinit.Config){
+		func(c *tensorinit.Config) { c.Trials = 0 },
+		func(c *tensorinit.Config) { c.Sweeps = -1 },
+		func(c *tensorinit.Config) { c.MinGap = 0.5 },
+		func(c *tensorinit.Config) { c.MinGap = math.Inf(1) },
+		func(c *tensorinit.Config) { c.MinGap = math.NaN() },
+		func(c *tensorinit.Config) { c.Parallel = -1 },
+	} {
+		c := tensorinit.DefaultConfig()
+		bad(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("config %+v accepted", c)
+		}
+	}
+}
+
+// TestPrepareTensor goes through job.Prepare, the path of --init tensor.
+func TestPrepareTensor(t *testing.T) {
+	o := job.DefaultOptions()
+	o.Synthetic, o.Init, o.Partitions = "model=sum,d=10,k=2,n=8000,seed=3,signs=alternate", "tensor", 4
+	pr, err := job.Prepare(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	if pr.InitDesc != "tensor" {
+		t.Errorf("InitDesc %q", pr.InitDesc)
+	}
+	if e := pr.Spec.RelErr(pr.Init, pr.Teacher); !(e < 0.3) {
+		t.Errorf("start rel err %.3f", e)
+	}
+	o.Synthetic = "model=resnet,d=4,n=100"
+	if _, err := job.Prepare(o); !errors.Is(err, job.ErrOptions) || !strings.Contains(err.Error(), "identity") {
+		t.Errorf("resnet: %v", err)
+	}
+	o.Synthetic, o.Join = "model=sum,d=10,k=2,n=100", []string{"127.0.0.1:1"}
+	if _, err := job.Prepare(o); !errors.Is(err, job.ErrOptions) || !strings.Contains(err.Error(), "gRPC") {
+		t.Errorf("cluster: %v", err)
+	}
+}
