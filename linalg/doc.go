@@ -11,8 +11,14 @@
 //	r = B^T y = sum_i y_i (a_i (x) x_i)
 //
 // G is stored as its packed upper triangle, row by row: element (i, j) with
-// i <= j lives at PackedIndex(m, i, j). B itself is never formed for more than
-// a small block of rows at a time.
+// i <= j lives at PackedIndex(m, i, j). B itself is never formed: Stats
+// groups samples by activation pattern, computes each group's d x d Gram
+// matrix once and adds it into the blocks of G its pattern touches (about
+// n d^2 / 2 multiply-adds for small k; for large k, neurons are split into
+// blocks chosen by a cost model). The inner kernels are AVX2+FMA assembly on
+// amd64 CPUs that have it, with portable Go kernels elsewhere (or with
+// -tags purego) that perform the same fused multiply-adds in the same order,
+// so both give the same bits.
 //
 // Every kernel here is single-threaded and performs its floating-point
 // operations in an order that depends only on its inputs, so the same inputs

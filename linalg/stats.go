@@ -1,10 +1,8 @@
 package linalg
 
 import (
+	"math"
 	"math/bits"
-
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
 )
 
 // Patterns holds the activation patterns of a block of rows: bit q of row i
@@ -41,114 +39,236 @@ func (p *Patterns) Flips(o *Patterns) int64 {
 // ComputePatterns evaluates z_iq = u_q . x_i for the rows of x (row-major,
 // rows x d) and the k x d weights u, sets the activation bits of pat
 // (active when z > 0), and writes into pred, when non-nil, the network output
-// sum_q signs[q] relu(z_iq). z is scratch space of length k.
+// sum_q signs[q] relu(z_iq). z is scratch space of length k (no longer
+// needed; kept for compatibility).
+//
+// Each z_iq is the chain of fused multiply-adds s = fma(x_ij, u_qj, s) over
+// j = 0..d-1 from s = 0, the same bits with the assembly and the portable
+// kernels. The rows are taken four at a time against blocks of up to twelve
+// neurons (a 4 x 12 register tile); it allocates O(d*k) scratch per call.
 func ComputePatterns(pat *Patterns, pred, x []float64, d int, u, signs, z []float64) {
 	k := len(signs)
 	rows := pat.Rows
-	if len(x) != rows*d || len(u) != k*d || len(z) < k || pat.K != k {
+	if d < 0 || len(x) != rows*d || len(u) != k*d || len(z) < k || pat.K != k || pred != nil && len(pred) < rows {
 		panic("linalg: bad dimensions in ComputePatterns")
 	}
 	clear(pat.Bits)
-	for i := 0; i < rows; i++ {
-		xi := x[i*d : (i+1)*d]
-		var out float64
-		row := pat.Bits[i*pat.Words : (i+1)*pat.Words]
-		for q := 0; q < k; q++ {
-			uq := u[q*d : (q+1)*d]
-			var s float64
-			for j, v := range xi {
-				s += uq[j] * v
-			}
-			if s > 0 {
-				row[q/64] |= 1 << (uint(q) % 64)
-				out += signs[q] * s
-			}
+	if pred != nil {
+		clear(pred[:rows])
+	}
+	if rows == 0 || k == 0 || d == 0 {
+		return
+	}
+	kp := padTo4(k)
+	ut := make([]float64, d*kp+4*kp)
+	zb := ut[d*kp:] // 4 x kp block of z
+	for q := 0; q < k; q++ {
+		for j, v := range u[q*d : (q+1)*d] {
+			ut[j*kp+q] = v
 		}
-		if pred != nil {
-			pred[i] = out
+	}
+	var tail []float64
+	for i0 := 0; i0 < rows; i0 += 4 {
+		nr := min(4, rows-i0)
+		xb := x[i0*d:]
+		if nr < 4 {
+			tail = make([]float64, 4*d)
+			copy(tail, x[i0*d:])
+			xb = tail
+		}
+		for q0 := 0; q0 < kp; q0 += 12 {
+			zBlock(xb, d, d, ut[q0:d*kp], kp, min(12, kp-q0), zb[q0:], kp)
+		}
+		for r := 0; r < nr; r++ {
+			i := i0 + r
+			row := pat.Bits[i*pat.Words : (i+1)*pat.Words]
+			var out float64
+			var w uint64
+			for q, s := range zb[r*kp : r*kp+k] {
+				// Branch-free, as about half the bits are set at random:
+				// s > 0 exactly when its bits, less one, are below those of
+				// +Inf (NaN and the negatives are above, +0 wraps around).
+				b := math.Float64bits(s)
+				_, on := bits.Sub64(b-1, 0x7ff0000000000000, 0)
+				w |= on << (uint(q) % 64)
+				// relu(s); adding signs[q] * +0 leaves out unchanged.
+				out += signs[q] * math.Float64frombits(b&-on)
+				if q%64 == 63 || q == k-1 {
+					row[q/64] = w
+					w = 0
+				}
+			}
+			if pred != nil {
+				pred[i] = out
+			}
 		}
 	}
 }
 
-// StatsWorkspace holds the scratch memory of AccumulateStats. The zero value
-// is ready to use; it grows to O(block*m + m*m) floats and is reused.
+// StatsWorkspace holds the scratch memory of Stats. The zero value is ready
+// to use. It grows to O(rows) indices plus O(d^2 k^2) floats (the per-pair
+// sums, about (dk)^2/4, and at most about as many accumulators) plus a block
+// of rows packed for the Gram kernel, and is reused.
 type StatsWorkspace struct {
-	blk  []float64
-	yb   []float64
-	full []float64
-}
+	key, key2 []uint32  // block patterns of the rows of a pass
+	idx, idx2 []int32   // their row indices, sorted by pattern
+	cnt       []int     // radix sort histogram
+	ys        []float64 // labels of the sorted rows of a pass
 
-// statsBlock is the number of rows of B formed at a time.
-const statsBlock = 128
+	piece []float64 // rows of a group gathered for the Gram kernel, piece x ldx
+	pack  []float64 // rows of a subgroup gathered from piece, chunk x ldx
+	hkey  []uint32  // patterns of the rows of piece on a later block
+	hidx  []int32   // rows of piece sorted by hkey
+	hcnt  []int     // counting sort of hkey
+	hsort []uint32  // comparison sort of hkey
+
+	s     []float64   // one group's Gram matrix, strip layout
+	cs    []float64   // one subgroup's Gram matrix, strip layout
+	rg    []float64   // one group's X^T y
+	t     []float64   // per neuron pair q <= q', unsigned sums, strip layout
+	r     []float64   // per neuron, unsigned X^T y sums, k x d
+	a, ra []float64   // accumulators A and their X^T y, per low sub-pattern
+	b, rb []float64   // accumulator B and its X^T y
+	v     []float64   // accumulators V, per neuron of the low half
+	w     []float64   // accumulators W, per neuron after the block
+	aUsed []bool      // A[l] is non-zero
+	vUsed []bool      // V[q] is non-zero
+	wUsed []bool      // W[q] is non-zero
+	bUsed bool        // B is non-zero
+	tgt   [][]float64 // accumulators of the current group
+	ctgt  [][]float64 // accumulators of the current subgroup
+	full  []float64   // d x d scratch for unpacking a pair's block
+	ldx   int         // row stride of pack and piece when last sized
+}
 
 // Stats computes the packed Gram matrix g = B^T B (length PackedLen(d*k))
 // and r = B^T y (length d*k) of the rows of x (rows x d, row-major) with
-// labels y, under the activation patterns pat and output signs. g and r are
-// overwritten. B is formed statsBlock rows at a time, never whole; rows with
-// no active neuron are skipped.
+// labels y, under the activation patterns pat and output signs (each +1 or
+// -1). g and r are overwritten.
+//
+// B is never formed: rows are grouped by activation pattern and each group's
+// d x d Gram matrix is computed once and added to every block of G it
+// belongs to (see kernel_plan.go for the passes and their cost model). The
+// work is about n d^2/2 multiply-adds per pass instead of n (dk)^2/2 for
+// B^T B; rows with no active neuron cost nothing. The result is a
+// deterministic function of the inputs.
 func Stats(ws *StatsWorkspace, g, r, x, y []float64, d int, pat *Patterns, signs []float64) {
 	k := len(signs)
 	m := d * k
 	rows := pat.Rows
-	if len(x) != rows*d || len(y) != rows || len(g) != PackedLen(m) || len(r) != m || pat.K != k {
+	if d < 0 || len(x) != rows*d || len(y) != rows || len(g) != PackedLen(m) || len(r) != m || pat.K != k {
 		panic("linalg: bad dimensions in Stats")
 	}
-	ws.blk = grow(ws.blk, statsBlock*m)
-	ws.yb = grow(ws.yb, statsBlock)
-	ws.full = grow(ws.full, m*m)
-	full := ws.full
-	clear(full)
-	clear(r)
-	nb := 0
-	flush := func() {
-		if nb == 0 {
-			return
-		}
-		b := blas64.General{Rows: nb, Cols: m, Stride: m, Data: ws.blk[:nb*m]}
-		c := blas64.Symmetric{Uplo: blas.Upper, N: m, Stride: m, Data: full}
-		blas64.Syrk(blas.Trans, 1, b, 1, c)
-		blas64.Gemv(blas.Trans, 1, b, blas64.Vector{N: nb, Inc: 1, Data: ws.yb[:nb]}, 1, blas64.Vector{N: m, Inc: 1, Data: r})
-		nb = 0
+	if rows > math.MaxInt32 {
+		panic("linalg: too many rows in Stats")
 	}
-	for i := 0; i < rows; i++ {
-		row := pat.Bits[i*pat.Words : (i+1)*pat.Words]
-		any := false
-		for _, w := range row {
-			if w != 0 {
-				any = true
-				break
-			}
-		}
-		if !any {
-			continue
-		}
-		xi := x[i*d : (i+1)*d]
-		dst := ws.blk[nb*m : (nb+1)*m]
-		for q := 0; q < k; q++ {
-			seg := dst[q*d : (q+1)*d]
-			if row[q/64]>>(uint(q)%64)&1 == 0 {
-				clear(seg)
-				continue
-			}
-			if signs[q] >= 0 {
-				copy(seg, xi)
-			} else {
-				for j, v := range xi {
-					seg[j] = -v
+	clear(g)
+	clear(r)
+	if m == 0 || rows == 0 {
+		return
+	}
+	ws.stats(g, r, x, y, d, pat, signs, planBlock(rows, k, d))
+}
+
+// stats is Stats with block size b, 1 <= b <= min(k, maxBlockBits), for
+// non-empty inputs whose dimensions Stats has checked.
+func (ws *StatsWorkspace) stats(g, r, x, y []float64, d int, pat *Patterns, signs []float64, b int) {
+	k := len(signs)
+	ldx := padTo4(d)
+	dp := stripLen(ldx)
+	j := &statsJob{x: x, y: y, d: d, ldx: ldx, dp: dp, k: k, b: b, pat: pat,
+		chunk: max(16, min(512, 3072/ldx)), piece: max(64, min(1<<16, 32768/ldx))}
+	nlMax := (b + 1) / 2
+	ws.t = growF(ws.t, PackedLen(k)*dp)
+	ws.r = growF(ws.r, k*d)
+	ws.a = growF(ws.a, (1<<uint(nlMax))*dp)
+	ws.ra = growF(ws.ra, (1<<uint(nlMax))*d)
+	ws.b = growF(ws.b, dp)
+	ws.rb = growF(ws.rb, d)
+	ws.v = growF(ws.v, nlMax*dp)
+	ws.w = growF(ws.w, k*dp)
+	ws.s = growF(ws.s, dp)
+	ws.cs = growF(ws.cs, dp)
+	ws.rg = growF(ws.rg, d)
+	ws.aUsed = growBool(ws.aUsed, 1<<uint(nlMax))
+	ws.vUsed = growBool(ws.vUsed, nlMax)
+	ws.wUsed = growBool(ws.wUsed, k)
+	ws.hkey = growU32(ws.hkey, j.piece)
+	ws.hidx = growI32(ws.hidx, j.piece)
+	ws.hcnt = growInt(ws.hcnt, 1<<uint(b)+1)
+	ws.hsort = growU32(ws.hsort, j.piece)
+	ws.full = growF(ws.full, d*d)
+	if ws.ldx != ldx || len(ws.pack) < j.chunk*ldx || len(ws.piece) < j.piece*ldx {
+		// The padding columns of pack and piece must be zero.
+		ws.pack = make([]float64, j.chunk*ldx)
+		ws.piece = make([]float64, j.piece*ldx)
+		ws.ldx = ldx
+	}
+	for _, s := range [][]float64{ws.t, ws.r, ws.a, ws.ra, ws.b, ws.rb, ws.v, ws.w} {
+		clear(s)
+	}
+	clear(ws.aUsed)
+	clear(ws.vUsed)
+	clear(ws.wUsed)
+	ws.bUsed = false
+	for s0 := 0; s0 < k; s0 += b {
+		ws.runBlock(j, s0, min(b, k-s0))
+	}
+	ws.expand(j, g, r, signs)
+}
+
+// expand writes the signed blocks of ws.t and ws.r into g and r.
+func (ws *StatsWorkspace) expand(j *statsJob, g, r []float64, signs []float64) {
+	d, ldx, dp, k := j.d, j.ldx, j.dp, j.k
+	m := d * k
+	full := ws.full[:d*d]
+	for q := 0; q < k; q++ {
+		for q2 := q; q2 < k; q2++ {
+			o := j.pairOff(q, q2)
+			unstrip(full, ws.t[o:o+dp], d, ldx)
+			sg := signs[q] * signs[q2]
+			for jj := 0; jj < d; jj++ {
+				i := q*d + jj
+				var src []float64
+				var at int
+				if q == q2 {
+					src, at = full[jj*d+jj:(jj+1)*d], PackedIndex(m, i, i)
+				} else {
+					src, at = full[jj*d:(jj+1)*d], PackedIndex(m, i, q2*d)
+				}
+				dst := g[at : at+len(src)]
+				for t, v := range src {
+					dst[t] = sg * v
 				}
 			}
 		}
-		ws.yb[nb] = y[i]
-		nb++
-		if nb == statsBlock {
-			flush()
+		for jj, v := range ws.r[q*d : (q+1)*d] {
+			r[q*d+jj] = signs[q] * v
 		}
 	}
-	flush()
-	PackUpper(g, full, m)
 }
 
-func grow(s []float64, n int) []float64 {
+// unstrip writes the symmetric d x d matrix held in strip layout of order
+// ldx in t into full (row-major).
+func unstrip(full, t []float64, d, ldx int) {
+	for s := 0; s < ldx/4; s++ {
+		w, so := ldx-4*s, stripOff(ldx, s)
+		for rr := 0; rr < 4; rr++ {
+			jj := 4*s + rr
+			if jj >= d {
+				return
+			}
+			row := t[so+rr*w : so+(rr+1)*w]
+			for c := jj; c < d; c++ {
+				v := row[c-4*s]
+				full[jj*d+c] = v
+				full[c*d+jj] = v
+			}
+		}
+	}
+}
+
+func growF(s []float64, n int) []float64 {
 	if cap(s) < n {
 		return make([]float64, n)
 	}

@@ -1,0 +1,164 @@
+package linalg
+
+import "math"
+
+// This file holds the portable (pure Go) versions of the three inner kernels
+// of the statistics pass, and the "strip" layout of the symmetric d x d blocks
+// they produce. On amd64 with AVX2 and FMA, kernel_amd64.s implements the same
+// kernels with vector instructions (see kernel_amd64.go for the dispatch).
+//
+// Every kernel is written as chains of fused multiply-adds, one chain per
+// output element, each chain running over its input rows (or features) in
+// ascending order and starting from the output's previous value. A vector
+// lane performs exactly the same chain as the scalar loop below, so the
+// assembly and the portable kernels return the same bits on every input
+// (stats_fast_test.go checks this). The result therefore does not depend on
+// which machine of a cluster computed a partition.
+
+// Strip layout. A symmetric ldx x ldx matrix (ldx a multiple of 4) is held as
+// ldx/4 horizontal strips of its upper triangle: strip s holds rows 4s..4s+3
+// and columns 4s..ldx-1, row-major with row stride ldx-4s. The 4 x 4 block on
+// the diagonal is held whole (its lower part duplicates its upper part).
+
+// stripLen returns the number of floats of a strip-layout matrix of order ldx.
+func stripLen(ldx int) int {
+	nb := ldx / 4
+	return 4 * (nb*ldx - 2*nb*(nb-1))
+}
+
+// stripOff returns the offset of strip s of a strip-layout matrix of order ldx.
+func stripOff(ldx, s int) int {
+	return 4 * (s*ldx - 2*s*(s-1))
+}
+
+// padTo4 rounds n up to a multiple of 4.
+func padTo4(n int) int { return (n + 3) &^ 3 }
+
+// gramGo adds X^T X to c (strip layout of order ldx), where X is the m x ldx
+// row-major matrix x. Element (j, l) of c is updated as the chain
+// c = fma(x[i][j], x[i][l], c) for i = 0, 1, ..., m-1.
+func gramGo(x []float64, m, ldx int, c []float64) {
+	x = x[:m*ldx]
+	for s := 0; s < ldx/4; s++ {
+		j0, w := 4*s, ldx-4*s
+		cs := c[stripOff(ldx, s) : stripOff(ldx, s)+4*w]
+		for l := j0; l < ldx; l += 4 {
+			o := l - j0
+			c0 := cs[o : o+4 : o+4]
+			c1 := cs[w+o : w+o+4 : w+o+4]
+			c2 := cs[2*w+o : 2*w+o+4 : 2*w+o+4]
+			c3 := cs[3*w+o : 3*w+o+4 : 3*w+o+4]
+			c00, c01, c02, c03 := c0[0], c0[1], c0[2], c0[3]
+			c10, c11, c12, c13 := c1[0], c1[1], c1[2], c1[3]
+			c20, c21, c22, c23 := c2[0], c2[1], c2[2], c2[3]
+			c30, c31, c32, c33 := c3[0], c3[1], c3[2], c3[3]
+			for i := 0; i < m; i++ {
+				row := x[i*ldx : (i+1)*ldx]
+				a := row[j0 : j0+4 : j0+4]
+				b := row[l : l+4 : l+4]
+				a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
+				b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
+				c00 = math.FMA(a0, b0, c00)
+				c01 = math.FMA(a0, b1, c01)
+				c02 = math.FMA(a0, b2, c02)
+				c03 = math.FMA(a0, b3, c03)
+				c10 = math.FMA(a1, b0, c10)
+				c11 = math.FMA(a1, b1, c11)
+				c12 = math.FMA(a1, b2, c12)
+				c13 = math.FMA(a1, b3, c13)
+				c20 = math.FMA(a2, b0, c20)
+				c21 = math.FMA(a2, b1, c21)
+				c22 = math.FMA(a2, b2, c22)
+				c23 = math.FMA(a2, b3, c23)
+				c30 = math.FMA(a3, b0, c30)
+				c31 = math.FMA(a3, b1, c31)
+				c32 = math.FMA(a3, b2, c32)
+				c33 = math.FMA(a3, b3, c33)
+			}
+			c0[0], c0[1], c0[2], c0[3] = c00, c01, c02, c03
+			c1[0], c1[1], c1[2], c1[3] = c10, c11, c12, c13
+			c2[0], c2[1], c2[2], c2[3] = c20, c21, c22, c23
+			c3[0], c3[1], c3[2], c3[3] = c30, c31, c32, c33
+		}
+	}
+}
+
+// patGo writes z[r*ldz+q] = sum_j x[r*ldx+j] * ut[j*ldu+q] for the four rows
+// r = 0..3 and the nq columns q = 0..nq-1 (nq a multiple of 4), each sum
+// being the chain s = fma(x[r][j], ut[j][q], s) from s = 0 over ascending j.
+func patGo(x []float64, ldx, d int, ut []float64, ldu, nq int, z []float64, ldz int) {
+	x0 := x[:d]
+	x1 := x[ldx : ldx+d]
+	x2 := x[2*ldx : 2*ldx+d]
+	x3 := x[3*ldx : 3*ldx+d]
+	for q := 0; q < nq; q += 2 {
+		var s00, s01, s10, s11, s20, s21, s30, s31 float64
+		for j := 0; j < d; j++ {
+			u := ut[j*ldu+q : j*ldu+q+2 : j*ldu+q+2]
+			u0, u1 := u[0], u[1]
+			s00 = math.FMA(x0[j], u0, s00)
+			s01 = math.FMA(x0[j], u1, s01)
+			s10 = math.FMA(x1[j], u0, s10)
+			s11 = math.FMA(x1[j], u1, s11)
+			s20 = math.FMA(x2[j], u0, s20)
+			s21 = math.FMA(x2[j], u1, s21)
+			s30 = math.FMA(x3[j], u0, s30)
+			s31 = math.FMA(x3[j], u1, s31)
+		}
+		z[q], z[q+1] = s00, s01
+		z[ldz+q], z[ldz+q+1] = s10, s11
+		z[2*ldz+q], z[2*ldz+q+1] = s20, s21
+		z[3*ldz+q], z[3*ldz+q+1] = s30, s31
+	}
+}
+
+// axpyGo sets y[i] = fma(a, x[i], y[i]). With a = 1 this is the correctly
+// rounded sum y[i] + x[i].
+func axpyGo(a float64, x, y []float64) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = math.FMA(a, v, y[i])
+	}
+}
+
+// gatherAhead is how many rows ahead the assembly gather prefetches.
+const gatherAhead = 8
+
+// gatherGo copies row idx[t] of x (rows of d floats) to dst[t*ldx:].
+func gatherGo(dst []float64, ldx int, x []float64, d int, idx []int32) {
+	for t, i := range idx {
+		copy(dst[t*ldx:t*ldx+d], x[int(i)*d:int(i+1)*d])
+	}
+}
+
+// The dispatching wrappers gram, zBlock and axpy (kernel_amd64.go,
+// kernel_noasm.go) check their arguments here, so that the assembly never
+// reads or writes out of bounds.
+
+func checkGram(x []float64, m, ldx int, c []float64) {
+	if m < 0 || ldx < 0 || ldx%4 != 0 || len(x) < m*ldx || len(c) < stripLen(ldx) {
+		panic("linalg: bad dimensions in gram kernel")
+	}
+}
+
+func checkPat(x []float64, ldx, d int, ut []float64, ldu, nq int, z []float64, ldz int) {
+	if d < 1 || ldx < d || len(x) < 3*ldx+d || nq < 4 || nq > 12 || nq%4 != 0 ||
+		ldu < nq || len(ut) < (d-1)*ldu+nq || ldz < nq || len(z) < 3*ldz+nq {
+		panic("linalg: bad dimensions in pattern kernel")
+	}
+}
+
+func checkGather(dst []float64, ldx int, x []float64, d int, idx []int32, n int) {
+	if d < 0 || ldx < d || n < 0 || n > len(idx) || n > 0 && len(dst) < (n-1)*ldx+d {
+		panic("linalg: bad dimensions in gather kernel")
+	}
+	rows := 0
+	if d > 0 {
+		rows = len(x) / d
+	}
+	for _, i := range idx[:n] {
+		if i < 0 || int(i) >= rows {
+			panic("linalg: row index out of range in gather kernel")
+		}
+	}
+}

@@ -1,0 +1,455 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2 + FMA versions of the kernels in kernel.go. Each output element is a
+// chain of VFMADD231 over its inputs in ascending order, exactly as in the
+// portable Go kernels, so both return the same bits.
+
+// func gramAVX(x *float64, m, ldx, nb int, c *float64)
+// Adds X^T X (X: m x ldx, row-major) to c in strip layout of order ldx = 4*nb.
+TEXT ·gramAVX(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), DI
+	MOVQ m+8(FP), CX
+	MOVQ ldx+16(FP), DX
+	MOVQ nb+24(FP), BX
+	MOVQ c+32(FP), R8
+	TESTQ CX, CX
+	JZ   gdone
+	TESTQ BX, BX
+	JZ   gdone
+	SHLQ $3, DX          // row stride of x in bytes
+	XORQ R9, R9          // byte offset of the strip's first column, 32*s
+
+gstrip:
+	MOVQ DX, R10
+	SUBQ R9, R10         // row stride of the strip in bytes, 8*(ldx-4s)
+	MOVQ R9, R11         // byte offset of the tile's first column
+	MOVQ R8, R12         // tile's first element in c
+	MOVQ R10, R13        // bytes of columns left in the strip
+
+gtile:
+	CMPQ R13, $96
+	JLT  gtile8
+	MOVQ R12, R14
+	VMOVUPD 0(R14), Y0
+	VMOVUPD 32(R14), Y1
+	VMOVUPD 64(R14), Y2
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y3
+	VMOVUPD 32(R14), Y4
+	VMOVUPD 64(R14), Y5
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y6
+	VMOVUPD 32(R14), Y7
+	VMOVUPD 64(R14), Y8
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y9
+	VMOVUPD 32(R14), Y10
+	VMOVUPD 64(R14), Y11
+	MOVQ DI, SI
+	MOVQ CX, AX
+gloop12:
+	VMOVUPD 0(SI)(R11*1), Y12
+	VMOVUPD 32(SI)(R11*1), Y13
+	VMOVUPD 64(SI)(R11*1), Y14
+	VBROADCASTSD 0(SI)(R9*1), Y15
+	VFMADD231PD Y12, Y15, Y0
+	VFMADD231PD Y13, Y15, Y1
+	VFMADD231PD Y14, Y15, Y2
+	VBROADCASTSD 8(SI)(R9*1), Y15
+	VFMADD231PD Y12, Y15, Y3
+	VFMADD231PD Y13, Y15, Y4
+	VFMADD231PD Y14, Y15, Y5
+	VBROADCASTSD 16(SI)(R9*1), Y15
+	VFMADD231PD Y12, Y15, Y6
+	VFMADD231PD Y13, Y15, Y7
+	VFMADD231PD Y14, Y15, Y8
+	VBROADCASTSD 24(SI)(R9*1), Y15
+	VFMADD231PD Y12, Y15, Y9
+	VFMADD231PD Y13, Y15, Y10
+	VFMADD231PD Y14, Y15, Y11
+	ADDQ DX, SI
+	DECQ AX
+	JNZ  gloop12
+	MOVQ R12, R14
+	VMOVUPD Y0, 0(R14)
+	VMOVUPD Y1, 32(R14)
+	VMOVUPD Y2, 64(R14)
+	ADDQ R10, R14
+	VMOVUPD Y3, 0(R14)
+	VMOVUPD Y4, 32(R14)
+	VMOVUPD Y5, 64(R14)
+	ADDQ R10, R14
+	VMOVUPD Y6, 0(R14)
+	VMOVUPD Y7, 32(R14)
+	VMOVUPD Y8, 64(R14)
+	ADDQ R10, R14
+	VMOVUPD Y9, 0(R14)
+	VMOVUPD Y10, 32(R14)
+	VMOVUPD Y11, 64(R14)
+	ADDQ $96, R11
+	ADDQ $96, R12
+	SUBQ $96, R13
+	JMP  gtile
+
+gtile8:
+	CMPQ R13, $64
+	JLT  gtile4
+	MOVQ R12, R14
+	VMOVUPD 0(R14), Y0
+	VMOVUPD 32(R14), Y1
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y3
+	VMOVUPD 32(R14), Y4
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y6
+	VMOVUPD 32(R14), Y7
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y9
+	VMOVUPD 32(R14), Y10
+	MOVQ DI, SI
+	MOVQ CX, AX
+gloop8:
+	VMOVUPD 0(SI)(R11*1), Y12
+	VMOVUPD 32(SI)(R11*1), Y13
+	VBROADCASTSD 0(SI)(R9*1), Y15
+	VFMADD231PD Y12, Y15, Y0
+	VFMADD231PD Y13, Y15, Y1
+	VBROADCASTSD 8(SI)(R9*1), Y15
+	VFMADD231PD Y12, Y15, Y3
+	VFMADD231PD Y13, Y15, Y4
+	VBROADCASTSD 16(SI)(R9*1), Y15
+	VFMADD231PD Y12, Y15, Y6
+	VFMADD231PD Y13, Y15, Y7
+	VBROADCASTSD 24(SI)(R9*1), Y15
+	VFMADD231PD Y12, Y15, Y9
+	VFMADD231PD Y13, Y15, Y10
+	ADDQ DX, SI
+	DECQ AX
+	JNZ  gloop8
+	MOVQ R12, R14
+	VMOVUPD Y0, 0(R14)
+	VMOVUPD Y1, 32(R14)
+	ADDQ R10, R14
+	VMOVUPD Y3, 0(R14)
+	VMOVUPD Y4, 32(R14)
+	ADDQ R10, R14
+	VMOVUPD Y6, 0(R14)
+	VMOVUPD Y7, 32(R14)
+	ADDQ R10, R14
+	VMOVUPD Y9, 0(R14)
+	VMOVUPD Y10, 32(R14)
+	ADDQ $64, R11
+	ADDQ $64, R12
+	SUBQ $64, R13
+	JMP  gtile
+
+gtile4:
+	CMPQ R13, $32
+	JLT  gnext
+	MOVQ R12, R14
+	VMOVUPD 0(R14), Y0
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y3
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y6
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y9
+	MOVQ DI, SI
+	MOVQ CX, AX
+gloop4:
+	VMOVUPD 0(SI)(R11*1), Y12
+	VBROADCASTSD 0(SI)(R9*1), Y15
+	VFMADD231PD Y12, Y15, Y0
+	VBROADCASTSD 8(SI)(R9*1), Y15
+	VFMADD231PD Y12, Y15, Y3
+	VBROADCASTSD 16(SI)(R9*1), Y15
+	VFMADD231PD Y12, Y15, Y6
+	VBROADCASTSD 24(SI)(R9*1), Y15
+	VFMADD231PD Y12, Y15, Y9
+	ADDQ DX, SI
+	DECQ AX
+	JNZ  gloop4
+	MOVQ R12, R14
+	VMOVUPD Y0, 0(R14)
+	ADDQ R10, R14
+	VMOVUPD Y3, 0(R14)
+	ADDQ R10, R14
+	VMOVUPD Y6, 0(R14)
+	ADDQ R10, R14
+	VMOVUPD Y9, 0(R14)
+	ADDQ $32, R11
+	ADDQ $32, R12
+	SUBQ $32, R13
+	JMP  gtile
+
+gnext:
+	LEAQ (R8)(R10*4), R8 // next strip starts 4 rows further
+	ADDQ $32, R9
+	DECQ BX
+	JNZ  gstrip
+
+gdone:
+	VZEROUPPER
+	RET
+
+// func patAVX(x *float64, ldx, d int, ut *float64, ldu, nq4 int, z *float64, ldz int)
+// Sets z[r*ldz+q] = sum_j x[r*ldx+j]*ut[j*ldu+q] for r < 4, q < 4*nq4,
+// nq4 in {1, 2, 3}, d >= 1.
+TEXT ·patAVX(SB), NOSPLIT, $0-64
+	MOVQ x+0(FP), SI
+	MOVQ ldx+8(FP), DX
+	MOVQ d+16(FP), CX
+	MOVQ ut+24(FP), DI
+	MOVQ ldu+32(FP), BX
+	MOVQ nq4+40(FP), AX
+	MOVQ z+48(FP), R8
+	MOVQ ldz+56(FP), R9
+	SHLQ $3, DX
+	SHLQ $3, BX
+	SHLQ $3, R9
+	LEAQ (DX)(DX*2), R10 // 3 rows of x in bytes
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	VXORPD Y8, Y8, Y8
+	VXORPD Y9, Y9, Y9
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+	CMPQ AX, $3
+	JEQ  pq12
+	CMPQ AX, $2
+	JEQ  pq8
+
+pq4:
+	VMOVUPD 0(DI), Y12
+	VBROADCASTSD (SI), Y15
+	VFMADD231PD Y12, Y15, Y0
+	VBROADCASTSD (SI)(DX*1), Y15
+	VFMADD231PD Y12, Y15, Y3
+	VBROADCASTSD (SI)(DX*2), Y15
+	VFMADD231PD Y12, Y15, Y6
+	VBROADCASTSD (SI)(R10*1), Y15
+	VFMADD231PD Y12, Y15, Y9
+	ADDQ $8, SI
+	ADDQ BX, DI
+	DECQ CX
+	JNZ  pq4
+	JMP  pstore
+
+pq8:
+	VMOVUPD 0(DI), Y12
+	VMOVUPD 32(DI), Y13
+	VBROADCASTSD (SI), Y15
+	VFMADD231PD Y12, Y15, Y0
+	VFMADD231PD Y13, Y15, Y1
+	VBROADCASTSD (SI)(DX*1), Y15
+	VFMADD231PD Y12, Y15, Y3
+	VFMADD231PD Y13, Y15, Y4
+	VBROADCASTSD (SI)(DX*2), Y15
+	VFMADD231PD Y12, Y15, Y6
+	VFMADD231PD Y13, Y15, Y7
+	VBROADCASTSD (SI)(R10*1), Y15
+	VFMADD231PD Y12, Y15, Y9
+	VFMADD231PD Y13, Y15, Y10
+	ADDQ $8, SI
+	ADDQ BX, DI
+	DECQ CX
+	JNZ  pq8
+	JMP  pstore
+
+pq12:
+	VMOVUPD 0(DI), Y12
+	VMOVUPD 32(DI), Y13
+	VMOVUPD 64(DI), Y14
+	VBROADCASTSD (SI), Y15
+	VFMADD231PD Y12, Y15, Y0
+	VFMADD231PD Y13, Y15, Y1
+	VFMADD231PD Y14, Y15, Y2
+	VBROADCASTSD (SI)(DX*1), Y15
+	VFMADD231PD Y12, Y15, Y3
+	VFMADD231PD Y13, Y15, Y4
+	VFMADD231PD Y14, Y15, Y5
+	VBROADCASTSD (SI)(DX*2), Y15
+	VFMADD231PD Y12, Y15, Y6
+	VFMADD231PD Y13, Y15, Y7
+	VFMADD231PD Y14, Y15, Y8
+	VBROADCASTSD (SI)(R10*1), Y15
+	VFMADD231PD Y12, Y15, Y9
+	VFMADD231PD Y13, Y15, Y10
+	VFMADD231PD Y14, Y15, Y11
+	ADDQ $8, SI
+	ADDQ BX, DI
+	DECQ CX
+	JNZ  pq12
+	JMP  pstore
+
+pstore:
+	VMOVUPD Y0, (R8)
+	CMPQ AX, $2
+	JLT  pst0
+	VMOVUPD Y1, 32(R8)
+	CMPQ AX, $3
+	JLT  pst0
+	VMOVUPD Y2, 64(R8)
+pst0:
+	ADDQ R9, R8
+	VMOVUPD Y3, (R8)
+	CMPQ AX, $2
+	JLT  pst1
+	VMOVUPD Y4, 32(R8)
+	CMPQ AX, $3
+	JLT  pst1
+	VMOVUPD Y5, 64(R8)
+pst1:
+	ADDQ R9, R8
+	VMOVUPD Y6, (R8)
+	CMPQ AX, $2
+	JLT  pst2
+	VMOVUPD Y7, 32(R8)
+	CMPQ AX, $3
+	JLT  pst2
+	VMOVUPD Y8, 64(R8)
+pst2:
+	ADDQ R9, R8
+	VMOVUPD Y9, (R8)
+	CMPQ AX, $2
+	JLT  pst3
+	VMOVUPD Y10, 32(R8)
+	CMPQ AX, $3
+	JLT  pst3
+	VMOVUPD Y11, 64(R8)
+pst3:
+	ADDQ R9, R8
+	VZEROUPPER
+	RET
+
+// func axpyAVX(a float64, x, y *float64, n int)
+// Sets y[i] = fma(a, x[i], y[i]) for i < n.
+TEXT ·axpyAVX(SB), NOSPLIT, $0-32
+	VBROADCASTSD a+0(FP), Y0
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), CX
+
+aloop16:
+	CMPQ CX, $16
+	JLT  aloop4
+	VMOVUPD (DI), Y1
+	VMOVUPD 32(DI), Y2
+	VMOVUPD 64(DI), Y3
+	VMOVUPD 96(DI), Y4
+	VFMADD231PD (SI), Y0, Y1
+	VFMADD231PD 32(SI), Y0, Y2
+	VFMADD231PD 64(SI), Y0, Y3
+	VFMADD231PD 96(SI), Y0, Y4
+	VMOVUPD Y1, (DI)
+	VMOVUPD Y2, 32(DI)
+	VMOVUPD Y3, 64(DI)
+	VMOVUPD Y4, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $16, CX
+	JMP  aloop16
+
+aloop4:
+	CMPQ CX, $4
+	JLT  aloop1
+	VMOVUPD (DI), Y1
+	VFMADD231PD (SI), Y0, Y1
+	VMOVUPD Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $4, CX
+	JMP  aloop4
+
+aloop1:
+	TESTQ CX, CX
+	JZ   adone
+	VMOVSD (DI), X1
+	VFMADD231SD (SI), X0, X1
+	VMOVSD X1, (DI)
+	ADDQ $8, SI
+	ADDQ $8, DI
+	DECQ CX
+	JMP  aloop1
+
+adone:
+	VZEROUPPER
+	RET
+
+// func gatherAVX(dst *float64, ldx int, x *float64, d int, idx *int32, n, nidx, ahead int)
+// Copies row idx[t] of x (rows of d floats) to dst[t*ldx:] for t < n,
+// prefetching row idx[t+ahead] when t+ahead < nidx. Prefetches never fault.
+TEXT ·gatherAVX(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ldx+8(FP), R8
+	MOVQ x+16(FP), SI
+	MOVQ d+24(FP), R9
+	MOVQ idx+32(FP), R10
+	MOVQ n+40(FP), CX
+	MOVQ nidx+48(FP), R14
+	MOVQ ahead+56(FP), R11
+	SHLQ $3, R8          // dst row stride in bytes
+	SHLQ $3, R9          // row length in bytes
+	XORQ BX, BX          // t
+
+xrow:
+	CMPQ BX, CX
+	JGE  xdone
+	// Prefetch row idx[t+ahead].
+	LEAQ (BX)(R11*1), AX
+	CMPQ AX, R14
+	JGE  xcopy
+	MOVLQSX (R10)(AX*4), AX
+	IMULQ R9, AX
+	ADDQ SI, AX
+	XORQ DX, DX
+
+xpf:
+	PREFETCHT0 (AX)(DX*1)
+	ADDQ $64, DX
+	CMPQ DX, R9
+	JLT  xpf
+	PREFETCHT0 -8(AX)(R9*1)
+
+xcopy:
+	MOVLQSX (R10)(BX*4), AX
+	IMULQ R9, AX
+	ADDQ SI, AX          // source row
+	MOVQ BX, R12
+	IMULQ R8, R12
+	ADDQ DI, R12         // destination row
+	XORQ DX, DX
+	MOVQ R9, R13
+	SUBQ $32, R13
+
+xv:
+	CMPQ DX, R13
+	JGT  xs
+	VMOVUPD (AX)(DX*1), Y0
+	VMOVUPD Y0, (R12)(DX*1)
+	ADDQ $32, DX
+	JMP  xv
+
+xs:
+	CMPQ DX, R9
+	JGE  xnext
+	VMOVSD (AX)(DX*1), X1
+	VMOVSD X1, (R12)(DX*1)
+	ADDQ $8, DX
+	JMP  xs
+
+xnext:
+	INCQ BX
+	JMP  xrow
+
+xdone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,33 @@
+//go:build !amd64 || purego
+
+package linalg
+
+// useAVX is false: this build has no assembly kernels.
+const useAVX = false
+
+// gram adds X^T X to c; see gramGo.
+func gram(x []float64, m, ldx int, c []float64) {
+	checkGram(x, m, ldx, c)
+	gramGo(x, m, ldx, c)
+}
+
+// zBlock computes a 4 x nq block of X U^T; see patGo.
+func zBlock(x []float64, ldx, d int, ut []float64, ldu, nq int, z []float64, ldz int) {
+	checkPat(x, ldx, d, ut, ldu, nq, z, ldz)
+	patGo(x, ldx, d, ut, ldu, nq, z, ldz)
+}
+
+// axpy sets y[i] = fma(a, x[i], y[i]); see axpyGo.
+func axpy(a float64, x, y []float64) {
+	if len(y) < len(x) {
+		panic("linalg: bad dimensions in axpy kernel")
+	}
+	axpyGo(a, x, y)
+}
+
+// gather copies the rows idx[:n] of x (rows of d floats) to dst with row
+// stride ldx; see gatherGo.
+func gather(dst []float64, ldx int, x []float64, d int, idx []int32, n int) {
+	checkGather(dst, ldx, x, d, idx, n)
+	gatherGo(dst, ldx, x, d, idx[:n])
+}
