@@ -14,7 +14,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/cluster.sh
 
-DATA="${ALTMIN_DATA:-model=sum,d=50,k=5,n=1000000,seed=1}"
+DATA="${ALTMIN_DATA:-model=sum,d=50,k=5,n=4000000,seed=1}"
 export ALTMIN_DATA="$DATA"
 export ALTMIN_HEDGE_AFTER="${ALTMIN_HEDGE_AFTER:-10s}"
 export ALTMIN_REJOIN_TIMEOUT="${ALTMIN_REJOIN_TIMEOUT:-30s}"
@@ -96,7 +96,15 @@ scenario_kill_shard() {
 scenario_pause_shard() {
   local t0=$SECONDS code
   start || return
-  wait_iter 1 && docker pause "$(cid s3)" >/dev/null
+  wait_iter 1
+  # The engine's cgroup freezer has been seen to fail transiently ("unable
+  # to freeze"); try a few times, and report rather than fail if it never
+  # works: that is the engine, not the system under test.
+  if ! docker pause "$(cid s3)" >/dev/null && ! { sleep 1; docker pause "$(cid s3)" >/dev/null; } && ! { sleep 2; docker pause "$(cid s3)" >/dev/null; }; then
+    wait_coordinator 600 >/dev/null
+    record "docker pause shard s3 (straggler)" "NOT RUN: docker pause failed three times on this engine" $((SECONDS - t0))
+    return
+  fi
   code=$(wait_coordinator 600)
   docker unpause "$(cid s3)" >/dev/null 2>&1
   expect_identical "docker pause shard s3 (straggler, hedged after $ALTMIN_HEDGE_AFTER)" $t0 "$code"
@@ -120,6 +128,8 @@ scenario_restart_coordinator() {
   code=$(wait_coordinator 600)
   if ! compose logs coordinator | grep -q "resuming from the checkpoint"; then
     record "kill -9 the coordinator after iteration 2, restart it" "FAILED (did not resume from the checkpoint)" $((SECONDS - t0))
+    compose logs --tail 30 coordinator
+    ls -la "$MODEL"
     FAILED=1
     return
   fi
@@ -157,6 +167,7 @@ scenario_restart_shard() {
 ALL=(kill_shard pause_shard disconnect_shard restart_coordinator kill_replicas restart_shard)
 if [ $# -gt 0 ]; then ALL=("${@//-/_}"); fi
 
+trap 'log "faults.sh ended (status $?)"' EXIT
 build
 key
 log "fault-free reference run in one process: $DATA"
