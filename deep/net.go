@@ -1,0 +1,249 @@
+package deep
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// ErrSpec is wrapped by every error in a network's shape or weights.
+var ErrSpec = errors.New("deep: invalid network")
+
+// Net is a bias-free ReLU network with L >= 1 hidden layers and a fixed
+// output layer of signs:
+//
+//	h_0 = x,  h_l = relu(W_l h_{l-1}) (l = 1..L),  f(x) = V . h_L.
+//
+// Dims holds the widths n_0 = d, n_1 = k1, ..., n_L; W[l-1] is W_l, an
+// n_l x n_{l-1} matrix stored row-major (W[l-1][q*n_{l-1}+j] is the weight of
+// input j of unit q of layer l). V has n_L entries, each +1 or -1, and is not
+// learned.
+type Net struct {
+	Dims []int
+	W    [][]float64
+	V    []float64
+}
+
+// NewNet returns a network of the given widths with zero weights and all
+// output signs +1.
+func NewNet(dims ...int) *Net {
+	n := &Net{Dims: append([]int(nil), dims...)}
+	for l := 1; l < len(dims); l++ {
+		n.W = append(n.W, make([]float64, dims[l]*dims[l-1]))
+	}
+	if len(dims) > 0 {
+		n.V = make([]float64, dims[len(dims)-1])
+		for q := range n.V {
+			n.V[q] = 1
+		}
+	}
+	return n
+}
+
+// Layers returns L, the number of hidden layers.
+func (n *Net) Layers() int { return len(n.Dims) - 1 }
+
+// In returns d, the number of input features.
+func (n *Net) In() int { return n.Dims[0] }
+
+// Unknowns returns the number of weights of layer l (1-based), n_l n_{l-1}.
+func (n *Net) Unknowns(l int) int { return n.Dims[l] * n.Dims[l-1] }
+
+// Validate checks the shapes, the signs and that every weight is finite.
+func (n *Net) Validate() error {
+	if len(n.Dims) < 2 {
+		return fmt.Errorf("%w: %d widths, need d and at least one hidden layer", ErrSpec, len(n.Dims))
+	}
+	for l, v := range n.Dims {
+		if v < 1 {
+			return fmt.Errorf("%w: width n_%d = %d, need >= 1", ErrSpec, l, v)
+		}
+	}
+	if len(n.W) != n.Layers() {
+		return fmt.Errorf("%w: %d weight matrices for %d layers", ErrSpec, len(n.W), n.Layers())
+	}
+	for l := 1; l <= n.Layers(); l++ {
+		w := n.W[l-1]
+		if len(w) != n.Unknowns(l) {
+			return fmt.Errorf("%w: layer %d has %d weights, want %d x %d", ErrSpec, l, len(w), n.Dims[l], n.Dims[l-1])
+		}
+		for _, x := range w {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("%w: layer %d has a non-finite weight", ErrSpec, l)
+			}
+		}
+	}
+	if len(n.V) != n.Dims[n.Layers()] {
+		return fmt.Errorf("%w: %d output signs for %d units", ErrSpec, len(n.V), n.Dims[n.Layers()])
+	}
+	for q, v := range n.V {
+		if v != 1 && v != -1 {
+			return fmt.Errorf("%w: output sign %d is %v, want +1 or -1", ErrSpec, q, v)
+		}
+	}
+	return nil
+}
+
+// SameShape reports whether o has the widths and signs of n.
+func (n *Net) SameShape(o *Net) bool {
+	if len(n.Dims) != len(o.Dims) || len(n.V) != len(o.V) {
+		return false
+	}
+	for l, v := range n.Dims {
+		if o.Dims[l] != v {
+			return false
+		}
+	}
+	for q, v := range n.V {
+		if o.V[q] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Clone returns a deep copy of n.
+func (n *Net) Clone() *Net {
+	c := &Net{Dims: append([]int(nil), n.Dims...), V: append([]float64(nil), n.V...)}
+	for _, w := range n.W {
+		c.W = append(c.W, append([]float64(nil), w...))
+	}
+	return c
+}
+
+// Predict writes f(x_i) into out[i] for the rows of x (row-major,
+// len(out) x d).
+func (n *Net) Predict(out, x []float64) {
+	d := n.In()
+	if len(x) != len(out)*d {
+		panic("deep: bad dimensions in Predict")
+	}
+	var fw forward
+	fw.init(n)
+	for i := range out {
+		out[i] = fw.run(n, x[i*d:(i+1)*d])
+	}
+}
+
+// Balance rescales the network without changing its function: for
+// l = 1..L-1 it divides every row of W_l by its norm and multiplies the
+// matching column of W_{l+1} by it (relu(a z) = a relu(z) for a > 0). Rows
+// of norm zero are left alone. The last layer keeps its scale, which the
+// fixed signs V pin down.
+func (n *Net) Balance() {
+	for l := 1; l < n.Layers(); l++ {
+		w, next := n.W[l-1], n.W[l]
+		in, units, out := n.Dims[l-1], n.Dims[l], n.Dims[l+1]
+		for q := 0; q < units; q++ {
+			row := w[q*in : (q+1)*in]
+			s := norm(row)
+			if s == 0 || math.IsInf(s, 0) {
+				continue
+			}
+			for j := range row {
+				row[j] /= s
+			}
+			for r := 0; r < out; r++ {
+				next[r*units+q] *= s
+			}
+		}
+	}
+}
+
+// forward holds the scratch of one forward and backward pass through a
+// network: the pre-activations z_l and outputs h_l of every layer and the
+// coefficients c_l of the backward pass.
+type forward struct {
+	z, h, c [][]float64 // per layer l = 0..L; z[0], c[0] unused, h[0] = x
+}
+
+func (f *forward) init(n *Net) {
+	L := n.Layers()
+	if len(f.z) == L+1 {
+		ok := true
+		for l := 1; l <= L; l++ {
+			ok = ok && len(f.z[l]) == n.Dims[l]
+		}
+		if ok {
+			return
+		}
+	}
+	f.z, f.h, f.c = make([][]float64, L+1), make([][]float64, L+1), make([][]float64, L+1)
+	for l := 1; l <= L; l++ {
+		f.z[l] = make([]float64, n.Dims[l])
+		f.h[l] = make([]float64, n.Dims[l])
+		f.c[l] = make([]float64, n.Dims[l])
+	}
+}
+
+// run evaluates the network on one input x and returns f(x); the
+// activation pattern of layer l is z[l] > 0.
+func (f *forward) run(n *Net, x []float64) float64 {
+	f.h[0] = x
+	L := n.Layers()
+	for l := 1; l <= L; l++ {
+		in := f.h[l-1]
+		w := n.W[l-1]
+		z, h := f.z[l], f.h[l]
+		m := len(in)
+		for q := range z {
+			row := w[q*m : (q+1)*m]
+			var s float64
+			for j, v := range in {
+				s = math.FMA(row[j], v, s)
+			}
+			z[q] = s
+			h[q] = 0
+			if s > 0 {
+				h[q] = s
+			}
+		}
+	}
+	var out float64
+	for q, v := range f.h[L] {
+		out = math.FMA(n.V[q], v, out)
+	}
+	return out
+}
+
+// backward fills the coefficients of the last run: c_L = p_L o V and
+// c_l = p_l o (W_{l+1}^T c_{l+1}), so that f(x) = c_l . (W_l h_{l-1}) for
+// every layer l while the patterns are held.
+func (f *forward) backward(n *Net) {
+	L := n.Layers()
+	for q, z := range f.z[L] {
+		f.c[L][q] = 0
+		if z > 0 {
+			f.c[L][q] = n.V[q]
+		}
+	}
+	for l := L - 1; l >= 1; l-- {
+		c, up, w := f.c[l], f.c[l+1], n.W[l]
+		m := len(c)
+		for j := range c {
+			c[j] = 0
+		}
+		for r, cr := range up {
+			if cr == 0 {
+				continue
+			}
+			row := w[r*m : (r+1)*m]
+			for j := range c {
+				c[j] = math.FMA(cr, row[j], c[j])
+			}
+		}
+		for j, z := range f.z[l] {
+			if !(z > 0) {
+				c[j] = 0
+			}
+		}
+	}
+}
+
+func norm(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x * x
+	}
+	return math.Sqrt(s)
+}

@@ -1,0 +1,205 @@
+package deep
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"altmin/data"
+)
+
+// ErrTeacher is wrapped by every error in a teacher specification.
+var ErrTeacher = errors.New("deep: bad teacher specification")
+
+// Teacher is planted data for a deep network: rows x_i ~ N(0, I_d) and
+// noise-free labels y_i = f*(x_i) from a teacher network whose layer-l
+// weights are drawn i.i.d. N(0, 1/n_{l-1}), rows of layers l >= 2 then
+// centered to zero sum (see drawLayer). As in data.Synthetic, row i is
+// drawn from its own PCG stream seeded by (Seed, i) alone, so a partition
+// generates its own rows and the data do not depend on the partitioning;
+// the teacher's weights and signs come from a stream seeded by Seed alone.
+//
+// Teacher implements data.Source for the training rows 0..N-1; HeldOut
+// gives further rows of the same distribution for testing.
+type Teacher struct {
+	N     int    // training rows
+	Dims  []int  // widths d, k1, ..., kL
+	Seed  uint64 // seeds the teacher and every row
+	Signs string // output signs: "alternate" (+1, -1, +1, ...) or "ones"
+
+	net *Net
+}
+
+// NewTeacher validates the specification and draws the teacher network.
+func NewTeacher(n int, dims []int, seed uint64, signs string) (*Teacher, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("%w: n = %d, need >= 1", ErrTeacher, n)
+	}
+	if signs != "alternate" && signs != "ones" {
+		return nil, fmt.Errorf("%w: signs %q, want alternate or ones", ErrTeacher, signs)
+	}
+	if len(dims) < 2 {
+		return nil, fmt.Errorf("%w: widths %v, need d and at least one hidden layer", ErrTeacher, dims)
+	}
+	for l, v := range dims {
+		if v < 1 {
+			return nil, fmt.Errorf("%w: width n_%d = %d, need >= 1", ErrTeacher, l, v)
+		}
+	}
+	t := &Teacher{N: n, Dims: append([]int(nil), dims...), Seed: seed, Signs: signs}
+	net := NewNet(dims...)
+	rng := rand.New(t.stream(teacherStream))
+	for l := 1; l <= net.Layers(); l++ {
+		drawLayer(rng, net, l)
+	}
+	if signs == "alternate" {
+		for q := range net.V {
+			net.V[q] = float64(1 - 2*(q%2))
+		}
+	}
+	t.net = net
+	return t, nil
+}
+
+// Net returns a copy of the teacher network.
+func (t *Teacher) Net() *Net { return t.net.Clone() }
+
+// String describes the teacher.
+func (t *Teacher) String() string {
+	return fmt.Sprintf("deep teacher dims=%v n=%d seed=%d signs=%s", t.Dims, t.N, t.Seed, t.Signs)
+}
+
+// Info implements data.Source.
+func (t *Teacher) Info() data.Info {
+	return data.Info{N: t.N, D: t.Dims[0], Desc: t.String()}
+}
+
+// Read implements data.Source: it generates training rows [lo, hi).
+func (t *Teacher) Read(lo, hi int, x, y []float64) error {
+	if lo < 0 || hi > t.N || lo > hi {
+		panic(fmt.Sprintf("deep: bad range [%d, %d) in Teacher.Read", lo, hi))
+	}
+	t.rows(lo, hi, x, y)
+	return nil
+}
+
+// HeldOut returns a data.Source of n rows drawn after the training rows
+// (rows N..N+n-1 of the same streams), for measuring test error.
+func (t *Teacher) HeldOut(n int) data.Source { return heldOut{t: t, n: n} }
+
+type heldOut struct {
+	t *Teacher
+	n int
+}
+
+func (h heldOut) Info() data.Info {
+	return data.Info{N: h.n, D: h.t.Dims[0], Desc: fmt.Sprintf("%s, held-out rows %d..%d", h.t, h.t.N, h.t.N+h.n)}
+}
+
+func (h heldOut) Read(lo, hi int, x, y []float64) error {
+	if lo < 0 || hi > h.n || lo > hi {
+		panic(fmt.Sprintf("deep: bad range [%d, %d) in held-out Read", lo, hi))
+	}
+	h.t.rows(h.t.N+lo, h.t.N+hi, x, y)
+	return nil
+}
+
+// rows generates rows [lo, hi) of the stream; y may be nil.
+func (t *Teacher) rows(lo, hi int, x, y []float64) {
+	d := t.Dims[0]
+	if len(x) != (hi-lo)*d || (y != nil && len(y) != hi-lo) {
+		panic("deep: bad buffer sizes in Teacher.Read")
+	}
+	for i := lo; i < hi; i++ {
+		rng := rand.New(t.stream(uint64(i)))
+		xi := x[(i-lo)*d : (i-lo+1)*d]
+		for j := range xi {
+			xi[j] = rng.NormFloat64()
+		}
+	}
+	if y != nil {
+		t.net.Predict(y, x)
+	}
+}
+
+// teacherStream is the stream of the teacher's weights; rows use 0, 1, ...
+const teacherStream = math.MaxUint64
+
+// streamSalt separates these streams from those of data.Synthetic with the
+// same seed.
+const streamSalt = 0x6465657000000000 // "deep"
+
+func (t *Teacher) stream(i uint64) *rand.PCG {
+	return rand.NewPCG(mix(t.Seed^streamSalt), mix(mix(t.Seed)^i))
+}
+
+// mix is SplitMix64's finalizer, turning (seed, stream) pairs into
+// well-separated generator seeds.
+func mix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// Perturb returns a copy of n with every layer moved by a relative amount
+// delta in a random direction: W_l + delta ||W_l||_F E_l / ||E_l||_F with
+// E_l i.i.d. N(0, 1) drawn from a stream seeded by seed, so that
+// ||W_l - W_l*||_F = delta ||W_l*||_F exactly (up to rounding).
+func Perturb(n *Net, delta float64, seed uint64) *Net {
+	p := n.Clone()
+	rng := rand.New(rand.NewPCG(mix(seed^streamSalt^1), mix(seed)))
+	for _, w := range p.W {
+		e := make([]float64, len(w))
+		for i := range e {
+			e[i] = rng.NormFloat64()
+		}
+		s := delta * norm(w) / norm(e)
+		for i := range w {
+			w[i] += s * e[i]
+		}
+	}
+	return p
+}
+
+// drawLayer draws W_l: entries i.i.d. N(0, 1/n_{l-1}), and for l >= 2 each
+// row then centered to zero sum. The inputs of layer l >= 2 are ReLU outputs,
+// nonnegative with about equal means, so a centered row is active on about
+// half the samples; an uncentered row with all entries negative (probability
+// 2^-n_{l-1}, 1 in 16 for n_{l-1} = 4) would be a dead unit that no data can
+// identify, and a mostly negative one a nearly dead unit.
+func drawLayer(rng *rand.Rand, n *Net, l int) {
+	in := n.Dims[l-1]
+	w := n.W[l-1]
+	s := 1 / math.Sqrt(float64(in))
+	for i := range w {
+		w[i] = rng.NormFloat64() * s
+	}
+	if l == 1 {
+		return
+	}
+	for q := 0; q < n.Dims[l]; q++ {
+		row := w[q*in : (q+1)*in]
+		var mean float64
+		for _, v := range row {
+			mean += v
+		}
+		mean /= float64(in)
+		for j := range row {
+			row[j] -= mean
+		}
+	}
+}
+
+// RandomInit returns a network with the widths and signs of n and weights
+// drawn like a teacher's (see NewTeacher) from a stream seeded by seed: a
+// random start that knows nothing of the teacher.
+func RandomInit(n *Net, seed uint64) *Net {
+	p := n.Clone()
+	rng := rand.New(rand.NewPCG(mix(seed^streamSalt^2), mix(seed)))
+	for l := 1; l <= p.Layers(); l++ {
+		drawLayer(rng, p, l)
+	}
+	return p
+}
