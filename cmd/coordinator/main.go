@@ -18,10 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-
 	"altmin/cluster"
+	"altmin/internal/cli"
 	"altmin/job"
 	"altmin/pki"
 )
@@ -48,7 +46,11 @@ func exitCode(err error) int {
 	return 1
 }
 
-var errUsage = errors.New("usage")
+// errUsage marks usage errors (exit status 2).
+var errUsage = cli.ErrUsage
+
+// splitList splits a comma-separated flag value (see cli.SplitList).
+func splitList(s string) []string { return cli.SplitList(s) }
 
 const usage = `usage: coordinator [command] [flags]
 
@@ -87,16 +89,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
-}
-
-func newLogger(level string, w io.Writer) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, level)
-	}
-	enc := zap.NewDevelopmentEncoderConfig()
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(w), lvl)
-	return zap.New(core), nil
 }
 
 func parse(fs *flag.FlagSet, args []string) error {
@@ -144,7 +136,7 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.StepTimeout, "step-timeout", o.StepTimeout, "deadline of one partition's statistics call; then another replica is asked")
 	fs.DurationVar(&o.HedgeAfter, "hedge-after", 0, "also ask another replica of a partition not answered after this long (0: never)")
 	fs.DurationVar(&o.RejoinTimeout, "rejoin-timeout", o.RejoinTimeout, "wait this long for a live shard holding a partition whose shards all failed")
-	fs.StringVar(&o.ClusterKey, "cluster-key", "", "gossip encryption key, base64 of 16/24/32 bytes (default: $"+envKey+")")
+	fs.StringVar(&o.ClusterKey, "cluster-key", "", "gossip encryption key, base64 of 16/24/32 bytes (default: $"+cli.EnvKey+")")
 	fs.StringVar(&o.TLSDir, "tls-dir", "", "directory with ca.pem, ID.pem and ID-key.pem (from coordinator certs)")
 	fs.StringVar(&o.CA, "ca", "", "CA certificate (overrides --tls-dir)")
 	fs.StringVar(&o.Cert, "cert", "", "certificate (overrides --tls-dir)")
@@ -154,31 +146,17 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	o.Join = splitList(*join)
+	o.Join = cli.SplitList(*join)
 	if o.ClusterKey == "" {
-		o.ClusterKey = os.Getenv(envKey)
+		o.ClusterKey = os.Getenv(cli.EnvKey)
 	}
-	log, err := newLogger(*level, stderr)
+	log, err := cli.NewLogger(*level, stderr)
 	if err != nil {
 		return err
 	}
 	defer log.Sync()
 	_, err = job.Train(ctx, o, stdout, log)
 	return err
-}
-
-// envKey is the environment variable holding the cluster key when
-// --cluster-key is not given.
-const envKey = "ALTMIN_CLUSTER_KEY"
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 func certsCmd(args []string, stdout, stderr io.Writer) error {
@@ -191,7 +169,7 @@ func certsCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	names := splitList(*nodes)
+	names := cli.SplitList(*nodes)
 	if len(names) == 0 {
 		return fmt.Errorf("%w: --nodes is required", errUsage)
 	}

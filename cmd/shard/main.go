@@ -21,9 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-
+	"altmin/internal/cli"
 	"altmin/job"
 	"altmin/node"
 )
@@ -44,11 +42,8 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage")
-
-// envKey is the environment variable holding the cluster key when
-// --cluster-key is not given.
-const envKey = "ALTMIN_CLUSTER_KEY"
+// errUsage marks usage errors (exit status 2).
+var errUsage = cli.ErrUsage
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "health" {
@@ -71,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	gossipAdv := fs.String("gossip-advertise", "", "gossip address others reach this node at (default: the bound address)")
 	join := fs.String("join", "", "comma-separated gossip addresses of cluster members to join (empty for the first node)")
 	joinTimeout := fs.Duration("join-timeout", time.Minute, "how long to keep trying to join")
-	fs.StringVar(&o.ClusterKey, "cluster-key", "", "gossip encryption key, base64 of 16/24/32 bytes (default: $"+envKey+")")
+	fs.StringVar(&o.ClusterKey, "cluster-key", "", "gossip encryption key, base64 of 16/24/32 bytes (default: $"+cli.EnvKey+")")
 	fs.StringVar(&o.TLSDir, "tls-dir", "", "directory with ca.pem, ID.pem and ID-key.pem (from coordinator certs)")
 	fs.StringVar(&o.CA, "ca", "", "CA certificate (overrides --tls-dir)")
 	fs.StringVar(&o.Cert, "cert", "", "this shard's certificate (overrides --tls-dir)")
@@ -98,9 +93,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: --partitions: %v", errUsage, err)
 	}
 	if o.ClusterKey == "" {
-		o.ClusterKey = os.Getenv(envKey)
+		o.ClusterKey = os.Getenv(cli.EnvKey)
 	}
-	log, err := newLogger(*level, stderr)
+	log, err := cli.NewLogger(*level, stderr)
 	if err != nil {
 		return err
 	}
@@ -112,7 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gossip, err := node.ParseGossip(*gossipAddr, *gossipAdv, splitList(*join), *joinTimeout)
+	gossip, err := node.ParseGossip(*gossipAddr, *gossipAdv, cli.SplitList(*join), *joinTimeout)
 	if err != nil {
 		return err
 	}
@@ -144,7 +139,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // parseList parses "0,1,4-7" into partition IDs.
 func parseList(s string) ([]int, error) {
 	var out []int
-	for _, f := range splitList(s) {
+	for _, f := range cli.SplitList(s) {
 		lo, hi, isRange := strings.Cut(f, "-")
 		a, err := strconv.Atoi(lo)
 		if err != nil || a < 0 {
@@ -164,23 +159,4 @@ func parseList(s string) ([]int, error) {
 		return nil, errors.New("empty")
 	}
 	return out, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-func newLogger(level string, w io.Writer) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, level)
-	}
-	enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
 }
