@@ -122,6 +122,15 @@ func TestRunTrialTestRowsAndTarget(t *testing.T) {
 	}
 }
 
+// The tensor start reads every row it is given, so held-out rows are refused.
+func TestRunTrialTensorRefusesTestRows(t *testing.T) {
+	_, err := RunTrial(context.Background(), Trial{Synthetic: "model=sum,d=4,k=2,n=300,seed=1", Test: 50,
+		Init: "tensor", Method: coordinator.AM, Iters: 5, Partitions: 2})
+	if !errors.Is(err, ErrConfig) {
+		t.Fatalf("tensor start with test rows: %v, want ErrConfig", err)
+	}
+}
+
 func tinyPhase() PhaseConfig {
 	c := QuickPhase()
 	c.D, c.N, c.Trials, c.GDIters = 5, []int{12, 110}, 2, 60
@@ -166,7 +175,7 @@ func TestGrid(t *testing.T) {
 	for _, dk := range [][2]int{{10, 1}, {5, 3}, {40, 8}} {
 		d, k := dk[0], dk[1]
 		g := c.Grid(d, k)
-		if len(g) == 0 || g[0] != d*k || float64(g[len(g)-1]) > c.MaxC*float64(d*k*k) || !slices.IsSorted(g) {
+		if len(g) == 0 || g[0] != d*k || float64(g[len(g)-1]) > c.MaxRatio*float64(d*k) || !slices.IsSorted(g) {
 			t.Fatalf("grid(%d, %d) = %v", d, k, g)
 		}
 		for i := 1; i < len(g); i++ {

@@ -88,7 +88,21 @@ type plotSpec struct {
 	fixY                  bool
 	legendLeft            bool // legend at the top left instead of the top right
 	legendBottom          bool
-	yTickStep             float64 // when positive, a major y tick at every multiple
+	yTickStep             float64   // when positive, a major y tick at every multiple
+	xTicks                []float64 // when set, the labelled x ticks
+}
+
+// listTicks labels the given values.
+type listTicks []float64
+
+func (l listTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for _, v := range l {
+		if v >= lo && v <= hi {
+			ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
+		}
+	}
+	return ts
 }
 
 // stepTicks puts a labelled tick at every multiple of step.
@@ -116,6 +130,9 @@ func savePNG(dir, name string, ps plotSpec, ss []series) error {
 	if ps.logY {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	}
+	if len(ps.xTicks) > 0 {
+		p.X.Tick.Marker = listTicks(ps.xTicks)
 	}
 	if ps.yTickStep > 0 {
 		p.Y.Tick.Marker = stepTicks(ps.yTickStep)

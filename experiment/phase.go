@@ -128,8 +128,8 @@ func validateInits(inits []string) error {
 		return fmt.Errorf("%w: no starts", ErrConfig)
 	}
 	for i, s := range inits {
-		if s != "identity" && s != "random" && !strings.HasPrefix(s, "perturb:") {
-			return fmt.Errorf("%w: start %q, want identity, random or perturb:DELTA", ErrConfig, s)
+		if s != "identity" && s != "random" && s != "tensor" && !strings.HasPrefix(s, "perturb:") {
+			return fmt.Errorf("%w: start %q, want identity, random, perturb:DELTA or tensor", ErrConfig, s)
 		}
 		if slices.Contains(inits[:i], s) {
 			return fmt.Errorf("%w: start %q given twice", ErrConfig, s)

@@ -138,7 +138,9 @@ func (r *PhaseResult) plot(dir string) error {
 			p := r.Rows[r.row(ci, j)]
 			xy[j].X, xy[j].Y = float64(n), float64(p.Successes)/float64(p.Trials)
 		}
-		ss = append(ss, series{name: x.String(), ci: ci, xy: xy, points: true, line: true})
+		// The random starts are dashed: their curves often lie on the
+		// identity's.
+		ss = append(ss, series{name: x.String(), ci: ci, xy: xy, points: true, line: true, dashed: x.init != "identity"})
 	}
 	var amID, others plotter.XYs
 	for _, n := range c.N {
@@ -152,6 +154,12 @@ func (r *PhaseResult) plot(dir string) error {
 	ss = append(ss, series{name: "paper: AM identity", ci: nc, xy: amID, points: true},
 		series{name: "paper: the others", ci: nc + 1, xy: others, points: true})
 	title := fmt.Sprintf("Skip model, d = %d: success rate over %d trials", c.D, c.Trials)
-	return savePNG(dir, "phase.png", plotSpec{title: title, xlabel: "samples n", ylabel: "success rate",
-		fixY: true, ymin: -0.05, ymax: 1.05, legendLeft: true, legendBottom: false}, ss)
+	ps := plotSpec{title: title, xlabel: "samples n", ylabel: "success rate",
+		fixY: true, ymin: -0.05, ymax: 1.05, legendLeft: true}
+	if len(c.N) <= 8 {
+		for _, n := range c.N {
+			ps.xTicks = append(ps.xTicks, float64(n))
+		}
+	}
+	return savePNG(dir, "phase.png", ps, ss)
 }

@@ -28,8 +28,11 @@ type Trial struct {
 	// Test is the number of rows held out at the end of the data set to
 	// evaluate a test loss; 0 means none. Rows are drawn per index, so the
 	// first n-Test rows are the same whatever Test is.
-	Test       int
-	Init       string // start, as job's --init: identity, random or perturb:DELTA
+	Test int
+	// Init is the start, as job's --init: identity, random, perturb:DELTA
+	// or tensor. The tensor start reads the moments of the whole data set,
+	// so it is refused with Test rows (they would leak into the start).
+	Init       string
 	InitSeed   uint64 // seed of a random start, as job's --seed
 	Method     coordinator.Method
 	Iters      int     // iteration budget, coordinator.Config.MaxIters
@@ -95,6 +98,9 @@ func (p prefix) Read(lo, hi int, x, y []float64) error {
 // solve, divergence) are a Stop reason, not an error; errors are for bad
 // configurations, data errors and cancellation.
 func RunTrial(ctx context.Context, tr Trial) (Outcome, error) {
+	if tr.Init == "tensor" && tr.Test > 0 {
+		return Outcome{}, fmt.Errorf("%w: the tensor start would see the %d test rows", ErrConfig, tr.Test)
+	}
 	o := job.DefaultOptions()
 	o.Synthetic, o.Init, o.Seed, o.Partitions = tr.Synthetic, tr.Init, tr.InitSeed, tr.Partitions
 	pr, err := job.Prepare(o)

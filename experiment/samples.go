@@ -19,16 +19,24 @@ import (
 //
 // The grid of a cell starts at n = d k (as many samples as unknowns; below
 // it the least-squares problem is underdetermined) and grows by a factor
-// 2^(1/PerOctave) up to MaxC d k^2. The scan stops at the first n whose
+// 2^(1/PerOctave) up to MaxRatio d k. The scan stops at the first n whose
 // success rate reaches Rate; that n is n_min. Success rates need not be
 // monotone in n, so n_min is the first crossing, not the last.
+//
+// The start matters. The theory is local: it needs ||W0 - W*||_F <= delta
+// ||W*||_F, which the papers get from a tensor initialization. The default,
+// perturb:0.5, draws W0 = W* + 0.5 ||W*||_F E/||E||_F with E Gaussian, so
+// n_min measures the samples AM needs to converge from such a start. From a
+// random start, AM also has to find the basin; for k >= 4 a fraction of the
+// runs never settles (the activation patterns keep changing), whatever n.
+
 type SamplesConfig struct {
 	D         []int   // input dimensions
 	K         []int   // hidden neurons
 	Signs     string  // output signs: ones or alternate; the papers' experiments: ones
 	Init      string  // start, as job's --init: random or perturb:DELTA
 	PerOctave int     // grid points per doubling of n
-	MaxC      float64 // largest n tried is MaxC d k^2
+	MaxRatio  float64 // largest n tried is MaxRatio d k
 	Trials    int     // trials per point
 	Rate      float64 // required success rate, in (0, 1]
 	Iters     int     // AM iteration budget
@@ -42,12 +50,12 @@ type SamplesConfig struct {
 	Parallel   int     // trials run at once; 0: GOMAXPROCS
 }
 
-// DefaultSamples returns d in {10, 20, 40}, k in {1, 2, 4, 8}, random
-// start, all-ones signs, 4 grid points per octave up to 16 d k^2, 10
+// DefaultSamples returns d in {10, 20, 40}, k in {1, 2, 4, 8}, start
+// perturb:0.5, all-ones signs, 4 grid points per octave up to 16 d k, 10
 // trials, 90% success at relative error 1e-8, 100 AM iterations.
 func DefaultSamples() SamplesConfig {
-	return SamplesConfig{D: []int{10, 20, 40}, K: []int{1, 2, 4, 8}, Signs: "ones", Init: "random",
-		PerOctave: 4, MaxC: 16, Trials: 10, Rate: 0.9, Iters: 100, Threshold: 1e-8, Tol: 1e-12,
+	return SamplesConfig{D: []int{10, 20, 40}, K: []int{1, 2, 4, 8}, Signs: "ones", Init: "perturb:0.5",
+		PerOctave: 4, MaxRatio: 16, Trials: 10, Rate: 0.9, Iters: 100, Threshold: 1e-8, Tol: 1e-12,
 		Partitions: coordinator.DefaultPartitions, Seed: 1}
 }
 
@@ -72,8 +80,8 @@ func (c SamplesConfig) Validate() error {
 		return fmt.Errorf("%w: signs %q, want ones or alternate", ErrConfig, c.Signs)
 	case c.PerOctave < 1:
 		return fmt.Errorf("%w: %d grid points per octave, need >= 1", ErrConfig, c.PerOctave)
-	case !(c.MaxC > 0) || math.IsInf(c.MaxC, 0):
-		return fmt.Errorf("%w: max-c = %v, need a positive finite value", ErrConfig, c.MaxC)
+	case !(c.MaxRatio >= 1) || math.IsInf(c.MaxRatio, 0):
+		return fmt.Errorf("%w: max-ratio = %v, need a finite value >= 1", ErrConfig, c.MaxRatio)
 	case !(c.Rate > 0 && c.Rate <= 1):
 		return fmt.Errorf("%w: rate = %v, need 0 < rate <= 1", ErrConfig, c.Rate)
 	case c.Iters < 0:
@@ -92,7 +100,7 @@ func (c SamplesConfig) Validate() error {
 // Grid returns the sample sizes tried for (d, k), ascending.
 func (c SamplesConfig) Grid(d, k int) []int {
 	var ns []int
-	hi := c.MaxC * float64(d*k*k)
+	hi := c.MaxRatio * float64(d*k)
 	for j := 0; ; j++ {
 		n := int(math.Ceil(float64(d*k)*math.Pow(2, float64(j)/float64(c.PerOctave)) - 1e-9))
 		if float64(n) > hi {

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -119,9 +120,9 @@ func (r *SamplesResult) markdown() string {
 	fmt.Fprintf(&b, "Model y = sum_q v_q relu(w_q . x), signs %s (fixed, known), x ~ N(0, I_d), teacher entries N(0, 1/d), noise-free. "+
 		"AM from the start %s, at most %d iterations. Success: relative error up to a sign-preserving permutation of the neurons, "+
 		"min_P ||W_T - P W*||_F / ||W*||_F <= %s. For each (d, k), n runs over the grid n = ceil(d k 2^(j/%d)), j = 0, 1, ..., "+
-		"from d k (as many samples as unknowns) up to %s d k^2; n_min is the first n with at least %s of %d trials successful. "+
+		"from d k (as many samples as unknowns) up to %s d k; n_min is the first n with at least %s of %d trials successful. "+
 		"Trial t uses data seed DataSeed(%d, t) and start seed InitSeed(%d, t) at every n (the data sets are nested in n). %d partitions.\n\n",
-		c.Signs, c.Init, c.Iters, ftoa(c.Threshold), c.PerOctave, ftoa(c.MaxC), ftoa(c.Rate), c.Trials, c.Seed, c.Seed, c.Partitions)
+		c.Signs, c.Init, c.Iters, ftoa(c.Threshold), c.PerOctave, ftoa(c.MaxRatio), ftoa(c.Rate), c.Trials, c.Seed, c.Seed, c.Partitions)
 	header := []string{"d", "k", "unknowns d k", "d k^2", "n_min", "n_min / (d k)", "n_min / (d k^2)", "successes at n_min", "median iterations at n_min"}
 	var rows [][]string
 	for _, row := range r.Rows {
@@ -153,6 +154,23 @@ func (r *SamplesResult) markdown() string {
 			fmt.Fprintf(&b, " k^%.2f", f.Beta)
 		}
 		b.WriteString(". The papers' sufficient condition n ~ d k^2 (up to logarithms) has exponents 1 and 2; counting unknowns, n >= d k, has 1 and 1.\n")
+	}
+	stops := map[string]int{}
+	var failed int
+	for _, t := range r.Trials {
+		if !t.Success {
+			stops[t.Stop]++
+			failed++
+		}
+	}
+	if failed > 0 {
+		keys := slices.Sorted(maps.Keys(stops))
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s %d", k, stops[k])
+		}
+		fmt.Fprintf(&b, "\nFailed trials (all points) by stop reason: %s. An iteration-limit failure is a run whose activation patterns "+
+			"never settled; a fixed-point or tolerance failure converged to a wrong solution.\n", strings.Join(parts, ", "))
 	}
 	b.WriteString("\nEvery point tried is in samples_points.csv, every trial in samples_trials.csv.\n")
 	return b.String()

@@ -27,7 +27,7 @@ subcommands:
   curve     training and test loss against iteration, AM against GD
             (ISIT 2019, Fig. 1b)
   samples   smallest n with 90% recovery against d and k, 1-hidden-layer
-            model (the n ~ d k^2 law)
+            model, against the n ~ d k^2 law
 
 Every subcommand takes --quick (a reduced run for CI, seconds), --seed,
 --parallel and --out. Run 'coordinator experiment SUBCOMMAND -h' for the rest.
@@ -168,7 +168,7 @@ func samplesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			fs.StringVar(&c.Signs, "signs", c.Signs, "output signs: ones or alternate")
 			fs.StringVar(&c.Init, "init", c.Init, "start: random or perturb:DELTA")
 			fs.IntVar(&c.PerOctave, "per-octave", c.PerOctave, "grid points of n per doubling")
-			fs.Float64Var(&c.MaxC, "max-c", c.MaxC, "largest n tried is this times d k^2")
+			fs.Float64Var(&c.MaxRatio, "max-ratio", c.MaxRatio, "largest n tried is this times d k (the number of unknowns)")
 			fs.IntVar(&c.Trials, "trials", c.Trials, "trials per point")
 			fs.Float64Var(&c.Rate, "rate", c.Rate, "success rate that defines n_min")
 			fs.IntVar(&c.Iters, "iters", c.Iters, "AM iteration budget")

@@ -160,8 +160,8 @@ func TestExperimentSamplesQuick(t *testing.T) {
 			continue
 		}
 		// At least as many samples as unknowns, at most the grid's end.
-		if n := atoi(t, r[2]); n < d*k || n > 16*d*k*k || trials != 5 {
-			t.Errorf("row %v: n_min outside [d k, 16 d k^2] or wrong trials", r)
+		if n := atoi(t, r[2]); n < d*k || n > 16*d*k || trials != 5 {
+			t.Errorf("row %v: n_min outside [d k, 16 d k] or wrong trials", r)
 		}
 	}
 	readCSV(t, dir, "samples_points.csv", "d", "k", "n", "trials", "successes")
