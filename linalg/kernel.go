@@ -37,9 +37,13 @@ func padTo4(n int) int { return (n + 3) &^ 3 }
 // gramGo adds X^T X to c (strip layout of order ldx), where X is the m x ldx
 // row-major matrix x. Element (j, l) of c is updated as the chain
 // c = fma(x[i][j], x[i][l], c) for i = 0, 1, ..., m-1.
-func gramGo(x []float64, m, ldx int, c []float64) {
+func gramGo(x []float64, m, ldx int, c []float64) { gramStripsGo(x, m, ldx, ldx/4, c) }
+
+// gramStripsGo is gramGo restricted to the strips 0..nb-1 of c (rows 0..4nb-1
+// of X^T X); the other strips are not touched.
+func gramStripsGo(x []float64, m, ldx, nb int, c []float64) {
 	x = x[:m*ldx]
-	for s := 0; s < ldx/4; s++ {
+	for s := 0; s < nb; s++ {
 		j0, w := 4*s, ldx-4*s
 		cs := c[stripOff(ldx, s) : stripOff(ldx, s)+4*w]
 		for l := j0; l < ldx; l += 4 {
@@ -135,8 +139,10 @@ func gatherGo(dst []float64, ldx int, x []float64, d int, idx []int32) {
 // kernel_noasm.go) check their arguments here, so that the assembly never
 // reads or writes out of bounds.
 
-func checkGram(x []float64, m, ldx int, c []float64) {
-	if m < 0 || ldx < 0 || ldx%4 != 0 || len(x) < m*ldx || len(c) < stripLen(ldx) {
+func checkGram(x []float64, m, ldx int, c []float64) { checkGramStrips(x, m, ldx, ldx/4, c) }
+
+func checkGramStrips(x []float64, m, ldx, nb int, c []float64) {
+	if m < 0 || ldx < 0 || ldx%4 != 0 || nb < 0 || 4*nb > ldx || len(x) < m*ldx || len(c) < stripOff(ldx, nb) {
 		panic("linalg: bad dimensions in gram kernel")
 	}
 }

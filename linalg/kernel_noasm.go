@@ -11,6 +11,12 @@ func gram(x []float64, m, ldx int, c []float64) {
 	gramGo(x, m, ldx, c)
 }
 
+// gramStrips adds the strips 0..nb-1 of X^T X to c; see gramStripsGo.
+func gramStrips(x []float64, m, ldx, nb int, c []float64) {
+	checkGramStrips(x, m, ldx, nb, c)
+	gramStripsGo(x, m, ldx, nb, c)
+}
+
 // zBlock computes a 4 x nq block of X U^T; see patGo.
 func zBlock(x []float64, ldx, d int, ut []float64, ldu, nq int, z []float64, ldz int) {
 	checkPat(x, ldx, d, ut, ldu, nq, z, ldz)

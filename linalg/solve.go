@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 
-	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/lapack"
+	"gonum.org/v1/gonum/lapack/gonum"
 )
 
 // MaxCond is the largest condition number (1-norm estimate) of the normal
@@ -28,7 +30,8 @@ type SolveResult struct {
 }
 
 // SolveNormal solves the normal equations G u = r, with G given as its packed
-// upper triangle (m x m), by Cholesky factorization, writing the solution to u.
+// upper triangle (m x m), by Cholesky factorization (chol.go), writing the
+// solution to u.
 //
 // When G is not positive definite or its condition number exceeds MaxCond (a
 // neuron inactive on every sample, fewer samples than unknowns), it applies
@@ -47,11 +50,9 @@ func SolveNormal(u, g, r []float64, m int, center []float64) (SolveResult, error
 	if len(g) != PackedLen(m) || len(r) != m || len(u) != m || len(center) != m {
 		panic("linalg: bad dimensions in SolveNormal")
 	}
-	full := make([]float64, m*m)
-	Unpack(full, g, m)
 	var trace float64
 	for i := 0; i < m; i++ {
-		trace += full[i*m+i]
+		trace += g[PackedIndex(m, i, i)]
 	}
 	if math.IsNaN(trace) || math.IsInf(trace, 0) {
 		return SolveResult{}, fmt.Errorf("%w: Gram matrix has non-finite diagonal", ErrSolve)
@@ -60,32 +61,29 @@ func SolveNormal(u, g, r []float64, m int, center []float64) (SolveResult, error
 	if scale <= 0 {
 		scale = 1
 	}
-	rhs := make([]float64, m)
 	var res SolveResult
-	var chol mat.Cholesky
+	var impl gonum.Implementation
+	var ws cholWorkspace
+	a := make([]float64, m*m) // upper triangle: G (+ ridge), then its factor
+	work := make([]float64, 2*m)
+	isgn := make([]int, m)
 	lambda := 0.0
 	for attempt := 0; attempt <= 20; attempt++ {
 		res.Attempts++
-		a := full
-		copy(rhs, r)
-		if lambda > 0 {
-			a = make([]float64, m*m)
-			copy(a, full)
-			for i := 0; i < m; i++ {
-				a[i*m+i] += lambda
-				rhs[i] += lambda * center[i]
-			}
+		for i, k := 0, 0; i < m; i++ {
+			copy(a[i*m+i:(i+1)*m], g[k:k+m-i])
+			k += m - i
+			a[i*m+i] += lambda
 		}
-		if chol.Factorize(mat.NewSymDense(m, a)) {
-			cond := chol.Cond()
-			if cond <= MaxCond {
-				dst := mat.NewVecDense(m, u)
-				if err := chol.SolveVecTo(dst, mat.NewVecDense(m, rhs)); err != nil {
-					var c mat.Condition
-					if !errors.As(err, &c) {
-						return res, fmt.Errorf("%w: %v", ErrSolve, err)
-					}
+		anorm := impl.Dlansy(lapack.MaxColumnSum, blas.Upper, m, a, m, work)
+		if cholesky(a, m, &ws) {
+			// The 1-norm condition estimate of LAPACK's Dpocon, which
+			// gonum's mat.Cholesky.Cond also reports.
+			if cond := 1 / cholRcond(a, m, anorm, work, isgn); cond <= MaxCond {
+				for i := range u {
+					u[i] = r[i] + lambda*center[i]
 				}
+				cholSolve(a, m, u)
 				res.Ridge, res.Cond = lambda, cond
 				return res, nil
 			}
