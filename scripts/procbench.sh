@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Distribution overhead: seconds per iteration of one training job run
+# through S separate shard processes on loopback (gRPC + memberlist,
+# plaintext) against the same job computed in one process (--local-shards 0).
+#
+#   scripts/procbench.sh [SPEC [SHARDS [PARTITIONS [ITERS]]]]
+#
+# Defaults: SPEC=model=sum,d=100,k=10,n=1000000,seed=1, SHARDS=3,
+# PARTITIONS=6, ITERS=8 (random start, so every iteration does full work).
+# Prints the per-iteration seconds of both runs (from metrics.jsonl), their
+# medians over iterations 1..ITERS-1, the ratio, and the peak RSS of every
+# process. Both runs must end with the same weights.npy, bit for bit; the
+# script fails otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SPEC=${1:-model=sum,d=100,k=10,n=1000000,seed=1}
+SHARDS=${2:-3}
+PARTS=${3:-6}
+ITERS=${4:-8}
+WORK=$(mktemp -d /tmp/altmin-procbench.XXXXXX)
+BIN=$WORK/bin
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+go build -o "$BIN/" ./cmd/coordinator ./cmd/shard
+
+# peak KiB of a process (VmHWM), read just before it ends.
+hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# per-iteration seconds of a metrics.jsonl, one per line.
+secs() { sed -n 's/.*"seconds":\([0-9.e+-]*\).*/\1/p' "$1"; }
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "data: $SPEC, $SHARDS shard processes, $PARTS partitions, $ITERS iterations"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# One process.
+/usr/bin/time -f "%M" -o "$WORK/single.rss" "$BIN/coordinator" train --synthetic "$SPEC" \
+  --local-shards 0 --partitions "$PARTS" --iters "$ITERS" --tol 0 --out "$WORK/single" >/dev/null
+single=$(secs "$WORK/single/metrics.jsonl" | sed -n "2,${ITERS}p" | median)
+
+# Shard processes: partitions dealt round robin.
+for s in $(seq 1 "$SHARDS"); do
+  parts=""
+  for p in $(seq 0 $((PARTS - 1))); do
+    if [ $((p % SHARDS)) -eq $((s - 1)) ]; then parts="${parts:+$parts,}$p"; fi
+  done
+  join=""
+  [ "$s" -gt 1 ] && join="--join 127.0.0.1:17201"
+  "$BIN/shard" --id "s$s" --partitions "$parts" --num-partitions "$PARTS" --synthetic "$SPEC" \
+    --grpc-addr "127.0.0.1:$((17100 + s))" --gossip-addr "127.0.0.1:$((17200 + s))" $join \
+    --insecure >"$WORK/s$s.log" 2>&1 &
+  PIDS+=($!)
+done
+"$BIN/coordinator" train --join 127.0.0.1:17201 --gossip-addr 127.0.0.1:17200 --insecure \
+  --synthetic "$SPEC" --partitions "$PARTS" --iters "$ITERS" --tol 0 --out "$WORK/multi" >/dev/null &
+cpid=$!
+# Sample the shards' peak RSS while the coordinator runs.
+declare -A peak
+while kill -0 "$cpid" 2>/dev/null; do
+  for i in "${!PIDS[@]}"; do
+    v=$(hwm "${PIDS[$i]}")
+    [ "${v:-0}" -gt "${peak[$i]:-0}" ] && peak[$i]=$v
+  done
+  sleep 0.5
+done
+wait "$cpid"
+multi=$(secs "$WORK/multi/metrics.jsonl" | sed -n "2,${ITERS}p" | median)
+
+printf '%-28s %s\n' "iteration seconds, 1 process:" "$(secs "$WORK/single/metrics.jsonl" | tr '\n' ' ')"
+printf '%-28s %s\n' "iteration seconds, shards:" "$(secs "$WORK/multi/metrics.jsonl" | tr '\n' ' ')"
+echo "median s/iter (iterations 1..$((ITERS - 1))): one process $single, $SHARDS shard processes $multi, ratio $(awk -v a="$multi" -v b="$single" 'BEGIN {printf "%.3f", a/b}')"
+echo "peak RSS: one process $(($(cat "$WORK/single.rss") / 1024)) MiB; shards $(for i in "${!PIDS[@]}"; do printf '%s MiB ' $((${peak[$i]:-0} / 1024)); done)"
+if cmp -s "$WORK/single/weights.npy" "$WORK/multi/weights.npy"; then
+  echo "weights.npy: bit-identical"
+else
+  echo "weights.npy: DIFFERENT" >&2
+  exit 1
+fi
