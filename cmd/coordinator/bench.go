@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 
 	"altmin/bench"
 )
@@ -14,6 +17,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	quick := fs.Bool("quick", false, "small sizes (a smoke run of a few seconds)")
 	reps := fs.Int("reps", 3, "repetitions of each timing; the median is reported")
+	only := fs.String("case", "", "run only the cases of this name (target, k-sweep, n-sweep, overhead)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -23,6 +27,20 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cases := bench.Standard()
 	if *quick {
 		cases = bench.Quick()
+	}
+	if *only != "" {
+		var sel []bench.Case
+		names := map[string]bool{}
+		for _, c := range cases {
+			names[c.Name] = true
+			if c.Name == *only {
+				sel = append(sel, c)
+			}
+		}
+		if len(sel) == 0 {
+			return fmt.Errorf("%w: --case %q: no such case (have %s)", errUsage, *only, strings.Join(slices.Sorted(maps.Keys(names)), ", "))
+		}
+		cases = sel
 	}
 	_, err := bench.Run(ctx, cases, *reps, stdout)
 	return err
