@@ -126,7 +126,12 @@ scenario_restart_coordinator() {
   sleep 1
   docker start "$(cid coordinator)" >/dev/null
   code=$(wait_coordinator 600)
-  if ! compose logs coordinator | grep -q "resuming from the checkpoint"; then
+  # Read the whole log before searching it: with pipefail, `compose logs |
+  # grep -q` fails when grep exits at the match while compose is still
+  # writing (SIGPIPE) -- the likely cause of the one spurious failure seen.
+  local logs
+  logs=$(compose logs --no-color coordinator 2>&1)
+  if ! grep -q "resuming from the checkpoint" <<<"$logs"; then
     record "kill -9 the coordinator after iteration 2, restart it" "FAILED (did not resume from the checkpoint)" $((SECONDS - t0))
     compose logs --tail 30 coordinator
     ls -la "$MODEL"
