@@ -8,6 +8,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"maps"
+	"slices"
 	"fmt"
 	"math/big"
 	"net"
@@ -108,13 +110,18 @@ func Generate(dir string, nodes []string, validity time.Duration, opts Options) 
 		}
 	}
 	if !opts.Force {
-		for f := range owner {
+		// Name every existing file, in a fixed order.
+		var exist []string
+		for _, f := range slices.Sorted(maps.Keys(owner)) {
 			p := filepath.Join(dir, f)
 			if _, err := os.Lstat(p); err == nil {
-				return fmt.Errorf("%w: %s (set Force to replace the CA and certificates)", ErrExists, p)
+				exist = append(exist, p)
 			} else if !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("pki: checking %s: %w", p, err)
 			}
+		}
+		if len(exist) > 0 {
+			return fmt.Errorf("%w: %s (set Force to replace the CA and certificates)", ErrExists, strings.Join(exist, ", "))
 		}
 	}
 
