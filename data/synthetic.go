@@ -29,6 +29,11 @@ type Synthetic struct {
 	// teacher entries ~ N(0, 1/d).
 	WNorm float64
 	Signs string // ones, alternate or random
+	// DType is the precision the features are drawn in: "float64" (the
+	// default; "" means the same) or "float32", each feature rounded to the
+	// nearest float32 before the labels are computed from it, so that the
+	// teacher fits the data exactly when they are stored as float32.
+	DType string
 
 	spec  model.Spec
 	wstar []float64
@@ -36,7 +41,7 @@ type Synthetic struct {
 
 // ParseSynthetic parses a specification such as
 // "model=sum,d=50,k=5,n=50000,seed=1" (keys: model, d, k, n, seed, wnorm,
-// signs) and draws the teacher.
+// signs, dtype) and draws the teacher.
 func ParseSynthetic(s string) (*Synthetic, error) {
 	g := &Synthetic{Model: model.Sum, Seed: 1, Signs: "ones", WNorm: -1}
 	kSet := false
@@ -67,13 +72,18 @@ func ParseSynthetic(s string) (*Synthetic, error) {
 			if err == nil && !(g.WNorm > 0 && !math.IsInf(g.WNorm, 0)) {
 				err = fmt.Errorf("wnorm must be positive and finite, got %s", val)
 			}
+		case "dtype":
+			g.DType = val
+			if val != "float64" && val != "float32" {
+				err = fmt.Errorf("dtype must be float64 or float32, got %q", val)
+			}
 		case "signs":
 			g.Signs = val
 			if val != "ones" && val != "alternate" && val != "random" {
 				err = fmt.Errorf("signs must be ones, alternate or random, got %q", val)
 			}
 		default:
-			err = fmt.Errorf("unknown key %q (known: model, d, k, n, seed, wnorm, signs)", key)
+			err = fmt.Errorf("unknown key %q (known: model, d, k, n, seed, wnorm, signs, dtype)", key)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %q: %v", ErrSynthetic, kv, err)
@@ -177,6 +187,9 @@ func (g *Synthetic) String() string {
 	if g.WNorm > 0 {
 		s += fmt.Sprintf(",wnorm=%g", g.WNorm)
 	}
+	if g.DType == "float32" {
+		s += ",dtype=float32"
+	}
 	return s
 }
 
@@ -198,6 +211,11 @@ func (g *Synthetic) Read(lo, hi int, x, y []float64) error {
 		xi := x[(i-lo)*d : (i-lo+1)*d]
 		for j := range xi {
 			xi[j] = rng.NormFloat64()
+		}
+		if g.DType == "float32" {
+			for j, v := range xi {
+				xi[j] = float64(float32(v)) // normal draws are far inside the float32 range
+			}
 		}
 	}
 	if y != nil {

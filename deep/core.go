@@ -398,3 +398,76 @@ func relChange(a, b *Net) float64 {
 	}
 	return math.Sqrt(dn / bn)
 }
+
+// State is a core's complete state between steps, for checkpoints: a core
+// with the same Config restored from it continues exactly as the core it
+// was taken from (bit for bit: JSON's shortest round-trip form of the
+// floats gives back the same bits).
+type State struct {
+	Iter    int    `json:"iter"`
+	Step    int    `json:"step"`
+	Layer   int    `json:"layer"` // sequential: next layer to solve (1-based)
+	Net     *Net   `json:"net"`   // current weights
+	Prev    *Net   `json:"prev"`  // weights of the previous step; nil at step 0
+	Start   *Net   `json:"start"` // balanced weights at the start of the outer iteration
+	Pending Reason `json:"pending"`
+	Stopped Reason `json:"stopped"`
+}
+
+// State returns a copy of the core's state. Partials received for the
+// current step are not part of it: a restored core asks for them again.
+func (c *Core) State() State {
+	s := State{Iter: c.iter, Step: c.step, Layer: c.layer, Net: c.net.Clone(), Start: c.start.Clone(), Pending: c.pending, Stopped: c.stopped}
+	if c.prev != nil {
+		s.Prev = c.prev.Clone()
+	}
+	return s
+}
+
+// Restore replaces the core's state by s (copied), after checking that it
+// fits the core: the same network shape, consistent counters, known stop
+// reasons. Partials already received are dropped.
+func (c *Core) Restore(s State) error {
+	valid := func(what string, n *Net, optional bool) error {
+		if n == nil {
+			if optional {
+				return nil
+			}
+			return fmt.Errorf("deep: state has no %s weights", what)
+		}
+		if err := n.Validate(); err != nil {
+			return fmt.Errorf("deep: state's %s weights: %w", what, err)
+		}
+		if !n.SameShape(c.net) {
+			return fmt.Errorf("deep: state's %s weights have widths %v and signs %v, the core %v and %v", what, n.Dims, n.V, c.net.Dims, c.net.V)
+		}
+		return nil
+	}
+	reason := func(r Reason) bool { return r == Running || r == Fit || r == Tolerance || r == IterLimit }
+	switch {
+	case s.Iter < 0 || s.Step < s.Iter || s.Layer < 1 || s.Layer > c.net.Layers():
+		return fmt.Errorf("deep: state at iteration %d, step %d, layer %d is inconsistent", s.Iter, s.Step, s.Layer)
+	case (s.Prev == nil) != (s.Step == 0):
+		return fmt.Errorf("deep: state at step %d: previous weights are given exactly after step 0", s.Step)
+	case !reason(s.Pending) || !reason(s.Stopped):
+		return fmt.Errorf("deep: state has unknown stop reasons %q, %q", s.Pending, s.Stopped)
+	}
+	for _, v := range []struct {
+		what     string
+		n        *Net
+		optional bool
+	}{{"current", s.Net, false}, {"previous", s.Prev, true}, {"start", s.Start, false}} {
+		if err := valid(v.what, v.n, v.optional); err != nil {
+			return err
+		}
+	}
+	c.iter, c.step, c.layer, c.pending, c.stopped = s.Iter, s.Step, s.Layer, s.Pending, s.Stopped
+	c.net, c.start, c.prev = s.Net.Clone(), s.Start.Clone(), nil
+	if s.Prev != nil {
+		c.prev = s.Prev.Clone()
+	}
+	c.req = nil
+	clear(c.got)
+	c.nGot = 0
+	return nil
+}

@@ -46,20 +46,22 @@
 // rows and the request; Core, a state machine without goroutines, clocks or
 // I/O in the shape of coordinator.Core, reduces them in partition order, so
 // any partitioning gives the same weights up to rounding and a given one
-// the same bits. Trainer drives a Core in process over shard.Partition
-// values; its duties each step:
+// the same bits. Driver runs a Core through a Fetcher (LocalFetcher
+// computes partitions in process; over a cluster, fleet.DeepFetcher asks
+// shards for them with the DeepStep gRPC call, which calls PartitionStats
+// on the shard); its duties each step:
 //
 //  1. take the current Request from the core (weights, layers, previous
 //     weights for the pattern-flip count);
-//  2. compute every partition's Partial with PartitionStats;
-//  3. offer them to the core (which rejects stale, duplicate, unknown and
-//     malformed partials);
+//  2. fetch every missing partition's Partial, at most Parallel at a time;
+//  3. offer them to the core as they arrive (it rejects stale, duplicate,
+//     unknown and malformed partials);
 //  4. advance the core (reduce in partition order, decide a stop, solve)
 //     and hand the Report to OnReport;
 //  5. stop when the core reports a stop reason.
 //
-// The deep trainer runs in process only; it is not carried over the gRPC
-// wire format of the 1-hidden-layer trainer.
+// Trainer is the older in-process loop (used by the experiments), which
+// gives the same bits. Core.State and Core.Restore checkpoint a run.
 //
 // # Experiments
 //

@@ -136,6 +136,7 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 // The zero value is ready to use.
 type Workspace struct {
 	fw, prev forward
+	row      []float64 // one row's features, with float32 storage
 }
 
 // PartitionStats computes partition p's statistics for req: it runs every
@@ -187,9 +188,15 @@ func PartitionStats(ws *Workspace, p *shard.Partition, req *Request) (*Partial, 
 	if req.Prev != nil {
 		out.Flips = 0
 	}
-	d := p.D
+	row := ws.row[:0]
+	if p.Storage() != shard.Float64 {
+		if cap(ws.row) < p.D {
+			ws.row = make([]float64, p.D)
+		}
+		row = ws.row[:p.D]
+	}
 	for i := 0; i < p.Rows; i++ {
-		x, y := p.X[i*d:(i+1)*d], p.Y[i]
+		x, y := p.Row(i, row), p.Y[i] // float32 storage: converted exactly into row
 		f := ws.fw.run(net, x)
 		e := f - y
 		out.SSE = math.FMA(e, e, out.SSE)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 
 	"altmin/data"
 )
@@ -60,6 +62,94 @@ func NewTeacher(n int, dims []int, seed uint64, signs string) (*Teacher, error) 
 	}
 	t.net = net
 	return t, nil
+}
+
+// ParseTeacher parses a planted deep-network specification in the syntax of
+// data.ParseSynthetic, such as "model=deep,d=20,hidden=8-4,n=20000,seed=1",
+// and draws the teacher. Keys: model (must be deep), d, hidden (the widths
+// k1-k2-...-kL, at least one), n, seed (default 1), signs (alternate, the
+// default, or ones).
+func ParseTeacher(s string) (*Teacher, error) {
+	var d, n int
+	var hidden []int
+	seed, signs := uint64(1), "alternate"
+	isDeep := false
+	for _, kv := range strings.Split(s, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		key, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("%w: %q is not key=value in %q", ErrTeacher, kv, s)
+		}
+		var err error
+		switch key {
+		case "model":
+			if val != "deep" {
+				err = fmt.Errorf("model must be deep, got %q", val)
+			}
+			isDeep = true
+		case "d":
+			d, err = positive(key, val)
+		case "n":
+			n, err = positive(key, val)
+		case "hidden":
+			hidden = hidden[:0]
+			for _, w := range strings.Split(val, "-") {
+				var k int
+				if k, err = positive("every hidden width", w); err != nil {
+					break
+				}
+				hidden = append(hidden, k)
+			}
+		case "seed":
+			seed, err = strconv.ParseUint(val, 10, 64)
+		case "signs":
+			signs = val
+			if val != "alternate" && val != "ones" {
+				err = fmt.Errorf("signs must be alternate or ones, got %q", val)
+			}
+		default:
+			err = fmt.Errorf("unknown key %q (known for model=deep: model, d, hidden, n, seed, signs)", key)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q: %v", ErrTeacher, kv, err)
+		}
+	}
+	if !isDeep || d == 0 || n == 0 || len(hidden) == 0 {
+		return nil, fmt.Errorf("%w: %q needs model=deep, d, hidden (e.g. hidden=8-4) and n", ErrTeacher, s)
+	}
+	return NewTeacher(n, append([]int{d}, hidden...), seed, signs)
+}
+
+func positive(key, val string) (int, error) {
+	v, err := strconv.Atoi(val)
+	if err != nil || v < 1 {
+		return 0, fmt.Errorf("%s must be a positive integer, got %q", key, val)
+	}
+	return v, nil
+}
+
+// IsTeacherSpec reports whether a planted-data specification names
+// model=deep (and so is for ParseTeacher rather than data.ParseSynthetic).
+func IsTeacherSpec(s string) bool {
+	for _, kv := range strings.Split(s, ",") {
+		if strings.TrimSpace(kv) == "model=deep" {
+			return true
+		}
+	}
+	return false
+}
+
+// Spec returns the teacher's canonical specification, which ParseTeacher
+// reads back.
+func (t *Teacher) Spec() string {
+	h := make([]string, len(t.Dims)-1)
+	for i, k := range t.Dims[1:] {
+		h[i] = strconv.Itoa(k)
+	}
+	return fmt.Sprintf("model=deep,d=%d,hidden=%s,n=%d,seed=%d,signs=%s", t.Dims[0], strings.Join(h, "-"), t.N, t.Seed, t.Signs)
 }
 
 // Net returns a copy of the teacher network.

@@ -26,9 +26,8 @@ func LoadPartitions(src data.Source, parts int) ([]*shard.Partition, error) {
 
 // Trainer drives a Core in process over partitions: each step it computes
 // every partition's statistics with PartitionStats, offers them to the core
-// in the order given by Order, and advances. It is the in-process analogue of
-// coordinator.Driver with coordinator.LocalFetcher; the deep trainer is not
-// carried over gRPC.
+// in the order given by Order, and advances. Driver with a LocalFetcher does
+// the same (with the same bits) and also runs over a cluster.
 type Trainer struct {
 	Core  *Core
 	Parts []*shard.Partition // indexed by partition ID

@@ -2,8 +2,9 @@
 // the project implements (see /work/shared/PAPER.md): the phase transition
 // of the skip (resnet) model against the number of samples, the loss
 // against iteration of alternating minimization (AM) and gradient descent
-// (GD), and the sample complexity of the 1-hidden-layer model against the
-// n ~ d k^2 law.
+// (GD), the sample complexity of the 1-hidden-layer model against the
+// n ~ d k^2 law, and (RunDeep, a wrapper of deep.RunExperiment that adds a
+// summary table and a plot) the deeper networks of docs/DEEP.md.
 //
 // Every trial runs the trainer's own distributed path in process: the
 // problem is built by job.Prepare (planted data, teacher and start exactly

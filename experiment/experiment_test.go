@@ -152,7 +152,7 @@ func TestPhaseDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		files[i] = map[string][]byte{}
-		for _, name := range []string{"phase.csv", "phase_trials.csv", "phase.md", "phase.png"} {
+		for _, name := range []string{"phase.csv", "phase_trials.csv", "phase.json", "phase.md", "phase.png"} {
 			b, err := os.ReadFile(filepath.Join(dir, name))
 			if err != nil {
 				t.Fatal(err)
@@ -167,6 +167,126 @@ func TestPhaseDeterministic(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(files[0]["phase.csv"]), "method,init,n,trials,successes\n") {
 		t.Errorf("phase.csv header: %q", files[0]["phase.csv"])
+	}
+}
+
+// The phase experiment's success criterion, recomputed from every trial's
+// final weights and the teacher by an independent route:
+// ||W_T - W*||_F / ||W* + I||_F < Threshold, and the counts in phase.csv's
+// rows are the successes of their trials.
+func TestPhaseSuccessCriterion(t *testing.T) {
+	c := tinyPhase()
+	res, err := RunPhase(context.Background(), c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var succ, fail int
+	for _, tr := range res.Trials {
+		o := job.DefaultOptions()
+		o.Synthetic = fmt.Sprintf("model=resnet,d=%d,n=%d,seed=%d,wnorm=2", c.D, tr.N, tr.DataSeed)
+		pr, err := job.Prepare(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wstar := pr.Teacher
+		pr.Close()
+		var num, den, norm float64
+		for q := 0; q < c.D; q++ {
+			for j := 0; j < c.D; j++ {
+				e := wstar[q*c.D+j]
+				norm += e * e
+				if q == j {
+					e++
+				}
+				den += e * e
+				dd := tr.Weights[q*c.D+j] - wstar[q*c.D+j]
+				num += dd * dd
+			}
+		}
+		rel := math.Sqrt(num / den)
+		if math.Abs(math.Sqrt(norm)-2) > 1e-12 {
+			t.Fatalf("teacher norm %v, want 2", math.Sqrt(norm))
+		}
+		if math.Abs(rel-tr.Final.RelErr) > 1e-12*rel || tr.Success != (rel < c.Threshold) {
+			t.Errorf("%s %s n=%d trial %d: relative error %v, recomputed %v; success %v", tr.Method, tr.Init, tr.N,
+				tr.Trial, tr.Final.RelErr, rel, tr.Success)
+		}
+		if tr.Success {
+			succ++
+		} else {
+			fail++
+		}
+	}
+	if succ == 0 || fail == 0 {
+		t.Errorf("%d successes, %d failures: the tiny preset should have both", succ, fail)
+	}
+	for i, row := range res.Rows {
+		n := 0
+		for _, tr := range res.Trials[i*c.Trials : (i+1)*c.Trials] {
+			if tr.Method != row.Method || tr.Init != row.Init || tr.N != row.N {
+				t.Fatalf("row %+v holds trial %+v", row, tr)
+			}
+			if tr.Success {
+				n++
+			}
+		}
+		if n != row.Successes || row.Trials != c.Trials {
+			t.Errorf("row %+v: %d successful trials", row, n)
+		}
+	}
+}
+
+// Runs over parts of the grid merge into the files of a single run, byte for
+// byte; a merge lacking a trial, or of a run with another setting, is
+// refused.
+func TestMergePhase(t *testing.T) {
+	write := func(c PhaseConfig) string {
+		t.Helper()
+		res, err := RunPhase(context.Background(), c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if err := res.Write(dir); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	full := tinyPhase()
+	whole := write(full)
+	am, gdLo, gdHi := tinyPhase(), tinyPhase(), tinyPhase()
+	am.Methods = []coordinator.Method{coordinator.AM}
+	gdLo.Methods, gdLo.N, gdLo.Parallel = []coordinator.Method{coordinator.GD}, full.N[:1], 1
+	gdHi.Methods, gdHi.N, gdHi.Inits = []coordinator.Method{coordinator.GD}, full.N[1:], []string{"random", "identity"}
+	parts := []string{write(am), write(gdLo), write(gdHi)}
+	res, err := MergePhase(full, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := t.TempDir()
+	if err := res.Write(merged); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"phase.csv", "phase_trials.csv", "phase.json", "phase.md", "phase.png"} {
+		a, err := os.ReadFile(filepath.Join(whole, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(merged, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s of the merged runs differs from the single run's", name)
+		}
+	}
+	if _, err := MergePhase(full, parts[:2]); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "no run holds gd") {
+		t.Errorf("merge without the large-n GD trials: %v", err)
+	}
+	other := tinyPhase()
+	other.Methods, other.GDIters = []coordinator.Method{coordinator.GD}, 50
+	if _, err := MergePhase(full, []string{parts[0], write(other)}); !errors.Is(err, ErrConfig) {
+		t.Errorf("merge of a run with another GD budget: %v", err)
 	}
 }
 

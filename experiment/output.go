@@ -16,6 +16,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // writeCSV writes a header and rows to dir/name.
@@ -119,6 +120,32 @@ func (s stepTicks) Ticks(lo, hi float64) []plot.Tick {
 
 // savePNG draws the series into dir/name.
 func savePNG(dir, name string, ps plotSpec, ss []series) error {
+	p, err := newPlot(ps, ss)
+	if err != nil {
+		return fmt.Errorf("experiment: %s: %w", name, err)
+	}
+	wt, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "png")
+	if err != nil {
+		return fmt.Errorf("experiment: %s: %w", name, err)
+	}
+	var b bytes.Buffer
+	if _, err := wt.WriteTo(&b); err != nil {
+		return fmt.Errorf("experiment: %s: %w", name, err)
+	}
+	return writeFile(dir, name, b.Bytes())
+}
+
+// writePNG encodes a canvas into dir/name.
+func writePNG(dir, name string, c *vgimg.Canvas) error {
+	var b bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&b); err != nil {
+		return fmt.Errorf("experiment: %s: %w", name, err)
+	}
+	return writeFile(dir, name, b.Bytes())
+}
+
+// newPlot builds a plot of the series.
+func newPlot(ps plotSpec, ss []series) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = ps.title
 	p.X.Label.Text = ps.xlabel
@@ -152,7 +179,7 @@ func savePNG(dir, name string, ps plotSpec, ss []series) error {
 		if s.line {
 			l, err := plotter.NewLine(s.xy)
 			if err != nil {
-				return fmt.Errorf("experiment: %s: %w", name, err)
+				return nil, err
 			}
 			l.Color, l.Width = c, vg.Points(1.5)
 			if s.dashed {
@@ -164,7 +191,7 @@ func savePNG(dir, name string, ps plotSpec, ss []series) error {
 		if s.points {
 			sc, err := plotter.NewScatter(s.xy)
 			if err != nil {
-				return fmt.Errorf("experiment: %s: %w", name, err)
+				return nil, err
 			}
 			sc.GlyphStyle = draw.GlyphStyle{Color: c, Radius: vg.Points(3), Shape: plotutil.Shape(s.ci)}
 			p.Add(sc)
@@ -176,13 +203,5 @@ func savePNG(dir, name string, ps plotSpec, ss []series) error {
 	}
 	p.Legend.ThumbnailWidth = vg.Points(24)
 	p.BackgroundColor = color.White
-	wt, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "png")
-	if err != nil {
-		return fmt.Errorf("experiment: %s: %w", name, err)
-	}
-	var b bytes.Buffer
-	if _, err := wt.WriteTo(&b); err != nil {
-		return fmt.Errorf("experiment: %s: %w", name, err)
-	}
-	return writeFile(dir, name, b.Bytes())
+	return p, nil
 }

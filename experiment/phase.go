@@ -287,8 +287,12 @@ func (c PhaseConfig) paperPhase(m coordinator.Method, init string, n int) (float
 }
 
 // Write writes phase.csv (method,init,n,trials,successes), phase_trials.csv
-// (every trial with its seeds), phase.md and phase.png into dir.
+// (every trial with its seeds), phase.json (the configuration, which
+// MergePhase reads), phase.md and phase.png into dir.
 func (r *PhaseResult) Write(dir string) error {
+	if err := r.writeConfig(dir); err != nil {
+		return err
+	}
 	rows := make([][]string, len(r.Rows))
 	for i, p := range r.Rows {
 		rows[i] = []string{string(p.Method), p.Init, itoa(p.N), itoa(p.Trials), itoa(p.Successes)}

@@ -67,6 +67,9 @@ type Outcome struct {
 	Final Point  // the last iterate evaluated
 	Stop  string // why the run stopped
 	Trace []Point
+	// Weights are the learned weights of the last iterate evaluated (k x d;
+	// for the skip model W, without the identity).
+	Weights []float64
 }
 
 var (
@@ -145,6 +148,7 @@ func RunTrial(ctx context.Context, tr Trial) (Outcome, error) {
 	var out Outcome
 	evaluate := func(iter int, u []float64, loss float64) Point {
 		w := spec.Learned(u)
+		out.Weights = w
 		pt := Point{Iter: iter, TrainLoss: loss, TestLoss: math.NaN(), RelErr: spec.RelErr(w, pr.Teacher)}
 		if tr.Test > 0 {
 			spec.Predict(pred, testX, w)
@@ -274,4 +278,14 @@ func (s *syncWriter) printf(format string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fmt.Fprintf(s.w, format, args...)
+}
+
+// Write writes p under the lock.
+func (s *syncWriter) Write(p []byte) (int, error) {
+	if s == nil || s.w == nil {
+		return len(p), nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -29,7 +29,6 @@ import (
 // n_min measures the samples AM needs to converge from such a start. From a
 // random start, AM also has to find the basin; for k >= 4 a fraction of the
 // runs never settles (the activation patterns keep changing), whatever n.
-
 type SamplesConfig struct {
 	D         []int   // input dimensions
 	K         []int   // hidden neurons

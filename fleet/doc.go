@@ -11,4 +11,11 @@
 // so which one answers never changes the result. When no live shard holds a
 // partition, Fetch waits up to RejoinTimeout for one to (re)join, then fails
 // with an error naming the partition and the shards that held it.
+//
+// The moment passes of the tensor initialization (Fetcher.Moments12,
+// Fetcher.Moment4, and MomentSource, a tensorinit.MomentSource over them)
+// go through the same replica selection, failover, hedging and rejoin
+// wait; a shard that does not implement them (errors.ErrUnsupported) is not
+// asked again, and when no holder of a partition implements them the call
+// fails at once.
 package fleet

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 
@@ -15,20 +16,13 @@ import (
 // ErrInjected is the error returned by injected faults.
 var ErrInjected = errors.New("fleet: injected fault")
 
-// CallerFunc adapts a function to a Caller.
-type CallerFunc func(ctx context.Context, m Member, req *shard.Request, p int) (*shard.Stats, error)
-
-// Step implements Caller.
-func (f CallerFunc) Step(ctx context.Context, m Member, req *shard.Request, p int) (*shard.Stats, error) {
-	return f(ctx, m, req, p)
-}
-
 // Engines is an in-memory Caller: each shard ID maps to an engine that
 // computes its partitions in process.
 type Engines map[string]*shard.Engine
 
-// Step implements Caller.
-func (e Engines) Step(ctx context.Context, m Member, req *shard.Request, p int) (*shard.Stats, error) {
+// engine returns the engine of shard m, checking that it holds partition p
+// with d features per row (d < 0: any).
+func (e Engines) engine(ctx context.Context, m Member, p, d int) (*shard.Engine, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -36,48 +30,113 @@ func (e Engines) Step(ctx context.Context, m Member, req *shard.Request, p int) 
 	if eng == nil {
 		return nil, errors.New("fleet: no such shard " + m.ID)
 	}
+	if pt := eng.Partition(p); d >= 0 && pt != nil && pt.D != d {
+		return nil, fmt.Errorf("fleet: shard %s: partition %d has d = %d, the call expects %d", m.ID, p, pt.D, d)
+	}
+	return eng, nil
+}
+
+// Step implements Caller.
+func (e Engines) Step(ctx context.Context, m Member, req *shard.Request, p int) (*shard.Stats, error) {
+	eng, err := e.engine(ctx, m, p, -1)
+	if err != nil {
+		return nil, err
+	}
 	return eng.Compute(req, p)
 }
 
-// FailNth makes the n-th call (1-based, counted over all calls) fail.
+// Moments12 implements Caller.
+func (e Engines) Moments12(ctx context.Context, m Member, p, d int, base *shard.Baseline, order int) (*shard.Moments12, error) {
+	eng, err := e.engine(ctx, m, p, d)
+	if err != nil {
+		return nil, err
+	}
+	return eng.Moments12(p, base, order)
+}
+
+// Moment4 implements Caller.
+func (e Engines) Moment4(ctx context.Context, m Member, p, d int, v []float64, k int, base *shard.Baseline) (*shard.Moment4, error) {
+	eng, err := e.engine(ctx, m, p, d)
+	if err != nil {
+		return nil, err
+	}
+	return eng.Moment4(p, v, k, base)
+}
+
+// Hook returns a Caller that runs before ahead of every call of c, of any
+// method, and fails the call with before's error when it is not nil. req
+// is the request of a Step call and nil for a moment pass (Moments12,
+// Moment4). The fault decorators below are hooks.
+func Hook(c Caller, before func(ctx context.Context, m Member, req *shard.Request, p int) error) Caller {
+	return hooked{next: c, before: before}
+}
+
+type hooked struct {
+	next   Caller
+	before func(ctx context.Context, m Member, req *shard.Request, p int) error
+}
+
+func (h hooked) Step(ctx context.Context, m Member, req *shard.Request, p int) (*shard.Stats, error) {
+	if err := h.before(ctx, m, req, p); err != nil {
+		return nil, err
+	}
+	return h.next.Step(ctx, m, req, p)
+}
+
+func (h hooked) Moments12(ctx context.Context, m Member, p, d int, base *shard.Baseline, order int) (*shard.Moments12, error) {
+	if err := h.before(ctx, m, nil, p); err != nil {
+		return nil, err
+	}
+	return h.next.Moments12(ctx, m, p, d, base, order)
+}
+
+func (h hooked) Moment4(ctx context.Context, m Member, p, d int, v []float64, k int, base *shard.Baseline) (*shard.Moment4, error) {
+	if err := h.before(ctx, m, nil, p); err != nil {
+		return nil, err
+	}
+	return h.next.Moment4(ctx, m, p, d, v, k, base)
+}
+
+// FailNth makes the n-th call (1-based, counted over all calls of every
+// method) fail.
 func FailNth(c Caller, n int) Caller {
 	var mu sync.Mutex
 	count := 0
-	return CallerFunc(func(ctx context.Context, m Member, req *shard.Request, p int) (*shard.Stats, error) {
+	return Hook(c, func(context.Context, Member, *shard.Request, int) error {
 		mu.Lock()
+		defer mu.Unlock()
 		count++
-		hit := count == n
-		mu.Unlock()
-		if hit {
-			return nil, ErrInjected
+		if count == n {
+			return ErrInjected
 		}
-		return c.Step(ctx, m, req, p)
+		return nil
 	})
 }
 
-// FailWhen makes calls fail for which cond returns true.
+// FailWhen makes calls fail for which cond returns true; req is nil for a
+// moment pass.
 func FailWhen(c Caller, cond func(m Member, req *shard.Request, p int) bool) Caller {
-	return CallerFunc(func(ctx context.Context, m Member, req *shard.Request, p int) (*shard.Stats, error) {
+	return Hook(c, func(_ context.Context, m Member, req *shard.Request, p int) error {
 		if cond(m, req, p) {
-			return nil, ErrInjected
+			return ErrInjected
 		}
-		return c.Step(ctx, m, req, p)
+		return nil
 	})
 }
 
-// BlockWhen makes calls for which cond returns true wait until release is
-// closed (then proceed) or their context ends (then fail): a straggler or a
-// hung shard, without sleeping.
+// BlockWhen makes calls for which cond returns true (req is nil for a
+// moment pass) wait until release is closed (then proceed) or their
+// context ends (then fail): a straggler or a hung shard, without sleeping.
 func BlockWhen(c Caller, release <-chan struct{}, cond func(m Member, req *shard.Request, p int) bool) Caller {
-	return CallerFunc(func(ctx context.Context, m Member, req *shard.Request, p int) (*shard.Stats, error) {
+	return Hook(c, func(ctx context.Context, m Member, req *shard.Request, p int) error {
 		if cond(m, req, p) {
 			select {
 			case <-release:
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return ctx.Err()
 			}
 		}
-		return c.Step(ctx, m, req, p)
+		return nil
 	})
 }
 
@@ -86,14 +145,14 @@ func BlockWhen(c Caller, release <-chan struct{}, cond func(m Member, req *shard
 func Drop(c Caller, prob float64, seed uint64) Caller {
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(seed, 0))
-	return CallerFunc(func(ctx context.Context, m Member, req *shard.Request, p int) (*shard.Stats, error) {
+	return Hook(c, func(context.Context, Member, *shard.Request, int) error {
 		mu.Lock()
 		drop := rng.Float64() < prob
 		mu.Unlock()
 		if drop {
-			return nil, ErrInjected
+			return ErrInjected
 		}
-		return c.Step(ctx, m, req, p)
+		return nil
 	})
 }
 

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,9 +33,16 @@ type View interface {
 	Changes() <-chan struct{}
 }
 
-// Caller asks one shard for one partition's statistics.
+// Caller asks one shard for one partition's statistics (Step) or moment
+// sums (Moments12, Moment4: see shard.Engine; d is the features per row,
+// bias included, the caller expects). An error that wraps
+// errors.ErrUnsupported means the shard does not implement the call (it
+// predates it): the Fetcher does not ask that shard again in the same call
+// and fails at once when no live holder of the partition implements it.
 type Caller interface {
 	Step(ctx context.Context, m Member, req *shard.Request, partition int) (*shard.Stats, error)
+	Moments12(ctx context.Context, m Member, partition, d int, base *shard.Baseline, order int) (*shard.Moments12, error)
+	Moment4(ctx context.Context, m Member, partition, d int, v []float64, k int, base *shard.Baseline) (*shard.Moment4, error)
 }
 
 // Config configures a Fetcher. Zero durations disable the feature.
@@ -143,19 +151,66 @@ func Missing(shards []Member, parts int) []int {
 	return miss
 }
 
-type answer struct {
-	m     Member
-	stats *shard.Stats
-	err   error
+type answer[T any] struct {
+	m   Member
+	v   T
+	err error
 }
 
 // Fetch implements coordinator.Fetcher.
 func (f *Fetcher) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+	st, m, err := do(ctx, f, p, "step", []zap.Field{zap.Int("iter", req.Iter)},
+		func(ctx context.Context, m Member) (*shard.Stats, error) { return f.caller.Step(ctx, m, req, p) })
+	if err != nil {
+		return nil, err
+	}
+	f.noteAnswer(req.Iter, m.ID)
+	return st, nil
+}
+
+// Moments12 returns partition p's moment sums of order 1 or 2 of the labels
+// less base (see shard.Engine.Moments12), for rows of d features (bias
+// included), from one of its live replicas, with the failover, hedging and
+// rejoin wait of Fetch.
+func (f *Fetcher) Moments12(ctx context.Context, p, d int, base *shard.Baseline, order int) (*shard.Moments12, error) {
+	m, _, err := do(ctx, f, p, "moments12", []zap.Field{zap.Int("order", order)},
+		func(ctx context.Context, m Member) (*shard.Moments12, error) {
+			return f.caller.Moments12(ctx, m, p, d, base, order)
+		})
+	return m, err
+}
+
+// Moment4 returns partition p's projected fourth moment (see
+// shard.Engine.Moment4), for rows of d features (bias included) and the
+// projection v (d x k), from one of its live replicas, with the failover,
+// hedging and rejoin wait of Fetch.
+func (f *Fetcher) Moment4(ctx context.Context, p, d int, v []float64, k int, base *shard.Baseline) (*shard.Moment4, error) {
+	m, _, err := do(ctx, f, p, "moment4", []zap.Field{zap.Int("k", k)},
+		func(ctx context.Context, m Member) (*shard.Moment4, error) {
+			return f.caller.Moment4(ctx, m, p, d, v, k, base)
+		})
+	return m, err
+}
+
+// do makes one call for partition p on its live replicas and returns the
+// first answer without error and the shard that gave it. It asks one
+// holder at a time (Holders' order); on an error, the per-call deadline or
+// the holder leaving the view it asks the next one, after HedgeAfter it
+// also asks the next one, and when no live holder is left to ask it waits
+// up to RejoinTimeout for one (holders that failed are asked again after
+// RetryDelay or a membership change). Holders that do not implement the
+// call (errors.ErrUnsupported) are not asked again; when no live holder
+// implements it, do fails at once. name and fields describe the call in
+// logs.
+func do[T any](ctx context.Context, f *Fetcher, p int, name string, fields []zap.Field, call func(context.Context, Member) (T, error)) (T, Member, error) {
+	var zero T
 	ctx, cancelAll := context.WithCancel(ctx)
 	defer cancelAll()
-	answers := make(chan answer, 8)
+	fields = slices.Clip(append(slices.Clip(fields), zap.Int("partition", p))) // appends below copy
+	answers := make(chan answer[T], 8)
 	inflight := map[string]context.CancelFunc{} // by member ID
 	failed := map[string]bool{}                 // failed in this call, since the last membership change
+	unsupported := map[string]bool{}            // do not implement the call, since the last membership change
 	everHeld := map[string]bool{}
 	var waitSince time.Time // when no candidate was left
 	var hedge <-chan time.Time
@@ -169,18 +224,18 @@ func (f *Fetcher) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.
 			cctx, cancel = context.WithCancel(ctx)
 		}
 		inflight[m.ID] = cancel
-		f.log.Debug("step call", zap.Int("iter", req.Iter), zap.Int("partition", p), zap.String("shard", m.ID))
+		f.log.Debug(name+" call", append(fields, zap.String("shard", m.ID))...)
 		go func() {
-			s, err := f.caller.Step(cctx, m, req, p)
-			answers <- answer{m: m, stats: s, err: err}
+			v, err := call(cctx, m)
+			answers <- answer[T]{m: m, v: v, err: err}
 		}()
 	}
-	// next launches a call to the first holder neither in flight nor failed;
-	// it reports whether it launched one.
+	// next launches a call to the first holder neither in flight, failed
+	// nor lacking the call; it reports whether it launched one.
 	next := func() bool {
 		for _, m := range Holders(f.view.Shards(), p) {
 			everHeld[m.ID] = true
-			if inflight[m.ID] == nil && !failed[m.ID] {
+			if inflight[m.ID] == nil && !failed[m.ID] && !unsupported[m.ID] {
 				launch(m)
 				if f.cfg.HedgeAfter > 0 {
 					hedge = time.After(f.cfg.HedgeAfter)
@@ -190,14 +245,18 @@ func (f *Fetcher) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.
 		}
 		return false
 	}
-	var lastErr error
+	var lastErr, lastUnsupported error
 	for {
 		if len(inflight) == 0 && retry == nil {
 			if !next() {
+				hs := Holders(f.view.Shards(), p)
+				if len(hs) > 0 && allIn(hs, unsupported) {
+					return zero, Member{}, fmt.Errorf("fleet: partition %d: no live shard holding it (%s) implements the %s call: %w", p, memberIDs(hs), name, lastUnsupported)
+				}
 				if waitSince.IsZero() {
 					waitSince = time.Now()
 				}
-				if len(Holders(f.view.Shards(), p)) > 0 {
+				if len(hs) > 0 {
 					// Live holders, all failed: try them again after a pause.
 					retry = time.After(f.cfg.RetryDelay)
 				}
@@ -207,25 +266,27 @@ func (f *Fetcher) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.
 		if len(inflight) == 0 && !waitSince.IsZero() {
 			left := f.cfg.RejoinTimeout - time.Since(waitSince)
 			if left <= 0 {
-				return nil, f.unavailable(p, everHeld, lastErr)
+				return zero, Member{}, f.unavailable(p, everHeld, lastErr)
 			}
 			rejoin = time.After(left)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return zero, Member{}, ctx.Err()
 		case a := <-answers:
 			if cancel := inflight[a.m.ID]; cancel != nil {
 				cancel()
 				delete(inflight, a.m.ID)
 			}
 			if a.err == nil {
-				f.noteAnswer(req.Iter, a.m.ID)
-				return a.stats, nil
+				return a.v, a.m, nil
 			}
 			lastErr = fmt.Errorf("shard %s: %w", a.m.ID, a.err)
+			if errors.Is(a.err, errors.ErrUnsupported) {
+				unsupported[a.m.ID], lastUnsupported = true, lastErr
+			}
 			failed[a.m.ID] = true
-			f.log.Warn("step call failed; asking another replica", zap.Int("iter", req.Iter), zap.Int("partition", p), zap.String("shard", a.m.ID), zap.Error(a.err))
+			f.log.Warn(name+" call failed; asking another replica", append(fields, zap.String("shard", a.m.ID), zap.Error(a.err))...)
 			if len(inflight) == 0 || !next() {
 				continue
 			}
@@ -233,7 +294,7 @@ func (f *Fetcher) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.
 			hedge = nil
 			if len(inflight) > 0 {
 				if next() {
-					f.log.Info("hedging a slow replica", zap.Int("iter", req.Iter), zap.Int("partition", p))
+					f.log.Info("hedging a slow replica", append(fields, zap.String("call", name))...)
 				}
 			}
 		case <-retry:
@@ -241,7 +302,8 @@ func (f *Fetcher) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.
 			clear(failed)
 		case <-f.changes():
 			// Cancel calls to shards that are no longer alive, and give
-			// failed shards another chance: they may have restarted.
+			// failed shards another chance: they may have restarted (and
+			// been upgraded).
 			alive := map[string]bool{}
 			for _, m := range f.view.Shards() {
 				alive[m.ID] = true
@@ -252,10 +314,31 @@ func (f *Fetcher) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.
 				}
 			}
 			clear(failed)
+			clear(unsupported)
 		case <-rejoin:
-			return nil, f.unavailable(p, everHeld, lastErr)
+			return zero, Member{}, f.unavailable(p, everHeld, lastErr)
 		}
 	}
+}
+
+// allIn reports whether every member's ID is in set.
+func allIn(ms []Member, set map[string]bool) bool {
+	for _, m := range ms {
+		if !set[m.ID] {
+			return false
+		}
+	}
+	return true
+}
+
+// memberIDs lists the members' IDs, sorted, comma-separated.
+func memberIDs(ms []Member) string {
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	slices.Sort(ids)
+	return strings.Join(ids, ", ")
 }
 
 func (f *Fetcher) noteAnswer(iter int, id string) {

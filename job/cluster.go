@@ -14,6 +14,7 @@ import (
 	"altmin/fleet"
 	"altmin/node"
 	"altmin/pki"
+	"altmin/shard"
 	"altmin/transport"
 )
 
@@ -112,12 +113,16 @@ func prepareRemote(o Options, schema transport.Schema) (*Problem, error) {
 		if err != nil {
 			return nil, err
 		}
-		fp, err := data.Fingerprint(g)
+		var stored data.Source = g
+		if schema.DType == string(shard.Float32) {
+			stored = data.Float32(g) // the data as the shards hold them
+		}
+		fp, err := data.Fingerprint(stored)
 		if err != nil {
 			return nil, err
 		}
 		if fp != schema.Fingerprint {
-			return nil, fmt.Errorf("%w: the shards hold other data than --synthetic %s (fingerprint %s, shards %s)", ErrOptions, o.Synthetic, fp, schema.Fingerprint)
+			return nil, fmt.Errorf("%w: the shards hold other data than --synthetic %s stored as %s (fingerprint %s, shards %s)", ErrOptions, o.Synthetic, schema.DType, fp, schema.Fingerprint)
 		}
 		src = g
 	}
@@ -147,7 +152,7 @@ func trainLocalShards(ctx context.Context, o Options, pr *Problem, out io.Writer
 		}
 		s, err := node.StartShard(ctx, node.ShardConfig{
 			ID: fmt.Sprintf("local-%d", i), Partitions: parts, NumPartitions: o.Partitions,
-			Source: pr.Source, Bias: pr.Spec.Bias, GRPCListen: "127.0.0.1:0",
+			Source: pr.Source, Bias: pr.Spec.Bias, Storage: shard.Storage(o.Storage), GRPCListen: "127.0.0.1:0",
 			Gossip:   node.Gossip{Bind: "127.0.0.1", Join: seed, Timeout: o.JoinTimeout},
 			Security: plain, Log: log,
 		})
@@ -175,6 +180,14 @@ func trainLocalShards(ctx context.Context, o Options, pr *Problem, out io.Writer
 func runFleet(ctx context.Context, o Options, pr *Problem, coord *node.Coordinator, out io.Writer, log *zap.Logger) (*Result, error) {
 	f := fleet.New(fleet.Config{CallTimeout: o.StepTimeout, HedgeAfter: o.HedgeAfter, RejoinTimeout: o.RejoinTimeout, Log: log}, coord, coord)
 	defer f.Close()
+	// --init tensor: the shards compute the moments of their partitions,
+	// with the same failover as the statistics, all partitions at once.
+	if pr.tensorPending {
+		fmt.Fprintf(out, "tensor initialization: moments of %d partitions from the shards\n", o.Partitions)
+		if err := pr.initTensor(ctx, o, fleet.MomentSource{Fetcher: f, D: pr.Spec.D}, o.Partitions); err != nil {
+			return nil, err
+		}
+	}
 	// Over the network every partition is asked at once; the shards bound
 	// their own parallelism.
 	o.Parallel = o.Partitions

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"altmin/coordinator"
+	"altmin/shard"
 )
 
 // ErrOptions is wrapped by every error in the options.
@@ -20,7 +21,8 @@ const DemoSynthetic = "model=sum,d=50,k=5,n=50000,seed=1"
 // Options are the settings of a training run; the command line maps onto
 // them one flag per field.
 type Options struct {
-	Model      string  // relu, sum or resnet; "" takes the synthetic teacher's model, else sum
+	Model      string  // relu, sum, resnet or deep; "" takes the synthetic teacher's model, else sum
+	Hidden     []int   // deep: widths k1..kL of the hidden layers; nil takes the synthetic deep teacher's (see deep.go)
 	K          int     // hidden neurons; 0 takes the synthetic teacher's k (relu: 1, resnet: d)
 	Signs      string  // ones, alternate or a .npy file of k values +-1; "" takes the teacher's signs, else ones
 	Bias       bool    // append a constant-1 feature
@@ -37,6 +39,7 @@ type Options struct {
 	Out        string  // output directory
 	Parallel   int     // partitions computed at once in process; 0 = GOMAXPROCS
 	Method     string  // am (default) or gd
+	Storage    string  // precision of the features held in process or by local shards: float64 or float32 (see shard.Storage); "" = float64
 
 	// The runtime. With Join, the coordinator joins a cluster of shard
 	// processes; otherwise, with LocalShards > 0, it starts that many shards
@@ -62,7 +65,7 @@ type Options struct {
 // DefaultOptions returns the defaults of `coordinator train`.
 func DefaultOptions() Options {
 	c := coordinator.DefaultConfig()
-	return Options{Partitions: c.Partitions, Iters: c.MaxIters, Tol: c.Tol, Seed: 1, Out: "out",
+	return Options{Partitions: c.Partitions, Iters: c.MaxIters, Tol: c.Tol, Seed: 1, Out: "out", Storage: string(shard.Float64),
 		LocalShards: 2, NodeID: "coordinator", GossipBind: "0.0.0.0:7946",
 		JoinTimeout: time.Minute, StepTimeout: 5 * time.Minute, RejoinTimeout: time.Minute}
 }
@@ -102,12 +105,19 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("%w: --local-shards %d: need >= 0", ErrOptions, o.LocalShards)
 	case o.JoinTimeout < 0 || o.StepTimeout < 0 || o.HedgeAfter < 0 || o.RejoinTimeout < 0:
 		return fmt.Errorf("%w: timeouts must not be negative", ErrOptions)
-	case len(o.Join) > 0 && o.Init == "tensor":
-		return fmt.Errorf("%w: --init tensor is not yet available with --join: its moment pass is not yet carried over gRPC (use it with local data, or --local-shards)", ErrOptions)
 	case len(o.Join) > 0 && (o.Data != "" || o.Labels != ""):
 		return fmt.Errorf("%w: with --join the data live on the shards: give --data to the shards, not the coordinator", ErrOptions)
 	case o.Parallel < 0:
 		return fmt.Errorf("%w: --parallel %d: need >= 0", ErrOptions, o.Parallel)
+	}
+	if err := o.validateDeep(); err != nil {
+		return err
+	}
+	if _, err := o.storage(); err != nil {
+		return err
+	}
+	if len(o.Join) > 0 && o.Storage == string(shard.Float32) {
+		return fmt.Errorf("%w: with --join the shards hold the data: give --storage float32 to the shards, not the coordinator", ErrOptions)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"altmin/data"
+	"altmin/deep"
 	"altmin/model"
 	"altmin/tensorinit"
 )
@@ -24,6 +25,10 @@ type Problem struct {
 	InitDesc string
 	Demo     bool   // no data was given: the embedded demo
 	DataID   string // data.Fingerprint of the source
+
+	// tensorPending: --init tensor, whose start is still to be computed
+	// from the data's moments by initTensor (Init is nil until then).
+	tensorPending bool
 }
 
 // Close releases the data source's files, if it holds any.
@@ -35,8 +40,40 @@ func (pr *Problem) Close() error {
 }
 
 // Prepare opens the data and builds the model and the initial weights. The
-// caller closes the Problem.
+// caller closes the Problem. The tensor initialization (--init tensor) is
+// computed in this process from the local data; with --join the data live
+// on the shards and it is refused: Train computes it over the cluster.
 func Prepare(o Options) (*Problem, error) {
+	pr, err := prepareLocal(o)
+	if err != nil {
+		return nil, err
+	}
+	if pr.tensorPending {
+		err := fmt.Errorf("%w: --init tensor with --join: the shards compute the moments over gRPC when training (job.Train); Prepare reads local data only", ErrOptions)
+		if len(o.Join) == 0 {
+			err = pr.initTensor(context.Background(), o, tensorinit.LoadSource{Source: pr.Source, Partitions: o.Partitions, Bias: pr.Spec.Bias}, 0)
+		}
+		if err != nil {
+			pr.Close()
+			return nil, err
+		}
+	}
+	return pr, nil
+}
+
+// prepareTrain is Prepare for Train: with in-process shards
+// (--local-shards) the tensor start is left pending, for trainLocalShards
+// to compute over gRPC like a cluster's.
+func prepareTrain(o Options) (*Problem, error) {
+	if o.LocalShards > 0 && len(o.Join) == 0 {
+		return prepareLocal(o)
+	}
+	return Prepare(o)
+}
+
+// prepareLocal opens the local data and builds the problem; a tensor start
+// is left pending.
+func prepareLocal(o Options) (*Problem, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -52,6 +89,16 @@ func Prepare(o Options) (*Problem, error) {
 		return nil, err
 	}
 	pr.Demo = demo
+	// The data are those held in the chosen storage (rounded to float32
+	// with --storage float32) from here on, for the tensor start too.
+	st, err := o.storage()
+	if err == nil {
+		err = pr.storeAs(st)
+	}
+	if err != nil {
+		pr.Close()
+		return nil, err
+	}
 	return pr, nil
 }
 
@@ -63,6 +110,10 @@ func OpenSource(o Options) (src data.Source, demo bool, err error) {
 		src, err = data.OpenCSV(o.Data, o.Label)
 	case o.Data != "":
 		src, err = data.OpenNPY(o.Data, o.Labels)
+	case deep.IsTeacherSpec(o.Synthetic): // a planted deep network, see deep.go
+		if src, err = deep.ParseTeacher(o.Synthetic); err != nil {
+			err = fmt.Errorf("--synthetic: %w", err)
+		}
 	default:
 		spec := o.Synthetic
 		if spec == "" {
@@ -77,7 +128,8 @@ func OpenSource(o Options) (src data.Source, demo bool, err error) {
 }
 
 // prepare builds the problem for an open source, whose fingerprint is
-// dataID when known.
+// dataID when known. A tensor start (--init tensor) is left pending: it
+// needs the moments of the data, wherever they live (initTensor).
 func prepare(o Options, src data.Source, dataID string) (*Problem, error) {
 	pr := &Problem{Source: src, DataID: dataID}
 	var teacher model.Spec
@@ -179,17 +231,18 @@ func prepare(o Options, src data.Source, dataID string) (*Problem, error) {
 			initName = "identity"
 		}
 	}
-	// The tensor initialization reads the data in this process; in a
-	// cluster they live on the shards (nil: refused).
-	var local data.Source
-	if len(o.Join) == 0 {
-		local = src
+	if initName == "tensor" {
+		if spec.Kind == model.ResNet {
+			return nil, fmt.Errorf("%w: --init tensor is for models sum and relu; for resnet use identity", ErrOptions)
+		}
+		pr.tensorPending = true
+		return pr, nil
 	}
-	w0, desc, err := initWeights(initName, spec, pr.Teacher, o.Seed, local, o.Partitions)
+	w0, err := simpleInit(initName, spec, pr.Teacher, o.Seed)
 	if err != nil {
 		return nil, err
 	}
-	pr.Init, pr.InitDesc = w0, desc
+	pr.Init, pr.InitDesc = w0, initName
 	return pr, nil
 }
 
@@ -232,29 +285,30 @@ func readWeights(flag, path string, spec model.Spec) ([]float64, error) {
 	return w, nil
 }
 
-// initWeights returns W0 for an --init value and its description. The
-// tensor initialization computes moments over the partitions of local, the
-// data in this process (nil in a cluster).
-func initWeights(name string, spec model.Spec, teacher []float64, seed uint64, local data.Source, parts int) ([]float64, string, error) {
-	if name == "tensor" {
-		return tensorInit(spec, seed, local, parts)
+// initTensor computes a pending tensor start (--init tensor) from the
+// moments of partitions 0..o.Partitions-1 served by src: in process
+// (tensorinit.LoadSource) or by the shards over gRPC (fleet.MomentSource),
+// at most parallel partitions at a time (0: GOMAXPROCS). The partials are
+// reduced in partition order, so the start is the same bits wherever the
+// partitions are computed. Without a pending start it does nothing.
+func (pr *Problem) initTensor(ctx context.Context, o Options, src tensorinit.MomentSource, parallel int) error {
+	if !pr.tensorPending {
+		return nil
 	}
-	w, err := simpleInit(name, spec, teacher, seed)
-	return w, name, err
+	w, desc, err := tensorInit(ctx, pr.Spec, o.Seed, src, o.Partitions, parallel)
+	if err != nil {
+		return err
+	}
+	pr.Init, pr.InitDesc, pr.tensorPending = w, desc, false
+	return nil
 }
 
-// tensorInit runs the moment (tensor) initialization in process over the
-// partitions of local.
-func tensorInit(spec model.Spec, seed uint64, local data.Source, parts int) ([]float64, string, error) {
-	if spec.Kind == model.ResNet {
-		return nil, "", fmt.Errorf("%w: --init tensor is for models sum and relu; for resnet use identity", ErrOptions)
-	}
-	if local == nil {
-		return nil, "", fmt.Errorf("%w: --init tensor needs the data in this process: the moment pass is not yet carried over gRPC, so it is not available with --join (use --local-shards or the in-process runtime)", ErrOptions)
-	}
+// tensorInit runs the moment (tensor) initialization over the partitions
+// of src.
+func tensorInit(ctx context.Context, spec model.Spec, seed uint64, src tensorinit.MomentSource, parts, parallel int) ([]float64, string, error) {
 	cfg := tensorinit.DefaultConfig()
-	cfg.Seed = seed
-	res, err := tensorinit.Run(context.Background(), tensorinit.LoadSource{Source: local, Partitions: parts, Bias: spec.Bias}, spec, parts, cfg)
+	cfg.Seed, cfg.Parallel = seed, parallel
+	res, err := tensorinit.Run(ctx, src, spec, parts, cfg)
 	if err != nil {
 		if errors.Is(err, tensorinit.ErrModel) {
 			return nil, "", fmt.Errorf("%w: --init tensor: %v", ErrOptions, err)

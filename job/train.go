@@ -86,17 +86,21 @@ func Train(ctx context.Context, o Options, out io.Writer, log *zap.Logger) (*Res
 	if len(o.Join) > 0 {
 		return trainCluster(ctx, o, out, log)
 	}
-	pr, err := Prepare(o)
+	pr, err := prepareTrain(o)
 	if err != nil {
 		return nil, err
 	}
 	defer pr.Close()
+	st, err := o.storage()
+	if err != nil {
+		return nil, err
+	}
 	if o.LocalShards > 0 {
 		return trainLocalShards(ctx, o, pr, out, log)
 	}
 	parts := make([]*shard.Partition, o.Partitions)
 	for p := range parts {
-		if parts[p], err = shard.Load(pr.Source, o.Partitions, p, pr.Spec.Bias); err != nil {
+		if parts[p], err = shard.LoadAs(pr.Source, o.Partitions, p, pr.Spec.Bias, st); err != nil {
 			return nil, err
 		}
 	}

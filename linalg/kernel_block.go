@@ -6,7 +6,8 @@ import "slices"
 
 // statsJob holds what one call of Stats passes to its blocks.
 type statsJob struct {
-	x, y   []float64
+	x      features
+	y      []float64
 	d, ldx int
 	dp     int // stripLen(ldx)
 	k      int
@@ -39,7 +40,7 @@ func (ws *StatsWorkspace) runBlock(j *statsJob, s0, bs int) {
 	key, idx := ws.key[:n], ws.idx[:n]
 	// The labels in sorted order, read once here rather than at random in
 	// the groups.
-	ws.ys = growF(ws.ys, n)
+	ws.ys = growF(ws.ys, pat.Rows)[:n] // sized once, as n varies from pass to pass
 	for t, i := range idx {
 		ws.ys[t] = j.y[i]
 	}
@@ -116,7 +117,7 @@ func (ws *StatsWorkspace) group(j *statsJob, p pass, a, e int, lo, hi uint32) {
 		cnt := min(j.piece, e-p0)
 		// Gather the piece once, prefetching the pass's next rows; the
 		// subgroups of the cross blocks are gathered again from it.
-		gather(ws.piece, ldx, j.x, d, ws.idx[p0:], cnt)
+		j.x.gather(ws.piece, ldx, ws.idx[p0:], cnt)
 		for c0 := 0; c0 < cnt; c0 += j.chunk {
 			gram(ws.piece[c0*ldx:], min(j.chunk, cnt-c0), ldx, dst)
 		}

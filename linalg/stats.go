@@ -24,6 +24,14 @@ func (p *Patterns) Active(i, q int) bool {
 	return p.Bits[i*p.Words+q/64]>>(uint(q)%64)&1 == 1
 }
 
+// Slice returns the patterns of rows lo..hi-1 of p, sharing p's memory.
+func (p *Patterns) Slice(lo, hi int) *Patterns {
+	if lo < 0 || hi < lo || hi > p.Rows {
+		panic("linalg: pattern rows out of range in Slice")
+	}
+	return &Patterns{Rows: hi - lo, K: p.K, Words: p.Words, Bits: p.Bits[lo*p.Words : hi*p.Words]}
+}
+
 // Flips returns the number of pattern bits that differ between p and o.
 func (p *Patterns) Flips(o *Patterns) int64 {
 	if len(p.Bits) != len(o.Bits) {
@@ -47,9 +55,14 @@ func (p *Patterns) Flips(o *Patterns) int64 {
 // kernels. The rows are taken four at a time against blocks of up to twelve
 // neurons (a 4 x 12 register tile); it allocates O(d*k) scratch per call.
 func ComputePatterns(pat *Patterns, pred, x []float64, d int, u, signs, z []float64) {
-	k := len(signs)
+	computePatterns(pat, pred, features{f64: x, d: d}, u, signs, z)
+}
+
+// computePatterns is ComputePatterns for rows held as float64 or float32.
+func computePatterns(pat *Patterns, pred []float64, x features, u, signs, z []float64) {
+	k, d := len(signs), x.d
 	rows := pat.Rows
-	if d < 0 || len(x) != rows*d || len(u) != k*d || len(z) < k || pat.K != k || pred != nil && len(pred) < rows {
+	if d < 0 || x.len() != rows*d || len(u) != k*d || len(z) < k || pat.K != k || pred != nil && len(pred) < rows {
 		panic("linalg: bad dimensions in ComputePatterns")
 	}
 	clear(pat.Bits)
@@ -67,15 +80,11 @@ func ComputePatterns(pat *Patterns, pred, x []float64, d int, u, signs, z []floa
 			ut[j*kp+q] = v
 		}
 	}
-	var tail []float64
+	var buf []float64 // 4 rows converted from float32, or the zero-padded tail
 	for i0 := 0; i0 < rows; i0 += 4 {
 		nr := min(4, rows-i0)
-		xb := x[i0*d:]
-		if nr < 4 {
-			tail = make([]float64, 4*d)
-			copy(tail, x[i0*d:])
-			xb = tail
-		}
+		var xb []float64
+		xb, buf = x.rows4(i0, nr, buf)
 		for q0 := 0; q0 < kp; q0 += 12 {
 			zBlock(xb, d, d, ut[q0:d*kp], kp, min(12, kp-q0), zb[q0:], kp)
 		}
@@ -153,10 +162,15 @@ type StatsWorkspace struct {
 // B^T B; rows with no active neuron cost nothing. The result is a
 // deterministic function of the inputs.
 func Stats(ws *StatsWorkspace, g, r, x, y []float64, d int, pat *Patterns, signs []float64) {
-	k := len(signs)
+	statsRows(ws, g, r, features{f64: x, d: d}, y, pat, signs)
+}
+
+// statsRows is Stats for rows held as float64 or float32.
+func statsRows(ws *StatsWorkspace, g, r []float64, x features, y []float64, pat *Patterns, signs []float64) {
+	k, d := len(signs), x.d
 	m := d * k
 	rows := pat.Rows
-	if d < 0 || len(x) != rows*d || len(y) != rows || len(g) != PackedLen(m) || len(r) != m || pat.K != k {
+	if d < 0 || x.len() != rows*d || len(y) != rows || len(g) != PackedLen(m) || len(r) != m || pat.K != k {
 		panic("linalg: bad dimensions in Stats")
 	}
 	if rows > math.MaxInt32 {
@@ -167,13 +181,18 @@ func Stats(ws *StatsWorkspace, g, r, x, y []float64, d int, pat *Patterns, signs
 	if m == 0 || rows == 0 {
 		return
 	}
-	ws.stats(g, r, x, y, d, pat, signs, planBlock(rows, k, d))
+	ws.statsOf(g, r, x, y, pat, signs, planBlock(rows, k, d))
 }
 
 // stats is Stats with block size b, 1 <= b <= min(k, maxBlockBits), for
 // non-empty inputs whose dimensions Stats has checked.
 func (ws *StatsWorkspace) stats(g, r, x, y []float64, d int, pat *Patterns, signs []float64, b int) {
-	k := len(signs)
+	ws.statsOf(g, r, features{f64: x, d: d}, y, pat, signs, b)
+}
+
+// statsOf is stats for rows held as float64 or float32.
+func (ws *StatsWorkspace) statsOf(g, r []float64, x features, y []float64, pat *Patterns, signs []float64, b int) {
+	k, d := len(signs), x.d
 	ldx := padTo4(d)
 	dp := stripLen(ldx)
 	j := &statsJob{x: x, y: y, d: d, ldx: ldx, dp: dp, k: k, b: b, pat: pat,

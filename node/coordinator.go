@@ -86,6 +86,24 @@ func (c *Coordinator) Step(ctx context.Context, m fleet.Member, req *shard.Reque
 	return cl.Step(ctx, m.ID, req, p)
 }
 
+// Moments12 implements fleet.Caller.
+func (c *Coordinator) Moments12(ctx context.Context, m fleet.Member, p, d int, base *shard.Baseline, order int) (*shard.Moments12, error) {
+	cl, err := c.client(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return cl.Moments12(ctx, m.ID, p, d, base, order)
+}
+
+// Moment4 implements fleet.Caller.
+func (c *Coordinator) Moment4(ctx context.Context, m fleet.Member, p, d int, v []float64, k int, base *shard.Baseline) (*shard.Moment4, error) {
+	cl, err := c.client(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return cl.Moment4(ctx, m.ID, p, d, v, k, base)
+}
+
 func (c *Coordinator) client(ctx context.Context, m fleet.Member) (*transport.Client, error) {
 	key := m.ID + "@" + m.Addr
 	c.mu.Lock()

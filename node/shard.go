@@ -62,8 +62,9 @@ type ShardConfig struct {
 	NumPartitions int   // P
 	Source        data.Source
 	Bias          bool
-	GRPCListen    string // host:port, port 0 picks a free one
-	GRPCAdvertise string // host:port others dial; "" = the listener's address
+	Storage       shard.Storage // precision the features are held in; "" = float64
+	GRPCListen    string        // host:port, port 0 picks a free one
+	GRPCAdvertise string        // host:port others dial; "" = the listener's address
 	Gossip        Gossip
 	Security      Security
 	Log           *zap.Logger
@@ -90,6 +91,24 @@ func Schema(src data.Source, parts int, bias bool) (transport.Schema, error) {
 	return transport.Schema{N: info.N, D: info.D, P: parts, Bias: bias, DType: "float64", Fingerprint: fp}, nil
 }
 
+// SchemaStored returns the schema of a data source as partitioned and held
+// in storage st: with float32 storage the dtype is "float32" and the
+// fingerprint is that of the features rounded to float32 (data.Float32),
+// the data the shard computes on. Shards of other storage are therefore
+// refused by Compatible, and data changed by the rounding have another
+// fingerprint.
+func SchemaStored(src data.Source, parts int, bias bool, st shard.Storage) (transport.Schema, error) {
+	if st == shard.Float32 {
+		src = data.Float32(src)
+	}
+	s, err := Schema(src, parts, bias)
+	if err != nil {
+		return s, err
+	}
+	s.DType = string(st)
+	return s, nil
+}
+
 // StartShard loads the partitions, starts the gRPC service and joins the
 // cluster. It returns once the node is serving and has joined (or is the
 // first node).
@@ -113,16 +132,26 @@ func StartShard(ctx context.Context, cfg ShardConfig) (*Shard, error) {
 	if len(slices.Compact(slices.Clone(parts))) != len(parts) {
 		return nil, fmt.Errorf("%w: shard %s: partition list %v repeats a partition", ErrConfig, cfg.ID, cfg.Partitions)
 	}
+	st := cfg.Storage
+	if st == "" {
+		st = shard.Float64
+	}
+	if _, err := shard.ParseStorage(string(st)); err != nil {
+		return nil, fmt.Errorf("%w: shard %s: --storage: %v", ErrConfig, cfg.ID, err)
+	}
 	var loaded []*shard.Partition
+	var bytes int64
+	start := time.Now()
 	rows := map[int]int{}
 	for _, p := range parts {
 		if p < 0 || p >= cfg.NumPartitions {
 			return nil, fmt.Errorf("%w: shard %s: partition %d out of range [0, %d)", ErrConfig, cfg.ID, p, cfg.NumPartitions)
 		}
-		pt, err := shard.Load(cfg.Source, cfg.NumPartitions, p, cfg.Bias)
+		pt, err := shard.LoadAs(cfg.Source, cfg.NumPartitions, p, cfg.Bias, st)
 		if err != nil {
 			return nil, err
 		}
+		bytes += pt.Bytes()
 		loaded = append(loaded, pt)
 		rows[p] = pt.Rows
 	}
@@ -130,7 +159,9 @@ func StartShard(ctx context.Context, cfg ShardConfig) (*Shard, error) {
 	if err != nil {
 		return nil, err
 	}
-	schema, err := Schema(cfg.Source, cfg.NumPartitions, cfg.Bias)
+	log.Info("partitions loaded", zap.Ints("partitions", parts), zap.String("storage", string(st)),
+		zap.Int64("bytes", bytes), zap.Duration("dur", time.Since(start)))
+	schema, err := SchemaStored(cfg.Source, cfg.NumPartitions, cfg.Bias, st)
 	if err != nil {
 		return nil, err
 	}

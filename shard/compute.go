@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 
-	"altmin/data"
 	"altmin/linalg"
 )
 
@@ -17,38 +16,37 @@ var ErrRequest = errors.New("shard: bad request")
 // ErrNoPartition is returned for a partition this engine does not hold.
 var ErrNoPartition = errors.New("shard: partition not held")
 
-// Partition is one partition's rows, held in memory.
+// Partition is one partition's rows, held in memory. Its features are held
+// in X (float64 storage) or in X32 (float32 storage), never both; see
+// LoadAs.
 type Partition struct {
 	ID   int
 	Rows int
 	D    int       // features per row, including the bias feature
-	X    []float64 // Rows x D, row-major
+	X    []float64 // Rows x D, row-major; nil with float32 storage
+	X32  []float32 // Rows x D, row-major, with float32 storage; else nil
 	Y    []float64 // Rows
 }
 
-// Load reads partition id of parts from src, appending a constant-1 feature
-// to every row when bias is set.
-func Load(src data.Source, parts, id int, bias bool) (*Partition, error) {
-	info := src.Info()
-	if parts < 1 || id < 0 || id >= parts {
-		return nil, fmt.Errorf("shard: partition %d out of range [0, %d)", id, parts)
+// patterns computes the activation patterns of rows lo..hi-1 into pat and,
+// when pred is non-nil, their predictions, from either storage.
+func (p *Partition) patterns(pat *linalg.Patterns, pred []float64, lo, hi int, u, signs, z []float64) {
+	d := p.D
+	if p.X32 != nil {
+		linalg.ComputePatterns32(pat, pred, p.X32[lo*d:hi*d], d, u, signs, z)
+		return
 	}
-	lo, hi := data.Bounds(info.N, parts, id)
-	rows, d := hi-lo, info.D
-	x := make([]float64, rows*d)
-	y := make([]float64, rows)
-	if err := src.Read(lo, hi, x, y); err != nil {
-		return nil, fmt.Errorf("shard: loading partition %d (rows %d..%d): %w", id, lo, hi, err)
+	linalg.ComputePatterns(pat, pred, p.X[lo*d:hi*d], d, u, signs, z)
+}
+
+// stats computes the partition's Gram matrix and B^T y into g and r, from
+// either storage.
+func (p *Partition) stats(ws *linalg.StatsWorkspace, g, r []float64, pat *linalg.Patterns, signs []float64) {
+	if p.X32 != nil {
+		linalg.Stats32(ws, g, r, p.X32, p.Y, p.D, pat, signs)
+		return
 	}
-	if bias {
-		xb := make([]float64, rows*(d+1))
-		for i := 0; i < rows; i++ {
-			copy(xb[i*(d+1):], x[i*d:(i+1)*d])
-			xb[i*(d+1)+d] = 1
-		}
-		x, d = xb, d+1
-	}
-	return &Partition{ID: id, Rows: rows, D: d, X: x, Y: y}, nil
+	linalg.Stats(ws, g, r, p.X, p.Y, p.D, pat, signs)
 }
 
 // Request asks for the statistics of iteration Iter.
@@ -136,17 +134,25 @@ type slot struct {
 	p     *Partition
 	ws    linalg.StatsWorkspace
 	pat   *linalg.Patterns // scratch for the patterns of the request
-	lastU []float64        // weights whose patterns are in last
+	lastU []float64        // weights whose patterns are in last; nil when last holds none
 	last  *linalg.Patterns
-	pred  []float64
+	pred  []float64 // predictions of one chunk of rows
 	z     []float64
 }
 
+// predChunk is the number of rows whose predictions are held at a time: the
+// residual sum is accumulated chunk by chunk, in row order, so a partition
+// keeps no per-row predictions.
+const predChunk = 4096
+
 // NewEngine returns an engine for the given partitions, which must have
-// distinct IDs.
+// distinct IDs and consistent sizes.
 func NewEngine(parts ...*Partition) (*Engine, error) {
 	e := &Engine{slots: make(map[int]*slot)}
 	for _, p := range parts {
+		if err := p.validate(); err != nil {
+			return nil, err
+		}
 		if _, dup := e.slots[p.ID]; dup {
 			return nil, fmt.Errorf("shard: partition %d given twice", p.ID)
 		}
@@ -188,32 +194,34 @@ func (e *Engine) Compute(req *Request, id int) (*Stats, error) {
 		s.pat = linalg.NewPatterns(p.Rows, k)
 		s.last, s.lastU = nil, nil
 	}
-	s.pred = grow(s.pred, p.Rows)
 	s.z = grow(s.z, k)
-	linalg.ComputePatterns(s.pat, s.pred, p.X, d, req.U, req.Signs, s.z)
-
+	s.pred = grow(s.pred, min(p.Rows, predChunk))
 	st := &Stats{Iter: req.Iter, Partition: id, Rows: p.Rows, M: d * k, Flips: -1}
-	if req.Prev != nil {
-		prev := s.last
-		if prev == nil || !slices.Equal(s.lastU, req.Prev) {
-			prev = linalg.NewPatterns(p.Rows, k)
-			linalg.ComputePatterns(prev, nil, p.X, d, req.Prev, req.Signs, s.z)
+	for lo := 0; lo < p.Rows; lo += predChunk {
+		hi := min(p.Rows, lo+predChunk)
+		pred := s.pred[:hi-lo]
+		p.patterns(s.pat.Slice(lo, hi), pred, lo, hi, req.U, req.Signs, s.z)
+		for i, yi := range p.Y[lo:hi] {
+			st.YY += yi * yi
+			r := pred[i] - yi
+			st.SSE += r * r
 		}
-		st.Flips = s.pat.Flips(prev)
 	}
-	for i, yi := range p.Y {
-		st.YY += yi * yi
-		r := s.pred[i] - yi
-		st.SSE += r * r
+	if s.last == nil {
+		s.last = linalg.NewPatterns(p.Rows, k)
+	}
+	if req.Prev != nil {
+		if s.lastU == nil || !slices.Equal(s.lastU, req.Prev) {
+			s.lastU = nil
+			p.patterns(s.last, nil, 0, p.Rows, req.Prev, req.Signs, s.z)
+		}
+		st.Flips = s.pat.Flips(s.last)
 	}
 	st.Gram = make([]float64, linalg.PackedLen(st.M))
 	st.R = make([]float64, st.M)
-	linalg.Stats(&s.ws, st.Gram, st.R, p.X, p.Y, d, s.pat, req.Signs)
+	p.stats(&s.ws, st.Gram, st.R, s.pat, req.Signs)
 
 	// Keep this request's patterns for the next iteration's flip count.
-	if s.last == nil || s.last.K != k {
-		s.last = linalg.NewPatterns(p.Rows, k)
-	}
 	s.pat, s.last = s.last, s.pat
 	s.lastU = append(s.lastU[:0], req.U...)
 	return st, nil

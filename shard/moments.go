@@ -139,8 +139,9 @@ func (e *Engine) Moments12(id int, base *Baseline, order int) (*Moments12, error
 		m.SumYXX = make([]float64, linalg.PackedLen(d))
 	}
 	var scratch []float64
+	row := make([]float64, d) // a float32 row converted
 	for i, yi := range p.Y {
-		xi := p.X[i*d : (i+1)*d]
+		xi := p.Row(i, row)
 		yi -= base.eval(xi, &scratch)
 		m.SumY += yi
 		for a, xa := range xi {
@@ -257,8 +258,9 @@ func (e *Engine) Moment4(id int, v []float64, k int, base *Baseline) (*Moment4, 
 	var s0 float64
 	z := make([]float64, k)
 	var scratch []float64
+	row := make([]float64, d) // a float32 row converted
 	for r, yi := range p.Y {
-		xr := p.X[r*d : (r+1)*d]
+		xr := p.Row(r, row)
 		yi -= base.eval(xr, &scratch)
 		clear(z)
 		for j, xj := range xr {

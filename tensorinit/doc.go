@@ -61,5 +61,5 @@
 //
 // Plan is the pure core (no goroutines, no I/O); Run does the three passes
 // through a MomentSource. EngineSource and LoadSource are in-process
-// sources; the gRPC protocol does not carry the moment passes yet.
+// sources; fleet.MomentSource asks the shards of a cluster over gRPC.
 package tensorinit

@@ -11,8 +11,10 @@ import (
 )
 
 // MomentSource computes one partition's moment sums. Implementations may
-// run anywhere; Run only requires that the sums be those of the requested
-// partition, and checks sizes and the partition ID before reducing them.
+// run anywhere (in process: EngineSource, LoadSource; on the shards of a
+// cluster, over gRPC: fleet.MomentSource); Run only requires that the sums
+// be those of the requested partition, and checks sizes and the partition
+// ID before reducing them.
 type MomentSource interface {
 	// Moments12 returns the partition's moment sums of order 1 or 2 of
 	// y - base(x); see shard.Engine.Moments12.

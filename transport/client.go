@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pb "altmin/proto/altminpb"
 	"altmin/shard"
@@ -103,4 +105,105 @@ func (c *Client) step(ctx context.Context, expectShardID string, req *shard.Requ
 			return nil, err
 		}
 	}
+}
+
+// Moments12 asks the shard expectShardID for the moment sums of order 1 or
+// 2 (shard.Engine.Moments12) of partition, whose rows have d features
+// (bias included), of the labels less base (nil: none). It reassembles the
+// streamed reply and checks it against the request.
+//
+// Errors name the shard and partition and wrap what Step's do (with
+// shard.ErrRequest or ErrTooLarge for a request beyond MaxMomentD or
+// MaxProjection) and, when the shard does not implement the call (it was
+// built before the moment passes), errors.ErrUnsupported.
+func (c *Client) Moments12(ctx context.Context, expectShardID string, partition, d int, base *shard.Baseline, order int) (*shard.Moments12, error) {
+	a := moments12Args{partition: partition, d: d, order: order, base: base}
+	m, err := c.moments12(ctx, expectShardID, a)
+	if err != nil {
+		return nil, fmt.Errorf("order-%d moments on shard %q, partition %d: %w", order, expectShardID, partition, err)
+	}
+	return m, nil
+}
+
+func (c *Client) moments12(ctx context.Context, expectShardID string, a moments12Args) (*shard.Moments12, error) {
+	if err := a.check(); err != nil {
+		return nil, err
+	}
+	if expectShardID == "" {
+		return nil, fmt.Errorf("%w: no expected shard id", shard.ErrRequest)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the stream when a reply is rejected early
+	stream, err := c.rpc.Moments12(ctx, a.toProto(expectShardID))
+	if err != nil {
+		return nil, momentStatus("Moments12", err)
+	}
+	asm := &moments12Assembler{shardID: expectShardID, args: a}
+	if err := receive("Moments12", stream, asm.add); err != nil {
+		return nil, err
+	}
+	return asm.finish()
+}
+
+// Moment4 asks the shard expectShardID for the projected fourth moment
+// (shard.Engine.Moment4) of partition, whose rows have d features (bias
+// included), for the projection v (d x k, row-major) and the labels less
+// base (nil: none). Errors are those of Moments12.
+func (c *Client) Moment4(ctx context.Context, expectShardID string, partition, d int, v []float64, k int, base *shard.Baseline) (*shard.Moment4, error) {
+	a := moment4Args{partition: partition, d: d, k: k, v: v, base: base}
+	m, err := c.moment4(ctx, expectShardID, a)
+	if err != nil {
+		return nil, fmt.Errorf("fourth moment on shard %q, partition %d: %w", expectShardID, partition, err)
+	}
+	return m, nil
+}
+
+func (c *Client) moment4(ctx context.Context, expectShardID string, a moment4Args) (*shard.Moment4, error) {
+	if err := a.check(); err != nil {
+		return nil, err
+	}
+	if expectShardID == "" {
+		return nil, fmt.Errorf("%w: no expected shard id", shard.ErrRequest)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.rpc.Moment4(ctx, a.toProto(expectShardID))
+	if err != nil {
+		return nil, momentStatus("Moment4", err)
+	}
+	asm := &moment4Assembler{shardID: expectShardID, args: a}
+	if err := receive("Moment4", stream, asm.add); err != nil {
+		return nil, err
+	}
+	return asm.finish()
+}
+
+// receive passes the chunks of a moment reply to add until the stream
+// ends; a failed stream's status is mapped by momentStatus.
+func receive[C any](method string, stream grpc.ServerStreamingClient[C], add func(*C) error) error {
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return momentStatus(method, err)
+		}
+		if err := add(chunk); err != nil {
+			return err
+		}
+	}
+}
+
+// momentStatus maps the status of a failed moment call. UNIMPLEMENTED is
+// the answer of a shard built before the moment passes were added to the
+// protocol (see proto/altmin/v1/altmin.proto): it wraps
+// errors.ErrUnsupported, so that the fleet does not retry that shard.
+// Other statuses are mapped as for Step.
+func momentStatus(method string, err error) error {
+	if status.Code(err) == codes.Unimplemented {
+		return fmt.Errorf("%w: the shard does not implement %s (it was built before the moment passes of the tensor initialization; upgrade it): %w",
+			errors.ErrUnsupported, method, err)
+	}
+	return fromStatus(err)
 }

@@ -297,3 +297,281 @@ func infoFromProto(r *pb.InfoReply) (ShardInfo, error) {
 	}
 	return info, nil
 }
+
+// The moment passes of the tensor initialization (Moments12, Moment4).
+
+func baselineToProto(b *shard.Baseline) *pb.Baseline {
+	if b == nil {
+		return nil
+	}
+	return &pb.Baseline{C: b.C, B: b.B, L: b.L, S: b.S}
+}
+
+func baselineFromProto(p *pb.Baseline) *shard.Baseline {
+	if p == nil {
+		return nil
+	}
+	return &shard.Baseline{C: p.GetC(), B: p.GetB(), L: p.GetL(), S: p.GetS()}
+}
+
+// toProto returns the request meant for the shard expectShardID. It shares
+// a's slices.
+func (a *moments12Args) toProto(expectShardID string) *pb.Moments12Request {
+	return &pb.Moments12Request{ProtocolVersion: ProtocolVersion, ShardId: expectShardID,
+		Partition: int32(a.partition), D: int32(a.d), Order: int32(a.order), Baseline: baselineToProto(a.base)}
+}
+
+// toProto returns the request meant for the shard expectShardID. It shares
+// a's slices.
+func (a *moment4Args) toProto(expectShardID string) *pb.Moment4Request {
+	return &pb.Moment4Request{ProtocolVersion: ProtocolVersion, ShardId: expectShardID,
+		Partition: int32(a.partition), D: int32(a.d), K: int32(a.k), V: a.v, Baseline: baselineToProto(a.base)}
+}
+
+// moments12FromProto converts a received request and checks it. Version
+// and shard id are the caller's to check.
+func moments12FromProto(p *pb.Moments12Request) (moments12Args, error) {
+	if p == nil {
+		return moments12Args{}, fmt.Errorf("%w: empty request", shard.ErrRequest)
+	}
+	a := moments12Args{partition: int(p.GetPartition()), d: int(p.GetD()), order: int(p.GetOrder()), base: baselineFromProto(p.GetBaseline())}
+	return a, a.check()
+}
+
+// moment4FromProto converts a received request and checks it. Version and
+// shard id are the caller's to check.
+func moment4FromProto(p *pb.Moment4Request) (moment4Args, error) {
+	if p == nil {
+		return moment4Args{}, fmt.Errorf("%w: empty request", shard.ErrRequest)
+	}
+	a := moment4Args{partition: int(p.GetPartition()), d: int(p.GetD()), k: int(p.GetK()), v: p.GetV(), base: baselineFromProto(p.GetBaseline())}
+	return a, a.check()
+}
+
+// runs splits n values into the runs of a reply's chunks, as [lo, hi)
+// bounds: the first chunk, which also carries the header, at most first
+// values, every other at most per (at least 1). There is always a first
+// run, possibly empty.
+func runs(n, first, per int) [][2]int {
+	per = max(per, 1)
+	end := min(max(first, 0), n)
+	out := [][2]int{{0, end}}
+	for off := end; off < n; off += per {
+		out = append(out, [2]int{off, min(off+per, n)})
+	}
+	return out
+}
+
+// moments12ToChunks splits m into the chunks of a Moments12 reply from
+// shard shardID, each at most ChunkBytes serialized. They share m's slices.
+func moments12ToChunks(m *shard.Moments12, shardID string) []*pb.Moments12Chunk {
+	return splitMoments12(m, shardID, ChunkDoubles)
+}
+
+// splitMoments12 is moments12ToChunks with per doubles per chunk.
+func splitMoments12(m *shard.Moments12, shardID string, per int) []*pb.Moments12Chunk {
+	var chunks []*pb.Moments12Chunk
+	for i, r := range runs(len(m.SumYXX), per-len(m.SumYX)-len(m.SumX), per) {
+		c := &pb.Moments12Chunk{Partition: int32(m.Partition), Offset: int64(r[0]), SumYxx: m.SumYXX[r[0]:r[1]]}
+		if i == 0 {
+			c.Header = &pb.Moments12Header{ProtocolVersion: ProtocolVersion, ShardId: shardID, Rows: int64(m.Rows),
+				Order: int32(m.Order), D: int32(m.D), SumY: m.SumY, SumYx: m.SumYX, SumX: m.SumX, SumYxxLen: int64(len(m.SumYXX))}
+		}
+		chunks = append(chunks, c)
+	}
+	return chunks
+}
+
+// moment4ToChunks splits m into the chunks of a Moment4 reply from shard
+// shardID, each at most ChunkBytes serialized. They share m's slices.
+func moment4ToChunks(m *shard.Moment4, shardID string) []*pb.Moment4Chunk {
+	return splitMoment4(m, shardID, ChunkDoubles)
+}
+
+// splitMoment4 is moment4ToChunks with per doubles per chunk.
+func splitMoment4(m *shard.Moment4, shardID string, per int) []*pb.Moment4Chunk {
+	var chunks []*pb.Moment4Chunk
+	for i, r := range runs(len(m.Sum), per, per) {
+		c := &pb.Moment4Chunk{Partition: int32(m.Partition), Offset: int64(r[0]), Sum: m.Sum[r[0]:r[1]]}
+		if i == 0 {
+			c.Header = &pb.Moment4Header{ProtocolVersion: ProtocolVersion, ShardId: shardID, Rows: int64(m.Rows),
+				K: int32(m.K), SumLen: int64(len(m.Sum))}
+		}
+		chunks = append(chunks, c)
+	}
+	return chunks
+}
+
+// runReceiver receives a packed array in runs at explicit offsets: in
+// order, without gaps, overlaps or overruns, and finite. Errors wrap
+// ErrBadReply.
+type runReceiver struct {
+	what string // the array's name, for errors
+	dst  []float64
+	next int // values received
+}
+
+func (r *runReceiver) add(off int64, v []float64) error {
+	switch {
+	case off > int64(r.next):
+		return fmt.Errorf("%w: gap: chunk at %s offset %d after %d values", ErrBadReply, r.what, off, r.next)
+	case off < int64(r.next):
+		return fmt.Errorf("%w: overlap: chunk at %s offset %d after %d values", ErrBadReply, r.what, off, r.next)
+	case len(v) > len(r.dst)-r.next:
+		return fmt.Errorf("%w: chunk of %d values at %s offset %d overruns the %d values", ErrBadReply, len(v), r.what, off, len(r.dst))
+	}
+	if i := nonFinite(v); i >= 0 {
+		return fmt.Errorf("%w: %s value %v at offset %d", ErrBadReply, r.what, v[i], r.next+i)
+	}
+	copy(r.dst[r.next:], v)
+	r.next += len(v)
+	return nil
+}
+
+func (r *runReceiver) finish() error {
+	if r.next != len(r.dst) {
+		return fmt.Errorf("%w: stream ended after %d of %d %s values", ErrBadReply, r.next, len(r.dst), r.what)
+	}
+	return nil
+}
+
+// chunkStart checks what every chunk of a moment reply shares: the
+// version of a header, the partition echoed, exactly one header, first,
+// and no empty chunk after it.
+func chunkStart(version uint32, hasHeader bool, partition, want int32, started bool, values int) error {
+	switch {
+	case hasHeader && !versionOK(version):
+		return fmt.Errorf("%w: reply has version %d, %s", ErrVersion, version, supportedRange())
+	case partition != want:
+		return fmt.Errorf("%w: chunk for partition %d", ErrStale, partition)
+	case !started && !hasHeader:
+		return fmt.Errorf("%w: first chunk has no header", ErrBadReply)
+	case started && hasHeader:
+		return fmt.Errorf("%w: second header", ErrBadReply)
+	case started && values == 0:
+		return fmt.Errorf("%w: empty chunk", ErrBadReply)
+	}
+	return nil
+}
+
+// moments12Assembler rebuilds the sums of one Moments12 reply and checks
+// them against the request. Errors wrap ErrBadReply, ErrStale,
+// ErrWrongShard or ErrVersion.
+type moments12Assembler struct {
+	shardID string
+	args    moments12Args
+	m       *shard.Moments12
+	rx      runReceiver
+}
+
+func (a *moments12Assembler) add(c *pb.Moments12Chunk) error {
+	h := c.GetHeader()
+	if err := chunkStart(h.GetProtocolVersion(), h != nil, c.GetPartition(), int32(a.args.partition), a.m != nil, len(c.GetSumYxx())); err != nil {
+		return err
+	}
+	if h != nil {
+		if err := a.header(h); err != nil {
+			return err
+		}
+	}
+	return a.rx.add(c.GetOffset(), c.GetSumYxx())
+}
+
+func (a *moments12Assembler) header(h *pb.Moments12Header) error {
+	if h.GetShardId() != a.shardID {
+		return fmt.Errorf("%w: reply from shard %q, expected %q", ErrWrongShard, clip(h.GetShardId()), a.shardID)
+	}
+	d, order := a.args.d, a.args.order
+	want2 := 0
+	if order == 2 {
+		want2 = linalg.PackedLen(d)
+	}
+	switch {
+	case int64(h.GetOrder()) != int64(order) || int64(h.GetD()) != int64(d):
+		return fmt.Errorf("%w: reply has order %d, d = %d; request has order %d, d = %d", ErrBadReply, h.GetOrder(), h.GetD(), order, d)
+	case len(h.GetSumYx()) != d || len(h.GetSumX()) != d:
+		return fmt.Errorf("%w: reply has %d and %d first-order values, want %d", ErrBadReply, len(h.GetSumYx()), len(h.GetSumX()), d)
+	case h.GetSumYxxLen() != int64(want2):
+		return fmt.Errorf("%w: reply announces %d second-order values, want %d", ErrBadReply, h.GetSumYxxLen(), want2)
+	case h.GetRows() < 0:
+		return fmt.Errorf("%w: reply has %d rows", ErrBadReply, h.GetRows())
+	case nonFinite(h.GetSumYx()) >= 0 || nonFinite(h.GetSumX()) >= 0 || nonFinite([]float64{h.GetSumY()}) >= 0:
+		return fmt.Errorf("%w: first-order sums have NaN or Inf values", ErrBadReply)
+	}
+	a.m = &shard.Moments12{Partition: a.args.partition, Order: order, Rows: int(h.GetRows()), D: d,
+		SumY: h.GetSumY(), SumYX: slices.Clone(h.GetSumYx()), SumX: slices.Clone(h.GetSumX())}
+	if want2 > 0 {
+		a.m.SumYXX = make([]float64, want2)
+	}
+	a.rx = runReceiver{what: "second-order", dst: a.m.SumYXX}
+	return nil
+}
+
+// finish returns the sums once the stream has ended.
+func (a *moments12Assembler) finish() (*shard.Moments12, error) {
+	if a.m == nil {
+		return nil, fmt.Errorf("%w: stream ended before the header", ErrBadReply)
+	}
+	if err := a.rx.finish(); err != nil {
+		return nil, err
+	}
+	if err := a.m.Validate(a.args.d, a.args.order); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadReply, err)
+	}
+	return a.m, nil
+}
+
+// moment4Assembler rebuilds the sum of one Moment4 reply and checks it
+// against the request. Errors wrap ErrBadReply, ErrStale, ErrWrongShard or
+// ErrVersion.
+type moment4Assembler struct {
+	shardID string
+	args    moment4Args
+	m       *shard.Moment4
+	rx      runReceiver
+}
+
+func (a *moment4Assembler) add(c *pb.Moment4Chunk) error {
+	h := c.GetHeader()
+	if err := chunkStart(h.GetProtocolVersion(), h != nil, c.GetPartition(), int32(a.args.partition), a.m != nil, len(c.GetSum())); err != nil {
+		return err
+	}
+	if h != nil {
+		if err := a.header(h); err != nil {
+			return err
+		}
+	}
+	return a.rx.add(c.GetOffset(), c.GetSum())
+}
+
+func (a *moment4Assembler) header(h *pb.Moment4Header) error {
+	if h.GetShardId() != a.shardID {
+		return fmt.Errorf("%w: reply from shard %q, expected %q", ErrWrongShard, clip(h.GetShardId()), a.shardID)
+	}
+	k := a.args.k
+	switch {
+	case int64(h.GetK()) != int64(k):
+		return fmt.Errorf("%w: reply has k = %d, request has %d", ErrBadReply, h.GetK(), k)
+	case h.GetSumLen() != int64(shard.Sym4Len(k)):
+		return fmt.Errorf("%w: reply announces %d values, want %d for k = %d", ErrBadReply, h.GetSumLen(), shard.Sym4Len(k), k)
+	case h.GetRows() < 0:
+		return fmt.Errorf("%w: reply has %d rows", ErrBadReply, h.GetRows())
+	}
+	a.m = &shard.Moment4{Partition: a.args.partition, Rows: int(h.GetRows()), K: k, Sum: make([]float64, shard.Sym4Len(k))}
+	a.rx = runReceiver{what: "fourth-moment", dst: a.m.Sum}
+	return nil
+}
+
+// finish returns the sum once the stream has ended.
+func (a *moment4Assembler) finish() (*shard.Moment4, error) {
+	if a.m == nil {
+		return nil, fmt.Errorf("%w: stream ended before the header", ErrBadReply)
+	}
+	if err := a.rx.finish(); err != nil {
+		return nil, err
+	}
+	if err := a.m.Validate(a.args.k); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadReply, err)
+	}
+	return a.m, nil
+}

@@ -20,6 +20,13 @@
 // m(m+1)/2 doubles (268 MB at m = 8192) per partition and iteration, which
 // both ends must hold in memory and the coordinator must sum and factor.
 //
+// The moment passes of the tensor initialization, Moments12 and Moment4,
+// follow the same rules (shard id, version, partition echoed, streamed
+// chunks checked the same way); d is limited to MaxMomentD and a
+// projection or baseline factor to MaxProjection values. A shard built
+// before them answers UNIMPLEMENTED, returned as an error that wraps
+// errors.ErrUnsupported and names the shard.
+//
 // Conversion between protobuf messages and package shard's types happens in
 // convert.go only; nothing outside this package sees protobuf types.
 //

@@ -36,6 +36,19 @@ const (
 	// MaxShardIDLen bounds the length of a shard id in bytes, so the header
 	// chunk stays within ChunkBytes.
 	MaxShardIDLen = 256
+
+	// MaxMomentD is the largest number of features per row d (bias
+	// included) of a moment pass (Moments12, Moment4), as Step allows. The
+	// order-2 reply is d(d+1)/2 doubles, streamed like a Gram matrix
+	// (268 MB at 8192); its header carries 2d doubles (128 KiB).
+	MaxMomentD = MaxM
+
+	// MaxProjection bounds d*k, the values of a Moment4 projection V, and
+	// d*r, those of a baseline's quadratic factor L. With k <= d it keeps
+	// k <= 128, so the fourth moment has at most C(131, 4) = 11.7 million
+	// doubles (94 MB, streamed), and a request below 400 KiB. It is twice
+	// MaxM because the tensor initialization may project on 2k directions.
+	MaxProjection = 2 * MaxM
 )
 
 // Sentinel errors. Errors returned by the Client wrap one of them together

@@ -24,7 +24,8 @@ const ServiceName = "altmin.v1.Shard"
 
 // Server exposes a shard.Engine as the Shard service. It is a thin adapter:
 // it checks the protocol version and the shard id, converts the request,
-// calls Engine.Compute and streams the statistics back in chunks.
+// calls Engine.Compute (Step), Engine.Moments12 or Engine.Moment4 and
+// streams the result back in chunks.
 type Server struct {
 	pb.UnimplementedShardServer
 
@@ -135,6 +136,109 @@ func (s *Server) Step(req *pb.StepRequest, stream grpc.ServerStreamingServer[pb.
 		chunks++
 	}
 	return nil
+}
+
+// Moments12 implements the Moments12 RPC: it computes one partition's
+// moment sums of order 1 or 2 and streams them in chunks of at most
+// ChunkBytes.
+func (s *Server) Moments12(req *pb.Moments12Request, stream grpc.ServerStreamingServer[pb.Moments12Chunk]) (err error) {
+	chunks := 0
+	defer s.endCall("moments12", time.Now(), req.GetPartition(), &chunks, &err)
+	if err := s.admit(req.GetProtocolVersion(), req.GetShardId()); err != nil {
+		return err
+	}
+	a, err := moments12FromProto(req)
+	if err != nil {
+		return s.toStatus(err)
+	}
+	if err := s.ready(stream.Context(), a.partition, a.d); err != nil {
+		return err
+	}
+	m, err := s.eng.Moments12(a.partition, a.base, a.order)
+	if err != nil {
+		return s.toStatus(err)
+	}
+	for _, c := range moments12ToChunks(m, s.info.ID) {
+		if err := stream.Send(c); err != nil {
+			return err
+		}
+		chunks++
+	}
+	return nil
+}
+
+// Moment4 implements the Moment4 RPC: it computes one partition's
+// projected fourth moment and streams it in chunks of at most ChunkBytes.
+func (s *Server) Moment4(req *pb.Moment4Request, stream grpc.ServerStreamingServer[pb.Moment4Chunk]) (err error) {
+	chunks := 0
+	defer s.endCall("moment4", time.Now(), req.GetPartition(), &chunks, &err)
+	if err := s.admit(req.GetProtocolVersion(), req.GetShardId()); err != nil {
+		return err
+	}
+	a, err := moment4FromProto(req)
+	if err != nil {
+		return s.toStatus(err)
+	}
+	if err := s.ready(stream.Context(), a.partition, a.d); err != nil {
+		return err
+	}
+	m, err := s.eng.Moment4(a.partition, a.v, a.k, a.base)
+	if err != nil {
+		return s.toStatus(err)
+	}
+	for _, c := range moment4ToChunks(m, s.info.ID) {
+		if err := stream.Send(c); err != nil {
+			return err
+		}
+		chunks++
+	}
+	return nil
+}
+
+// admit checks the protocol version and the shard id of a request.
+func (s *Server) admit(version uint32, shardID string) error {
+	if !versionOK(version) {
+		return statusWithReason(codes.FailedPrecondition, reasonVersion,
+			fmt.Sprintf("shard %q: protocol version %d not supported (%s)", s.info.ID, version, supportedRange()))
+	}
+	if shardID != s.info.ID {
+		return statusWithReason(codes.FailedPrecondition, reasonWrongShard,
+			fmt.Sprintf("request for shard %q reached shard %q", clip(shardID), s.info.ID))
+	}
+	return nil
+}
+
+// ready checks, before a moment pass is computed, that the call is still
+// wanted and that the partition is held with d features per row.
+func (s *Server) ready(ctx context.Context, part, d int) error {
+	if err := ctx.Err(); err != nil {
+		return status.FromContextError(err).Err()
+	}
+	var p *shard.Partition
+	if s.eng != nil {
+		p = s.eng.Partition(part)
+	}
+	if p == nil {
+		return s.toStatus(fmt.Errorf("%w: %d", shard.ErrNoPartition, part))
+	}
+	if p.D != d {
+		return s.toStatus(fmt.Errorf("%w: request has d = %d, partition %d has d = %d", shard.ErrRequest, d, part, p.D))
+	}
+	return nil
+}
+
+// endCall, deferred by a moment RPC, turns a panic into an Internal status
+// and logs the call at debug level.
+func (s *Server) endCall(name string, start time.Time, part int32, chunks *int, err *error) {
+	if r := recover(); r != nil {
+		s.log.Error(name+" panicked", zap.Any("panic", r), zap.Stack("stack"))
+		*err = status.Errorf(codes.Internal, "shard %q: internal error", s.info.ID)
+	}
+	fields := []zap.Field{zap.Int32("partition", part), zap.Duration("dur", time.Since(start)), zap.Int("chunks", *chunks)}
+	if *err != nil {
+		fields = append(fields, zap.Stringer("code", status.Code(*err)), zap.Error(*err))
+	}
+	s.log.Debug(name, fields...)
 }
 
 // toStatus maps an error of the engine or of request conversion to a gRPC

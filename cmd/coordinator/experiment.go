@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"altmin/coordinator"
+	"altmin/deep"
 	"altmin/experiment"
 )
 
@@ -28,6 +29,8 @@ subcommands:
             (ISIT 2019, Fig. 1b)
   samples   smallest n with 90% recovery against d and k, 1-hidden-layer
             model, against the n ~ d k^2 law
+  deep      success rates and convergence curves of 2 to 4 hidden layers
+            on planted teachers, perturbed and random starts (docs/DEEP.md)
 
 Every subcommand takes --quick (a reduced run for CI, seconds), --seed,
 --parallel and --out. Run 'coordinator experiment SUBCOMMAND -h' for the rest.
@@ -56,6 +59,8 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return curveCmd(ctx, args, stdout, stderr)
 	case "samples":
 		return samplesCmd(ctx, args, stdout, stderr)
+	case "deep":
+		return deepCmd(ctx, args, stdout, stderr)
 	}
 	fmt.Fprint(stderr, experimentUsage)
 	return fmt.Errorf("%w: unknown experiment %q", errUsage, sub)
@@ -94,6 +99,7 @@ type common struct {
 }
 
 func phaseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var merge []string
 	cfg, cm, err := parseTwice("phase", args, stderr, experiment.DefaultPhase, experiment.QuickPhase,
 		func(fs *flag.FlagSet, c *experiment.PhaseConfig) {
 			fs.IntVar(&c.D, "d", c.D, "input dimension (k = d)")
@@ -108,6 +114,8 @@ func phaseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fs.Float64Var(&c.Threshold, "threshold", c.Threshold, "success: ||W_T - W*||_F / ||W* + I||_F below this")
 			fs.BoolVar(&c.EarlyStop, "early-stop", c.EarlyStop, "end a trial at its first successful iterate")
 			fs.Float64Var(&c.Tol, "tol", c.Tol, "stop when the relative weight change is below this (0: never)")
+			fs.Var(&stringsFlag{&merge}, "merge", "comma-separated output directories of earlier phase runs: combine their trials "+
+				"into this configuration's grid instead of running (the other flags must match theirs)")
 			commonFlags(fs, &c.Partitions, &c.Seed, &c.Parallel)
 		})
 	if err != nil {
@@ -117,7 +125,12 @@ func phaseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	start := time.Now()
-	res, err := experiment.RunPhase(ctx, cfg, stderr)
+	var res *experiment.PhaseResult
+	if len(merge) > 0 {
+		res, err = experiment.MergePhase(cfg, merge)
+	} else {
+		res, err = experiment.RunPhase(ctx, cfg, stderr)
+	}
 	if err != nil {
 		return err
 	}
@@ -193,6 +206,53 @@ func samplesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return report(stdout, cm.out, "samples", time.Since(start))
 }
 
+func deepCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var schedSet, initSet bool
+	cfg, cm, err := parseTwice("deep", args, stderr, deep.DefaultExperiment, deep.QuickExperiment,
+		func(fs *flag.FlagSet, c *deep.ExperimentConfig) {
+			fs.Var(&casesFlag{p: &c.Cases}, "case", "a planted problem d,k1,...,kL/n (repeatable; replaces the preset's cases)")
+			fs.Var(&schedulesFlag{p: &c.Schedules, set: &schedSet}, "schedule", "comma-separated schedules: joint, sequential, simultaneous (for every case)")
+			fs.Var(&deepInitsFlag{p: &c.Inits, set: &initSet}, "init", "comma-separated starts: a relative perturbation of the teacher (0.05) or random (for every case)")
+			fs.IntVar(&c.Trials, "trials", c.Trials, "trials (teachers) per case, schedule and start")
+			fs.Uint64Var(&c.Seed, "seed", c.Seed, "teacher seed of trial 0; trial t uses seed+t for its teacher and start")
+			fs.IntVar(&c.Test, "test", c.Test, "held-out rows for the test error")
+			fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of the training rows, reduced in order")
+			fs.IntVar(&c.MaxIters, "iters", c.MaxIters, "outer-iteration budget of every run")
+			fs.Float64Var(&c.Threshold, "threshold", c.Threshold, "success: final held-out relative prediction error at most this")
+			fs.StringVar(&c.Signs, "signs", c.Signs, "output signs of the teachers: alternate or ones")
+			fs.IntVar(&c.Parallel, "parallel", c.Parallel, "runs at once (0: GOMAXPROCS)")
+		})
+	if err != nil {
+		return err
+	}
+	overrideDeep(&cfg, schedSet, initSet)
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	start := time.Now()
+	res, err := experiment.RunDeep(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	if err := res.Write(cm.out); err != nil {
+		return err
+	}
+	return report(stdout, cm.out, "deep", time.Since(start))
+}
+
+// overrideDeep makes an explicit --schedule or --init apply to every case,
+// also to the preset's cases that carry their own.
+func overrideDeep(cfg *deep.ExperimentConfig, schedSet, initSet bool) {
+	for i := range cfg.Cases {
+		if schedSet {
+			cfg.Cases[i].Schedules = nil
+		}
+		if initSet {
+			cfg.Cases[i].Inits = nil
+		}
+	}
+}
+
 func commonFlags(fs *flag.FlagSet, partitions *int, seed *uint64, parallel *int) {
 	fs.IntVar(partitions, "partitions", *partitions, "partitions of each data set, reduced in order")
 	fs.Uint64Var(seed, "seed", *seed, "base seed: trial t uses the data and start seeds derived from (seed, t)")
@@ -255,6 +315,101 @@ func (f *stringsFlag) Set(s string) error {
 		return fmt.Errorf("empty list")
 	}
 	*f.p = v
+	return nil
+}
+
+// casesFlag is a repeatable deep.Case; the first use replaces the preset.
+type casesFlag struct {
+	p   *[]deep.Case
+	set bool
+}
+
+func (f *casesFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	s := make([]string, len(*f.p))
+	for i, c := range *f.p {
+		s[i] = c.String()
+	}
+	return strings.Join(s, " ")
+}
+
+func (f *casesFlag) Set(s string) error {
+	c, err := deep.ParseCase(s)
+	if err != nil {
+		return err
+	}
+	if !f.set {
+		*f.p, f.set = nil, true
+	}
+	*f.p = append(*f.p, c)
+	return nil
+}
+
+// schedulesFlag is a comma-separated list of deep schedules.
+type schedulesFlag struct {
+	p   *[]deep.Schedule
+	set *bool
+}
+
+func (f *schedulesFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	s := make([]string, len(*f.p))
+	for i, v := range *f.p {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *schedulesFlag) Set(s string) error {
+	var v []deep.Schedule
+	for _, part := range splitList(s) {
+		sc, err := deep.ParseSchedule(part)
+		if err != nil {
+			return err
+		}
+		v = append(v, sc)
+	}
+	if len(v) == 0 {
+		return fmt.Errorf("empty list")
+	}
+	*f.p, *f.set = v, true
+	return nil
+}
+
+// deepInitsFlag is a comma-separated list of deep starts.
+type deepInitsFlag struct {
+	p   *[]deep.Init
+	set *bool
+}
+
+func (f *deepInitsFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	s := make([]string, len(*f.p))
+	for i, v := range *f.p {
+		s[i] = v.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *deepInitsFlag) Set(s string) error {
+	var v []deep.Init
+	for _, part := range splitList(s) {
+		in, err := deep.ParseInit(part)
+		if err != nil {
+			return err
+		}
+		v = append(v, in)
+	}
+	if len(v) == 0 {
+		return fmt.Errorf("empty list")
+	}
+	*f.p, *f.set = v, true
 	return nil
 }
 

@@ -108,16 +108,17 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	o := job.DefaultOptions()
 	fs := flag.NewFlagSet("coordinator train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.Model, "model", "", "model: relu, sum or resnet (default: the synthetic teacher's, else sum)")
+	fs.StringVar(&o.Model, "model", "", "model: relu, sum, resnet or deep (default: the synthetic teacher's, else sum)")
+	hidden := fs.String("hidden", "", "with --model deep: comma-separated widths of the 2 to 4 hidden layers, e.g. 20,10 (default: the synthetic deep teacher's)")
 	fs.IntVar(&o.K, "k", 0, "hidden neurons (default: the synthetic teacher's; relu: 1; resnet: d)")
 	fs.StringVar(&o.Signs, "signs", "", "output signs: ones, alternate or FILE.npy with k values +-1 (default: the teacher's, else ones)")
 	fs.BoolVar(&o.Bias, "bias", false, "append a constant-1 input feature")
-	fs.StringVar(&o.Synthetic, "synthetic", "", "planted data, e.g. model=sum,d=50,k=5,n=50000,seed=1 (keys: model, d, k, n, seed, wnorm, signs)")
+	fs.StringVar(&o.Synthetic, "synthetic", "", "planted data, e.g. model=sum,d=50,k=5,n=50000,seed=1 (keys: model, d, k, n, seed, wnorm, signs, dtype)")
 	fs.StringVar(&o.Data, "data", "", "features: X.npy (n x d, float32/float64, C order) or FILE.csv with a header row")
 	fs.StringVar(&o.Labels, "labels", "", "labels y.npy (n), with an .npy --data")
 	fs.StringVar(&o.Label, "label", "", "name of the label column, with a .csv --data")
-	fs.StringVar(&o.Init, "init", "", "start: identity (resnet), random, perturb:DELTA (known teacher), tensor (sum, relu: moment method, local data only) or FILE.npy (k x d) (default: identity for resnet, else random)")
-	fs.StringVar(&o.Truth, "truth", "", "teacher weights FILE.npy (k x d) to report the relative error (known for --synthetic)")
+	fs.StringVar(&o.Init, "init", "", "start: identity (resnet), random, perturb:DELTA (known teacher), tensor (sum, relu: moment method of the data, computed on the shards) or FILE.npy (k x d); deep: random, perturb:DELTA or a deep model DIR (default: identity for resnet, else random)")
+	fs.StringVar(&o.Truth, "truth", "", "teacher weights FILE.npy (k x d; deep: a model DIR) to report the relative error (known for --synthetic)")
 	fs.IntVar(&o.Partitions, "partitions", o.Partitions, "number of partitions P (fixed, so results do not depend on the machine)")
 	fs.IntVar(&o.Iters, "iters", o.Iters, "maximum number of least-squares solves")
 	fs.Float64Var(&o.Tol, "tol", o.Tol, "stop when the relative change of the weights is below this (0: never)")
@@ -126,6 +127,7 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.Method, "method", "am", "update: am (alternating minimization, exact least squares) or gd (gradient-descent baseline)")
 	fs.Float64Var(&o.Step, "step", 0, "gd step size (0: the papers' rule 2/(s_min^2+s_max^2) from each iteration's Gram matrix)")
 	fs.IntVar(&o.Parallel, "parallel", 0, "partitions computed at once (0: GOMAXPROCS)")
+	fs.StringVar(&o.Storage, "storage", o.Storage, "precision the features are held in, in process or by --local-shards: float64 or float32 (half the memory; rounds data that are not float32 values); shards of a --join cluster take their own --storage")
 	level := fs.String("log-level", "warn", "log level: debug, info, warn or error (logs go to stderr)")
 	join := fs.String("join", "", "comma-separated gossip addresses of cluster members: train on the shards of that cluster")
 	fs.IntVar(&o.LocalShards, "local-shards", o.LocalShards, "without --join: shards started in process, over gRPC and memberlist on loopback (0: no network)")
@@ -143,10 +145,14 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.Key, "key", "", "key (overrides --tls-dir)")
 	fs.BoolVar(&o.Insecure, "insecure", false, "with --join: plaintext gossip and gRPC (explicit opt-out of encryption and TLS)")
 	fs.BoolVar(&o.AllowDegraded, "allow-degraded", false, "continue without partitions that no live shard serves after --rejoin-timeout, leaving their samples out (logged, recorded in model.json); default: stop with an error")
-	if err := parse(fs, args); err != nil {
+	err := parse(fs, args)
+	if err != nil {
 		return err
 	}
 	o.Join = cli.SplitList(*join)
+	if o.Hidden, err = job.ParseHidden(*hidden); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
 	if o.ClusterKey == "" {
 		o.ClusterKey = os.Getenv(cli.EnvKey)
 	}
@@ -155,6 +161,10 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer log.Sync()
+	if o.IsDeep() {
+		_, err = job.TrainDeep(ctx, o, stdout, log)
+		return err
+	}
 	_, err = job.Train(ctx, o, stdout, log)
 	return err
 }
@@ -198,14 +208,14 @@ func predictCmd(args []string, stdout, stderr io.Writer) error {
 	var o job.PredictOptions
 	fs := flag.NewFlagSet("coordinator predict", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.Model, "model", "", "trained model directory (with model.json and weights.npy)")
+	fs.StringVar(&o.Model, "model", "", "trained model directory (with model.json and weights.npy, or weights_1.npy ... for a deep model)")
 	fs.StringVar(&o.Data, "data", "", "features: X.npy (n x d) or FILE.csv with a header row")
 	fs.StringVar(&o.Label, "label", "", "with a .csv --data: a label column to ignore, if present")
 	fs.StringVar(&o.Out, "out", "yhat.npy", "output .npy file of n predictions (float64)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	n, err := job.Predict(o)
+	n, err := job.PredictAny(o)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"altmin/internal/cli"
 	"altmin/job"
 	"altmin/node"
+	"altmin/shard"
 )
 
 func main() {
@@ -60,6 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Labels, "labels", "", "labels y.npy, with an .npy --data")
 	fs.StringVar(&o.Label, "label", "", "label column, with a .csv --data")
 	fs.BoolVar(&o.Bias, "bias", false, "append a constant-1 feature to every row")
+	fs.StringVar(&o.Storage, "storage", o.Storage, "precision the features are held in: float64 or float32 (half the memory; rounds data that are not float32 values; every shard of a cluster must use the same)")
 	grpcAddr := fs.String("grpc-addr", "0.0.0.0:7000", "gRPC listen address")
 	grpcAdv := fs.String("grpc-advertise", "", "gRPC address the coordinator dials (default: the listen address)")
 	gossipAddr := fs.String("gossip-addr", "0.0.0.0:7946", "gossip (memberlist) bind address")
@@ -119,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer c.Close()
 	}
 	s, err := node.StartShard(ctx, node.ShardConfig{
-		ID: *id, Partitions: parts, NumPartitions: o.Partitions, Source: src, Bias: o.Bias,
+		ID: *id, Partitions: parts, NumPartitions: o.Partitions, Source: src, Bias: o.Bias, Storage: shard.Storage(o.Storage),
 		GRPCListen: *grpcAddr, GRPCAdvertise: *grpcAdv, Gossip: gossip, Security: sec, Log: log,
 	})
 	if err != nil {

@@ -1,0 +1,198 @@
+package deep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"altmin/shard"
+)
+
+// Fetcher obtains one partition's statistics for a request: computed in
+// process (LocalFetcher) or by a shard over the network. The driver only
+// requires that the answer be that of the requested partition and step; the
+// core checks both, and the sizes and finiteness, before reducing it.
+type Fetcher interface {
+	Fetch(ctx context.Context, req *Request, partition int) (*Partial, error)
+}
+
+// Driver runs a Core to completion through a Fetcher, in the shape of
+// coordinator.Driver. Its duties, each step:
+//
+//  1. take the current Request from the core;
+//  2. fetch every missing partition's Partial, at most Parallel at a time;
+//  3. offer each answer to the core from this goroutine as it arrives (the
+//     core rejects stale, duplicate, unknown and malformed partials; a
+//     duplicate is logged and ignored, any other rejection stops training
+//     with an error naming the partition);
+//  4. when none is missing, advance the core (reduce in partition order,
+//     decide a stop, solve) and hand the Report to OnReport;
+//  5. stop when the core reports a stop reason, OnReport fails, or a
+//     partition cannot be fetched.
+//
+// Reduction is in partition order only, so the weights do not depend on the
+// order in which answers arrive or on who computed them.
+type Driver struct {
+	Core    *Core
+	Fetcher Fetcher
+	// Parallel bounds the fetches in flight; 0 means one per partition.
+	Parallel int
+	Log      *zap.Logger // nil: no logging
+	// OnReport, when set, is called after every step with its report and
+	// wall time; an error stops training.
+	OnReport func(Report, time.Duration) error
+	// Now returns the current time, for step wall times; nil means time.Now.
+	Now func() time.Time
+}
+
+type fetched struct {
+	part int
+	p    *Partial
+	err  error
+}
+
+// Run steps until the core stops and returns the last report.
+func (d *Driver) Run(ctx context.Context) (Report, error) {
+	log := d.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return Report{}, err
+		}
+		start := now()
+		if err := d.step(ctx, log); err != nil {
+			return Report{}, err
+		}
+		rep, err := d.Core.Advance()
+		if err != nil {
+			return rep, err
+		}
+		dur := now().Sub(start)
+		if d.OnReport != nil {
+			if err := d.OnReport(rep, dur); err != nil {
+				return rep, err
+			}
+		}
+		if rep.Stop != Running {
+			return rep, nil
+		}
+	}
+}
+
+// step fetches every missing partition of the current step.
+func (d *Driver) step(ctx context.Context, log *zap.Logger) error {
+	req := d.Core.Request()
+	missing := d.Core.Missing()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	par := d.Parallel
+	if par <= 0 || par > len(missing) {
+		par = len(missing)
+	}
+	results := make(chan fetched, len(missing))
+	sem := make(chan struct{}, par)
+	for _, p := range missing {
+		go func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				results <- fetched{part: p, err: ctx.Err()}
+				return
+			}
+			defer func() { <-sem }()
+			if err := ctx.Err(); err != nil {
+				results <- fetched{part: p, err: err}
+				return
+			}
+			part, err := d.Fetcher.Fetch(ctx, req, p)
+			results <- fetched{part: p, p: part, err: err}
+		}()
+	}
+	var firstErr error
+	fail := func(err error) {
+		if firstErr == nil {
+			firstErr = err
+			cancel()
+		}
+	}
+	for range missing {
+		f := <-results
+		switch {
+		case f.err != nil:
+			fail(fmt.Errorf("deep: step %d: partition %d: %w", req.Step, f.part, f.err))
+		case f.p == nil:
+			fail(fmt.Errorf("deep: step %d: partition %d: no statistics returned", req.Step, f.part))
+		case f.p.Partition != f.part:
+			log.Warn("partial for another partition rejected", zap.Int("step", req.Step), zap.Int("partition", f.part), zap.Int("got", f.p.Partition))
+			fail(fmt.Errorf("deep: step %d: partition %d: answer was for partition %d", req.Step, f.part, f.p.Partition))
+		default:
+			if err := d.Core.Offer(f.p); err != nil {
+				log.Warn("partial rejected", zap.Int("step", req.Step), zap.Int("partition", f.part), zap.Error(err))
+				if !errors.Is(err, ErrDuplicate) {
+					fail(fmt.Errorf("deep: step %d: partition %d: %w", req.Step, f.part, err))
+				}
+			}
+		}
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	if !d.Core.Ready() {
+		return fmt.Errorf("deep: step %d: partitions %v missing", req.Step, d.Core.Missing())
+	}
+	return nil
+}
+
+// LocalFetcher computes partials in process over partitions it holds, one
+// Workspace per partition; calls for one partition are serialized, calls
+// for different partitions run concurrently. It is also what a shard
+// serves deep statistics with.
+type LocalFetcher struct {
+	slots map[int]*localSlot
+}
+
+type localSlot struct {
+	mu sync.Mutex
+	p  *shard.Partition
+	ws Workspace
+}
+
+// NewLocalFetcher returns a fetcher over the given partitions, which must
+// have distinct IDs.
+func NewLocalFetcher(parts ...*shard.Partition) (*LocalFetcher, error) {
+	l := &LocalFetcher{slots: make(map[int]*localSlot, len(parts))}
+	for _, p := range parts {
+		if p == nil {
+			return nil, errors.New("deep: nil partition")
+		}
+		if _, dup := l.slots[p.ID]; dup {
+			return nil, fmt.Errorf("deep: partition %d given twice", p.ID)
+		}
+		l.slots[p.ID] = &localSlot{p: p}
+	}
+	return l, nil
+}
+
+// Fetch implements Fetcher: PartitionStats of the partition held.
+func (l *LocalFetcher) Fetch(ctx context.Context, req *Request, partition int) (*Partial, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := l.slots[partition]
+	if s == nil {
+		return nil, fmt.Errorf("%w: %d", shard.ErrNoPartition, partition)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return PartitionStats(&s.ws, s.p, req)
+}
