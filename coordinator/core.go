@@ -125,6 +125,8 @@ type Core struct {
 	skipped []int // partitions given up for this iteration (Skip)
 	pending Reason
 	stopped Reason
+
+	gsum, rsum []float64 // Advance's sums, reused
 }
 
 // NewCore returns a core starting from the effective weights u0 (k x d).
@@ -269,18 +271,17 @@ func (c *Core) Advance() (Report, error) {
 		return Report{}, fmt.Errorf("%w: iteration %d lacks partitions %v", ErrNotReady, c.iter, c.Missing())
 	}
 	m := c.cfg.Spec.M()
-	g := make([]float64, linalg.PackedLen(m))
-	r := make([]float64, m)
+	// The sums are reused from one iteration to the next: at m = 1000 the
+	// Gram matrix is 4 MB, and fresh memory costs more than the sum.
+	c.gsum = grow(c.gsum, linalg.PackedLen(m))
+	c.rsum = grow(c.rsum, m)
+	g, r := c.gsum, c.rsum
 	var sse float64
 	var rows int
 	var flips int64
 	for _, s := range c.got { // partition order: the only reduction order
-		for i, v := range s.Gram {
-			g[i] += v
-		}
-		for i, v := range s.R {
-			r[i] += v
-		}
+		addTo(g, s.Gram)
+		addTo(r, s.R)
 		sse += s.SSE
 		rows += s.Rows
 		flips += s.Flips
@@ -343,4 +344,23 @@ func (c *Core) Advance() (Report, error) {
 	c.skipped = nil
 	rep.Next = c.Weights()
 	return rep, nil
+}
+
+// grow returns s resized to n and zeroed, reallocating only when it is too
+// small.
+func grow(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// addTo sets dst[i] += src[i]; len(src) == len(dst) (Offer checks sizes).
+func addTo(dst, src []float64) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] += v
+	}
 }

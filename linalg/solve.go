@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/lapack"
@@ -28,6 +29,15 @@ type SolveResult struct {
 	// Attempts is the number of Cholesky factorizations tried.
 	Attempts int
 }
+
+// solveBuf is the memory of one SolveNormal call, kept for the next: at
+// m = 1000 the matrix is 8 MB, and fresh memory costs more than the copy.
+type solveBuf struct {
+	a  []float64
+	ws cholWorkspace
+}
+
+var solvePool = sync.Pool{New: func() any { return new(solveBuf) }}
 
 // SolveNormal solves the normal equations G u = r, with G given as its packed
 // upper triangle (m x m), by Cholesky factorization (chol.go), writing the
@@ -63,8 +73,11 @@ func SolveNormal(u, g, r []float64, m int, center []float64) (SolveResult, error
 	}
 	var res SolveResult
 	var impl gonum.Implementation
-	var ws cholWorkspace
-	a := make([]float64, m*m) // upper triangle: G (+ ridge), then its factor
+	buf := solvePool.Get().(*solveBuf)
+	defer solvePool.Put(buf)
+	ws := &buf.ws
+	buf.a = growF(buf.a, m*m)
+	a := buf.a // upper triangle: G (+ ridge), then its factor; the rest unread
 	work := make([]float64, 2*m)
 	isgn := make([]int, m)
 	lambda := 0.0
@@ -76,7 +89,7 @@ func SolveNormal(u, g, r []float64, m int, center []float64) (SolveResult, error
 			a[i*m+i] += lambda
 		}
 		anorm := impl.Dlansy(lapack.MaxColumnSum, blas.Upper, m, a, m, work)
-		if cholesky(a, m, &ws) {
+		if cholesky(a, m, ws) {
 			// The 1-norm condition estimate of LAPACK's Dpocon, which
 			// gonum's mat.Cholesky.Cond also reports.
 			if cond := 1 / cholRcond(a, m, anorm, work, isgn); cond <= MaxCond {
