@@ -100,3 +100,17 @@ func TestFloat32View(t *testing.T) {
 		t.Errorf("4e38: %v, want ErrFloat32Range naming feature 1 of row 11", err)
 	}
 }
+
+// A planted teacher too large to draw is refused before any allocation.
+func TestSyntheticTooLarge(t *testing.T) {
+	for _, spec := range []string{
+		"model=sum,d=99999999,k=3,n=10",
+		"model=resnet,d=70000,n=10",
+		"model=sum,d=5000,k=5000,n=10",
+		"model=sum,d=10,k=9223372036854775807,n=10",
+	} {
+		if _, err := data.ParseSynthetic(spec); !errors.Is(err, data.ErrSynthetic) || !strings.Contains(err.Error(), "too large") {
+			t.Errorf("%s: got %v, want a too-large error", spec, err)
+		}
+	}
+}

@@ -111,9 +111,21 @@ func ParseSynthetic(s string) (*Synthetic, error) {
 			return nil, fmt.Errorf("%w: %q: model sum needs k", ErrSynthetic, s)
 		}
 	}
+	// The teacher is drawn here, k x d weights; the solve takes at most
+	// d*k = 8192 unknowns anyway (transport.MaxM).
+	if g.D > MaxSyntheticD || g.K > MaxSyntheticD || g.D*g.K > MaxSyntheticWeights {
+		return nil, fmt.Errorf("%w: %q: d = %d, k = %d is too large (at most d, k <= %d and d*k <= %d)", ErrSynthetic, s, g.D, g.K, MaxSyntheticD, MaxSyntheticWeights)
+	}
 	g.draw()
 	return g, nil
 }
+
+// Limits of a planted teacher; larger specifications are refused before
+// anything is allocated.
+const (
+	MaxSyntheticD       = 1 << 16
+	MaxSyntheticWeights = 1 << 24
+)
 
 func atoiPos(key, val string) (int, error) {
 	v, err := strconv.Atoi(val)

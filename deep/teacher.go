@@ -33,6 +33,12 @@ type Teacher struct {
 	net *Net
 }
 
+// MaxTeacherWeights bounds a teacher's widths and its number of weights,
+// sum_l n_l n_{l-1} (2^24, 128 MiB of float64), so that a mistyped
+// specification is refused before the network is allocated. Training is
+// limited far below it (job: transport.MaxM weights).
+const MaxTeacherWeights = 1 << 24
+
 // NewTeacher validates the specification and draws the teacher network.
 func NewTeacher(n int, dims []int, seed uint64, signs string) (*Teacher, error) {
 	if n < 1 {
@@ -44,9 +50,19 @@ func NewTeacher(n int, dims []int, seed uint64, signs string) (*Teacher, error) 
 	if len(dims) < 2 {
 		return nil, fmt.Errorf("%w: widths %v, need d and at least one hidden layer", ErrTeacher, dims)
 	}
+	var weights int
 	for l, v := range dims {
 		if v < 1 {
 			return nil, fmt.Errorf("%w: width n_%d = %d, need >= 1", ErrTeacher, l, v)
+		}
+		if v > MaxTeacherWeights {
+			return nil, fmt.Errorf("%w: width n_%d = %d, at most %d supported", ErrTeacher, l, v, MaxTeacherWeights)
+		}
+		if l > 0 {
+			// Both widths are at most MaxTeacherWeights (2^24): no overflow.
+			if weights += v * dims[l-1]; weights > MaxTeacherWeights {
+				return nil, fmt.Errorf("%w: widths %v: more than %d weights", ErrTeacher, dims, MaxTeacherWeights)
+			}
 		}
 	}
 	t := &Teacher{N: n, Dims: append([]int(nil), dims...), Seed: seed, Signs: signs}

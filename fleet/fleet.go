@@ -227,7 +227,13 @@ func do[T any](ctx context.Context, f *Fetcher, p int, name string, fields []zap
 		f.log.Debug(name+" call", append(fields, zap.String("shard", m.ID))...)
 		go func() {
 			v, err := call(cctx, m)
-			answers <- answer[T]{m: m, v: v, err: err}
+			select {
+			case answers <- answer[T]{m: m, v: v, err: err}:
+			case <-ctx.Done():
+				// do has returned, or is returning with ctx's error:
+				// nobody reads answers any more, and more calls may be
+				// in flight than it buffers (one per live holder).
+			}
 		}()
 	}
 	// next launches a call to the first holder neither in flight, failed

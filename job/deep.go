@@ -115,6 +115,28 @@ func (o *Options) validateDeep() error {
 	return nil
 }
 
+// checkDeepSize checks a deep network's widths n_0..n_L before anything of
+// their size is allocated: every width >= 1 and at most transport.MaxM
+// weights in all (the joint Gram matrix is m(m+1)/2 doubles), computed
+// without overflow.
+func checkDeepSize(dims []int) error {
+	m := 0
+	for l, n := range dims {
+		switch {
+		case n < 1:
+			return fmt.Errorf("width n_%d = %d, need >= 1", l, n)
+		case n > transport.MaxM:
+			return fmt.Errorf("width n_%d = %d: more than %d weights, at most %d are supported (the joint Gram matrix is m(m+1)/2 doubles)", l, n, transport.MaxM, transport.MaxM)
+		case l > 0:
+			m += n * dims[l-1] // both at most MaxM: no overflow
+		}
+	}
+	if m > transport.MaxM {
+		return fmt.Errorf("%d weights, at most %d are supported (the joint Gram matrix is m(m+1)/2 doubles)", m, transport.MaxM)
+	}
+	return nil
+}
+
 // DeepProblem is a deep training problem ready to run.
 type DeepProblem struct {
 	Source   data.Source
@@ -220,14 +242,10 @@ func prepareDeep(o Options, src data.Source, tch *deep.Teacher) (*DeepProblem, e
 		in++
 	}
 	dims := append([]int{in}, hidden...)
+	if err := checkDeepSize(dims); err != nil {
+		return nil, fmt.Errorf("%w: --hidden %s on d = %d features: %v", ErrOptions, hiddenString(hidden), in, err)
+	}
 	shape := deep.NewNet(dims...)
-	m := 0
-	for l := 1; l <= shape.Layers(); l++ {
-		m += shape.Unknowns(l)
-	}
-	if m > transport.MaxM {
-		return nil, fmt.Errorf("%w: --hidden %s on d = %d features: %d weights, at most %d are supported (the joint Gram matrix is m(m+1)/2 doubles)", ErrOptions, hiddenString(hidden), in, m, transport.MaxM)
-	}
 	if teacher != nil && o.Bias {
 		teacher.Dims[0] = in
 		teacher.W[0] = widen(teacher.W[0], hidden[0], info.D, in)

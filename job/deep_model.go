@@ -90,6 +90,9 @@ func LoadDeepModel(dir string) (*deep.Net, *DeepModelFile, error) {
 	case !slices.Equal(mf.Dims, append([]int{in}, mf.Hidden...)):
 		return nil, nil, bad("dims %v do not match d = %d, bias %v and hidden %v", mf.Dims, mf.D, mf.Bias, mf.Hidden)
 	}
+	if err := checkDeepSize(mf.Dims); err != nil {
+		return nil, nil, bad("dims %v: %v", mf.Dims, err)
+	}
 	net := deep.NewNet(mf.Dims...)
 	if len(mf.Signs) != len(net.V) {
 		return nil, nil, bad("%d signs for %d units of the last hidden layer", len(mf.Signs), len(net.V))

@@ -352,6 +352,14 @@ func TestDeepBadOptions(t *testing.T) {
 		{"too many weights", func(o *job.Options) {
 			o.Synthetic, o.Model, o.Hidden = "model=sum,d=50,k=2,n=100", "deep", []int{200, 100}
 		}, []string{"--hidden 200,100", "at most 8192"}},
+		// Refused before the network is allocated: not out of memory, nor
+		// a makeslice panic from an overflowing n_l n_{l-1}.
+		{"huge widths", func(o *job.Options) {
+			o.Synthetic, o.Model, o.Hidden = "model=sum,d=5,k=2,n=100", "deep", []int{99999, 99999}
+		}, []string{"--hidden 99999,99999", "width n_1 = 99999", "at most 8192"}},
+		{"overflowing widths", func(o *job.Options) {
+			o.Synthetic, o.Model, o.Hidden = "model=sum,d=5,k=2,n=100", "deep", []int{4611686018427387904, 4}
+		}, []string{"--hidden 4611686018427387904,4", "at most 8192"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -416,6 +424,18 @@ func TestDeepLoadModelErrors(t *testing.T) {
 			b, _ := os.ReadFile(filepath.Join(dir, "model.json"))
 			writeFile(t, filepath.Join(dir, "model.json"), []byte(strings.Replace(string(b), `"signs":[1,-1]`, `"signs":[1,0.5]`, 1)))
 		}, "output sign 1 is 0.5"},
+		// Widths are checked before the network is allocated (a negative
+		// one panicked in makeslice, huge ones ran out of memory).
+		"negative width": {func(dir string) {
+			b, _ := os.ReadFile(filepath.Join(dir, "model.json"))
+			s := strings.Replace(string(b), `"dims":[4,3,2]`, `"dims":[4,-1,2]`, 1)
+			writeFile(t, filepath.Join(dir, "model.json"), []byte(strings.Replace(s, `"hidden":[3,2]`, `"hidden":[-1,2]`, 1)))
+		}, "width n_1 = -1"},
+		"huge widths": {func(dir string) {
+			b, _ := os.ReadFile(filepath.Join(dir, "model.json"))
+			s := strings.Replace(string(b), `"dims":[4,3,2]`, `"dims":[4,300000,300000]`, 1)
+			writeFile(t, filepath.Join(dir, "model.json"), []byte(strings.Replace(s, `"hidden":[3,2]`, `"hidden":[300000,300000]`, 1)))
+		}, "at most 8192"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
