@@ -113,7 +113,7 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.K, "k", 0, "hidden neurons (default: the synthetic teacher's; relu: 1; resnet: d)")
 	fs.StringVar(&o.Signs, "signs", "", "output signs: ones, alternate or FILE.npy with k values +-1 (default: the teacher's, else ones)")
 	fs.BoolVar(&o.Bias, "bias", false, "append a constant-1 input feature")
-	fs.StringVar(&o.Synthetic, "synthetic", "", "planted data, e.g. model=sum,d=50,k=5,n=50000,seed=1 (keys: model, d, k, n, seed, wnorm, signs, dtype)")
+	fs.StringVar(&o.Synthetic, "synthetic", "", "planted data, e.g. model=sum,d=50,k=5,n=50000,seed=1 (keys: model, d, k, n, seed, wnorm, signs, dtype); deep: model=deep,d=20,hidden=8-4,n=20000,seed=1,signs=alternate")
 	fs.StringVar(&o.Data, "data", "", "features: X.npy (n x d, float32/float64, C order) or FILE.csv with a header row")
 	fs.StringVar(&o.Labels, "labels", "", "labels y.npy (n), with an .npy --data")
 	fs.StringVar(&o.Label, "label", "", "name of the label column, with a .csv --data")

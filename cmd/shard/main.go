@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	id := fs.String("id", "", "shard ID, unique in the cluster (required; certificates are issued to it)")
 	partList := fs.String("partitions", "", "partitions held: a list of IDs and ranges, e.g. 0,1,4-7 (required)")
 	fs.IntVar(&o.Partitions, "num-partitions", o.Partitions, "number of partitions P the data are split into (the same on every node)")
-	fs.StringVar(&o.Synthetic, "synthetic", "", "planted data, e.g. model=sum,d=50,k=5,n=50000,seed=1; every shard generates only its partitions")
+	fs.StringVar(&o.Synthetic, "synthetic", "", "planted data, e.g. model=sum,d=50,k=5,n=50000,seed=1 or model=deep,d=20,hidden=8-4,n=20000,seed=1; every shard generates only its partitions")
 	fs.StringVar(&o.Data, "data", "", "features: X.npy (read by row range) or FILE.csv")
 	fs.StringVar(&o.Labels, "labels", "", "labels y.npy, with an .npy --data")
 	fs.StringVar(&o.Label, "label", "", "label column, with a .csv --data")
