@@ -91,20 +91,22 @@ func StepRule(g []float64, m, n int) (float64, error) {
 // EstimateStep computes the step rule from the extreme eigenvalues of G
 // by the Lanczos method with full reorthogonalization, started from a fixed
 // pseudo-random vector (a SplitMix64 sequence: no seed, no state), with the
-// Ritz values computed every 8 steps. Ritz values lie inside the spectrum,
-// so s_max^2 is estimated from below and s_min^2 from above. It stops at the
-// first check where both
+// Ritz values computed every 4 steps (the eigenvalues of the tridiagonal
+// T_k, O(k^2); the last row of its eigenvectors, O(k^3), only once the first
+// test below holds). Ritz values lie inside the spectrum, so s_max^2 is
+// estimated from below and s_min^2 from above. It stops at the first check
+// where both
 //
+//   - the extreme Ritz values moved by at most StepRuleTol (theta_lo +
+//     theta_hi) in total since the previous check, and
 //   - the residual bounds r_lo, r_hi of the extreme Ritz pairs (each Ritz
 //     value has an eigenvalue of G within r = beta_k |s_k|) satisfy
-//     r_lo + r_hi <= StepRuleTol (theta_lo + theta_hi), and
-//   - the extreme Ritz values moved by at most StepRuleTol (theta_lo +
-//     theta_hi) in total since the previous check.
+//     r_lo + r_hi <= StepRuleTol (theta_lo + theta_hi).
 //
 // The residual bound alone is not a guarantee for s_min^2: near a dense
 // lower edge of the spectrum a Ritz value can sit, with a small residual,
 // on the second or third eigenvalue before the Krylov space resolves the
-// first. The second test guards against that; the measured error of the
+// first. The first test guards against that; the measured error of the
 // step (linalg/gd_test.go, 98 seeded random Gram matrices) is at most 2.7e-4
 // relative, on a square Gaussian B whose smallest eigenvalues crowd at 0, and
 // 1e-5 on the skip model's Gram matrices (d = 20, n = 700 and 1700).
@@ -113,8 +115,9 @@ func StepRule(g []float64, m, n int) (float64, error) {
 // result is the same bits whatever the machine's thread count. A step costs
 // one product with G (2 m^2 flops) and the reorthogonalization (8 m j flops
 // at step j); on the skip model's Gram matrices at d = 20 (m = 400) it stops
-// after 64 steps (n = 1700) to 96 (n = 700), about a seventh of the time of
-// the symmetric eigendecomposition (about 4/3 m^3 flops). When the tests are
+// after 64 steps (n = 1700) to 96 (n = 700), in a seventh to a sixteenth of
+// the time of the symmetric eigendecomposition (about 4/3 m^3 flops;
+// BenchmarkStepRule). When the tests are
 // not met within StepRuleMaxSteps steps, or the Krylov space becomes
 // invariant (a breakdown, possible for matrices with few distinct
 // eigenvalues) before m steps, it falls back to the full eigendecomposition
