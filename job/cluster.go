@@ -70,26 +70,38 @@ func Security(o Options, id string, server bool) (node.Security, error) {
 	return sec, nil
 }
 
-// trainCluster joins a cluster of shard processes and trains on their data.
-func trainCluster(ctx context.Context, o Options, out io.Writer, log *zap.Logger) (*Result, error) {
+// joinCluster joins the cluster of o.Join as a coordinator and waits until
+// every partition is held by a live shard. The caller closes the
+// coordinator.
+func joinCluster(ctx context.Context, o Options, out io.Writer, log *zap.Logger) (*node.Coordinator, transport.Schema, error) {
 	sec, err := Security(o, o.NodeID, false)
 	if err != nil {
-		return nil, err
+		return nil, transport.Schema{}, err
 	}
 	gossip, err := node.ParseGossip(o.GossipBind, o.GossipAdvert, o.Join, o.JoinTimeout)
 	if err != nil {
-		return nil, err
+		return nil, transport.Schema{}, err
 	}
 	coord, err := node.StartCoordinator(ctx, node.CoordinatorConfig{ID: o.NodeID, Gossip: gossip, Security: sec, Log: log})
+	if err != nil {
+		return nil, transport.Schema{}, err
+	}
+	fmt.Fprintf(out, "joined the cluster as %s (gossip %s); waiting for partitions 0..%d\n", o.NodeID, coord.GossipAddr(), o.Partitions-1)
+	schema, err := coord.WaitReady(ctx, o.Partitions, o.JoinTimeout)
+	if err != nil {
+		coord.Close()
+		return nil, transport.Schema{}, err
+	}
+	return coord, schema, nil
+}
+
+// trainCluster joins a cluster of shard processes and trains on their data.
+func trainCluster(ctx context.Context, o Options, out io.Writer, log *zap.Logger) (*Result, error) {
+	coord, schema, err := joinCluster(ctx, o, out, log)
 	if err != nil {
 		return nil, err
 	}
 	defer coord.Close()
-	fmt.Fprintf(out, "joined the cluster as %s (gossip %s); waiting for partitions 0..%d\n", o.NodeID, coord.GossipAddr(), o.Partitions-1)
-	schema, err := coord.WaitReady(ctx, o.Partitions, o.JoinTimeout)
-	if err != nil {
-		return nil, err
-	}
 	pr, err := prepareRemote(o, schema)
 	if err != nil {
 		return nil, err

@@ -22,24 +22,11 @@ import (
 // trainDeepCluster joins a cluster of shard processes and trains a deep
 // network on their data.
 func trainDeepCluster(ctx context.Context, o Options, out io.Writer, log *zap.Logger) (*DeepResult, error) {
-	sec, err := Security(o, o.NodeID, false)
-	if err != nil {
-		return nil, err
-	}
-	gossip, err := node.ParseGossip(o.GossipBind, o.GossipAdvert, o.Join, o.JoinTimeout)
-	if err != nil {
-		return nil, err
-	}
-	coord, err := node.StartCoordinator(ctx, node.CoordinatorConfig{ID: o.NodeID, Gossip: gossip, Security: sec, Log: log})
+	coord, schema, err := joinCluster(ctx, o, out, log)
 	if err != nil {
 		return nil, err
 	}
 	defer coord.Close()
-	fmt.Fprintf(out, "joined the cluster as %s (gossip %s); waiting for partitions 0..%d\n", o.NodeID, coord.GossipAddr(), o.Partitions-1)
-	schema, err := coord.WaitReady(ctx, o.Partitions, o.JoinTimeout)
-	if err != nil {
-		return nil, err
-	}
 	dp, err := prepareDeepRemote(o, schema)
 	if err != nil {
 		return nil, err
