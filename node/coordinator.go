@@ -120,7 +120,7 @@ func (c *Coordinator) client(ctx context.Context, m fleet.Member) (*transport.Cl
 		tc.ServerName = m.ID
 		opt = grpc.WithTransportCredentials(credentials.NewTLS(tc))
 	}
-	cl, err := transport.Dial(ctx, m.Addr, opt)
+	cl, err := transport.Dial(ctx, m.Addr, append([]grpc.DialOption{opt}, transport.StreamDialOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("node: dial shard %s at %s: %w", m.ID, m.Addr, err)
 	}

@@ -170,7 +170,7 @@ func StartShard(ctx context.Context, cfg ShardConfig) (*Shard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: shard %s: gRPC listen on %q: %w", cfg.ID, cfg.GRPCListen, err)
 	}
-	var opts []grpc.ServerOption
+	opts := transport.StreamServerOptions()
 	if !cfg.Security.Insecure {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.Security.TLS)))
 	}
