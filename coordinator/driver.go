@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"altmin/internal/fanout"
 	"altmin/shard"
 )
 
@@ -59,12 +60,6 @@ type Driver struct {
 	AllowDegraded bool
 }
 
-type fetched struct {
-	part  int
-	stats *shard.Stats
-	err   error
-}
-
 // Run iterates until the core stops and returns the last report.
 func (d *Driver) Run(ctx context.Context) (Report, error) {
 	log := d.Log
@@ -107,54 +102,38 @@ func (d *Driver) step(ctx context.Context, log *zap.Logger) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	par := d.Parallel
-	if par <= 0 || par > len(missing) {
-		par = len(missing)
-	}
-	results := make(chan fetched, len(missing))
-	sem := make(chan struct{}, par)
-	for _, p := range missing {
-		go func() {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				results <- fetched{part: p, err: ctx.Err()}
-				return
-			}
-			defer func() { <-sem }()
-			s, err := d.Fetcher.Fetch(ctx, req, p)
-			results <- fetched{part: p, stats: s, err: err}
-		}()
-	}
+	results := fanout.Start(ctx, missing, d.Parallel, func(ctx context.Context, p int) (*shard.Stats, error) {
+		return d.Fetcher.Fetch(ctx, req, p)
+	})
 	var firstErr error
 	for range missing {
 		f := <-results
-		if f.err != nil && d.AllowDegraded && errors.Is(f.err, ErrUnavailable) {
-			log.Error("DEGRADED: continuing without a partition; its samples are left out of this iteration", zap.Int("iter", req.Iter), zap.Int("partition", f.part), zap.Error(f.err))
-			if err := d.Core.Skip(f.part); err != nil && firstErr == nil {
+		if f.Err != nil && d.AllowDegraded && errors.Is(f.Err, ErrUnavailable) {
+			log.Error("DEGRADED: continuing without a partition; its samples are left out of this iteration", zap.Int("iter", req.Iter), zap.Int("partition", f.Part), zap.Error(f.Err))
+			if err := d.Core.Skip(f.Part); err != nil && firstErr == nil {
 				firstErr = err
 			}
 			continue
 		}
-		if f.err != nil {
+		if f.Err != nil {
 			if firstErr == nil {
-				firstErr = fmt.Errorf("coordinator: iteration %d: partition %d: %w", req.Iter, f.part, f.err)
+				firstErr = fmt.Errorf("coordinator: iteration %d: partition %d: %w", req.Iter, f.Part, f.Err)
 				cancel()
 			}
 			continue
 		}
-		if f.stats != nil && f.stats.Partition != f.part {
-			log.Warn("partial for another partition rejected", zap.Int("iter", req.Iter), zap.Int("partition", f.part), zap.Int("got", f.stats.Partition))
+		if f.Value != nil && f.Value.Partition != f.Part {
+			log.Warn("partial for another partition rejected", zap.Int("iter", req.Iter), zap.Int("partition", f.Part), zap.Int("got", f.Value.Partition))
 			if firstErr == nil {
-				firstErr = fmt.Errorf("coordinator: iteration %d: partition %d: answer was for partition %d", req.Iter, f.part, f.stats.Partition)
+				firstErr = fmt.Errorf("coordinator: iteration %d: partition %d: answer was for partition %d", req.Iter, f.Part, f.Value.Partition)
 				cancel()
 			}
 			continue
 		}
-		if err := d.Core.Offer(f.stats); err != nil {
-			log.Warn("partial rejected", zap.Int("iter", req.Iter), zap.Int("partition", f.part), zap.Error(err))
+		if err := d.Core.Offer(f.Value); err != nil {
+			log.Warn("partial rejected", zap.Int("iter", req.Iter), zap.Int("partition", f.Part), zap.Error(err))
 			if firstErr == nil && !errors.Is(err, ErrDuplicate) {
-				firstErr = fmt.Errorf("coordinator: iteration %d: partition %d: %w", req.Iter, f.part, err)
+				firstErr = fmt.Errorf("coordinator: iteration %d: partition %d: %w", req.Iter, f.Part, err)
 				cancel()
 			}
 		}

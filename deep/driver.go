@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"altmin/internal/fanout"
 	"altmin/shard"
 )
 
@@ -47,12 +48,6 @@ type Driver struct {
 	OnReport func(Report, time.Duration) error
 	// Now returns the current time, for step wall times; nil means time.Now.
 	Now func() time.Time
-}
-
-type fetched struct {
-	part int
-	p    *Partial
-	err  error
 }
 
 // Run steps until the core stops and returns the last report.
@@ -95,29 +90,9 @@ func (d *Driver) step(ctx context.Context, log *zap.Logger) error {
 	missing := d.Core.Missing()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	par := d.Parallel
-	if par <= 0 || par > len(missing) {
-		par = len(missing)
-	}
-	results := make(chan fetched, len(missing))
-	sem := make(chan struct{}, par)
-	for _, p := range missing {
-		go func() {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				results <- fetched{part: p, err: ctx.Err()}
-				return
-			}
-			defer func() { <-sem }()
-			if err := ctx.Err(); err != nil {
-				results <- fetched{part: p, err: err}
-				return
-			}
-			part, err := d.Fetcher.Fetch(ctx, req, p)
-			results <- fetched{part: p, p: part, err: err}
-		}()
-	}
+	results := fanout.Start(ctx, missing, d.Parallel, func(ctx context.Context, p int) (*Partial, error) {
+		return d.Fetcher.Fetch(ctx, req, p)
+	})
 	var firstErr error
 	fail := func(err error) {
 		if firstErr == nil {
@@ -128,18 +103,18 @@ func (d *Driver) step(ctx context.Context, log *zap.Logger) error {
 	for range missing {
 		f := <-results
 		switch {
-		case f.err != nil:
-			fail(fmt.Errorf("deep: step %d: partition %d: %w", req.Step, f.part, f.err))
-		case f.p == nil:
-			fail(fmt.Errorf("deep: step %d: partition %d: no statistics returned", req.Step, f.part))
-		case f.p.Partition != f.part:
-			log.Warn("partial for another partition rejected", zap.Int("step", req.Step), zap.Int("partition", f.part), zap.Int("got", f.p.Partition))
-			fail(fmt.Errorf("deep: step %d: partition %d: answer was for partition %d", req.Step, f.part, f.p.Partition))
+		case f.Err != nil:
+			fail(fmt.Errorf("deep: step %d: partition %d: %w", req.Step, f.Part, f.Err))
+		case f.Value == nil:
+			fail(fmt.Errorf("deep: step %d: partition %d: no statistics returned", req.Step, f.Part))
+		case f.Value.Partition != f.Part:
+			log.Warn("partial for another partition rejected", zap.Int("step", req.Step), zap.Int("partition", f.Part), zap.Int("got", f.Value.Partition))
+			fail(fmt.Errorf("deep: step %d: partition %d: answer was for partition %d", req.Step, f.Part, f.Value.Partition))
 		default:
-			if err := d.Core.Offer(f.p); err != nil {
-				log.Warn("partial rejected", zap.Int("step", req.Step), zap.Int("partition", f.part), zap.Error(err))
+			if err := d.Core.Offer(f.Value); err != nil {
+				log.Warn("partial rejected", zap.Int("step", req.Step), zap.Int("partition", f.Part), zap.Error(err))
 				if !errors.Is(err, ErrDuplicate) {
-					fail(fmt.Errorf("deep: step %d: partition %d: %w", req.Step, f.part, err))
+					fail(fmt.Errorf("deep: step %d: partition %d: %w", req.Step, f.Part, err))
 				}
 			}
 		}

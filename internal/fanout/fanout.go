@@ -1,0 +1,43 @@
+// Package fanout runs one call per partition with a bound on the calls in
+// flight, for the coordinator's drivers (coordinator.Driver, deep.Driver).
+package fanout
+
+import "context"
+
+// Result is the answer of one call.
+type Result[T any] struct {
+	Part  int
+	Value T
+	Err   error
+}
+
+// Start calls fetch(ctx, p) for every p in parts, at most par at a time
+// (par <= 0 or above len(parts): all at once), and returns a channel that
+// receives exactly len(parts) results, in the order the calls end. Calls
+// not yet started when ctx is done are not made; their results carry
+// ctx.Err(). The channel is buffered: the goroutines never block on it.
+func Start[T any](ctx context.Context, parts []int, par int, fetch func(ctx context.Context, p int) (T, error)) <-chan Result[T] {
+	if par <= 0 || par > len(parts) {
+		par = len(parts)
+	}
+	results := make(chan Result[T], len(parts))
+	sem := make(chan struct{}, par)
+	for _, p := range parts {
+		go func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				results <- Result[T]{Part: p, Err: ctx.Err()}
+				return
+			}
+			defer func() { <-sem }()
+			if err := ctx.Err(); err != nil {
+				results <- Result[T]{Part: p, Err: err}
+				return
+			}
+			v, err := fetch(ctx, p)
+			results <- Result[T]{Part: p, Value: v, Err: err}
+		}()
+	}
+	return results
+}
