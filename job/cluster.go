@@ -110,16 +110,25 @@ func trainCluster(ctx context.Context, o Options, out io.Writer, log *zap.Logger
 	return runFleet(ctx, o, pr, coord, out, log)
 }
 
-// prepareRemote builds the problem for data held by shards with the given
-// schema. With --synthetic, the coordinator regenerates the teacher and
-// checks that the shards hold the same planted data.
-func prepareRemote(o Options, schema transport.Schema) (*Problem, error) {
+// remoteData describes the data the shards of schema hold, and takes their
+// bias feature into o (a --bias the shards do not apply is an error).
+func remoteData(o *Options, schema transport.Schema) (data.Source, error) {
 	if o.Bias && !schema.Bias {
 		return nil, fmt.Errorf("%w: --bias is set but the shards do not append a bias feature (start them with --bias)", ErrOptions)
 	}
 	o.Bias = schema.Bias
-	var src data.Source = remoteSource{data.Info{N: schema.N, D: schema.D,
-		Desc: fmt.Sprintf("cluster data n=%d d=%d fingerprint=%s", schema.N, schema.D, schema.Fingerprint)}}
+	return remoteSource{data.Info{N: schema.N, D: schema.D,
+		Desc: fmt.Sprintf("cluster data n=%d d=%d fingerprint=%s", schema.N, schema.D, schema.Fingerprint)}}, nil
+}
+
+// prepareRemote builds the problem for data held by shards with the given
+// schema. With --synthetic, the coordinator regenerates the teacher and
+// checks that the shards hold the same planted data.
+func prepareRemote(o Options, schema transport.Schema) (*Problem, error) {
+	src, err := remoteData(&o, schema)
+	if err != nil {
+		return nil, err
+	}
 	if o.Synthetic != "" {
 		g, err := data.ParseSynthetic(o.Synthetic)
 		if err != nil {

@@ -39,12 +39,10 @@ func trainDeepCluster(ctx context.Context, o Options, out io.Writer, log *zap.Lo
 // the given schema. With --synthetic, the coordinator regenerates the
 // planted data and checks that the shards hold the same.
 func prepareDeepRemote(o Options, schema transport.Schema) (*DeepProblem, error) {
-	if o.Bias && !schema.Bias {
-		return nil, fmt.Errorf("%w: --bias is set but the shards do not append a bias feature (start them with --bias)", ErrOptions)
+	src, err := remoteData(&o, schema)
+	if err != nil {
+		return nil, err
 	}
-	o.Bias = schema.Bias
-	var src data.Source = remoteSource{data.Info{N: schema.N, D: schema.D,
-		Desc: fmt.Sprintf("cluster data n=%d d=%d fingerprint=%s", schema.N, schema.D, schema.Fingerprint)}}
 	var tch *deep.Teacher
 	if o.Synthetic != "" {
 		g, t, err := openDeepSource(o)
