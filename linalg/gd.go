@@ -275,11 +275,3 @@ func lanczosExtremes(g []float64, m int, tol float64, maxSteps int) (lo, hi floa
 	}
 	return 0, 0, maxSteps, 0, false
 }
-
-func vdot(a, b []float64) float64 {
-	var s float64
-	for i, v := range a {
-		s += v * b[i]
-	}
-	return s
-}
