@@ -32,26 +32,35 @@ const cholParallelMin = 192
 
 // cholWorkspace holds the scratch memory of cholesky.
 type cholWorkspace struct {
-	panel []float64   // the panel's off-diagonal rows, padded: cholBlock x ldt
-	sub   [][]float64 // per worker: a copy of the panel's columns of its strips
-	trail []float64   // X^T X of the panel, strip layout of order ldt
+	panel []float64 // the panel's off-diagonal rows, padded: cholBlock x ldt
+	cuts  []int
 }
 
+// cholLd returns the row stride cholesky needs for order m: m rounded up to
+// a multiple of 4. The matrix must have cholLd(m) rows of that stride.
+func cholLd(m int) int { return padTo4(m) }
+
 // cholesky overwrites the upper triangle of the m x m row-major symmetric
-// matrix a with the upper triangular U such that A = U^T U, reading only
-// the upper triangle of A. It reports false, leaving a partly overwritten,
-// when A is not positive definite in floating point (a pivot is not
-// positive, or NaN).
-func cholesky(a []float64, m int, ws *cholWorkspace) bool {
-	if len(a) != m*m {
+// matrix a (row stride lda = cholLd(m), lda rows) with the upper triangular
+// U such that A = U^T U, reading only the upper triangle of A. The elements
+// below the diagonal and those of the padding rows and columns (m..lda-1)
+// are overwritten with values of no meaning. It reports false, leaving a
+// partly overwritten, when A is not positive definite in floating point (a
+// pivot is not positive, or NaN).
+func cholesky(a []float64, m, lda int, ws *cholWorkspace) bool {
+	if lda != cholLd(m) || len(a) < lda*lda {
 		panic("linalg: bad dimensions in cholesky")
 	}
 	for j0 := 0; j0 < m; j0 += cholBlock {
 		jb := min(cholBlock, m-j0)
-		// Factor the panel rows j0..j0+jb-1, all columns to the right:
-		// U11 and U12 = U11^-T A12 together (unblocked right-looking).
-		for i := j0; i < j0+jb; i++ {
-			row := a[i*m : (i+1)*m]
+		t0 := j0 + jb
+		// Factor the panel rows j0..t0-1: first the diagonal block U11,
+		// then U12 = U11^-T A12 by columns, split among goroutines. Every
+		// element sees the operations of the unblocked right-looking
+		// algorithm in the same order: scaled by 1/u_ii at step i, updated
+		// by fma(-u_ir, u_ic, a_rc) at the steps i < r.
+		for i := j0; i < t0; i++ {
+			row := a[i*lda : i*lda+m]
 			p := row[i]
 			if !(p > 0) || math.IsInf(p, 1) {
 				return false
@@ -59,41 +68,83 @@ func cholesky(a []float64, m int, ws *cholWorkspace) bool {
 			p = math.Sqrt(p)
 			row[i] = p
 			inv := 1 / p
-			for c := i + 1; c < m; c++ {
+			for c := i + 1; c < t0; c++ {
 				row[c] *= inv
 			}
-			for r := i + 1; r < j0+jb; r++ {
-				axpy(-row[r], row[r:], a[r*m+r:(r+1)*m])
+			for r := i + 1; r < t0; r++ {
+				axpy(-row[r], row[r:t0], a[r*lda+r:r*lda+t0])
 			}
 		}
-		if j0+jb < m {
-			ws.trailing(a, m, j0, jb)
+		if t0 < m {
+			ws.parallel(m-t0, func(c0, c1 int) { panelColumns(a, lda, j0, t0, t0+c0, t0+c1) })
+			ws.trailing(a, m, lda, j0, jb)
 		}
 	}
 	return true
 }
 
+// panelColumns computes the columns c0..c1-1 of U12 = U11^-T A12 for the
+// panel rows j0..t0-1, U11 being already in place.
+func panelColumns(a []float64, lda, j0, t0, c0, c1 int) {
+	for i := j0; i < t0; i++ {
+		row := a[i*lda : i*lda+c1]
+		inv := 1 / row[i]
+		for c := c0; c < c1; c++ {
+			row[c] *= inv
+		}
+		for r := i + 1; r < t0; r++ {
+			axpy(-row[r], row[c0:c1], a[r*lda+c0:r*lda+c1])
+		}
+	}
+}
+
+// parallel splits 0..n-1 into runs of about equal length, one per goroutine
+// (up to GOMAXPROCS; one when n < cholParallelMin), and calls f on each,
+// returning when all have returned.
+func (ws *cholWorkspace) parallel(n int, f func(lo, hi int)) {
+	workers := 1
+	if n >= cholParallelMin {
+		workers = min(runtime.GOMAXPROCS(0), n/4)
+	}
+	if workers == 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(w*n/workers, (w+1)*n/workers)
+		}()
+	}
+	f(0, n/workers)
+	wg.Wait()
+}
+
 // trailing subtracts U12^T U12 from the trailing matrix A22 (rows and
 // columns j0+jb..m-1), where U12 is rows j0..j0+jb-1 of a right of the
-// panel.
-func (ws *cholWorkspace) trailing(a []float64, m, j0, jb int) {
-	t0 := j0 + jb
+// panel. The Gram kernel reads U12 from a zero-padded copy and subtracts
+// each 4 x 12 tile of the product from A22 as it completes; the strips of
+// A22 are split among goroutines in runs of about equal cost.
+func (ws *cholWorkspace) trailing(a []float64, m, lda, j0, jb int) {
+	t0 := j0 + jb    // a multiple of 4: only the last panel is short
 	n := m - t0      // order of the trailing matrix
-	ldt := padTo4(n) // its padded order
+	ldt := padTo4(n) // its padded order; t0 + ldt = lda
 	nst := ldt / 4   // strips
 	ws.panel = growF(ws.panel, cholBlock*ldt)
 	for r := 0; r < jb; r++ {
 		dst := ws.panel[r*ldt : (r+1)*ldt]
-		copy(dst, a[(j0+r)*m+t0:(j0+r+1)*m])
+		copy(dst, a[(j0+r)*lda+t0:(j0+r)*lda+m])
 		clear(dst[n:])
 	}
-	ws.trail = growF(ws.trail, stripLen(ldt))
 	workers := 1
 	if n >= cholParallelMin {
 		workers = min(runtime.GOMAXPROCS(0), nst)
 	}
 	// Strip s costs about ldt - 4s; cut the strips into runs of equal cost.
-	cuts := make([]int, workers+1)
+	ws.cuts = append(ws.cuts[:0], make([]int, workers+1)...)
+	cuts := ws.cuts
 	total := float64(nst) * float64(ldt-2*(nst-1)) // the sum of ldt-4s
 	w, acc := 1, 0.0
 	for s := 0; s < nst && w < workers; s++ {
@@ -106,46 +157,8 @@ func (ws *cholWorkspace) trailing(a []float64, m, j0, jb int) {
 	for ; w <= workers; w++ {
 		cuts[w] = nst
 	}
-	for len(ws.sub) < workers {
-		ws.sub = append(ws.sub, nil)
-	}
-	run := func(wk int) {
-		s0, s1 := cuts[wk], cuts[wk+1]
-		if s0 == s1 {
-			return
-		}
-		off := stripOff(ldt, s0)
-		c := ws.trail[off:stripOff(ldt, s1)]
-		clear(c)
-		if s0 == 0 {
-			gramStrips(ws.panel, jb, ldt, s1, c)
-		} else {
-			// The strips s0.. of order ldt are the strips 0.. of the
-			// columns 4*s0.. taken as a matrix of order ldt-4*s0.
-			lds := ldt - 4*s0
-			sub := growF(ws.sub[wk], jb*lds)
-			ws.sub[wk] = sub
-			for r := 0; r < jb; r++ {
-				copy(sub[r*lds:(r+1)*lds], ws.panel[r*ldt+4*s0:(r+1)*ldt])
-			}
-			gramStrips(sub, jb, lds, s1-s0, c)
-		}
-		// A22 -= the strips' rows, upper triangle only.
-		for s := s0; s < s1; s++ {
-			wd, so := ldt-4*s, stripOff(ldt, s)-off
-			for rr := 0; rr < 4; rr++ {
-				i := 4*s + rr
-				if i >= n {
-					break
-				}
-				src := c[so+rr*wd+rr : so+rr*wd+wd-(ldt-n)]
-				dst := a[(t0+i)*m+t0+i : (t0+i+1)*m]
-				for t, v := range src {
-					dst[t] -= v
-				}
-			}
-		}
-	}
+	out := a[t0*lda+t0:]
+	run := func(wk int) { gramSub(ws.panel, jb, ldt, cuts[wk], cuts[wk+1], out, lda) }
 	if workers == 1 {
 		run(0)
 		return
@@ -163,22 +176,22 @@ func (ws *cholWorkspace) trailing(a []float64, m, j0, jb int) {
 }
 
 // cholSolve overwrites b with A^-1 b, where the upper triangle of the m x m
-// row-major a holds the factor U of A = U^T U: U^T z = b by forward
+// row-major a (row stride lda) holds the factor U of A = U^T U: U^T z = b by forward
 // substitution (an axpy along each row of U), then U x = z by back
 // substitution (a dot product along each row). Both read U row by row.
-func cholSolve(a []float64, m int, b []float64) {
+func cholSolve(a []float64, m, lda int, b []float64) {
 	for i := 0; i < m; i++ {
-		b[i] /= a[i*m+i]
+		b[i] /= a[i*lda+i]
 		if i+1 < m {
-			axpy(-b[i], a[i*m+i+1:(i+1)*m], b[i+1:m])
+			axpy(-b[i], a[i*lda+i+1:i*lda+m], b[i+1:m])
 		}
 	}
 	bl := blas64.Implementation()
 	for i := m - 1; i >= 0; i-- {
 		if i+1 < m {
-			b[i] -= bl.Ddot(m-i-1, a[i*m+i+1:(i+1)*m], 1, b[i+1:m], 1)
+			b[i] -= bl.Ddot(m-i-1, a[i*lda+i+1:i*lda+m], 1, b[i+1:m], 1)
 		}
-		b[i] /= a[i*m+i]
+		b[i] /= a[i*lda+i]
 	}
 }
 
@@ -189,7 +202,7 @@ func cholSolve(a []float64, m int, b []float64) {
 // overflow (a factor of a positive definite matrix with finite entries).
 // A non-finite intermediate gives 0: infinitely ill-conditioned. work must
 // hold 2m floats and isgn m ints.
-func cholRcond(a []float64, m int, anorm float64, work []float64, isgn []int) float64 {
+func cholRcond(a []float64, m, lda int, anorm float64, work []float64, isgn []int) float64 {
 	if m == 0 {
 		return 1
 	}
@@ -212,7 +225,7 @@ func cholRcond(a []float64, m int, anorm float64, work []float64, isgn []int) fl
 			return (1 / ainvnm) / anorm
 		}
 		// A is symmetric: A^-1 and A^-T are the same solve.
-		cholSolve(a, m, x)
+		cholSolve(a, m, lda, x)
 		for _, t := range x {
 			if math.IsNaN(t) || math.IsInf(t, 0) {
 				return 0

@@ -37,13 +37,9 @@ func padTo4(n int) int { return (n + 3) &^ 3 }
 // gramGo adds X^T X to c (strip layout of order ldx), where X is the m x ldx
 // row-major matrix x. Element (j, l) of c is updated as the chain
 // c = fma(x[i][j], x[i][l], c) for i = 0, 1, ..., m-1.
-func gramGo(x []float64, m, ldx int, c []float64) { gramStripsGo(x, m, ldx, ldx/4, c) }
-
-// gramStripsGo is gramGo restricted to the strips 0..nb-1 of c (rows 0..4nb-1
-// of X^T X); the other strips are not touched.
-func gramStripsGo(x []float64, m, ldx, nb int, c []float64) {
+func gramGo(x []float64, m, ldx int, c []float64) {
 	x = x[:m*ldx]
-	for s := 0; s < nb; s++ {
+	for s := 0; s < ldx/4; s++ {
 		j0, w := 4*s, ldx-4*s
 		cs := c[stripOff(ldx, s) : stripOff(ldx, s)+4*w]
 		for l := j0; l < ldx; l += 4 {
@@ -83,6 +79,41 @@ func gramStripsGo(x []float64, m, ldx, nb int, c []float64) {
 			c1[0], c1[1], c1[2], c1[3] = c10, c11, c12, c13
 			c2[0], c2[1], c2[2], c2[3] = c20, c21, c22, c23
 			c3[0], c3[1], c3[2], c3[3] = c30, c31, c32, c33
+		}
+	}
+}
+
+// gramSubGo subtracts the strips s0..s1-1 of X^T X (X: the m x ldx
+// row-major x) from the matrix out of row stride ldo: for every row j of
+// the strips and column l = 4*(j/4)..ldx-1, out[j*ldo+l] -= acc, acc being
+// the chain acc = fma(x[i][j], x[i][l], acc) over i = 0..m-1 from +0. This
+// is the trailing update of the blocked Cholesky factorization (chol.go):
+// each tile's sums go from registers into the matrix, with no scratch. The
+// 4 x 4 tiles on the diagonal are written whole, so the three elements
+// below the diagonal of each are overwritten too, as are the columns and
+// rows from ldx to the next multiple of 4 of the caller's matrix.
+func gramSubGo(x []float64, m, ldx, s0, s1 int, out []float64, ldo int) {
+	x = x[:m*ldx]
+	for s := s0; s < s1; s++ {
+		j0 := 4 * s
+		for l := j0; l < ldx; l += 4 {
+			var acc [4][4]float64
+			for i := 0; i < m; i++ {
+				row := x[i*ldx : (i+1)*ldx]
+				a := row[j0 : j0+4 : j0+4]
+				b := row[l : l+4 : l+4]
+				for r := range 4 {
+					for c := range 4 {
+						acc[r][c] = math.FMA(a[r], b[c], acc[r][c])
+					}
+				}
+			}
+			for r := range 4 {
+				o := out[(j0+r)*ldo+l : (j0+r)*ldo+l+4 : (j0+r)*ldo+l+4]
+				for c := range 4 {
+					o[c] -= acc[r][c]
+				}
+			}
 		}
 	}
 }
@@ -139,11 +170,16 @@ func gatherGo(dst []float64, ldx int, x []float64, d int, idx []int32) {
 // kernel_noasm.go) check their arguments here, so that the assembly never
 // reads or writes out of bounds.
 
-func checkGram(x []float64, m, ldx int, c []float64) { checkGramStrips(x, m, ldx, ldx/4, c) }
-
-func checkGramStrips(x []float64, m, ldx, nb int, c []float64) {
-	if m < 0 || ldx < 0 || ldx%4 != 0 || nb < 0 || 4*nb > ldx || len(x) < m*ldx || len(c) < stripOff(ldx, nb) {
+func checkGram(x []float64, m, ldx int, c []float64) {
+	if m < 0 || ldx < 0 || ldx%4 != 0 || len(x) < m*ldx || len(c) < stripLen(ldx) {
 		panic("linalg: bad dimensions in gram kernel")
+	}
+}
+
+func checkGramSub(x []float64, m, ldx, s0, s1 int, out []float64, ldo int) {
+	if m < 0 || ldx < 0 || ldx%4 != 0 || s0 < 0 || s1 < s0 || 4*s1 > ldx || len(x) < m*ldx || ldo < ldx ||
+		s1 > s0 && len(out) < (4*s1-1)*ldo+ldx {
+		panic("linalg: bad dimensions in gramSub kernel")
 	}
 }
 

@@ -14,6 +14,9 @@ var useAVX = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 func gramAVX(x *float64, m, ldx, nb int, c *float64)
 
 //go:noescape
+func gramSubAVX(x *float64, m, ldx, s0, s1 int, out *float64, ldo int)
+
+//go:noescape
 func patAVX(x *float64, ldx, d int, ut *float64, ldu, nq4 int, z *float64, ldz int)
 
 //go:noescape
@@ -35,17 +38,17 @@ func gram(x []float64, m, ldx int, c []float64) {
 	gramGo(x, m, ldx, c)
 }
 
-// gramStrips adds the strips 0..nb-1 of X^T X to c; see gramStripsGo.
-func gramStrips(x []float64, m, ldx, nb int, c []float64) {
-	checkGramStrips(x, m, ldx, nb, c)
-	if m == 0 || nb == 0 {
+// gramSub subtracts the strips s0..s1-1 of X^T X from out; see gramSubGo.
+func gramSub(x []float64, m, ldx, s0, s1 int, out []float64, ldo int) {
+	checkGramSub(x, m, ldx, s0, s1, out, ldo)
+	if m == 0 || s0 == s1 {
 		return
 	}
 	if useAVX {
-		gramAVX(&x[0], m, ldx, nb, &c[0])
+		gramSubAVX(&x[0], m, ldx, s0, s1, &out[0], ldo)
 		return
 	}
-	gramStripsGo(x, m, ldx, nb, c)
+	gramSubGo(x, m, ldx, s0, s1, out, ldo)
 }
 
 // zBlock computes a 4 x nq block of X U^T; see patGo.

@@ -11,10 +11,10 @@ func gram(x []float64, m, ldx int, c []float64) {
 	gramGo(x, m, ldx, c)
 }
 
-// gramStrips adds the strips 0..nb-1 of X^T X to c; see gramStripsGo.
-func gramStrips(x []float64, m, ldx, nb int, c []float64) {
-	checkGramStrips(x, m, ldx, nb, c)
-	gramStripsGo(x, m, ldx, nb, c)
+// gramSub subtracts the strips s0..s1-1 of X^T X from out; see gramSubGo.
+func gramSub(x []float64, m, ldx, s0, s1 int, out []float64, ldo int) {
+	checkGramSub(x, m, ldx, s0, s1, out, ldo)
+	gramSubGo(x, m, ldx, s0, s1, out, ldo)
 }
 
 // zBlock computes a 4 x nq block of X U^T; see patGo.

@@ -76,7 +76,8 @@ func SolveNormal(u, g, r []float64, m int, center []float64) (SolveResult, error
 	buf := solvePool.Get().(*solveBuf)
 	defer solvePool.Put(buf)
 	ws := &buf.ws
-	buf.a = growF(buf.a, m*m)
+	lda := cholLd(m)
+	buf.a = growF(buf.a, lda*lda)
 	a := buf.a // upper triangle: G (+ ridge), then its factor; the rest unread
 	work := make([]float64, 2*m)
 	isgn := make([]int, m)
@@ -84,19 +85,19 @@ func SolveNormal(u, g, r []float64, m int, center []float64) (SolveResult, error
 	for attempt := 0; attempt <= 20; attempt++ {
 		res.Attempts++
 		for i, k := 0, 0; i < m; i++ {
-			copy(a[i*m+i:(i+1)*m], g[k:k+m-i])
+			copy(a[i*lda+i:i*lda+m], g[k:k+m-i])
 			k += m - i
-			a[i*m+i] += lambda
+			a[i*lda+i] += lambda
 		}
-		anorm := impl.Dlansy(lapack.MaxColumnSum, blas.Upper, m, a, m, work)
-		if cholesky(a, m, ws) {
+		anorm := impl.Dlansy(lapack.MaxColumnSum, blas.Upper, m, a, lda, work)
+		if cholesky(a, m, lda, ws) {
 			// The 1-norm condition estimate of LAPACK's Dpocon, which
 			// gonum's mat.Cholesky.Cond also reports.
-			if cond := 1 / cholRcond(a, m, anorm, work, isgn); cond <= MaxCond {
+			if cond := 1 / cholRcond(a, m, lda, anorm, work, isgn); cond <= MaxCond {
 				for i := range u {
 					u[i] = r[i] + lambda*center[i]
 				}
-				cholSolve(a, m, u)
+				cholSolve(a, m, lda, u)
 				res.Ridge, res.Cond = lambda, cond
 				return res, nil
 			}

@@ -144,6 +144,7 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.Cert, "cert", "", "certificate (overrides --tls-dir)")
 	fs.StringVar(&o.Key, "key", "", "key (overrides --tls-dir)")
 	fs.BoolVar(&o.Insecure, "insecure", false, "with --join: plaintext gossip and gRPC (explicit opt-out of encryption and TLS)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
 	fs.BoolVar(&o.AllowDegraded, "allow-degraded", false, "continue without partitions that no live shard serves after --rejoin-timeout, leaving their samples out (logged, recorded in model.json); default: stop with an error")
 	err := parse(fs, args)
 	if err != nil {
@@ -161,12 +162,16 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer log.Sync()
-	if o.IsDeep() {
-		_, err = job.TrainDeep(ctx, o, stdout, log)
+	stop, err := cli.StartCPUProfile(*cpuprofile)
+	if err != nil {
 		return err
 	}
-	_, err = job.Train(ctx, o, stdout, log)
-	return err
+	if o.IsDeep() {
+		_, err = job.TrainDeep(ctx, o, stdout, log)
+	} else {
+		_, err = job.Train(ctx, o, stdout, log)
+	}
+	return errors.Join(err, stop())
 }
 
 func certsCmd(args []string, stdout, stderr io.Writer) error {

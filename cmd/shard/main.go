@@ -75,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Key, "key", "", "this shard's key (overrides --tls-dir)")
 	fs.BoolVar(&o.Insecure, "insecure", false, "plaintext gossip and gRPC (explicit opt-out of encryption and TLS)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until the shard stops (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -128,13 +129,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "shard %s serving partitions %v on %s (gossip %s)\n", *id, parts, s.GRPCAddr(), s.GossipAddr())
+	stop, err := cli.StartCPUProfile(*cpuprofile)
+	if err != nil {
+		s.Close()
+		return err
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
-		return s.Close()
+		return errors.Join(s.Close(), stop())
 	case err := <-s.Done():
 		s.Close()
-		return fmt.Errorf("gRPC server stopped: %w", err)
+		return errors.Join(fmt.Errorf("gRPC server stopped: %w", err), stop())
 	}
 }
 

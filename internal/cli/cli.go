@@ -1,11 +1,13 @@
 // Package cli holds the small pieces the two commands share: the logger,
-// list flags and the cluster-key environment variable.
+// list flags, the cluster-key environment variable and CPU profiles.
 package cli
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strings"
 
 	"go.uber.org/zap"
@@ -38,4 +40,29 @@ func SplitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// StartCPUProfile starts writing a CPU profile (runtime/pprof format, for
+// go tool pprof) to path, which it creates or truncates, and returns the
+// function that stops the profile and closes the file. An empty path
+// profiles nothing and returns a no-op.
+func StartCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile %s: %w", path, err)
+		}
+		return nil
+	}, nil
 }
