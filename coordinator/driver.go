@@ -48,8 +48,8 @@ type Driver struct {
 	StepTimeout time.Duration
 	Log         *zap.Logger
 	// OnReport, when set, is called after every iteration with its report
-	// and wall time; an error stops training.
-	OnReport func(Report, time.Duration) error
+	// and wall times; an error stops training.
+	OnReport func(Report, Timing) error
 	// Now returns the current time, for iteration wall times; nil means
 	// time.Now.
 	Now func() time.Time
@@ -58,6 +58,20 @@ type Driver struct {
 	// error level and listed in the report). Off by default: a missing
 	// partition stops training with an error naming it.
 	AllowDegraded bool
+}
+
+// Timing is the wall time of one iteration and of its two phases, read
+// from Driver.Now.
+type Timing struct {
+	// Total is the whole iteration: Stats + Solve.
+	Total time.Duration
+	// Stats runs from the broadcast of the weights until every partial
+	// statistic has arrived and been added into the totals: the shards'
+	// statistics passes, the transfer, and the reduce.
+	Stats time.Duration
+	// Solve is the core's step once every partial is in: loss, stop tests
+	// and the solve of the normal equations.
+	Solve time.Duration
 }
 
 // Run iterates until the core stops and returns the last report.
@@ -75,13 +89,15 @@ func (d *Driver) Run(ctx context.Context) (Report, error) {
 		if err := d.step(ctx, log); err != nil {
 			return Report{}, err
 		}
+		fetched := now()
 		rep, err := d.Core.Advance()
 		if err != nil {
 			return rep, err
 		}
-		dur := now().Sub(start)
+		end := now()
+		tm := Timing{Total: end.Sub(start), Stats: fetched.Sub(start), Solve: end.Sub(fetched)}
 		if d.OnReport != nil {
-			if err := d.OnReport(rep, dur); err != nil {
+			if err := d.OnReport(rep, tm); err != nil {
 				return rep, err
 			}
 		}

@@ -74,7 +74,7 @@ func TestDriverFetchFailure(t *testing.T) {
 		d := newDriver(t, pr, pr.perturbed(1, 0.5), 20, f)
 		d.Parallel = parallel
 		var iters []int
-		d.OnReport = func(r coordinator.Report, _ time.Duration) error {
+		d.OnReport = func(r coordinator.Report, _ coordinator.Timing) error {
 			iters = append(iters, r.Iter)
 			return nil
 		}
@@ -224,7 +224,7 @@ func TestDriverOutOfOrderCompletion(t *testing.T) {
 		d := newDriver(t, pr, u0, 12, of)
 		d.Parallel = parallel
 		var got []coordinator.Report
-		d.OnReport = func(r coordinator.Report, _ time.Duration) error {
+		d.OnReport = func(r coordinator.Report, _ coordinator.Timing) error {
 			got = append(got, r)
 			return nil
 		}
@@ -321,7 +321,8 @@ func TestDriverContextAndHooks(t *testing.T) {
 		t.Errorf("stuck partition: err = %v, want DeadlineExceeded naming partition 1", err)
 	}
 
-	// OnReport sees the injected clock's durations, and its error stops
+	// OnReport sees the injected clock's durations (one tick at the start,
+	// one after the fetches, one after the solve), and its error stops
 	// training after that iteration.
 	d = newDriver(t, pr, u0, 5, local)
 	var tick time.Duration
@@ -329,9 +330,9 @@ func TestDriverContextAndHooks(t *testing.T) {
 	d.Now = func() time.Time { tick += time.Second; return base.Add(tick) }
 	errStop := errors.New("stop here")
 	var seen []int
-	d.OnReport = func(r coordinator.Report, dur time.Duration) error {
-		if dur != time.Second {
-			t.Errorf("iteration %d: duration %v, want 1s from the injected clock", r.Iter, dur)
+	d.OnReport = func(r coordinator.Report, tm coordinator.Timing) error {
+		if want := (coordinator.Timing{Total: 2 * time.Second, Stats: time.Second, Solve: time.Second}); tm != want {
+			t.Errorf("iteration %d: timing %+v, want %+v from the injected clock", r.Iter, tm, want)
 		}
 		seen = append(seen, r.Iter)
 		if r.Iter == 1 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"testing"
-	"time"
 
 	"go.uber.org/zap/zaptest"
 	"gonum.org/v1/gonum/mat"
@@ -66,7 +65,7 @@ func trainGD(t *testing.T, pr *problem, u0 []float64, iters int, step float64) [
 	}
 	var reps []coordinator.Report
 	d := &coordinator.Driver{Core: core, Fetcher: coordinator.LocalFetcher{Engine: pr.eng}, Parallel: 2,
-		Log: zaptest.NewLogger(t), OnReport: func(r coordinator.Report, _ time.Duration) error {
+		Log: zaptest.NewLogger(t), OnReport: func(r coordinator.Report, _ coordinator.Timing) error {
 			reps = append(reps, r)
 			return nil
 		}}

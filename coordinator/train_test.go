@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-	"time"
 
 	"go.uber.org/zap/zaptest"
 	"gonum.org/v1/gonum/mat"
@@ -82,7 +81,7 @@ func (pr *problem) train(t *testing.T, u0 []float64, iters int, tol float64, f c
 	}
 	var reps []coordinator.Report
 	d := &coordinator.Driver{Core: core, Fetcher: f, Parallel: parallel, Log: zaptest.NewLogger(t),
-		OnReport: func(r coordinator.Report, _ time.Duration) error {
+		OnReport: func(r coordinator.Report, _ coordinator.Timing) error {
 			reps = append(reps, r)
 			return nil
 		}}

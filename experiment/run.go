@@ -8,7 +8,6 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"altmin/coordinator"
 	"altmin/data"
@@ -167,7 +166,7 @@ func RunTrial(ctx context.Context, tr Trial) (Outcome, error) {
 		// Trials run in parallel; within one, partitions are computed one
 		// at a time (the result does not depend on it).
 		Parallel: 1,
-		OnReport: func(r coordinator.Report, _ time.Duration) error {
+		OnReport: func(r coordinator.Report, _ coordinator.Timing) error {
 			out.Final = evaluate(r.Iter, r.U, r.Loss)
 			if tr.Trace {
 				out.Trace = append(out.Trace, out.Final)

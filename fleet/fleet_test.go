@@ -233,7 +233,7 @@ func TestAllowDegraded(t *testing.T) {
 	}
 	var skipped [][]int
 	d := &coordinator.Driver{Core: core, Fetcher: f, AllowDegraded: true, Log: zaptest.NewLogger(t),
-		OnReport: func(r coordinator.Report, _ time.Duration) error {
+		OnReport: func(r coordinator.Report, _ coordinator.Timing) error {
 			skipped = append(skipped, r.Skipped)
 			return nil
 		}}

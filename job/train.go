@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -28,12 +27,16 @@ type Metric struct {
 	RelErr  *float64 `json:"rel_err,omitempty"`
 	Flips   *int64   `json:"flips"` // null at iteration 0
 	Seconds float64  `json:"seconds"`
-	Ridge   float64  `json:"ridge"`
-	Step    float64  `json:"step,omitempty"`
-	Cond    float64  `json:"cond,omitempty"`
-	Change  float64  `json:"change,omitempty"`
-	Rows    int      `json:"rows"`
-	Skipped []int    `json:"skipped_partitions,omitempty"` // left out (--allow-degraded)
+	// The two phases of Seconds: broadcast, every partition's statistics,
+	// transfer and reduce; then the coordinator's solve.
+	StatsSeconds float64 `json:"stats_seconds"`
+	SolveSeconds float64 `json:"solve_seconds"`
+	Ridge        float64 `json:"ridge"`
+	Step         float64 `json:"step,omitempty"`
+	Cond         float64 `json:"cond,omitempty"`
+	Change       float64 `json:"change,omitempty"`
+	Rows         int     `json:"rows"`
+	Skipped      []int   `json:"skipped_partitions,omitempty"` // left out (--allow-degraded)
 }
 
 // ModelFile is the content of model.json.
@@ -156,8 +159,9 @@ func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out
 	var degraded []DegradedIter
 	d := &coordinator.Driver{
 		Core: core, Fetcher: f, Parallel: o.parallel(), Log: log, AllowDegraded: o.AllowDegraded,
-		OnReport: func(r coordinator.Report, dur time.Duration) error {
-			m := Metric{Iter: r.Iter, Loss: r.Loss, Seconds: dur.Seconds(), Ridge: r.Ridge, Step: r.Step, Cond: r.Cond, Change: r.Change, Rows: r.Rows, Skipped: r.Skipped}
+		OnReport: func(r coordinator.Report, tm coordinator.Timing) error {
+			dur := tm.Total
+			m := Metric{Iter: r.Iter, Loss: r.Loss, Seconds: dur.Seconds(), StatsSeconds: tm.Stats.Seconds(), SolveSeconds: tm.Solve.Seconds(), Ridge: r.Ridge, Step: r.Step, Cond: r.Cond, Change: r.Change, Rows: r.Rows, Skipped: r.Skipped}
 			if len(r.Skipped) > 0 {
 				degraded = append(degraded, DegradedIter{Iter: r.Iter, Partitions: r.Skipped})
 				fmt.Fprintf(out, "WARNING: iteration %d left out partitions %v (--allow-degraded)\n", r.Iter, r.Skipped)

@@ -8,9 +8,10 @@
 # Defaults: SPEC=model=sum,d=100,k=10,n=1000000,seed=1, SHARDS=3,
 # PARTITIONS=6, ITERS=8 (random start, so every iteration does full work).
 # Prints the per-iteration seconds of both runs (from metrics.jsonl), their
-# medians over iterations 1..ITERS-1, the ratio, and the peak RSS of every
-# process. Both runs must end with the same weights.npy, bit for bit; the
-# script fails otherwise.
+# medians over iterations 1..ITERS-1, the ratio, the medians of the two
+# phases (stats_seconds: statistics, transfer, reduce; solve_seconds), and
+# the peak RSS of every process. Both runs must end with the same
+# weights.npy, bit for bit; the script fails otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,8 +34,9 @@ go build -o "$BIN/" ./cmd/coordinator ./cmd/shard
 # peak KiB of a process (VmHWM), read just before it ends.
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-# per-iteration seconds of a metrics.jsonl, one per line.
-secs() { sed -n 's/.*"seconds":\([0-9.e+-]*\).*/\1/p' "$1"; }
+# per-iteration seconds of a metrics.jsonl, one per line (FIELD: seconds,
+# stats_seconds or solve_seconds).
+secs() { sed -n "s/.*\"${2:-seconds}\":\([0-9.e+-]*\).*/\1/p" "$1"; }
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
@@ -77,6 +79,9 @@ multi=$(secs "$WORK/multi/metrics.jsonl" | sed -n "2,${ITERS}p" | median)
 printf '%-28s %s\n' "iteration seconds, 1 process:" "$(secs "$WORK/single/metrics.jsonl" | tr '\n' ' ')"
 printf '%-28s %s\n' "iteration seconds, shards:" "$(secs "$WORK/multi/metrics.jsonl" | tr '\n' ' ')"
 echo "median s/iter (iterations 1..$((ITERS - 1))): one process $single, $SHARDS shard processes $multi, ratio $(awk -v a="$multi" -v b="$single" 'BEGIN {printf "%.3f", a/b}')"
+for run in single multi; do
+  echo "  $run: median stats phase $(secs "$WORK/$run/metrics.jsonl" stats_seconds | sed -n "2,${ITERS}p" | median) s, solve phase $(secs "$WORK/$run/metrics.jsonl" solve_seconds | sed -n "2,${ITERS}p" | median) s"
+done
 echo "peak RSS: one process $(($(cat "$WORK/single.rss") / 1024)) MiB; shards $(for i in "${!PIDS[@]}"; do printf '%s MiB ' $((${peak[$i]:-0} / 1024)); done)"
 if cmp -s "$WORK/single/weights.npy" "$WORK/multi/weights.npy"; then
   echo "weights.npy: bit-identical"

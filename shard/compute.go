@@ -104,23 +104,46 @@ type Stats struct {
 	YY        float64   // y^T y
 	SSE       float64   // sum of squared residuals at the request's weights
 	Flips     int64     // pattern bits changed since Prev; -1 when Prev is nil
+
+	// finiteChecked records that the producer checked every value finite
+	// (MarkFiniteChecked).
+	finiteChecked bool
 }
 
-// Validate checks the sizes and finiteness of statistics received for
-// unknowns m.
+// Validate checks the sizes and counts (ValidateShape) and the finiteness
+// of statistics received for unknowns m. The finiteness pass, a read of
+// the whole Gram matrix, is skipped for statistics marked with
+// MarkFiniteChecked.
 func (s *Stats) Validate(m int) error {
+	if err := s.ValidateShape(m); err != nil {
+		return err
+	}
+	if !s.finiteChecked && (!finite(s.Gram) || !finite(s.R) || !finite([]float64{s.YY, s.SSE})) {
+		return fmt.Errorf("partial of partition %d has NaN or Inf values", s.Partition)
+	}
+	return nil
+}
+
+// ValidateShape checks the sizes and counts of statistics received for
+// unknowns m, not their values.
+func (s *Stats) ValidateShape(m int) error {
 	switch {
 	case s.M != m || len(s.Gram) != linalg.PackedLen(m) || len(s.R) != m:
 		return fmt.Errorf("partial of partition %d has m = %d, %d Gram and %d rhs values, want m = %d", s.Partition, s.M, len(s.Gram), len(s.R), m)
 	case s.Rows < 0:
 		return fmt.Errorf("partial of partition %d has %d rows", s.Partition, s.Rows)
-	case !finite(s.Gram) || !finite(s.R) || !finite([]float64{s.YY, s.SSE}):
-		return fmt.Errorf("partial of partition %d has NaN or Inf values", s.Partition)
 	case s.Flips < -1:
 		return fmt.Errorf("partial of partition %d has %d flips", s.Partition, s.Flips)
 	}
 	return nil
 }
+
+// MarkFiniteChecked records that every value of s (Gram, R, YY, SSE) was
+// checked finite as s was built, as the transport's client does while it
+// decodes a reply, so that Validate does not read them again. The values
+// must not change afterwards; statistics computed in process are not
+// marked, so Validate checks them whole.
+func (s *Stats) MarkFiniteChecked() { s.finiteChecked = true }
 
 // Engine computes statistics for the partitions it holds. It is safe for
 // concurrent use; calls for one partition are serialized.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -386,6 +387,16 @@ func TestStatsValidate(t *testing.T) {
 		f(s)
 		if err := s.Validate(m); err == nil {
 			t.Errorf("%s: Validate accepted bad stats", name)
+		}
+		// ValidateShape checks everything but the values; statistics
+		// marked as checked by their producer are not read again.
+		values := strings.HasPrefix(name, "NaN") || strings.HasPrefix(name, "Inf")
+		if err := s.ValidateShape(m); (err == nil) != values {
+			t.Errorf("%s: ValidateShape: %v", name, err)
+		}
+		s.MarkFiniteChecked()
+		if err := s.Validate(m); (err == nil) != values {
+			t.Errorf("%s: Validate of checked stats: %v", name, err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -19,6 +20,10 @@ type Client struct {
 	addr string
 	conn *grpc.ClientConn
 	rpc  pb.ShardClient
+
+	// version is the protocol version sent: ProtocolVersion, or an older
+	// one once the shard refused a newer one (see negotiate).
+	version atomic.Uint32
 }
 
 // Dial returns a client for the shard at addr. The connection is made
@@ -34,7 +39,31 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 	if err != nil {
 		return nil, fmt.Errorf("transport: dial %s: %w", addr, err)
 	}
-	return &Client{addr: addr, conn: conn, rpc: pb.NewShardClient(conn)}, nil
+	c := &Client{addr: addr, conn: conn, rpc: pb.NewShardClient(conn)}
+	c.version.Store(ProtocolVersion)
+	return c, nil
+}
+
+// negotiate makes a call with call, at the client's protocol version. When
+// the shard refuses that version and names as the newest it speaks an
+// older one this package speaks too (a shard built before the current
+// version), the client keeps to that version from then on and makes the
+// call again. The calls are idempotent. It returns call's results.
+func negotiate[T any](c *Client, call func(version uint32) (T, error)) (T, error) {
+	v := c.version.Load()
+	for {
+		r, err := call(v)
+		if err == nil {
+			return r, nil
+		}
+		older, ok := peerMaxVersion(err)
+		if !ok || older >= v || older < MinProtocolVersion {
+			return r, err
+		}
+		// A concurrent call may have lowered it already.
+		c.version.CompareAndSwap(v, older)
+		v = older // strictly lower each time, so this ends
+	}
 }
 
 // Close closes the connection.
@@ -42,7 +71,8 @@ func (c *Client) Close() error { return c.conn.Close() }
 
 // Info asks the shard for its id and schema. Errors wrap ErrVersion when the
 // shard speaks no protocol version of this client, ErrBadReply for a
-// malformed reply, or carry the gRPC status of a failed call.
+// malformed reply, or carry the gRPC status of a failed call. After a
+// successful Info the client sends the newest version both speak.
 func (c *Client) Info(ctx context.Context) (ShardInfo, error) {
 	r, err := c.rpc.Info(ctx, &pb.InfoRequest{})
 	if err != nil {
@@ -52,6 +82,7 @@ func (c *Client) Info(ctx context.Context) (ShardInfo, error) {
 	if err != nil {
 		return ShardInfo{}, fmt.Errorf("info from %s: %w", c.addr, err)
 	}
+	c.version.Store(min(r.GetMaxProtocolVersion(), ProtocolVersion))
 	return info, nil
 }
 
@@ -86,9 +117,16 @@ func (c *Client) step(ctx context.Context, expectShardID string, req *shard.Requ
 	if expectShardID == "" {
 		return nil, fmt.Errorf("%w: no expected shard id", shard.ErrRequest)
 	}
+	return negotiate(c, func(version uint32) (*shard.Stats, error) {
+		return c.stepAt(ctx, version, expectShardID, req, partition)
+	})
+}
+
+// stepAt makes a checked Step call at a protocol version.
+func (c *Client) stepAt(ctx context.Context, version uint32, expectShardID string, req *shard.Request, partition int) (*shard.Stats, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the stream when a reply is rejected early
-	stream, err := c.rpc.Step(ctx, requestToProto(req, partition, expectShardID))
+	stream, err := c.rpc.Step(ctx, requestToProto(req, partition, expectShardID, version))
 	if err != nil {
 		return nil, fromStatus(err)
 	}
@@ -132,17 +170,19 @@ func (c *Client) moments12(ctx context.Context, expectShardID string, a moments1
 	if expectShardID == "" {
 		return nil, fmt.Errorf("%w: no expected shard id", shard.ErrRequest)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends the stream when a reply is rejected early
-	stream, err := c.rpc.Moments12(ctx, a.toProto(expectShardID))
-	if err != nil {
-		return nil, momentStatus("Moments12", err)
-	}
-	asm := &moments12Assembler{shardID: expectShardID, args: a}
-	if err := receive("Moments12", stream, asm.add); err != nil {
-		return nil, err
-	}
-	return asm.finish()
+	return negotiate(c, func(version uint32) (*shard.Moments12, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel() // ends the stream when a reply is rejected early
+		stream, err := c.rpc.Moments12(ctx, a.toProto(expectShardID, version))
+		if err != nil {
+			return nil, momentStatus("Moments12", err)
+		}
+		asm := &moments12Assembler{shardID: expectShardID, args: a}
+		if err := receive("Moments12", stream, asm.add); err != nil {
+			return nil, err
+		}
+		return asm.finish()
+	})
 }
 
 // Moment4 asks the shard expectShardID for the projected fourth moment
@@ -165,17 +205,19 @@ func (c *Client) moment4(ctx context.Context, expectShardID string, a moment4Arg
 	if expectShardID == "" {
 		return nil, fmt.Errorf("%w: no expected shard id", shard.ErrRequest)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := c.rpc.Moment4(ctx, a.toProto(expectShardID))
-	if err != nil {
-		return nil, momentStatus("Moment4", err)
-	}
-	asm := &moment4Assembler{shardID: expectShardID, args: a}
-	if err := receive("Moment4", stream, asm.add); err != nil {
-		return nil, err
-	}
-	return asm.finish()
+	return negotiate(c, func(version uint32) (*shard.Moment4, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stream, err := c.rpc.Moment4(ctx, a.toProto(expectShardID, version))
+		if err != nil {
+			return nil, momentStatus("Moment4", err)
+		}
+		asm := &moment4Assembler{shardID: expectShardID, args: a}
+		if err := receive("Moment4", stream, asm.add); err != nil {
+			return nil, err
+		}
+		return asm.finish()
+	})
 }
 
 // receive passes the chunks of a moment reply to add until the stream

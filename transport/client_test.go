@@ -79,7 +79,7 @@ func TestClientRejectsHostileReplies(t *testing.T) {
 	req := &shard.Request{Iter: 4, D: 4, Signs: []float64{1, -1, 1}, U: make([]float64, 12), Prev: make([]float64, 12)}
 	const part = 2
 	valid := func(r *pb.StepRequest) []*pb.StepChunk {
-		return splitStats(fakeStats(r, seed), "s1", 20)
+		return splitStats(fakeStats(r, seed), "s1", r.GetProtocolVersion(), 20)
 	}
 	// cases edit the valid chunks of a request with previous weights.
 	cases := []struct {
@@ -183,8 +183,8 @@ func TestClientRejectsHostileReplies(t *testing.T) {
 			cs[0].Header.ShardId = "s2"
 			return cs, nil
 		}, ErrWrongShard},
-		{"version 2", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[0].Header.ProtocolVersion = 2
+		{"version 3", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
+			cs[0].Header.ProtocolVersion = MaxProtocolVersion + 1
 			return cs, nil
 		}, ErrVersion},
 		{"version 0", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
@@ -293,7 +293,10 @@ func TestClientInfoRejects(t *testing.T) {
 		want error
 	}{
 		{"ok", func(*pb.InfoReply) {}, nil},
-		{"newer versions only", func(r *pb.InfoReply) { r.MinProtocolVersion, r.MaxProtocolVersion = 2, 3 }, ErrVersion},
+		{"version 2 only", func(r *pb.InfoReply) { r.MinProtocolVersion, r.MaxProtocolVersion = 2, 2 }, nil},
+		{"versions 1..3", func(r *pb.InfoReply) { r.MaxProtocolVersion = 3 }, nil},
+		{"newer versions only", func(r *pb.InfoReply) { r.MinProtocolVersion, r.MaxProtocolVersion = 3, 4 }, ErrVersion},
+		{"version 0 only", func(r *pb.InfoReply) { r.MinProtocolVersion, r.MaxProtocolVersion = 0, 0 }, ErrVersion},
 		{"empty range", func(r *pb.InfoReply) { r.MinProtocolVersion = 2 }, ErrBadReply},
 		{"no schema", func(r *pb.InfoReply) { r.Schema = nil }, ErrBadReply},
 		{"no id", func(r *pb.InfoReply) { r.ShardId = "" }, ErrBadReply},

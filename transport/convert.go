@@ -4,10 +4,13 @@ package transport
 // the types of packages shard and transport.
 
 import (
+	"encoding/binary"
 	"fmt"
+	"iter"
 	"maps"
 	"math"
 	"slices"
+	"unsafe"
 
 	"altmin/linalg"
 	pb "altmin/proto/altminpb"
@@ -15,11 +18,11 @@ import (
 )
 
 // requestToProto returns the wire form of req for partition, meant for the
-// shard expectShardID. It shares req's slices. The caller has checked req
-// (checkRequest).
-func requestToProto(req *shard.Request, partition int, expectShardID string) *pb.StepRequest {
+// shard expectShardID, at protocol version. It shares req's slices. The
+// caller has checked req (checkRequest).
+func requestToProto(req *shard.Request, partition int, expectShardID string, version uint32) *pb.StepRequest {
 	return &pb.StepRequest{
-		ProtocolVersion: ProtocolVersion,
+		ProtocolVersion: version,
 		ShardId:         expectShardID,
 		Iter:            int64(req.Iter),
 		Partition:       int32(partition),
@@ -75,21 +78,81 @@ func requestFromProto(p *pb.StepRequest) (*shard.Request, int, error) {
 	return req, int(p.GetPartition()), nil
 }
 
-// statsToChunks splits st into the chunks of a Step reply from shard
-// shardID, each at most ChunkBytes serialized. The chunks share st's slices.
-func statsToChunks(st *shard.Stats, shardID string) []*pb.StepChunk {
-	return splitStats(st, shardID, ChunkDoubles)
+// statsToChunks returns the chunks of a Step reply from shard shardID to a
+// request of protocol version (a supported one), each at most ChunkBytes
+// serialized, in that version's encoding: the Gram values in gram (version
+// 1) or in gram_le (GramBytesVersion and later). The chunks share st's
+// slices; gram_le is a view of the values' memory on a little-endian
+// machine, elsewhere each chunk's bytes are encoded when the sequence
+// reaches it, so a reply never holds more encoded chunks than are in flight.
+func statsToChunks(st *shard.Stats, shardID string, version uint32) iter.Seq[*pb.StepChunk] {
+	return encodeStats(st, shardID, version, ChunkDoubles)
 }
 
-// splitStats is statsToChunks with per doubles per chunk (at least 1).
-func splitStats(st *shard.Stats, shardID string, per int) []*pb.StepChunk {
+// encodeStats is statsToChunks with per doubles per chunk (at least 1).
+func encodeStats(st *shard.Stats, shardID string, version uint32, per int) iter.Seq[*pb.StepChunk] {
+	return func(yield func(*pb.StepChunk) bool) {
+		for _, c := range splitStats(st, shardID, version, per) {
+			if version >= GramBytesVersion {
+				gramToBytes(c)
+			}
+			if !yield(c) {
+				return
+			}
+		}
+	}
+}
+
+// gramToBytes moves the Gram values of c from gram to gram_le, as raw
+// little-endian IEEE-754 doubles: on a little-endian machine the memory of
+// the values themselves (no copy, no allocation; the chunk already shares
+// the statistics' slice), elsewhere an encoded copy.
+func gramToBytes(c *pb.StepChunk) {
+	if len(c.Gram) == 0 {
+		return
+	}
+	c.GramLe, c.Gram = float64Bytes(c.Gram), nil
+}
+
+// nativeLittleEndian reports whether float64 values are stored in memory as
+// their little-endian bytes.
+var nativeLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// float64Bytes returns v as raw little-endian IEEE-754 doubles, 8 bytes
+// each: a view of v's memory where that is their layout, else a copy.
+func float64Bytes(v []float64) []byte {
+	if nativeLittleEndian {
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v))
+	}
+	return encodeLE(v)
+}
+
+// encodeLE returns a copy of v as raw little-endian IEEE-754 doubles.
+func encodeLE(v []float64) []byte {
+	b := make([]byte, 8*len(v))
+	rest := b
+	for _, x := range v {
+		if len(rest) < 8 { // never: lets the compiler drop the bounds checks
+			break
+		}
+		binary.LittleEndian.PutUint64(rest, math.Float64bits(x))
+		rest = rest[8:]
+	}
+	return b
+}
+
+// splitStats splits st into the chunks of a Step reply with the header of
+// version and per doubles (Gram values, plus the rhs in the first chunk)
+// per chunk (at least 1), the Gram values in gram. The chunks share st's
+// slices.
+func splitStats(st *shard.Stats, shardID string, version uint32, per int) []*pb.StepChunk {
 	per = max(per, 1)
 	iter, part := int64(st.Iter), int32(st.Partition)
 	first := &pb.StepChunk{
 		Iter:      iter,
 		Partition: part,
 		Header: &pb.StepHeader{
-			ProtocolVersion: ProtocolVersion,
+			ProtocolVersion: version,
 			ShardId:         shardID,
 			Rows:            int64(st.Rows),
 			M:               int32(st.M),
@@ -134,7 +197,9 @@ func newAssembler(expectShardID string, req *shard.Request, partition int) *asse
 	}
 }
 
-// add takes the next chunk of the stream.
+// add takes the next chunk of the stream. Its Gram values may come in
+// either encoding, gram or gram_le, whatever the version of the request
+// and the reply; they are checked finite as they are stored.
 func (a *assembler) add(c *pb.StepChunk) error {
 	if h := c.GetHeader(); h != nil && !versionOK(h.GetProtocolVersion()) {
 		return fmt.Errorf("%w: reply has version %d, %s", ErrVersion, h.GetProtocolVersion(), supportedRange())
@@ -142,30 +207,70 @@ func (a *assembler) add(c *pb.StepChunk) error {
 	if c.GetIter() != a.iter || c.GetPartition() != a.partition {
 		return fmt.Errorf("%w: chunk for iteration %d, partition %d", ErrStale, c.GetIter(), c.GetPartition())
 	}
+	g, le := c.GetGram(), c.GetGramLe()
+	n := len(g)
+	if len(le) > 0 {
+		switch {
+		case len(g) > 0:
+			return fmt.Errorf("%w: chunk at Gram offset %d has both gram (%d values) and gram_le (%d bytes)", ErrBadReply, c.GetOffset(), len(g), len(le))
+		case len(le)%8 != 0:
+			return fmt.Errorf("%w: chunk at Gram offset %d has %d bytes of gram_le, not a multiple of 8", ErrBadReply, c.GetOffset(), len(le))
+		}
+		n = len(le) / 8
+	}
 	if a.st == nil {
 		if err := a.header(c.GetHeader()); err != nil {
 			return err
 		}
 	} else if c.GetHeader() != nil {
 		return fmt.Errorf("%w: second header at Gram offset %d", ErrBadReply, a.next)
-	} else if len(c.GetGram()) == 0 {
+	} else if n == 0 {
 		return fmt.Errorf("%w: empty chunk at Gram offset %d", ErrBadReply, a.next)
 	}
-	g := c.GetGram()
 	switch off := c.GetOffset(); {
 	case off > int64(a.next):
 		return fmt.Errorf("%w: gap: chunk at Gram offset %d after %d values", ErrBadReply, off, a.next)
 	case off < int64(a.next):
 		return fmt.Errorf("%w: overlap: chunk at Gram offset %d after %d values", ErrBadReply, off, a.next)
-	case len(g) > len(a.st.Gram)-a.next:
-		return fmt.Errorf("%w: chunk of %d values at Gram offset %d overruns the %d values", ErrBadReply, len(g), off, len(a.st.Gram))
+	case n > len(a.st.Gram)-a.next:
+		return fmt.Errorf("%w: chunk of %d values at Gram offset %d overruns the %d values", ErrBadReply, n, off, len(a.st.Gram))
 	}
-	if i := nonFinite(g); i >= 0 {
-		return fmt.Errorf("%w: Gram value %v at offset %d", ErrBadReply, g[i], a.next+i)
+	dst := a.st.Gram[a.next : a.next+n]
+	if len(le) > 0 {
+		if i := decodeFinite(dst, le); i >= 0 {
+			return fmt.Errorf("%w: Gram value %v at offset %d", ErrBadReply, dst[i], a.next+i)
+		}
+	} else {
+		if i := nonFinite(g); i >= 0 {
+			return fmt.Errorf("%w: Gram value %v at offset %d", ErrBadReply, g[i], a.next+i)
+		}
+		copy(dst, g)
 	}
-	copy(a.st.Gram[a.next:], g)
-	a.next += len(g)
+	a.next += n
 	return nil
+}
+
+// decodeFinite decodes the raw little-endian doubles of src, 8 bytes each,
+// into dst (len(src) == 8*len(dst)) and checks them in the same pass: it
+// returns the index of the first NaN or Inf, which is stored in dst, or -1.
+func decodeFinite(dst []float64, src []byte) int {
+	const exp = 0x7ff << 52 // all exponent bits set: Inf or NaN
+	if len(src) != 8*len(dst) {
+		panic("transport: decodeFinite: length mismatch")
+	}
+	// Written so that the compiler proves every index in bounds.
+	for i := range dst {
+		if len(src) < 8 {
+			break
+		}
+		u := binary.LittleEndian.Uint64(src)
+		src = src[8:]
+		dst[i] = math.Float64frombits(u)
+		if u&exp == exp {
+			return i
+		}
+	}
+	return -1
 }
 
 // header checks the header of the first chunk and allocates the result.
@@ -219,9 +324,12 @@ func (a *assembler) finish() (*shard.Stats, error) {
 	if a.next != len(a.st.Gram) {
 		return nil, fmt.Errorf("%w: stream ended after %d of %d Gram values", ErrBadReply, a.next, len(a.st.Gram))
 	}
-	if err := a.st.Validate(a.m); err != nil {
+	// add and header checked every value finite; what remains are the
+	// sizes and counts.
+	if err := a.st.ValidateShape(a.m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadReply, err)
 	}
+	a.st.MarkFiniteChecked()
 	return a.st, nil
 }
 
@@ -257,15 +365,15 @@ func infoToProto(info ShardInfo) *pb.InfoReply {
 	return r
 }
 
-// infoFromProto converts and checks an Info reply: a supported protocol
-// version and a valid schema. Errors wrap ErrVersion or ErrBadReply.
+// infoFromProto converts and checks an Info reply: a protocol version both
+// sides speak and a valid schema. Errors wrap ErrVersion or ErrBadReply.
 func infoFromProto(r *pb.InfoReply) (ShardInfo, error) {
 	lo, hi := r.GetMinProtocolVersion(), r.GetMaxProtocolVersion()
 	if lo > hi {
 		return ShardInfo{}, fmt.Errorf("%w: protocol version range %d..%d is empty", ErrBadReply, lo, hi)
 	}
-	if ProtocolVersion < lo || ProtocolVersion > hi {
-		return ShardInfo{}, fmt.Errorf("%w: shard %q speaks %d..%d, this client speaks %d", ErrVersion, r.GetShardId(), lo, hi, ProtocolVersion)
+	if hi < MinProtocolVersion || lo > MaxProtocolVersion {
+		return ShardInfo{}, fmt.Errorf("%w: shard %q speaks %d..%d, this client speaks %d..%d", ErrVersion, r.GetShardId(), lo, hi, MinProtocolVersion, MaxProtocolVersion)
 	}
 	ps := r.GetSchema()
 	if ps == nil {
@@ -314,17 +422,17 @@ func baselineFromProto(p *pb.Baseline) *shard.Baseline {
 	return &shard.Baseline{C: p.GetC(), B: p.GetB(), L: p.GetL(), S: p.GetS()}
 }
 
-// toProto returns the request meant for the shard expectShardID. It shares
-// a's slices.
-func (a *moments12Args) toProto(expectShardID string) *pb.Moments12Request {
-	return &pb.Moments12Request{ProtocolVersion: ProtocolVersion, ShardId: expectShardID,
+// toProto returns the request meant for the shard expectShardID, at
+// protocol version. It shares a's slices.
+func (a *moments12Args) toProto(expectShardID string, version uint32) *pb.Moments12Request {
+	return &pb.Moments12Request{ProtocolVersion: version, ShardId: expectShardID,
 		Partition: int32(a.partition), D: int32(a.d), Order: int32(a.order), Baseline: baselineToProto(a.base)}
 }
 
-// toProto returns the request meant for the shard expectShardID. It shares
-// a's slices.
-func (a *moment4Args) toProto(expectShardID string) *pb.Moment4Request {
-	return &pb.Moment4Request{ProtocolVersion: ProtocolVersion, ShardId: expectShardID,
+// toProto returns the request meant for the shard expectShardID, at
+// protocol version. It shares a's slices.
+func (a *moment4Args) toProto(expectShardID string, version uint32) *pb.Moment4Request {
+	return &pb.Moment4Request{ProtocolVersion: version, ShardId: expectShardID,
 		Partition: int32(a.partition), D: int32(a.d), K: int32(a.k), V: a.v, Baseline: baselineToProto(a.base)}
 }
 
@@ -363,18 +471,19 @@ func runs(n, first, per int) [][2]int {
 }
 
 // moments12ToChunks splits m into the chunks of a Moments12 reply from
-// shard shardID, each at most ChunkBytes serialized. They share m's slices.
-func moments12ToChunks(m *shard.Moments12, shardID string) []*pb.Moments12Chunk {
-	return splitMoments12(m, shardID, ChunkDoubles)
+// shard shardID to a request of protocol version, each at most ChunkBytes
+// serialized. They share m's slices. Every version encodes them alike.
+func moments12ToChunks(m *shard.Moments12, shardID string, version uint32) []*pb.Moments12Chunk {
+	return splitMoments12(m, shardID, version, ChunkDoubles)
 }
 
 // splitMoments12 is moments12ToChunks with per doubles per chunk.
-func splitMoments12(m *shard.Moments12, shardID string, per int) []*pb.Moments12Chunk {
+func splitMoments12(m *shard.Moments12, shardID string, version uint32, per int) []*pb.Moments12Chunk {
 	var chunks []*pb.Moments12Chunk
 	for i, r := range runs(len(m.SumYXX), per-len(m.SumYX)-len(m.SumX), per) {
 		c := &pb.Moments12Chunk{Partition: int32(m.Partition), Offset: int64(r[0]), SumYxx: m.SumYXX[r[0]:r[1]]}
 		if i == 0 {
-			c.Header = &pb.Moments12Header{ProtocolVersion: ProtocolVersion, ShardId: shardID, Rows: int64(m.Rows),
+			c.Header = &pb.Moments12Header{ProtocolVersion: version, ShardId: shardID, Rows: int64(m.Rows),
 				Order: int32(m.Order), D: int32(m.D), SumY: m.SumY, SumYx: m.SumYX, SumX: m.SumX, SumYxxLen: int64(len(m.SumYXX))}
 		}
 		chunks = append(chunks, c)
@@ -383,18 +492,19 @@ func splitMoments12(m *shard.Moments12, shardID string, per int) []*pb.Moments12
 }
 
 // moment4ToChunks splits m into the chunks of a Moment4 reply from shard
-// shardID, each at most ChunkBytes serialized. They share m's slices.
-func moment4ToChunks(m *shard.Moment4, shardID string) []*pb.Moment4Chunk {
-	return splitMoment4(m, shardID, ChunkDoubles)
+// shardID to a request of protocol version, each at most ChunkBytes
+// serialized. They share m's slices. Every version encodes them alike.
+func moment4ToChunks(m *shard.Moment4, shardID string, version uint32) []*pb.Moment4Chunk {
+	return splitMoment4(m, shardID, version, ChunkDoubles)
 }
 
 // splitMoment4 is moment4ToChunks with per doubles per chunk.
-func splitMoment4(m *shard.Moment4, shardID string, per int) []*pb.Moment4Chunk {
+func splitMoment4(m *shard.Moment4, shardID string, version uint32, per int) []*pb.Moment4Chunk {
 	var chunks []*pb.Moment4Chunk
 	for i, r := range runs(len(m.Sum), per, per) {
 		c := &pb.Moment4Chunk{Partition: int32(m.Partition), Offset: int64(r[0]), Sum: m.Sum[r[0]:r[1]]}
 		if i == 0 {
-			c.Header = &pb.Moment4Header{ProtocolVersion: ProtocolVersion, ShardId: shardID, Rows: int64(m.Rows),
+			c.Header = &pb.Moment4Header{ProtocolVersion: version, ShardId: shardID, Rows: int64(m.Rows),
 				K: int32(m.K), SumLen: int64(len(m.Sum))}
 		}
 		chunks = append(chunks, c)

@@ -44,17 +44,19 @@ func (c *Client) deepStep(ctx context.Context, expectShardID string, req *deep.R
 	if expectShardID == "" {
 		return nil, fmt.Errorf("%w: no expected shard id", shard.ErrRequest)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends the stream when a reply is rejected early
-	stream, err := c.rpc.DeepStep(ctx, deepRequestToProto(req, partition, expectShardID))
-	if err != nil {
-		return nil, deepStatus(err)
-	}
-	asm := &deepAssembler{shardID: expectShardID, req: req, partition: partition}
-	if err := receiveDeep(stream, asm.add); err != nil {
-		return nil, err
-	}
-	return asm.finish()
+	return negotiate(c, func(version uint32) (*deep.Partial, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel() // ends the stream when a reply is rejected early
+		stream, err := c.rpc.DeepStep(ctx, deepRequestToProto(req, partition, expectShardID, version))
+		if err != nil {
+			return nil, deepStatus(err)
+		}
+		asm := &deepAssembler{shardID: expectShardID, req: req, partition: partition}
+		if err := receiveDeep(stream, asm.add); err != nil {
+			return nil, err
+		}
+		return asm.finish()
+	})
 }
 
 // receiveDeep passes the chunks of a DeepStep reply to add until the
@@ -113,7 +115,7 @@ func (s *Server) DeepStep(req *pb.DeepStepRequest, stream grpc.ServerStreamingSe
 		}
 		return s.toStatus(err)
 	}
-	for _, c := range partialToChunks(p, s.info.ID) {
+	for _, c := range partialToChunks(p, s.info.ID, req.GetProtocolVersion()) {
 		if err := stream.Send(c); err != nil {
 			return err
 		}

@@ -122,10 +122,11 @@ func deepNetFromProto(what string, p *pb.DeepNet) (*deep.Net, error) {
 }
 
 // deepRequestToProto returns the wire form of req for partition, meant for
-// the shard expectShardID. The caller has checked req (checkDeepRequest).
-func deepRequestToProto(req *deep.Request, partition int, expectShardID string) *pb.DeepStepRequest {
+// the shard expectShardID, at protocol version. The caller has checked req
+// (checkDeepRequest).
+func deepRequestToProto(req *deep.Request, partition int, expectShardID string, version uint32) *pb.DeepStepRequest {
 	p := &pb.DeepStepRequest{
-		ProtocolVersion: ProtocolVersion,
+		ProtocolVersion: version,
 		ShardId:         expectShardID,
 		Step:            int64(req.Step),
 		Partition:       int32(partition),
@@ -175,14 +176,15 @@ func deepRequestFromProto(p *pb.DeepStepRequest) (*deep.Request, int, error) {
 }
 
 // partialToChunks splits a partial into the chunks of a DeepStep reply from
-// shard shardID, each at most ChunkBytes serialized. They share p's slices.
-func partialToChunks(p *deep.Partial, shardID string) []*pb.DeepStepChunk {
-	return splitPartial(p, shardID, ChunkDoubles)
+// shard shardID to a request of protocol version, each at most ChunkBytes
+// serialized. They share p's slices. Every version encodes them alike.
+func partialToChunks(p *deep.Partial, shardID string, version uint32) []*pb.DeepStepChunk {
+	return splitPartial(p, shardID, version, ChunkDoubles)
 }
 
 // splitPartial is partialToChunks with per doubles per chunk.
-func splitPartial(p *deep.Partial, shardID string, per int) []*pb.DeepStepChunk {
-	h := &pb.DeepStepHeader{ProtocolVersion: ProtocolVersion, ShardId: shardID, Rows: int64(p.Rows), Yy: p.YY, Sse: p.SSE, Flips: p.Flips}
+func splitPartial(p *deep.Partial, shardID string, version uint32, per int) []*pb.DeepStepChunk {
+	h := &pb.DeepStepHeader{ProtocolVersion: version, ShardId: shardID, Rows: int64(p.Rows), Yy: p.YY, Sse: p.SSE, Flips: p.Flips}
 	var gram []float64 // the systems' Gram matrices, concatenated
 	if len(p.Systems) == 1 {
 		gram = p.Systems[0].Gram

@@ -146,7 +146,7 @@ func TestDeepChunksRoundTrip(t *testing.T) {
 		net := deep.RandomInit(deep.NewNet(dims...), uint64(trial))
 		for _, req := range deepRequests(net, trial) {
 			part := rng.IntN(9)
-			back, p2, err := deepRequestFromProto(wire(t, deepRequestToProto(req, part, "x"), &pb.DeepStepRequest{}))
+			back, p2, err := deepRequestFromProto(wire(t, deepRequestToProto(req, part, "x", ProtocolVersion), &pb.DeepStepRequest{}))
 			if err != nil || p2 != part || back.Step != req.Step || back.Joint != req.Joint || len(back.Layers) != len(req.Layers) ||
 				(back.Prev == nil) != (req.Prev == nil) || relNetDiff(back.Net, req.Net) || (req.Prev != nil && relNetDiff(back.Prev, req.Prev)) {
 				t.Fatalf("trial %d: request round trip: %v", trial, err)
@@ -158,7 +158,7 @@ func TestDeepChunksRoundTrip(t *testing.T) {
 			}
 			per := 1 + rng.IntN(total+2)
 			a := &deepAssembler{shardID: "x", req: req, partition: part}
-			for i, c := range splitPartial(p, "x", per) {
+			for i, c := range splitPartial(p, "x", ProtocolVersion, per) {
 				if err := a.add(wire(t, c, &pb.DeepStepChunk{})); err != nil {
 					t.Fatalf("trial %d (dims %v, per %d) chunk %d: %v", trial, dims, per, i, err)
 				}
@@ -216,7 +216,7 @@ func TestClientRejectsHostileDeep(t *testing.T) {
 	valid := func() []*pb.DeepStepChunk {
 		// 21 + 10 Gram values, 10 rhs; 12 doubles per chunk: the first
 		// chunk has the rhs and 2 Gram values, then 12, 12, 5.
-		return splitPartial(randPartial(rng, req, part), "s1", 12)
+		return splitPartial(randPartial(rng, req, part), "s1", ProtocolVersion, 12)
 	}
 	type edit func(cs []*pb.DeepStepChunk) []*pb.DeepStepChunk
 	cases := []struct {
@@ -337,7 +337,7 @@ func TestDeepStepRequestLimits(t *testing.T) {
 	}
 	c, _, _ := serveEngine(t, eng, ShardInfo{ID: "s1", Schema: Schema{N: 20, D: 4, P: 2, DType: "float64", Fingerprint: "x"}})
 	send := func(edit func(r *pb.DeepStepRequest)) error {
-		r := deepRequestToProto(&deep.Request{Step: 1, Net: good, Layers: []int{1, 2}, Joint: true}, 1, "s1")
+		r := deepRequestToProto(&deep.Request{Step: 1, Net: good, Layers: []int{1, 2}, Joint: true}, 1, "s1", ProtocolVersion)
 		edit(r)
 		st, err := c.rpc.DeepStep(ctx, r)
 		for err == nil { // to the end of the stream: the handler has returned
@@ -355,7 +355,7 @@ func TestDeepStepRequestLimits(t *testing.T) {
 		want error
 	}{
 		{"ok", func(*pb.DeepStepRequest) {}, codes.OK, nil},
-		{"version 2", func(r *pb.DeepStepRequest) { r.ProtocolVersion = 2 }, codes.FailedPrecondition, ErrVersion},
+		{"version 3", func(r *pb.DeepStepRequest) { r.ProtocolVersion = MaxProtocolVersion + 1 }, codes.FailedPrecondition, ErrVersion},
 		{"other shard", func(r *pb.DeepStepRequest) { r.ShardId = "s9" }, codes.FailedPrecondition, ErrWrongShard},
 		{"not held", func(r *pb.DeepStepRequest) { r.Partition = 0 }, codes.NotFound, nil},
 		{"other d", func(r *pb.DeepStepRequest) { r.Net = deepNetToProto(deep.NewNet(5, 3, 2)) }, codes.InvalidArgument, nil},

@@ -5,14 +5,22 @@
 //
 // The wire format is versioned (ProtocolVersion); both sides refuse a
 // version outside [MinProtocolVersion, MaxProtocolVersion] with a message
-// stating the supported range. A Step call carries one (iteration,
-// partition) and the id of the shard it is meant for; its reply is the
-// partition's statistics streamed in chunks of at most ChunkBytes. The
-// client reassembles them and rejects anything that is not exactly the
-// statistics it asked for: a reply of another iteration, partition or shard,
-// wrong sizes, gaps or overlaps between chunks, NaN or Inf values, or a
-// stream that ends early. Every such rejection wraps one of the sentinel
-// errors of this package together with the shard, partition and iteration.
+// stating the supported range. The server answers in the request's
+// version; the client sends ProtocolVersion and falls back to version 1
+// for a shard that refuses it naming version 1 as its newest (a shard
+// built before version 2). Version 2 differs only in Step replies, whose
+// Gram values travel as raw little-endian bytes (gram_le), decoded and
+// checked in one pass straight into the result, instead of packed doubles.
+// A Step call carries one (iteration, partition) and the id of the shard
+// it is meant for; its reply is the partition's statistics streamed in
+// chunks of at most ChunkBytes. The client reassembles them and rejects
+// anything that is not exactly the statistics it asked for: a reply of
+// another iteration, partition or shard, wrong sizes, gaps or overlaps
+// between chunks, malformed gram_le, NaN or Inf values, or a stream that
+// ends early. Every such rejection wraps one of the sentinel errors of this
+// package together with the shard, partition and iteration. The statistics
+// it returns are marked as checked (shard.Stats.MarkFiniteChecked), so the
+// coordinator's core does not read the Gram matrix again to validate it.
 //
 // Sizes: m = d*k unknowns are limited to MaxM (8192). A request carries
 // 2m + k doubles (at most 192 KiB, far below gRPC's default 4 MiB receive

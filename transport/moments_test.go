@@ -128,7 +128,7 @@ func TestMomentChunksRoundTrip(t *testing.T) {
 		fill(m.SumYXX)
 		per := 1 + rng.IntN(len(m.SumYXX)+2*d+2)
 		a := &moments12Assembler{shardID: "x", args: moments12Args{partition: part, d: d, order: order}}
-		for i, c := range splitMoments12(m, "x", per) {
+		for i, c := range splitMoments12(m, "x", ProtocolVersion, per) {
 			if n := len(c.GetSumYxx()) + len(c.GetHeader().GetSumYx()) + len(c.GetHeader().GetSumX()); n > max(per, 2*d) {
 				t.Fatalf("chunk %d has %d doubles, budget %d", i, n, per)
 			}
@@ -147,7 +147,7 @@ func TestMomentChunksRoundTrip(t *testing.T) {
 		fill(m4.Sum)
 		per = 1 + rng.IntN(len(m4.Sum)+1)
 		a4 := &moment4Assembler{shardID: "x", args: moment4Args{partition: part, d: k, k: k}}
-		for i, c := range splitMoment4(m4, "x", per) {
+		for i, c := range splitMoment4(m4, "x", ProtocolVersion, per) {
 			if n := len(c.GetSum()); n > per {
 				t.Fatalf("chunk %d has %d doubles, budget %d", i, n, per)
 			}
@@ -187,7 +187,7 @@ func TestMomentChunkSizeBound(t *testing.T) {
 		}
 	}
 	m := &shard.Moments12{Order: 2, D: 600, SumYX: make([]float64, 600), SumX: make([]float64, 600), SumYXX: make([]float64, linalg.PackedLen(600))}
-	cs := moments12ToChunks(m, "x")
+	cs := moments12ToChunks(m, "x", ProtocolVersion)
 	if n := len(cs[0].GetSumYxx()) + 1200; n != ChunkDoubles || len(cs) != 2 {
 		t.Fatalf("%d chunks, first with %d doubles", len(cs), n)
 	}
@@ -250,14 +250,14 @@ func TestClientRejectsHostileMoments(t *testing.T) {
 				v[i] = float64(i) + 0.5
 			}
 		}
-		return splitMoments12(m, "s1", 20)
+		return splitMoments12(m, "s1", r.GetProtocolVersion(), 20)
 	}
 	valid4 := func(r *pb.Moment4Request) []*pb.Moment4Chunk {
 		m := &shard.Moment4{Partition: int(r.GetPartition()), Rows: 7, K: k, Sum: make([]float64, shard.Sym4Len(k))}
 		for i := range m.Sum {
 			m.Sum[i] = float64(i) - 3
 		}
-		return splitMoment4(m, "s1", 4) // 15 values: 4, 4, 4, 3
+		return splitMoment4(m, "s1", r.GetProtocolVersion(), 4) // 15 values: 4, 4, 4, 3
 	}
 	cases12 := []struct {
 		name string
@@ -311,8 +311,8 @@ func TestClientRejectsHostileMoments(t *testing.T) {
 			cs[0].Header.ShardId = "s2"
 			return cs, nil
 		}, ErrWrongShard},
-		{"version 2", func(cs []*pb.Moments12Chunk) ([]*pb.Moments12Chunk, error) {
-			cs[0].Header.ProtocolVersion = 2
+		{"version 3", func(cs []*pb.Moments12Chunk) ([]*pb.Moments12Chunk, error) {
+			cs[0].Header.ProtocolVersion = MaxProtocolVersion + 1
 			return cs, nil
 		}, ErrVersion},
 		{"refused version", func(cs []*pb.Moments12Chunk) ([]*pb.Moments12Chunk, error) {

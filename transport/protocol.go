@@ -11,11 +11,22 @@ import (
 )
 
 // Protocol versions. A peer speaks every version in
-// [MinProtocolVersion, MaxProtocolVersion] and sends ProtocolVersion.
+// [MinProtocolVersion, MaxProtocolVersion]. A Client sends ProtocolVersion
+// until a shard refuses it naming an older version this package speaks
+// (a shard built before ProtocolVersion), then that version to that shard;
+// a Server answers a request in the request's version.
+//
+// Version 2 differs from version 1 in Step replies only: their Gram values
+// travel as raw little-endian bytes (StepChunk.gram_le, see
+// GramBytesVersion) instead of packed doubles (StepChunk.gram).
 const (
-	ProtocolVersion    = 1
+	ProtocolVersion    = 2
 	MinProtocolVersion = 1
-	MaxProtocolVersion = 1
+	MaxProtocolVersion = 2
+
+	// GramBytesVersion is the first version whose Step replies carry the
+	// Gram values in StepChunk.gram_le.
+	GramBytesVersion = 2
 )
 
 // Size limits of the wire format.
@@ -84,6 +95,29 @@ const (
 	reasonWrongShard = "WRONG_SHARD"
 	reasonTooLarge   = "TOO_MANY_UNKNOWNS"
 )
+
+// peerMaxVersion returns the newest version a shard speaks, as stated in
+// its refusal err of an unsupported version (the metadata of the ErrorInfo
+// detail that statusWithReason attaches, which every version of this
+// package sends), and whether err is such a refusal.
+func peerMaxVersion(err error) (uint32, bool) {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.FailedPrecondition {
+		return 0, false
+	}
+	for _, d := range st.Details() {
+		ei, ok := d.(*errdetails.ErrorInfo)
+		if !ok || ei.GetDomain() != errDomain || ei.GetReason() != reasonVersion {
+			continue
+		}
+		v, err := strconv.ParseUint(ei.GetMetadata()["max_protocol_version"], 10, 32)
+		if err != nil {
+			return 0, false
+		}
+		return uint32(v), true
+	}
+	return 0, false
+}
 
 // supportedRange describes the versions this package speaks.
 func supportedRange() string {

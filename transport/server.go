@@ -106,13 +106,8 @@ func (s *Server) Step(req *pb.StepRequest, stream grpc.ServerStreamingServer[pb.
 		}
 		s.log.Debug("step", fields...)
 	}()
-	if !versionOK(req.GetProtocolVersion()) {
-		return statusWithReason(codes.FailedPrecondition, reasonVersion,
-			fmt.Sprintf("shard %q: protocol version %d not supported (%s)", s.info.ID, req.GetProtocolVersion(), supportedRange()))
-	}
-	if req.GetShardId() != s.info.ID {
-		return statusWithReason(codes.FailedPrecondition, reasonWrongShard,
-			fmt.Sprintf("request for shard %q reached shard %q", clip(req.GetShardId()), s.info.ID))
+	if err := s.admit(req.GetProtocolVersion(), req.GetShardId()); err != nil {
+		return err
 	}
 	r, part, err := requestFromProto(req)
 	if err != nil {
@@ -129,7 +124,9 @@ func (s *Server) Step(req *pb.StepRequest, stream grpc.ServerStreamingServer[pb.
 	if err != nil {
 		return s.toStatus(err)
 	}
-	for _, c := range statsToChunks(st, s.info.ID) {
+	// The reply is in the request's version: gram_le from version 2 on,
+	// gram for a coordinator of version 1.
+	for c := range statsToChunks(st, s.info.ID, req.GetProtocolVersion()) {
 		if err := stream.Send(c); err != nil {
 			return err
 		}
@@ -158,7 +155,7 @@ func (s *Server) Moments12(req *pb.Moments12Request, stream grpc.ServerStreaming
 	if err != nil {
 		return s.toStatus(err)
 	}
-	for _, c := range moments12ToChunks(m, s.info.ID) {
+	for _, c := range moments12ToChunks(m, s.info.ID, req.GetProtocolVersion()) {
 		if err := stream.Send(c); err != nil {
 			return err
 		}
@@ -186,7 +183,7 @@ func (s *Server) Moment4(req *pb.Moment4Request, stream grpc.ServerStreamingServ
 	if err != nil {
 		return s.toStatus(err)
 	}
-	for _, c := range moment4ToChunks(m, s.info.ID) {
+	for _, c := range moment4ToChunks(m, s.info.ID, req.GetProtocolVersion()) {
 		if err := stream.Send(c); err != nil {
 			return err
 		}
@@ -195,7 +192,9 @@ func (s *Server) Moment4(req *pb.Moment4Request, stream grpc.ServerStreamingServ
 	return nil
 }
 
-// admit checks the protocol version and the shard id of a request.
+// admit checks the protocol version and the shard id of a request. A
+// refused version's status names the supported range (statusWithReason),
+// from which a client of a newer version learns which to send instead.
 func (s *Server) admit(version uint32, shardID string) error {
 	if !versionOK(version) {
 		return statusWithReason(codes.FailedPrecondition, reasonVersion,

@@ -144,7 +144,8 @@ func TestServerRefuses(t *testing.T) {
 		{"ok", func(*pb.StepRequest) {}, codes.OK, nil},
 		{"ok with prev", func(r *pb.StepRequest) { r.HasPrev, r.Prev = true, []float64{1, 1, 1, 1, 1, 1} }, codes.OK, nil},
 		{"version 0", func(r *pb.StepRequest) { r.ProtocolVersion = 0 }, codes.FailedPrecondition, ErrVersion},
-		{"version 2", func(r *pb.StepRequest) { r.ProtocolVersion = 2 }, codes.FailedPrecondition, ErrVersion},
+		{"version 1", func(r *pb.StepRequest) { r.ProtocolVersion = 1 }, codes.OK, nil},
+		{"version 3", func(r *pb.StepRequest) { r.ProtocolVersion = MaxProtocolVersion + 1 }, codes.FailedPrecondition, ErrVersion},
 		{"empty request", func(r *pb.StepRequest) { *r = pb.StepRequest{} }, codes.FailedPrecondition, ErrVersion},
 		{"other shard", func(r *pb.StepRequest) { r.ShardId = "t" }, codes.FailedPrecondition, ErrWrongShard},
 		{"no shard id", func(r *pb.StepRequest) { r.ShardId = "" }, codes.FailedPrecondition, ErrWrongShard},
@@ -241,7 +242,7 @@ func TestServerRandomRequests(t *testing.T) {
 		}
 		bad := func() bool { return rng.IntN(4) == 0 }
 		if bad() {
-			r.ProtocolVersion = uint32(rng.IntN(3))
+			r.ProtocolVersion = uint32(rng.IntN(MaxProtocolVersion + 2))
 		}
 		if bad() {
 			r.ShardId = []string{"s", "", "x"}[rng.IntN(3)]

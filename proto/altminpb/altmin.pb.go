@@ -3,10 +3,26 @@
 // Regenerate the Go code with scripts/genproto.sh; CI runs
 // scripts/genproto.sh --check and fails when the committed code differs.
 //
-// Protocol version 1. Every request names the protocol version, the
+// Protocol versions 1 and 2. Every request names the protocol version, the
 // iteration, the partition and the shard it is meant for; every reply names
 // the protocol version, the iteration, the partition and the shard that
-// computed it, so stale or misrouted replies are dropped.
+// computed it, so stale or misrouted replies are dropped. A shard answers in
+// the version of the request (its replies' headers echo it); Info lists the
+// versions a shard accepts.
+//
+// Version 2 changed the content of one message, so it raised the version:
+// a Step reply to a request of version 2 carries the Gram values of each
+// chunk in StepChunk.gram_le (raw little-endian IEEE-754 doubles, 8 bytes
+// per value, decoded without the per-value work of a packed repeated
+// double) instead of StepChunk.gram; a reply to a request of version 1
+// still uses gram, so a coordinator that speaks only version 1 keeps
+// working with a newer shard. A chunk carries its values in one of the two
+// fields, never both. Nothing else differs between the versions: the other
+// calls and messages are the same in both. A client that speaks both sends
+// version 2 and, when a shard built before version 2 refuses it (status
+// FAILED_PRECONDITION with an ErrorInfo of reason
+// UNSUPPORTED_PROTOCOL_VERSION whose metadata max_protocol_version is 1),
+// calls that shard again with version 1.
 //
 // Sizes: a request carries 2*m + k doubles (m = d*k unknowns) and must fit
 // gRPC's default 4 MiB receive limit; a reply carries the packed Gram
@@ -24,7 +40,7 @@
 // streamed too.
 //
 // Compatibility: Moments12 and Moment4 were added to protocol version 1
-// without changing Info or Step, so the version stays 1: a coordinator
+// without changing Info or Step, so the version stayed 1: a coordinator
 // that does not know them never calls them, and a shard built before them
 // answers them with the gRPC status UNIMPLEMENTED (the generated server's
 // default). The coordinator reports that as an error naming the shard
@@ -565,10 +581,17 @@ type StepChunk struct {
 	Partition int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
 	// Present in the first chunk only.
 	Header *StepHeader `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`
-	// Position of gram[0] in the packed upper triangle of B^T B (stored row by
-	// row). Chunks arrive in order, without gaps or overlaps.
-	Offset        int64     `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
-	Gram          []float64 `protobuf:"fixed64,5,rep,packed,name=gram,proto3" json:"gram,omitempty"`
+	// Position of the chunk's first Gram value in the packed upper triangle of
+	// B^T B (stored row by row). Chunks arrive in order, without gaps or
+	// overlaps; a chunk after the first carries at least one value.
+	Offset int64 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	// The chunk's run of Gram values, in a reply to a request of version 1.
+	Gram []float64 `protobuf:"fixed64,5,rep,packed,name=gram,proto3" json:"gram,omitempty"`
+	// Version 2: the same run as raw little-endian IEEE-754 doubles, 8 bytes
+	// per value (a length that is not a multiple of 8 is malformed). A chunk
+	// sets at most one of gram and gram_le. A shard answers a request of
+	// version 2 with gram_le; a client of version 2 accepts either field.
+	GramLe        []byte `protobuf:"bytes,6,opt,name=gram_le,json=gramLe,proto3" json:"gram_le,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -634,6 +657,13 @@ func (x *StepChunk) GetOffset() int64 {
 func (x *StepChunk) GetGram() []float64 {
 	if x != nil {
 		return x.Gram
+	}
+	return nil
+}
+
+func (x *StepChunk) GetGramLe() []byte {
+	if x != nil {
+		return x.GramLe
 	}
 	return nil
 }
@@ -1730,13 +1760,14 @@ const file_altmin_v1_altmin_proto_rawDesc = "" +
 	"\x03sse\x18\x06 \x01(\x01R\x03sse\x12\x14\n" +
 	"\x05flips\x18\a \x01(\x03R\x05flips\x12\x19\n" +
 	"\bgram_len\x18\b \x01(\x03R\agramLen\x12\f\n" +
-	"\x01r\x18\t \x03(\x01R\x01r\"\x98\x01\n" +
+	"\x01r\x18\t \x03(\x01R\x01r\"\xb1\x01\n" +
 	"\tStepChunk\x12\x12\n" +
 	"\x04iter\x18\x01 \x01(\x03R\x04iter\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12-\n" +
 	"\x06header\x18\x03 \x01(\v2\x15.altmin.v1.StepHeaderR\x06header\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04gram\x18\x05 \x03(\x01R\x04gram\"B\n" +
+	"\x04gram\x18\x05 \x03(\x01R\x04gram\x12\x17\n" +
+	"\agram_le\x18\x06 \x01(\fR\x06gramLe\"B\n" +
 	"\bBaseline\x12\f\n" +
 	"\x01c\x18\x01 \x01(\x01R\x01c\x12\f\n" +
 	"\x01b\x18\x02 \x03(\x01R\x01b\x12\f\n" +

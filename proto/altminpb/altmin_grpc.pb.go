@@ -3,10 +3,26 @@
 // Regenerate the Go code with scripts/genproto.sh; CI runs
 // scripts/genproto.sh --check and fails when the committed code differs.
 //
-// Protocol version 1. Every request names the protocol version, the
+// Protocol versions 1 and 2. Every request names the protocol version, the
 // iteration, the partition and the shard it is meant for; every reply names
 // the protocol version, the iteration, the partition and the shard that
-// computed it, so stale or misrouted replies are dropped.
+// computed it, so stale or misrouted replies are dropped. A shard answers in
+// the version of the request (its replies' headers echo it); Info lists the
+// versions a shard accepts.
+//
+// Version 2 changed the content of one message, so it raised the version:
+// a Step reply to a request of version 2 carries the Gram values of each
+// chunk in StepChunk.gram_le (raw little-endian IEEE-754 doubles, 8 bytes
+// per value, decoded without the per-value work of a packed repeated
+// double) instead of StepChunk.gram; a reply to a request of version 1
+// still uses gram, so a coordinator that speaks only version 1 keeps
+// working with a newer shard. A chunk carries its values in one of the two
+// fields, never both. Nothing else differs between the versions: the other
+// calls and messages are the same in both. A client that speaks both sends
+// version 2 and, when a shard built before version 2 refuses it (status
+// FAILED_PRECONDITION with an ErrorInfo of reason
+// UNSUPPORTED_PROTOCOL_VERSION whose metadata max_protocol_version is 1),
+// calls that shard again with version 1.
 //
 // Sizes: a request carries 2*m + k doubles (m = d*k unknowns) and must fit
 // gRPC's default 4 MiB receive limit; a reply carries the packed Gram
@@ -24,7 +40,7 @@
 // streamed too.
 //
 // Compatibility: Moments12 and Moment4 were added to protocol version 1
-// without changing Info or Step, so the version stays 1: a coordinator
+// without changing Info or Step, so the version stayed 1: a coordinator
 // that does not know them never calls them, and a shard built before them
 // answers them with the gRPC status UNIMPLEMENTED (the generated server's
 // default). The coordinator reports that as an error naming the shard
