@@ -11,10 +11,7 @@ import "golang.org/x/sys/cpu"
 var useAVX = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 //go:noescape
-func gramAVX(x *float64, m, ldx, nb int, c *float64)
-
-//go:noescape
-func gramSubAVX(x *float64, m, ldx, s0, s1 int, out *float64, ldo int)
+func gramTilesAVX(x *float64, m, ldx, s0, s1 int, out *float64, ldo, shrink, sub int)
 
 //go:noescape
 func patAVX(x *float64, ldx, d int, ut *float64, ldu, nq4 int, z *float64, ldz int)
@@ -32,7 +29,7 @@ func gram(x []float64, m, ldx int, c []float64) {
 		return
 	}
 	if useAVX {
-		gramAVX(&x[0], m, ldx, ldx/4, &c[0])
+		gramTilesAVX(&x[0], m, ldx, 0, ldx/4, &c[0], ldx, 1, 0)
 		return
 	}
 	gramGo(x, m, ldx, c)
@@ -45,7 +42,7 @@ func gramSub(x []float64, m, ldx, s0, s1 int, out []float64, ldo int) {
 		return
 	}
 	if useAVX {
-		gramSubAVX(&x[0], m, ldx, s0, s1, &out[0], ldo)
+		gramTilesAVX(&x[0], m, ldx, s0, s1, &out[4*s0*ldo+4*s0], ldo, 0, 1)
 		return
 	}
 	gramSubGo(x, m, ldx, s0, s1, out, ldo)

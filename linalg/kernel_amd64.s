@@ -6,31 +6,41 @@
 // chain of VFMADD231 over its inputs in ascending order, exactly as in the
 // portable Go kernels, so both return the same bits.
 
-// func gramAVX(x *float64, m, ldx, nb int, c *float64)
-// Adds X^T X (X: m x ldx, row-major) to c in strip layout of order ldx = 4*nb.
-TEXT ·gramAVX(SB), NOSPLIT, $0-40
+// func gramTilesAVX(x *float64, m, ldx, s0, s1 int, out *float64, ldo, shrink, sub int)
+// Computes the strips s0..s1-1 of X^T X (X: m x ldx, row-major, ldx a
+// multiple of 4, m >= 1, s0 < s1 <= ldx/4) in tiles of 4 rows by 12, 8 or 4
+// columns: every element is the chain acc = fma(x[i][j], x[i][l], acc) over
+// i = 0..m-1, starting from the element of out (sub = 0: the tile is
+// accumulated into out) or from +0 (sub != 0: the tile is then subtracted
+// from out). out points at element (4*s0, 4*s0) and holds each strip's rows
+// ldo floats apart; the next strip starts 4 rows and 4 columns further in a
+// matrix (shrink = 0), or 4 rows further with rows 4 floats shorter in the
+// strip layout of kernel.go (shrink != 0).
+TEXT ·gramTilesAVX(SB), NOSPLIT, $0-72
 	MOVQ x+0(FP), DI
 	MOVQ m+8(FP), CX
 	MOVQ ldx+16(FP), DX
-	MOVQ nb+24(FP), BX
-	MOVQ c+32(FP), R8
-	TESTQ CX, CX
-	JZ   gdone
-	TESTQ BX, BX
-	JZ   gdone
+	MOVQ s0+24(FP), R9
+	MOVQ s1+32(FP), BX
+	MOVQ out+40(FP), R8
+	MOVQ ldo+48(FP), R10
+	SUBQ R9, BX          // strips to do
 	SHLQ $3, DX          // row stride of x in bytes
-	XORQ R9, R9          // byte offset of the strip's first column, 32*s
+	SHLQ $3, R10         // row stride of the strip in out, in bytes
+	SHLQ $5, R9          // byte offset of the strip's first column, 32*s
 
 gstrip:
-	MOVQ DX, R10
-	SUBQ R9, R10         // row stride of the strip in bytes, 8*(ldx-4s)
-	MOVQ R9, R11         // byte offset of the tile's first column
-	MOVQ R8, R12         // tile's first element in c
-	MOVQ R10, R13        // bytes of columns left in the strip
+	MOVQ R9, R11         // byte offset of the tile's first column in x
+	MOVQ R8, R12         // tile's first element in out
+	MOVQ DX, R13
+	SUBQ R9, R13         // bytes of columns left in the strip
 
 gtile:
+gtile12:
 	CMPQ R13, $96
 	JLT  gtile8
+	CMPQ sub+64(FP), $0
+	JNE  gtile12z
 	MOVQ R12, R14
 	VMOVUPD 0(R14), Y0
 	VMOVUPD 32(R14), Y1
@@ -47,9 +57,24 @@ gtile:
 	VMOVUPD 0(R14), Y9
 	VMOVUPD 32(R14), Y10
 	VMOVUPD 64(R14), Y11
+	JMP  gtile12go
+gtile12z:
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	VXORPD Y8, Y8, Y8
+	VXORPD Y9, Y9, Y9
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+gtile12go:
 	MOVQ DI, SI
 	MOVQ CX, AX
-gloop12:
+gtile12loop:
 	VMOVUPD 0(SI)(R11*1), Y12
 	VMOVUPD 32(SI)(R11*1), Y13
 	VMOVUPD 64(SI)(R11*1), Y14
@@ -71,8 +96,10 @@ gloop12:
 	VFMADD231PD Y14, Y15, Y11
 	ADDQ DX, SI
 	DECQ AX
-	JNZ  gloop12
+	JNZ  gtile12loop
 	MOVQ R12, R14
+	CMPQ sub+64(FP), $0
+	JNE  gtile12s
 	VMOVUPD Y0, 0(R14)
 	VMOVUPD Y1, 32(R14)
 	VMOVUPD Y2, 64(R14)
@@ -88,184 +115,8 @@ gloop12:
 	VMOVUPD Y9, 0(R14)
 	VMOVUPD Y10, 32(R14)
 	VMOVUPD Y11, 64(R14)
-	ADDQ $96, R11
-	ADDQ $96, R12
-	SUBQ $96, R13
-	JMP  gtile
-
-gtile8:
-	CMPQ R13, $64
-	JLT  gtile4
-	MOVQ R12, R14
-	VMOVUPD 0(R14), Y0
-	VMOVUPD 32(R14), Y1
-	ADDQ R10, R14
-	VMOVUPD 0(R14), Y3
-	VMOVUPD 32(R14), Y4
-	ADDQ R10, R14
-	VMOVUPD 0(R14), Y6
-	VMOVUPD 32(R14), Y7
-	ADDQ R10, R14
-	VMOVUPD 0(R14), Y9
-	VMOVUPD 32(R14), Y10
-	MOVQ DI, SI
-	MOVQ CX, AX
-gloop8:
-	VMOVUPD 0(SI)(R11*1), Y12
-	VMOVUPD 32(SI)(R11*1), Y13
-	VBROADCASTSD 0(SI)(R9*1), Y15
-	VFMADD231PD Y12, Y15, Y0
-	VFMADD231PD Y13, Y15, Y1
-	VBROADCASTSD 8(SI)(R9*1), Y15
-	VFMADD231PD Y12, Y15, Y3
-	VFMADD231PD Y13, Y15, Y4
-	VBROADCASTSD 16(SI)(R9*1), Y15
-	VFMADD231PD Y12, Y15, Y6
-	VFMADD231PD Y13, Y15, Y7
-	VBROADCASTSD 24(SI)(R9*1), Y15
-	VFMADD231PD Y12, Y15, Y9
-	VFMADD231PD Y13, Y15, Y10
-	ADDQ DX, SI
-	DECQ AX
-	JNZ  gloop8
-	MOVQ R12, R14
-	VMOVUPD Y0, 0(R14)
-	VMOVUPD Y1, 32(R14)
-	ADDQ R10, R14
-	VMOVUPD Y3, 0(R14)
-	VMOVUPD Y4, 32(R14)
-	ADDQ R10, R14
-	VMOVUPD Y6, 0(R14)
-	VMOVUPD Y7, 32(R14)
-	ADDQ R10, R14
-	VMOVUPD Y9, 0(R14)
-	VMOVUPD Y10, 32(R14)
-	ADDQ $64, R11
-	ADDQ $64, R12
-	SUBQ $64, R13
-	JMP  gtile
-
-gtile4:
-	CMPQ R13, $32
-	JLT  gnext
-	MOVQ R12, R14
-	VMOVUPD 0(R14), Y0
-	ADDQ R10, R14
-	VMOVUPD 0(R14), Y3
-	ADDQ R10, R14
-	VMOVUPD 0(R14), Y6
-	ADDQ R10, R14
-	VMOVUPD 0(R14), Y9
-	MOVQ DI, SI
-	MOVQ CX, AX
-gloop4:
-	VMOVUPD 0(SI)(R11*1), Y12
-	VBROADCASTSD 0(SI)(R9*1), Y15
-	VFMADD231PD Y12, Y15, Y0
-	VBROADCASTSD 8(SI)(R9*1), Y15
-	VFMADD231PD Y12, Y15, Y3
-	VBROADCASTSD 16(SI)(R9*1), Y15
-	VFMADD231PD Y12, Y15, Y6
-	VBROADCASTSD 24(SI)(R9*1), Y15
-	VFMADD231PD Y12, Y15, Y9
-	ADDQ DX, SI
-	DECQ AX
-	JNZ  gloop4
-	MOVQ R12, R14
-	VMOVUPD Y0, 0(R14)
-	ADDQ R10, R14
-	VMOVUPD Y3, 0(R14)
-	ADDQ R10, R14
-	VMOVUPD Y6, 0(R14)
-	ADDQ R10, R14
-	VMOVUPD Y9, 0(R14)
-	ADDQ $32, R11
-	ADDQ $32, R12
-	SUBQ $32, R13
-	JMP  gtile
-
-gnext:
-	LEAQ (R8)(R10*4), R8 // next strip starts 4 rows further
-	ADDQ $32, R9
-	DECQ BX
-	JNZ  gstrip
-
-gdone:
-	VZEROUPPER
-	RET
-
-// func gramSubAVX(x *float64, m, ldx, s0, s1 int, out *float64, ldo int)
-// Subtracts the strips s0..s1-1 of X^T X (X: m x ldx, row-major, ldx a
-// multiple of 4, m >= 1, s0 < s1 <= ldx/4) from the matrix out (row stride
-// ldo): for every row j in 4*s0..4*s1-1 and column l in 4*(j/4)..ldx-1,
-// out[j*ldo+l] -= acc, acc being the chain acc = fma(x[i][j], x[i][l], acc)
-// over i = 0..m-1 from acc = +0 (as gramAVX computes into a cleared c).
-TEXT ·gramSubAVX(SB), NOSPLIT, $0-56
-	MOVQ x+0(FP), DI
-	MOVQ m+8(FP), CX
-	MOVQ ldx+16(FP), DX
-	MOVQ s0+24(FP), R9
-	MOVQ s1+32(FP), BX
-	MOVQ out+40(FP), R8
-	MOVQ ldo+48(FP), R10
-	SUBQ R9, BX          // strips to do
-	SHLQ $3, DX          // row stride of x in bytes
-	SHLQ $3, R10         // row stride of out in bytes
-	MOVQ R10, AX
-	SHLQ $2, AX          // 4 rows of out in bytes
-	ADDQ $32, AX         // from a strip's first tile to the next strip's
-	MOVQ R9, R14         // s0
-	IMULQ AX, R14
-	ADDQ R14, R8         // first tile of strip s0
-	SHLQ $5, R9          // byte offset of the strip's first column, 32*s
-
-sstrip:
-	MOVQ R9, R11         // byte offset of the tile's first column in x
-	MOVQ R8, R12         // tile's first element in out
-	MOVQ DX, R13
-	SUBQ R9, R13         // bytes of columns left in the strip
-
-stile:
-	CMPQ R13, $96
-	JLT  stile8
-	VXORPD Y0, Y0, Y0
-	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
-	VXORPD Y4, Y4, Y4
-	VXORPD Y5, Y5, Y5
-	VXORPD Y6, Y6, Y6
-	VXORPD Y7, Y7, Y7
-	VXORPD Y8, Y8, Y8
-	VXORPD Y9, Y9, Y9
-	VXORPD Y10, Y10, Y10
-	VXORPD Y11, Y11, Y11
-	MOVQ DI, SI
-	MOVQ CX, AX
-sloop12:
-	VMOVUPD 0(SI)(R11*1), Y12
-	VMOVUPD 32(SI)(R11*1), Y13
-	VMOVUPD 64(SI)(R11*1), Y14
-	VBROADCASTSD 0(SI)(R9*1), Y15
-	VFMADD231PD Y12, Y15, Y0
-	VFMADD231PD Y13, Y15, Y1
-	VFMADD231PD Y14, Y15, Y2
-	VBROADCASTSD 8(SI)(R9*1), Y15
-	VFMADD231PD Y12, Y15, Y3
-	VFMADD231PD Y13, Y15, Y4
-	VFMADD231PD Y14, Y15, Y5
-	VBROADCASTSD 16(SI)(R9*1), Y15
-	VFMADD231PD Y12, Y15, Y6
-	VFMADD231PD Y13, Y15, Y7
-	VFMADD231PD Y14, Y15, Y8
-	VBROADCASTSD 24(SI)(R9*1), Y15
-	VFMADD231PD Y12, Y15, Y9
-	VFMADD231PD Y13, Y15, Y10
-	VFMADD231PD Y14, Y15, Y11
-	ADDQ DX, SI
-	DECQ AX
-	JNZ  sloop12
-	MOVQ R12, R14
+	JMP  gtile12e
+gtile12s:
 	VMOVUPD 0(R14), Y12
 	VMOVUPD 32(R14), Y13
 	VMOVUPD 64(R14), Y14
@@ -305,14 +156,31 @@ sloop12:
 	VMOVUPD Y12, 0(R14)
 	VMOVUPD Y13, 32(R14)
 	VMOVUPD Y14, 64(R14)
+gtile12e:
 	ADDQ $96, R11
 	ADDQ $96, R12
 	SUBQ $96, R13
-	JMP  stile
+	JMP  gtile
 
-stile8:
+gtile8:
 	CMPQ R13, $64
-	JLT  stile4
+	JLT  gtile4
+	CMPQ sub+64(FP), $0
+	JNE  gtile8z
+	MOVQ R12, R14
+	VMOVUPD 0(R14), Y0
+	VMOVUPD 32(R14), Y1
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y3
+	VMOVUPD 32(R14), Y4
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y6
+	VMOVUPD 32(R14), Y7
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y9
+	VMOVUPD 32(R14), Y10
+	JMP  gtile8go
+gtile8z:
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	VXORPD Y3, Y3, Y3
@@ -321,9 +189,10 @@ stile8:
 	VXORPD Y7, Y7, Y7
 	VXORPD Y9, Y9, Y9
 	VXORPD Y10, Y10, Y10
+gtile8go:
 	MOVQ DI, SI
 	MOVQ CX, AX
-sloop8:
+gtile8loop:
 	VMOVUPD 0(SI)(R11*1), Y12
 	VMOVUPD 32(SI)(R11*1), Y13
 	VBROADCASTSD 0(SI)(R9*1), Y15
@@ -340,8 +209,23 @@ sloop8:
 	VFMADD231PD Y13, Y15, Y10
 	ADDQ DX, SI
 	DECQ AX
-	JNZ  sloop8
+	JNZ  gtile8loop
 	MOVQ R12, R14
+	CMPQ sub+64(FP), $0
+	JNE  gtile8s
+	VMOVUPD Y0, 0(R14)
+	VMOVUPD Y1, 32(R14)
+	ADDQ R10, R14
+	VMOVUPD Y3, 0(R14)
+	VMOVUPD Y4, 32(R14)
+	ADDQ R10, R14
+	VMOVUPD Y6, 0(R14)
+	VMOVUPD Y7, 32(R14)
+	ADDQ R10, R14
+	VMOVUPD Y9, 0(R14)
+	VMOVUPD Y10, 32(R14)
+	JMP  gtile8e
+gtile8s:
 	VMOVUPD 0(R14), Y12
 	VMOVUPD 32(R14), Y13
 	VSUBPD Y0, Y12, Y12
@@ -369,21 +253,35 @@ sloop8:
 	VSUBPD Y10, Y13, Y13
 	VMOVUPD Y12, 0(R14)
 	VMOVUPD Y13, 32(R14)
+gtile8e:
 	ADDQ $64, R11
 	ADDQ $64, R12
 	SUBQ $64, R13
-	JMP  stile
+	JMP  gtile
 
-stile4:
+gtile4:
 	CMPQ R13, $32
-	JLT  snext
+	JLT  gnext
+	CMPQ sub+64(FP), $0
+	JNE  gtile4z
+	MOVQ R12, R14
+	VMOVUPD 0(R14), Y0
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y3
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y6
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y9
+	JMP  gtile4go
+gtile4z:
 	VXORPD Y0, Y0, Y0
 	VXORPD Y3, Y3, Y3
 	VXORPD Y6, Y6, Y6
 	VXORPD Y9, Y9, Y9
+gtile4go:
 	MOVQ DI, SI
 	MOVQ CX, AX
-sloop4:
+gtile4loop:
 	VMOVUPD 0(SI)(R11*1), Y12
 	VBROADCASTSD 0(SI)(R9*1), Y15
 	VFMADD231PD Y12, Y15, Y0
@@ -395,8 +293,19 @@ sloop4:
 	VFMADD231PD Y12, Y15, Y9
 	ADDQ DX, SI
 	DECQ AX
-	JNZ  sloop4
+	JNZ  gtile4loop
 	MOVQ R12, R14
+	CMPQ sub+64(FP), $0
+	JNE  gtile4s
+	VMOVUPD Y0, 0(R14)
+	ADDQ R10, R14
+	VMOVUPD Y3, 0(R14)
+	ADDQ R10, R14
+	VMOVUPD Y6, 0(R14)
+	ADDQ R10, R14
+	VMOVUPD Y9, 0(R14)
+	JMP  gtile4e
+gtile4s:
 	VMOVUPD 0(R14), Y12
 	VSUBPD Y0, Y12, Y12
 	VMOVUPD Y12, 0(R14)
@@ -412,16 +321,24 @@ sloop4:
 	VMOVUPD 0(R14), Y12
 	VSUBPD Y9, Y12, Y12
 	VMOVUPD Y12, 0(R14)
+gtile4e:
 	ADDQ $32, R11
 	ADDQ $32, R12
 	SUBQ $32, R13
-	JMP  stile
+	JMP  gtile
 
-snext:
-	LEAQ 32(R8)(R10*4), R8 // 4 rows down, 4 columns right
+gnext:
+	LEAQ (R8)(R10*4), R8 // 4 rows down
+	CMPQ shrink+56(FP), $0
+	JNE  gshrink
+	ADDQ $32, R8         // and 4 columns right
+	JMP  gnext2
+gshrink:
+	SUBQ $32, R10        // strip rows are 4 floats shorter
+gnext2:
 	ADDQ $32, R9
 	DECQ BX
-	JNZ  sstrip
+	JNZ  gstrip
 
 	VZEROUPPER
 	RET
