@@ -211,24 +211,12 @@ func BenchmarkStatsBlockSize(b *testing.B) {
 }
 
 // BenchmarkGramKernelPeak measures the Gram kernel on data that stay in the
-// L1 cache (48 rows of 48 floats, about 18 KiB), one goroutine: the
-// multiply-add rate the statistics pass and the solve can at best reach on
-// one core of this machine (with AVX2 and FMA: 4 x 12 tiles of fused
-// multiply-adds). Multiply-adds are counted as the kernel performs them,
-// whole 4 x 4 tiles on the diagonal included.
+// L1 cache, one goroutine (see GramPeak): the multiply-add rate the
+// statistics pass and the solve can at best reach on one core.
 func BenchmarkGramKernelPeak(b *testing.B) {
-	const m, ldx = 48, 48
-	x := make([]float64, m*ldx)
-	for i := range x {
-		x[i] = float64(i%7) * 1e-3
-	}
-	c := make([]float64, stripLen(ldx))
-	var madd float64
-	for s := 0; s < ldx/4; s++ {
-		madd += float64(4 * (ldx - 4*s) * m)
-	}
+	x, m, ldx, c, madds := peakInput()
 	for b.Loop() {
 		gram(x, m, ldx, c)
 	}
-	b.ReportMetric(madd*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gmuladd/s")
+	b.ReportMetric(madds*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gmuladd/s")
 }

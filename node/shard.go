@@ -63,8 +63,11 @@ type ShardConfig struct {
 	Source        data.Source
 	Bias          bool
 	Storage       shard.Storage // precision the features are held in; "" = float64
-	GRPCListen    string        // host:port, port 0 picks a free one
-	GRPCAdvertise string        // host:port others dial; "" = the listener's address
+	// Parallel bounds the partitions computed at once (shard.Engine's
+	// SetParallel); 0 means GOMAXPROCS.
+	Parallel      int
+	GRPCListen    string // host:port, port 0 picks a free one
+	GRPCAdvertise string // host:port others dial; "" = the listener's address
 	Gossip        Gossip
 	Security      Security
 	Log           *zap.Logger
@@ -158,6 +161,9 @@ func StartShard(ctx context.Context, cfg ShardConfig) (*Shard, error) {
 	eng, err := shard.NewEngine(loaded...)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Parallel > 0 {
+		eng.SetParallel(cfg.Parallel)
 	}
 	log.Info("partitions loaded", zap.Ints("partitions", parts), zap.String("storage", string(st)),
 		zap.Int64("bytes", bytes), zap.Duration("dur", time.Since(start)))

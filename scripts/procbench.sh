@@ -7,6 +7,8 @@
 #
 # Defaults: SPEC=model=sum,d=100,k=10,n=1000000,seed=1, SHARDS=3,
 # PARTITIONS=6, ITERS=8 (random start, so every iteration does full work).
+# SHARD_FLAGS, when set, is added to every shard's command line (e.g.
+# SHARD_FLAGS="--parallel 1").
 # Prints the per-iteration seconds of both runs (from metrics.jsonl), their
 # medians over iterations 1..ITERS-1, the ratio, the medians of the two
 # phases (stats_seconds: statistics, transfer, reduce; solve_seconds), and
@@ -58,7 +60,7 @@ for s in $(seq 1 "$SHARDS"); do
   [ "$s" -gt 1 ] && join="--join 127.0.0.1:17201"
   "$BIN/shard" --id "s$s" --partitions "$parts" --num-partitions "$PARTS" --synthetic "$SPEC" \
     --grpc-addr "127.0.0.1:$((17100 + s))" --gossip-addr "127.0.0.1:$((17200 + s))" $join \
-    --insecure >"$WORK/s$s.log" 2>&1 &
+    --insecure ${SHARD_FLAGS:-} >"$WORK/s$s.log" 2>&1 &
   PIDS+=($!)
 done
 "$BIN/coordinator" train --join 127.0.0.1:17201 --gossip-addr 127.0.0.1:17200 --insecure \

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -150,6 +151,7 @@ func (s *Stats) MarkFiniteChecked() { s.finiteChecked = true }
 type Engine struct {
 	slots map[int]*slot
 	ids   []int
+	run   chan struct{} // one token per computation running; see SetParallel
 }
 
 type slot struct {
@@ -171,7 +173,7 @@ const predChunk = 4096
 // NewEngine returns an engine for the given partitions, which must have
 // distinct IDs and consistent sizes.
 func NewEngine(parts ...*Partition) (*Engine, error) {
-	e := &Engine{slots: make(map[int]*slot)}
+	e := &Engine{slots: make(map[int]*slot), run: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	for _, p := range parts {
 		if err := p.validate(); err != nil {
 			return nil, err
@@ -184,6 +186,21 @@ func NewEngine(parts ...*Partition) (*Engine, error) {
 	}
 	slices.Sort(e.ids)
 	return e, nil
+}
+
+// SetParallel bounds the computations that run at once (Compute, Moments12,
+// Moment4, over all partitions) to n, at least 1; further calls wait their
+// turn. NewEngine sets GOMAXPROCS: a shard holding more partitions than
+// cores, asked for all of them at once (as the coordinator of a cluster
+// does), computes them a core's worth at a time instead of thrashing the
+// caches with all of them. Call it before the engine is used.
+func (e *Engine) SetParallel(n int) { e.run = make(chan struct{}, max(n, 1)) }
+
+// begin takes a computation token, waiting for one, and returns the
+// function that gives it back.
+func (e *Engine) begin() (end func()) {
+	e.run <- struct{}{}
+	return func() { <-e.run }
 }
 
 // Partitions returns the IDs of the partitions held, ascending.
@@ -212,6 +229,7 @@ func (e *Engine) Compute(req *Request, id int) (*Stats, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer e.begin()() // after the partition's lock: a token is never held waiting
 	k, d := len(req.Signs), p.D
 	if s.pat == nil || s.pat.K != k {
 		s.pat = linalg.NewPatterns(p.Rows, k)

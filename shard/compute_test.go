@@ -290,7 +290,20 @@ func TestComputeDeterministicAndConcurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	conEng, _ := shard.NewEngine(parts...)
+	for _, par := range []int{0, 1, 2} { // 0: NewEngine's default
+		conEng, _ := shard.NewEngine(parts...)
+		if par > 0 {
+			conEng.SetParallel(par)
+		}
+		checkConcurrent(t, conEng, req, want)
+	}
+}
+
+// checkConcurrent computes every partition of want twice at once with eng
+// and checks the results are the same bits as want.
+func checkConcurrent(t *testing.T, conEng *shard.Engine, req *shard.Request, want []*shard.Stats) {
+	t.Helper()
+	P := len(want)
 	got := make([]*shard.Stats, 2*P)
 	errs := make([]error, 2*P)
 	var wg sync.WaitGroup

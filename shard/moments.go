@@ -134,6 +134,7 @@ func (e *Engine) Moments12(id int, base *Baseline, order int) (*Moments12, error
 	if err := base.validate(d); err != nil {
 		return nil, err
 	}
+	defer e.begin()()
 	m := &Moments12{Partition: id, Order: order, Rows: p.Rows, D: d, SumYX: make([]float64, d), SumX: make([]float64, d)}
 	if order == 2 {
 		m.SumYXX = make([]float64, linalg.PackedLen(d))
@@ -253,6 +254,7 @@ func (e *Engine) Moment4(id int, v []float64, k int, base *Baseline) (*Moment4, 
 	if err := base.validate(d); err != nil {
 		return nil, err
 	}
+	defer e.begin()()
 	s4 := make([]float64, Sym4Len(k))
 	s2 := make([]float64, linalg.PackedLen(k))
 	var s0 float64

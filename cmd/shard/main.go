@@ -75,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Key, "key", "", "this shard's key (overrides --tls-dir)")
 	fs.BoolVar(&o.Insecure, "insecure", false, "plaintext gossip and gRPC (explicit opt-out of encryption and TLS)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	parallel := fs.Int("parallel", 0, "partitions computed at once, whatever the coordinator asks for at once (0: GOMAXPROCS, the cores this process may use)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until the shard stops (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -84,6 +85,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if *parallel < 0 {
+		return fmt.Errorf("%w: --parallel %d: want 0 (GOMAXPROCS) or more", errUsage, *parallel)
 	}
 	if *id == "" || *partList == "" {
 		return fmt.Errorf("%w: --id and --partitions are required", errUsage)
@@ -122,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer c.Close()
 	}
 	s, err := node.StartShard(ctx, node.ShardConfig{
-		ID: *id, Partitions: parts, NumPartitions: o.Partitions, Source: src, Bias: o.Bias, Storage: shard.Storage(o.Storage),
+		ID: *id, Partitions: parts, NumPartitions: o.Partitions, Source: src, Bias: o.Bias, Storage: shard.Storage(o.Storage), Parallel: *parallel,
 		GRPCListen: *grpcAddr, GRPCAdvertise: *grpcAdv, Gossip: gossip, Security: sec, Log: log,
 	})
 	if err != nil {

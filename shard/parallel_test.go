@@ -1,0 +1,44 @@
+package shard
+
+import (
+	"runtime"
+	"testing"
+)
+
+// With one token, a computation does not start while the token is taken,
+// and starts once it is given back. (The check of "not started" can only
+// miss a bug, never report one that is not there.)
+func TestEngineWaitsForToken(t *testing.T) {
+	x := []float64{1, 2, -1, 0.5, 3, -2, 0.25, 1}
+	part := &Partition{ID: 0, Rows: 4, D: 2, X: x, Y: []float64{1, -1, 2, 0}}
+	e, err := NewEngine(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetParallel(1)
+	calls := map[string]func() error{
+		"Compute": func() error {
+			_, err := e.Compute(&Request{Iter: 0, D: 2, Signs: []float64{1}, U: []float64{1, -1}}, 0)
+			return err
+		},
+		"Moments12": func() error { _, err := e.Moments12(0, nil, 2); return err },
+		"Moment4":   func() error { _, err := e.Moment4(0, []float64{1, 0}, 1, nil); return err },
+	}
+	for name, call := range calls {
+		end := e.begin() // the only token
+		done := make(chan error, 1)
+		go func() { done <- call() }()
+		for range 200 {
+			runtime.Gosched()
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("%s ran while the only token was taken (err %v)", name, err)
+		default:
+		}
+		end()
+		if err := <-done; err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+}
