@@ -66,11 +66,12 @@ type Timing struct {
 	// Total is the whole iteration: Stats + Solve.
 	Total time.Duration
 	// Stats runs from the broadcast of the weights until every partial
-	// statistic has arrived and been added into the totals: the shards'
-	// statistics passes, the transfer, and the reduce.
+	// statistic has arrived and been checked: the shards' statistics
+	// passes and the transfer.
 	Stats time.Duration
-	// Solve is the core's step once every partial is in: loss, stop tests
-	// and the solve of the normal equations.
+	// Solve is the core's step once every partial is in: the reduce of the
+	// partials in partition order, loss, stop tests and the solve of the
+	// normal equations.
 	Solve time.Duration
 }
 
@@ -171,5 +172,5 @@ func (l LocalFetcher) Fetch(ctx context.Context, req *shard.Request, partition i
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return l.Engine.Compute(req, partition)
+	return l.Engine.ComputeContext(ctx, req, partition)
 }

@@ -26,6 +26,10 @@ import (
 // tile of the trailing update.
 const cholBlock = 48
 
+// The trailing matrix starts at a multiple of 4 (the Gram kernel's strips
+// and the matrix's padding rely on it): cholBlock must be one.
+var _ = [1]struct{}{}[cholBlock%4]
+
 // cholParallelMin is the smallest trailing order whose update is split among
 // goroutines.
 const cholParallelMin = 192
@@ -143,8 +147,11 @@ func (ws *cholWorkspace) trailing(a []float64, m, lda, j0, jb int) {
 		workers = min(runtime.GOMAXPROCS(0), nst)
 	}
 	// Strip s costs about ldt - 4s; cut the strips into runs of equal cost.
-	ws.cuts = append(ws.cuts[:0], make([]int, workers+1)...)
-	cuts := ws.cuts
+	if cap(ws.cuts) < workers+1 {
+		ws.cuts = make([]int, workers+1)
+	}
+	cuts := ws.cuts[:workers+1]
+	clear(cuts)
 	total := float64(nst) * float64(ldt-2*(nst-1)) // the sum of ldt-4s
 	w, acc := 1, 0.0
 	for s := 0; s < nst && w < workers; s++ {

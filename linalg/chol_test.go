@@ -241,10 +241,16 @@ func TestGramSub(t *testing.T) {
 				nst := ldx / 4
 				for s0 := 0; s0 <= nst; s0++ {
 					for s1 := s0; s1 <= nst; s1++ {
-						out := make([]float64, ldx*ldo)
-						for i := range out {
-							out[i] = rng.NormFloat64()
+						// A guard of NaNs after the matrix catches writes past its end.
+						buf := make([]float64, ldx*ldo+16)
+						for i := range buf {
+							buf[i] = rng.NormFloat64()
 						}
+						for i := ldx * ldo; i < len(buf); i++ {
+							buf[i] = math.NaN()
+						}
+						out := buf[: ldx*ldo : ldx*ldo]
+						orig := slices.Clone(out)
 						want := slices.Clone(out)
 						for s := s0; s < s1; s++ {
 							w := ldx - 4*s
@@ -254,12 +260,16 @@ func TestGramSub(t *testing.T) {
 								}
 							}
 						}
-						got := slices.Clone(out)
-						gramSub(x, rows, ldx, s0, s1, got, ldo)
-						if !slices.Equal(got, want) {
+						gramSub(x, rows, ldx, s0, s1, out, ldo)
+						if !slices.Equal(out, want) {
 							t.Fatalf("ldx=%d rows=%d ldo=%d strips %d..%d: differs from gram", ldx, rows, ldo, s0, s1)
 						}
-						got = slices.Clone(out)
+						for i, v := range buf[ldx*ldo:] {
+							if !math.IsNaN(v) {
+								t.Fatalf("ldx=%d rows=%d ldo=%d strips %d..%d: wrote %v past the matrix at +%d", ldx, rows, ldo, s0, s1, v, i)
+							}
+						}
+						got := slices.Clone(orig)
 						gramSubGo(x, rows, ldx, s0, s1, got, ldo)
 						if !slices.Equal(got, want) {
 							t.Fatalf("ldx=%d rows=%d ldo=%d strips %d..%d: gramSubGo differs", ldx, rows, ldo, s0, s1)
@@ -268,6 +278,34 @@ func TestGramSub(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The kernel wrappers refuse dimensions that would read or write out of
+// bounds, before any assembly runs.
+func TestGramSubRefusesBadDimensions(t *testing.T) {
+	x := make([]float64, 3*8)
+	out := make([]float64, 8*8)
+	for _, c := range []struct {
+		name                string
+		m, ldx, s0, s1, ldo int
+		outLen              int
+	}{
+		{"ldx not a multiple of 4", 3, 6, 0, 1, 8, 64},
+		{"s1 beyond the strips", 3, 8, 0, 3, 8, 64},
+		{"s0 after s1", 3, 8, 2, 1, 8, 64},
+		{"ldo below ldx", 3, 8, 0, 1, 7, 64},
+		{"out too short", 3, 8, 0, 2, 8, 8*7 + 7},
+		{"x too short", 4, 8, 0, 1, 8, 64},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", c.name)
+				}
+			}()
+			gramSub(x, c.m, c.ldx, c.s0, c.s1, out[:c.outLen], c.ldo)
+		}()
 	}
 }
 

@@ -130,6 +130,9 @@ func StartShard(ctx context.Context, cfg ShardConfig) (*Shard, error) {
 	if cfg.NumPartitions < 1 || len(cfg.Partitions) == 0 {
 		return nil, fmt.Errorf("%w: shard %s holds no partitions of %d", ErrConfig, cfg.ID, cfg.NumPartitions)
 	}
+	if cfg.Parallel < 0 {
+		return nil, fmt.Errorf("%w: shard %s: %d partitions computed at once: want 0 (GOMAXPROCS) or more", ErrConfig, cfg.ID, cfg.Parallel)
+	}
 	parts := slices.Clone(cfg.Partitions)
 	slices.Sort(parts)
 	if len(slices.Compact(slices.Clone(parts))) != len(parts) {

@@ -11,9 +11,9 @@
 # SHARD_FLAGS="--parallel 1").
 # Prints the per-iteration seconds of both runs (from metrics.jsonl), their
 # medians over iterations 1..ITERS-1, the ratio, the medians of the two
-# phases (stats_seconds: statistics, transfer, reduce; solve_seconds), and
-# the peak RSS of every process. Both runs must end with the same
-# weights.npy, bit for bit; the script fails otherwise.
+# phases (stats_seconds: statistics, transfer; solve_seconds: reduce,
+# solve), and the peak RSS of every process. Both runs must end with the
+# same weights.npy, bit for bit; the script fails otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

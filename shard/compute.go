@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -189,18 +190,31 @@ func NewEngine(parts ...*Partition) (*Engine, error) {
 }
 
 // SetParallel bounds the computations that run at once (Compute, Moments12,
-// Moment4, over all partitions) to n, at least 1; further calls wait their
-// turn. NewEngine sets GOMAXPROCS: a shard holding more partitions than
-// cores, asked for all of them at once (as the coordinator of a cluster
-// does), computes them a core's worth at a time instead of thrashing the
-// caches with all of them. Call it before the engine is used.
+// Moment4 and their Context forms, and whatever runs under Acquire, over
+// all partitions) to n, at least 1; further calls wait their turn.
+// NewEngine sets GOMAXPROCS: a shard holding more partitions than cores,
+// asked for all of them at once (as the coordinator of a cluster does),
+// computes them a core's worth at a time instead of thrashing the caches
+// with all of them. Call it before the engine is used, not concurrently
+// with its other methods.
 func (e *Engine) SetParallel(n int) { e.run = make(chan struct{}, max(n, 1)) }
 
-// begin takes a computation token, waiting for one, and returns the
-// function that gives it back.
-func (e *Engine) begin() (end func()) {
-	e.run <- struct{}{}
-	return func() { <-e.run }
+// Acquire takes a computation token (see SetParallel), waiting until one
+// is free or ctx is done, and returns the function that gives it back. A
+// caller that computes on a Partition of the engine outside its methods
+// (the deep-network statistics) holds a token meanwhile.
+func (e *Engine) Acquire(ctx context.Context) (release func(), err error) {
+	ch := e.run
+	select {
+	case ch <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := ctx.Err(); err != nil { // both were ready: do not start
+		<-ch
+		return nil, err
+	}
+	return func() { <-ch }, nil
 }
 
 // Partitions returns the IDs of the partitions held, ascending.
@@ -216,6 +230,12 @@ func (e *Engine) Partition(id int) *Partition {
 
 // Compute returns the statistics of partition id for req.
 func (e *Engine) Compute(req *Request, id int) (*Stats, error) {
+	return e.ComputeContext(context.Background(), req, id)
+}
+
+// ComputeContext is Compute giving up, with ctx's error, while it waits for
+// a computation token (SetParallel) once ctx is done.
+func (e *Engine) ComputeContext(ctx context.Context, req *Request, id int) (*Stats, error) {
 	s := e.slots[id]
 	if s == nil {
 		return nil, fmt.Errorf("%w: %d", ErrNoPartition, id)
@@ -229,7 +249,12 @@ func (e *Engine) Compute(req *Request, id int) (*Stats, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer e.begin()() // after the partition's lock: a token is never held waiting
+	// After the partition's lock: a token is never held waiting.
+	release, err := e.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	k, d := len(req.Signs), p.D
 	if s.pat == nil || s.pat.K != k {
 		s.pat = linalg.NewPatterns(p.Rows, k)

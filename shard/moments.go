@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"context"
 	"fmt"
 
 	"altmin/linalg"
@@ -122,6 +123,12 @@ func permute4(t [4]int, f func(a, b, c, e int)) {
 // r_i = y_i - base(x_i) (base nil: the labels themselves). Order 1 costs
 // about 2D multiply-adds per row, order 2 another D(D+1)/2.
 func (e *Engine) Moments12(id int, base *Baseline, order int) (*Moments12, error) {
+	return e.Moments12Context(context.Background(), id, base, order)
+}
+
+// Moments12Context is Moments12 giving up, with ctx's error, while it waits
+// for a computation token (SetParallel) once ctx is done.
+func (e *Engine) Moments12Context(ctx context.Context, id int, base *Baseline, order int) (*Moments12, error) {
 	s := e.slots[id]
 	if s == nil {
 		return nil, fmt.Errorf("%w: %d", ErrNoPartition, id)
@@ -134,7 +141,11 @@ func (e *Engine) Moments12(id int, base *Baseline, order int) (*Moments12, error
 	if err := base.validate(d); err != nil {
 		return nil, err
 	}
-	defer e.begin()()
+	release, err := e.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	m := &Moments12{Partition: id, Order: order, Rows: p.Rows, D: d, SumYX: make([]float64, d), SumX: make([]float64, d)}
 	if order == 2 {
 		m.SumYXX = make([]float64, linalg.PackedLen(d))
@@ -239,6 +250,12 @@ func (b *Baseline) eval(x []float64, scratch *[]float64) float64 {
 // computes the formula whatever V is. The cost is about Sym4Len(k) + D k
 // multiply-adds per row, plus D (R + 1) for a baseline of rank R.
 func (e *Engine) Moment4(id int, v []float64, k int, base *Baseline) (*Moment4, error) {
+	return e.Moment4Context(context.Background(), id, v, k, base)
+}
+
+// Moment4Context is Moment4 giving up, with ctx's error, while it waits for
+// a computation token (SetParallel) once ctx is done.
+func (e *Engine) Moment4Context(ctx context.Context, id int, v []float64, k int, base *Baseline) (*Moment4, error) {
 	s := e.slots[id]
 	if s == nil {
 		return nil, fmt.Errorf("%w: %d", ErrNoPartition, id)
@@ -254,7 +271,11 @@ func (e *Engine) Moment4(id int, v []float64, k int, base *Baseline) (*Moment4, 
 	if err := base.validate(d); err != nil {
 		return nil, err
 	}
-	defer e.begin()()
+	release, err := e.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	s4 := make([]float64, Sym4Len(k))
 	s2 := make([]float64, linalg.PackedLen(k))
 	var s0 float64

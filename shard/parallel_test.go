@@ -1,6 +1,8 @@
 package shard
 
 import (
+	"context"
+	"errors"
 	"runtime"
 	"testing"
 )
@@ -25,7 +27,10 @@ func TestEngineWaitsForToken(t *testing.T) {
 		"Moment4":   func() error { _, err := e.Moment4(0, []float64{1, 0}, 1, nil); return err },
 	}
 	for name, call := range calls {
-		end := e.begin() // the only token
+		end, err := e.Acquire(context.Background()) // the only token
+		if err != nil {
+			t.Fatal(err)
+		}
 		done := make(chan error, 1)
 		go func() { done <- call() }()
 		for range 200 {
@@ -40,5 +45,41 @@ func TestEngineWaitsForToken(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+	}
+}
+
+// A call waiting for a token gives up when its context is done, and does
+// not compute; the token it did not get is still there for the next call.
+func TestEngineGivesUpWaiting(t *testing.T) {
+	x := []float64{1, 2, -1, 0.5, 3, -2, 0.25, 1}
+	part := &Partition{ID: 0, Rows: 4, D: 2, X: x, Y: []float64{1, -1, 2, 0}}
+	e, err := NewEngine(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetParallel(1)
+	req := &Request{Iter: 0, D: 2, Signs: []float64{1}, U: []float64{1, -1}}
+	end, err := e.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 3)
+	go func() { _, err := e.ComputeContext(ctx, req, 0); done <- err }()
+	go func() { _, err := e.Moments12Context(ctx, 0, nil, 1); done <- err }()
+	go func() { _, err := e.Moment4Context(ctx, 0, []float64{1, 0}, 1, nil); done <- err }()
+	cancel()
+	for range 3 {
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("waiting call after cancel: err = %v, want context.Canceled", err)
+		}
+	}
+	// An already cancelled context is refused even with a token free.
+	end()
+	if _, err := e.ComputeContext(ctx, req, 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled context, free token: err = %v, want context.Canceled", err)
+	}
+	if _, err := e.Compute(req, 0); err != nil {
+		t.Errorf("after the cancelled calls: %v", err)
 	}
 }

@@ -108,7 +108,12 @@ func (s *Server) DeepStep(req *pb.DeepStepRequest, stream grpc.ServerStreamingSe
 	// The scratch of one call is a few vectors of the widths; the
 	// statistics are allocated by PartitionStats anyway.
 	var ws deep.Workspace
+	release, err := s.eng.Acquire(stream.Context()) // a computation token, as Step takes
+	if err != nil {
+		return status.FromContextError(err).Err()
+	}
 	p, err := deep.PartitionStats(&ws, s.eng.Partition(part), r)
+	release()
 	if err != nil {
 		if errors.Is(err, deep.ErrRequest) {
 			err = fmt.Errorf("%w: %v", shard.ErrRequest, err)

@@ -120,7 +120,7 @@ func (s *Server) Step(req *pb.StepRequest, stream grpc.ServerStreamingServer[pb.
 	if s.eng == nil {
 		return s.toStatus(fmt.Errorf("%w: %d", shard.ErrNoPartition, part))
 	}
-	st, err := s.eng.Compute(r, part)
+	st, err := s.eng.ComputeContext(ctx, r, part)
 	if err != nil {
 		return s.toStatus(err)
 	}
@@ -151,7 +151,7 @@ func (s *Server) Moments12(req *pb.Moments12Request, stream grpc.ServerStreaming
 	if err := s.ready(stream.Context(), a.partition, a.d); err != nil {
 		return err
 	}
-	m, err := s.eng.Moments12(a.partition, a.base, a.order)
+	m, err := s.eng.Moments12Context(stream.Context(), a.partition, a.base, a.order)
 	if err != nil {
 		return s.toStatus(err)
 	}
@@ -179,7 +179,7 @@ func (s *Server) Moment4(req *pb.Moment4Request, stream grpc.ServerStreamingServ
 	if err := s.ready(stream.Context(), a.partition, a.d); err != nil {
 		return err
 	}
-	m, err := s.eng.Moment4(a.partition, a.v, a.k, a.base)
+	m, err := s.eng.Moment4Context(stream.Context(), a.partition, a.v, a.k, a.base)
 	if err != nil {
 		return s.toStatus(err)
 	}
@@ -243,6 +243,10 @@ func (s *Server) endCall(name string, start time.Time, part int32, chunks *int, 
 // toStatus maps an error of the engine or of request conversion to a gRPC
 // status error.
 func (s *Server) toStatus(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// The call gave up waiting for a computation token.
+		return status.FromContextError(err).Err()
+	}
 	msg := fmt.Sprintf("shard %q: %v", s.info.ID, err)
 	switch {
 	case errors.Is(err, ErrTooLarge):

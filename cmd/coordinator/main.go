@@ -166,6 +166,7 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	defer stop() // on a panic too; the error is reported below
 	if o.IsDeep() {
 		_, err = job.TrainDeep(ctx, o, stdout, log)
 	} else {

@@ -125,6 +125,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c, ok := src.(io.Closer); ok {
 		defer c.Close()
 	}
+	stop, err := cli.StartCPUProfile(*cpuprofile) // loading included
+	if err != nil {
+		return err
+	}
+	defer stop() // on an early return; the error of the deliberate stop below is reported
 	s, err := node.StartShard(ctx, node.ShardConfig{
 		ID: *id, Partitions: parts, NumPartitions: o.Partitions, Source: src, Bias: o.Bias, Storage: shard.Storage(o.Storage), Parallel: *parallel,
 		GRPCListen: *grpcAddr, GRPCAdvertise: *grpcAdv, Gossip: gossip, Security: sec, Log: log,
@@ -133,11 +138,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "shard %s serving partitions %v on %s (gossip %s)\n", *id, parts, s.GRPCAddr(), s.GossipAddr())
-	stop, err := cli.StartCPUProfile(*cpuprofile)
-	if err != nil {
-		s.Close()
-		return err
-	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")

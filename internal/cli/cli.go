@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -44,8 +45,9 @@ func SplitList(s string) []string {
 
 // StartCPUProfile starts writing a CPU profile (runtime/pprof format, for
 // go tool pprof) to path, which it creates or truncates, and returns the
-// function that stops the profile and closes the file. An empty path
-// profiles nothing and returns a no-op.
+// function that stops the profile and closes the file; calls after the
+// first do nothing and return the first's result, so it may also be
+// deferred. An empty path profiles nothing and returns a no-op.
 func StartCPUProfile(path string) (stop func() error, err error) {
 	if path == "" {
 		return func() error { return nil }, nil
@@ -58,11 +60,15 @@ func StartCPUProfile(path string) (stop func() error, err error) {
 		f.Close()
 		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
 	}
+	var once sync.Once
+	var closeErr error
 	return func() error {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("--cpuprofile %s: %w", path, err)
-		}
-		return nil
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				closeErr = fmt.Errorf("--cpuprofile %s: %w", path, err)
+			}
+		})
+		return closeErr
 	}, nil
 }
