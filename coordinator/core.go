@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 
+	"altmin/internal/partials"
 	"altmin/linalg"
 	"altmin/model"
 	"altmin/shard"
@@ -21,6 +22,9 @@ var (
 	ErrDone      = errors.New("coordinator: training has stopped")
 	ErrNoSamples = errors.New("coordinator: no samples")
 )
+
+// refusals are the errors of Offer and Skip for partials that cannot be kept.
+var refusals = partials.Errors{Stale: ErrStale, Duplicate: ErrDuplicate, Unknown: ErrUnknown, Round: "iteration"}
 
 // Reason says why training stopped.
 type Reason string
@@ -120,8 +124,7 @@ type Core struct {
 	cfg     Config
 	iter    int
 	u, prev []float64
-	got     []*shard.Stats
-	nGot    int
+	got     partials.Set[shard.Stats]
 	skipped []int // partitions given up for this iteration (Skip)
 	pending Reason
 	stopped Reason
@@ -137,7 +140,7 @@ func NewCore(cfg Config, u0 []float64) (*Core, error) {
 	if len(u0) != cfg.Spec.M() {
 		return nil, fmt.Errorf("coordinator: %d initial weights, want k*d = %d", len(u0), cfg.Spec.M())
 	}
-	return &Core{cfg: cfg, u: append([]float64(nil), u0...), got: make([]*shard.Stats, cfg.Partitions)}, nil
+	return &Core{cfg: cfg, u: append([]float64(nil), u0...), got: partials.New[shard.Stats](cfg.Partitions, refusals)}, nil
 }
 
 // State is the part of a Core that a checkpoint must keep to resume: the
@@ -169,8 +172,7 @@ func (c *Core) Restore(st State) error {
 		c.prev = append([]float64(nil), st.Prev...)
 	}
 	c.pending, c.stopped = st.Pending, st.Stopped
-	clear(c.got)
-	c.nGot = 0
+	c.got.Reset()
 	c.skipped = nil
 	return nil
 }
@@ -208,20 +210,17 @@ func (c *Core) Offer(s *shard.Stats) error {
 		return ErrDone
 	case s == nil:
 		return fmt.Errorf("%w: nil", ErrInvalid)
-	case s.Iter != c.iter:
-		return fmt.Errorf("%w: partition %d, iteration %d, current %d", ErrStale, s.Partition, s.Iter, c.iter)
-	case s.Partition < 0 || s.Partition >= len(c.got):
-		return fmt.Errorf("%w: partition %d, have %d", ErrUnknown, s.Partition, len(c.got))
-	case c.got[s.Partition] != nil:
-		return fmt.Errorf("%w: partition %d, iteration %d", ErrDuplicate, s.Partition, s.Iter)
-	case s.Iter > 0 && s.Flips < 0:
+	}
+	if err := c.got.Check(s.Partition, s.Iter, c.iter); err != nil {
+		return err
+	}
+	if s.Iter > 0 && s.Flips < 0 {
 		return fmt.Errorf("%w: partition %d has no flip count at iteration %d", ErrInvalid, s.Partition, s.Iter)
 	}
 	if err := s.Validate(c.cfg.Spec.M()); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	c.got[s.Partition] = s
-	c.nGot++
+	c.got.Put(s.Partition, s)
 	return nil
 }
 
@@ -230,35 +229,24 @@ func (c *Core) Offer(s *shard.Stats) error {
 // continue degraded; the report lists skipped partitions and training does
 // not stop at a fixed point in a degraded iteration.
 func (c *Core) Skip(p int) error {
-	switch {
-	case c.stopped != Running:
+	if c.stopped != Running {
 		return ErrDone
-	case p < 0 || p >= len(c.got):
-		return fmt.Errorf("%w: partition %d, have %d", ErrUnknown, p, len(c.got))
-	case c.got[p] != nil:
-		return fmt.Errorf("%w: partition %d, iteration %d", ErrDuplicate, p, c.iter)
+	}
+	if err := c.got.Check(p, c.iter, c.iter); err != nil {
+		return err
 	}
 	m := c.cfg.Spec.M()
-	c.got[p] = &shard.Stats{Iter: c.iter, Partition: p, M: m, Gram: make([]float64, linalg.PackedLen(m)), R: make([]float64, m)}
-	c.nGot++
+	c.got.Put(p, &shard.Stats{Iter: c.iter, Partition: p, M: m, Gram: make([]float64, linalg.PackedLen(m)), R: make([]float64, m)})
 	c.skipped = append(c.skipped, p)
 	return nil
 }
 
 // Missing returns the partitions whose statistics for the current
 // iteration have not been received, ascending.
-func (c *Core) Missing() []int {
-	var m []int
-	for p, s := range c.got {
-		if s == nil {
-			m = append(m, p)
-		}
-	}
-	return m
-}
+func (c *Core) Missing() []int { return c.got.Missing() }
 
 // Ready reports whether every partition's statistics have been received.
-func (c *Core) Ready() bool { return c.nGot == len(c.got) }
+func (c *Core) Ready() bool { return c.got.Ready() }
 
 // Advance reduces the received partials in partition order, decides whether
 // training stops at the current weights, and otherwise solves for the next
@@ -279,7 +267,7 @@ func (c *Core) Advance() (Report, error) {
 	var sse float64
 	var rows int
 	var flips int64
-	for _, s := range c.got { // partition order: the only reduction order
+	for _, s := range c.got.All() { // partition order: the only reduction order
 		addTo(g, s.Gram)
 		addTo(r, s.R)
 		sse += s.SSE
@@ -339,8 +327,7 @@ func (c *Core) Advance() (Report, error) {
 	}
 	c.prev, c.u = c.u, next
 	c.iter++
-	clear(c.got)
-	c.nGot = 0
+	c.got.Reset()
 	c.skipped = nil
 	rep.Next = c.Weights()
 	return rep, nil

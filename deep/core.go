@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"altmin/internal/partials"
 	"altmin/linalg"
 )
 
@@ -19,6 +20,9 @@ var (
 	ErrDone      = errors.New("deep: training has stopped")
 	ErrNoSamples = errors.New("deep: no samples")
 )
+
+// refusals are the errors of Offer for partials that cannot be kept.
+var refusals = partials.Errors{Stale: ErrStale, Duplicate: ErrDuplicate, Unknown: ErrUnknown, Round: "step"}
 
 // Schedule is the order of the per-layer solves within an outer iteration.
 type Schedule string
@@ -127,8 +131,7 @@ type Core struct {
 	iter  int
 	step  int
 	layer int // sequential: next layer to solve (1-based)
-	got   []*Partial
-	nGot  int
+	got   partials.Set[Partial]
 	req   *Request
 	// pending is a stop decided at the end of an outer iteration, reported
 	// at the next evaluation.
@@ -147,7 +150,7 @@ func NewCore(cfg Config, init *Net) (*Core, error) {
 	if err := init.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Core{cfg: cfg, net: init.Clone(), layer: 1, got: make([]*Partial, cfg.Partitions)}
+	c := &Core{cfg: cfg, net: init.Clone(), layer: 1, got: partials.New[Partial](cfg.Partitions, refusals)}
 	c.net.Balance()
 	c.start = c.net.Clone()
 	return c, nil
@@ -192,36 +195,25 @@ func (c *Core) Offer(p *Partial) error {
 		return ErrDone
 	case p == nil:
 		return fmt.Errorf("%w: nil", ErrInvalid)
-	case p.Step != c.step:
-		return fmt.Errorf("%w: partition %d, step %d, current %d", ErrStale, p.Partition, p.Step, c.step)
-	case p.Partition < 0 || p.Partition >= len(c.got):
-		return fmt.Errorf("%w: partition %d, have %d", ErrUnknown, p.Partition, len(c.got))
-	case c.got[p.Partition] != nil:
-		return fmt.Errorf("%w: partition %d, step %d", ErrDuplicate, p.Partition, p.Step)
-	case (req.Prev != nil) != (p.Flips >= 0):
+	}
+	if err := c.got.Check(p.Partition, p.Step, c.step); err != nil {
+		return err
+	}
+	if (req.Prev != nil) != (p.Flips >= 0) {
 		return fmt.Errorf("%w: partition %d: flip count %d does not match the request", ErrInvalid, p.Partition, p.Flips)
 	}
 	if err := p.Validate(req); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	c.got[p.Partition] = p
-	c.nGot++
+	c.got.Put(p.Partition, p)
 	return nil
 }
 
 // Missing returns the partitions not yet received for the current step.
-func (c *Core) Missing() []int {
-	var m []int
-	for p, s := range c.got {
-		if s == nil {
-			m = append(m, p)
-		}
-	}
-	return m
-}
+func (c *Core) Missing() []int { return c.got.Missing() }
 
 // Ready reports whether every partition's statistics have been received.
-func (c *Core) Ready() bool { return c.nGot == len(c.got) }
+func (c *Core) Ready() bool { return c.got.Ready() }
 
 // Advance reduces the received partials in partition order, decides
 // whether training stops at the current weights, and otherwise solves the
@@ -244,7 +236,7 @@ func (c *Core) Advance() (Report, error) {
 	var yy, sse float64
 	var rows int
 	var flips int64
-	for _, p := range c.got { // partition order: the only reduction order
+	for _, p := range c.got.All() { // partition order: the only reduction order
 		yy += p.YY
 		sse += p.SSE
 		rows += p.Rows
@@ -308,8 +300,7 @@ func (c *Core) Advance() (Report, error) {
 	c.prev, c.net = c.net, next
 	c.step++
 	c.req = nil
-	clear(c.got)
-	c.nGot = 0
+	c.got.Reset()
 	if c.cfg.Schedule == Sequential && c.layer < c.net.Layers() {
 		c.layer++
 		return rep, nil
@@ -467,7 +458,6 @@ func (c *Core) Restore(s State) error {
 		c.prev = s.Prev.Clone()
 	}
 	c.req = nil
-	clear(c.got)
-	c.nGot = 0
+	c.got.Reset()
 	return nil
 }

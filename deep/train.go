@@ -50,8 +50,8 @@ func (t *Trainer) Run(ctx context.Context) (Report, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	if len(t.Parts) != len(t.Core.got) {
-		return Report{}, fmt.Errorf("deep: %d partitions given, core expects %d", len(t.Parts), len(t.Core.got))
+	if len(t.Parts) != t.Core.got.Len() {
+		return Report{}, fmt.Errorf("deep: %d partitions given, core expects %d", len(t.Parts), t.Core.got.Len())
 	}
 	for id, p := range t.Parts {
 		if p.ID != id {

@@ -22,14 +22,33 @@ var ErrCheckpoint = errors.New("job: checkpoint")
 // CheckpointFormat names the checkpoint.json format.
 const CheckpointFormat = "altmin-checkpoint/1"
 
+// CheckpointHeader is what every checkpoint.json format starts with.
+type CheckpointHeader struct {
+	Format      string          `json:"format"`
+	Fingerprint string          `json:"fingerprint"`
+	Config      json.RawMessage `json:"config"` // what the fingerprint covers, for error messages
+}
+
 // Checkpoint is the content of checkpoint.json, written atomically after
 // every iteration. Floats are written in JSON's shortest round-trip form,
 // so the weights read back are bit-identical.
 type Checkpoint struct {
-	Format      string            `json:"format"`
-	Fingerprint string            `json:"fingerprint"`
-	Config      json.RawMessage   `json:"config"` // what the fingerprint covers, for error messages
-	State       coordinator.State `json:"state"`
+	CheckpointHeader
+	State coordinator.State `json:"state"`
+}
+
+func (c *Checkpoint) parts() (*CheckpointHeader, *coordinator.State) {
+	return &c.CheckpointHeader, &c.State
+}
+
+func (c *Checkpoint) resumeAt() (int, bool) {
+	return c.State.Iter, c.State.Stopped == coordinator.Running
+}
+
+// checkpoints is the checkpoint kind of 1-hidden-layer runs.
+var checkpoints = checkpointKind[coordinator.State]{
+	format:  CheckpointFormat,
+	newFile: func() checkpointFile[coordinator.State] { return new(Checkpoint) },
 }
 
 // fingerprintInput is everything a resumed run must share with the run that
@@ -51,16 +70,40 @@ type fingerprintInput struct {
 
 func fingerprint(o Options, pr *Problem) (string, json.RawMessage) {
 	info := pr.Source.Info()
-	in := fingerprintInput{Spec: pr.Spec, Data: info.Desc, DataID: pr.DataID, N: info.N, D: info.D, Partitions: o.Partitions, Init: pr.InitDesc, Seed: o.Seed, Method: method(o), Step: o.Step}
+	return fingerprintOf(fingerprintInput{Spec: pr.Spec, Data: info.Desc, DataID: pr.DataID, N: info.N, D: info.D, Partitions: o.Partitions, Init: pr.InitDesc, Seed: o.Seed, Method: method(o), Step: o.Step})
+}
+
+// fingerprintOf returns the fingerprint of a run's configuration in (the
+// first 16 bytes of the SHA-256 of its JSON, in hex) and that JSON.
+func fingerprintOf(in any) (string, json.RawMessage) {
 	b, _ := json.Marshal(in)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16]), b
 }
 
-// loadCheckpoint returns the unfinished state recorded in dir for a run
-// with fingerprint fp, or nil when there is none (no file, or a finished
-// run). A checkpoint of another configuration is an error.
-func loadCheckpoint(dir, fp string) (*coordinator.State, error) {
+// checkpointKind is one checkpoint.json format, holding a core state S.
+type checkpointKind[S any] struct {
+	format string
+	// refused is appended to the error about a file of another format.
+	refused string
+	// newFile returns an empty file of this format.
+	newFile func() checkpointFile[S]
+}
+
+// checkpointFile is the content of a checkpoint.json format holding a core
+// state S.
+type checkpointFile[S any] interface {
+	// parts returns the file's header and state, to be filled or read.
+	parts() (*CheckpointHeader, *S)
+	// resumeAt returns the iteration of the state, and whether the run
+	// is unfinished (can be resumed).
+	resumeAt() (iter int, unfinished bool)
+}
+
+// load returns the unfinished checkpoint recorded in dir for a run with
+// fingerprint fp, or nil when there is none (no file, or a finished run).
+// A checkpoint of another format or configuration is an error.
+func (k checkpointKind[S]) load(dir, fp string) (checkpointFile[S], error) {
 	path := filepath.Join(dir, "checkpoint.json")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -69,24 +112,33 @@ func loadCheckpoint(dir, fp string) (*coordinator.State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
 	}
-	var c Checkpoint
-	if err := json.Unmarshal(b, &c); err != nil {
+	var head CheckpointHeader
+	if err := json.Unmarshal(b, &head); err != nil {
 		return nil, fmt.Errorf("%w: %s is not a valid checkpoint: %v", ErrCheckpoint, path, err)
 	}
-	if c.Format != CheckpointFormat {
-		return nil, fmt.Errorf("%w: %s has format %q, want %q", ErrCheckpoint, path, c.Format, CheckpointFormat)
+	if head.Format != k.format {
+		return nil, fmt.Errorf("%w: %s has format %q, want %q%s", ErrCheckpoint, path, head.Format, k.format, k.refused)
 	}
-	if c.Fingerprint != fp {
-		return nil, fmt.Errorf("%w: %s belongs to another configuration or data set (%s); use another --out or delete the directory", ErrCheckpoint, path, c.Config)
+	c := k.newFile()
+	if err := json.Unmarshal(b, c); err != nil {
+		return nil, fmt.Errorf("%w: %s is not a valid checkpoint: %v", ErrCheckpoint, path, err)
 	}
-	if c.State.Stopped != coordinator.Running {
+	if head.Fingerprint != fp {
+		return nil, fmt.Errorf("%w: %s belongs to another configuration or data set (%s); use another --out or delete the directory", ErrCheckpoint, path, head.Config)
+	}
+	if _, unfinished := c.resumeAt(); !unfinished {
 		return nil, nil
 	}
-	return &c.State, nil
+	return c, nil
 }
 
-func saveCheckpoint(dir, fp string, cfg json.RawMessage, st coordinator.State) error {
-	b, err := json.Marshal(Checkpoint{Format: CheckpointFormat, Fingerprint: fp, Config: cfg, State: st})
+// save writes st atomically to checkpoint.json in dir, with the
+// fingerprint fp of the configuration cfg.
+func (k checkpointKind[S]) save(dir, fp string, cfg json.RawMessage, st S) error {
+	c := k.newFile()
+	h, s := c.parts()
+	*h, *s = CheckpointHeader{Format: k.format, Fingerprint: fp, Config: cfg}, st
+	b, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCheckpoint, err)
 	}

@@ -2,7 +2,6 @@ package job
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -393,26 +392,12 @@ func RunDeep(ctx context.Context, o Options, dp *DeepProblem, f deep.Fetcher, ou
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(o.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("job: output directory: %w", err)
-	}
 	fp, fpConfig := deepFingerprint(o, dp)
-	resumed, err := loadDeepCheckpoint(o.Out, fp)
+	rf, err := openRun(o.Out, deepCheckpoints, fp, fpConfig, core, out, log)
 	if err != nil {
 		return nil, err
 	}
-	if resumed != nil {
-		if err := core.Restore(*resumed); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
-		}
-		fmt.Fprintf(out, "resuming from the checkpoint in %s at iteration %d\n", o.Out, resumed.Iter)
-		log.Info("resuming from checkpoint", zap.String("dir", o.Out), zap.Int("iter", resumed.Iter))
-	}
-	mf, err := openMetrics(o.Out, core.State().Iter)
-	if err != nil {
-		return nil, err
-	}
-	defer mf.Close()
+	defer rf.Close()
 
 	info := dp.Source.Info()
 	storage := ""
@@ -423,48 +408,24 @@ func RunDeep(ctx context.Context, o Options, dp *DeepProblem, f deep.Fetcher, ou
 		dp.Init.Dims, info.D, hiddenString(dp.Init.Dims[1:]), dp.Bias, info.N, o.Partitions, storage, dp.InitDesc, dp.DataDesc)
 	fmt.Fprintf(out, "%5s  %12s  %10s  %10s  %9s  %10s  %9s  %8s\n", "iter", "loss", "rel_res", "rel_err", "flips", "change", "ridge", "seconds")
 
-	enc := json.NewEncoder(mf)
 	var lastRel *float64
 	d := &deep.Driver{
 		Core: core, Fetcher: f, Parallel: o.parallel(), Log: log,
 		OnReport: func(r deep.Report, dur time.Duration) error {
 			m := DeepMetric{Iter: r.Iter, Step: r.Step, Loss: r.Loss, RelRes: r.RelRes, Seconds: dur.Seconds(), Ridge: r.Ridge,
 				Cond: r.Cond, Change: r.Change, Layers: r.Layers, Rows: r.Rows}
-			relStr := "-"
 			if dp.Teacher != nil {
 				e := deep.WeightErr(r.Net, dp.Teacher)
 				m.RelErr, lastRel = &e, &e
-				relStr = fmt.Sprintf("%.3e", e)
 			}
-			flipStr := "-"
-			if r.Flips >= 0 {
-				fl := r.Flips
-				m.Flips = &fl
-				flipStr = fmt.Sprint(fl)
-			}
-			if err := enc.Encode(m); err != nil {
-				return fmt.Errorf("job: metrics.jsonl: %w", err)
-			}
-			change, ridge := "-", "-"
-			if r.Layers != nil {
-				change, ridge = fmt.Sprintf("%.3e", r.Change), fmt.Sprintf("%.1e", r.Ridge)
-				if r.Ridge == 0 {
-					ridge = "0"
-				}
-			}
-			fmt.Fprintf(out, "%5d  %12.5e  %10.3e  %10s  %9s  %10s  %9s  %8.3f\n", r.Iter, r.Loss, r.RelRes, relStr, flipStr, change, ridge, dur.Seconds())
-			if err := saveDeepCheckpoint(o.Out, fp, fpConfig, core.State()); err != nil {
+			var flips string
+			m.Flips, flips = flipsCell(r.Flips)
+			change, ridge := solveCells(r.Layers != nil, r.Change, r.Ridge)
+			row := fmt.Sprintf("%5d  %12.5e  %10.3e  %10s  %9s  %10s  %9s  %8.3f\n", r.Iter, r.Loss, r.RelRes, relErrCell(m.RelErr), flips, change, ridge, dur.Seconds())
+			if err := rf.record(m, out, row, core.State()); err != nil {
 				return err
 			}
-			fields := []zap.Field{zap.Int("iter", r.Iter), zap.Float64("loss", r.Loss), zap.Float64("relres", r.RelRes), zap.Int64("flips", r.Flips), zap.Duration("dur", dur)}
-			if a, ok := f.(interface{ Answered(int) []string }); ok {
-				fields = append(fields, zap.Strings("shards", a.Answered(r.Step)))
-			}
-			if r.Ridge > 0 {
-				log.Warn("normal equations regularized", append(fields, zap.Float64("ridge", r.Ridge), zap.Float64("cond", r.Cond))...)
-			} else {
-				log.Info("iteration", fields...)
-			}
+			logIteration(log, f, r.Step, []zap.Field{zap.Int("iter", r.Iter), zap.Float64("loss", r.Loss), zap.Float64("relres", r.RelRes), zap.Int64("flips", r.Flips), zap.Duration("dur", dur)}, r.Ridge, r.Cond)
 			return nil
 		},
 	}
@@ -482,14 +443,10 @@ func RunDeep(ctx context.Context, o Options, dp *DeepProblem, f deep.Fetcher, ou
 	if err := writeDeepModel(o.Out, res.Model, net); err != nil {
 		return nil, err
 	}
-	rel := ""
-	if lastRel != nil {
-		rel = fmt.Sprintf(", relative error %.3e", *lastRel)
-	}
 	fmt.Fprintf(out, "stopped: %s after %d iterations, loss %.5e, relative residual %.3e%s\nmodel written to %s\n",
-		final.Stop, final.Iter, final.Loss, final.RelRes, rel, o.Out)
+		final.Stop, final.Iter, final.Loss, final.RelRes, relErrSuffix(lastRel), o.Out)
 	if math.IsNaN(final.Loss) {
-		return res, fmt.Errorf("job: training produced a NaN loss")
+		return res, errNaNLoss
 	}
 	return res, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 
 	"go.uber.org/zap"
@@ -27,8 +26,8 @@ type Metric struct {
 	RelErr  *float64 `json:"rel_err,omitempty"`
 	Flips   *int64   `json:"flips"` // null at iteration 0
 	Seconds float64  `json:"seconds"`
-	// The two phases of Seconds: broadcast, every partition's statistics,
-	// transfer and reduce; then the coordinator's solve.
+	// The two phases of Seconds: broadcast, every partition's statistics
+	// and their transfer; then the coordinator's reduce and solve.
 	StatsSeconds float64 `json:"stats_seconds"`
 	SolveSeconds float64 `json:"solve_seconds"`
 	Ridge        float64 `json:"ridge"`
@@ -125,26 +124,12 @@ func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(o.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("job: output directory: %w", err)
-	}
 	fp, fpConfig := fingerprint(o, pr)
-	resumed, err := loadCheckpoint(o.Out, fp)
+	rf, err := openRun(o.Out, checkpoints, fp, fpConfig, core, out, log)
 	if err != nil {
 		return nil, err
 	}
-	if resumed != nil {
-		if err := core.Restore(*resumed); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
-		}
-		fmt.Fprintf(out, "resuming from the checkpoint in %s at iteration %d\n", o.Out, resumed.Iter)
-		log.Info("resuming from checkpoint", zap.String("dir", o.Out), zap.Int("iter", resumed.Iter))
-	}
-	mf, err := openMetrics(o.Out, core.Iter())
-	if err != nil {
-		return nil, err
-	}
-	defer mf.Close()
+	defer rf.Close()
 
 	info := pr.Source.Info()
 	if pr.Demo {
@@ -154,7 +139,6 @@ func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out
 		spec.Kind, spec.InputD(), spec.K, spec.Bias, info.N, o.Partitions, pr.InitDesc, info.Desc)
 	fmt.Fprintf(out, "%5s  %12s  %10s  %9s  %10s  %9s  %8s\n", "iter", "loss", "rel_err", "flips", "change", "ridge", "seconds")
 
-	enc := json.NewEncoder(mf)
 	var lastRel *float64
 	var degraded []DegradedIter
 	d := &coordinator.Driver{
@@ -168,42 +152,18 @@ func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out
 			}
 			// The relative error is of the weights evaluated in this
 			// iteration, U_Iter, like the loss.
-			w := spec.Learned(r.U)
-			relStr := "-"
 			if pr.Teacher != nil {
-				e := spec.RelErr(w, pr.Teacher)
+				e := spec.RelErr(spec.Learned(r.U), pr.Teacher)
 				m.RelErr, lastRel = &e, &e
-				relStr = fmt.Sprintf("%.3e", e)
 			}
-			flipStr := "-"
-			if r.Flips >= 0 {
-				fl := r.Flips
-				m.Flips = &fl
-				flipStr = fmt.Sprint(fl)
-			}
-			if err := enc.Encode(m); err != nil {
-				return fmt.Errorf("job: metrics.jsonl: %w", err)
-			}
-			change, ridge := "-", "-"
-			if r.Solved {
-				change, ridge = fmt.Sprintf("%.3e", r.Change), fmt.Sprintf("%.1e", r.Ridge)
-				if r.Ridge == 0 {
-					ridge = "0"
-				}
-			}
-			fmt.Fprintf(out, "%5d  %12.5e  %10s  %9s  %10s  %9s  %8.3f\n", r.Iter, r.Loss, relStr, flipStr, change, ridge, dur.Seconds())
-			if err := saveCheckpoint(o.Out, fp, fpConfig, core.State()); err != nil {
+			var flips string
+			m.Flips, flips = flipsCell(r.Flips)
+			change, ridge := solveCells(r.Solved, r.Change, r.Ridge)
+			row := fmt.Sprintf("%5d  %12.5e  %10s  %9s  %10s  %9s  %8.3f\n", r.Iter, r.Loss, relErrCell(m.RelErr), flips, change, ridge, dur.Seconds())
+			if err := rf.record(m, out, row, core.State()); err != nil {
 				return err
 			}
-			fields := []zap.Field{zap.Int("iter", r.Iter), zap.Float64("loss", r.Loss), zap.Int64("flips", r.Flips), zap.Duration("dur", dur)}
-			if a, ok := f.(interface{ Answered(int) []string }); ok {
-				fields = append(fields, zap.Strings("shards", a.Answered(r.Iter)))
-			}
-			if r.Ridge > 0 {
-				log.Warn("normal equations regularized", append(fields, zap.Float64("ridge", r.Ridge), zap.Float64("cond", r.Cond))...)
-			} else {
-				log.Info("iteration", fields...)
-			}
+			logIteration(log, f, r.Iter, []zap.Field{zap.Int("iter", r.Iter), zap.Float64("loss", r.Loss), zap.Int64("flips", r.Flips), zap.Duration("dur", dur)}, r.Ridge, r.Cond)
 			return nil
 		},
 	}
@@ -223,13 +183,9 @@ func Run(ctx context.Context, o Options, pr *Problem, f coordinator.Fetcher, out
 	if err := writeJSON(filepath.Join(o.Out, "model.json"), res.Model); err != nil {
 		return nil, err
 	}
-	rel := ""
-	if lastRel != nil {
-		rel = fmt.Sprintf(", relative error %.3e", *lastRel)
-	}
-	fmt.Fprintf(out, "stopped: %s after %d iterations, loss %.5e%s\nmodel written to %s\n", final.Stop, final.Iter, final.Loss, rel, o.Out)
+	fmt.Fprintf(out, "stopped: %s after %d iterations, loss %.5e%s\nmodel written to %s\n", final.Stop, final.Iter, final.Loss, relErrSuffix(lastRel), o.Out)
 	if math.IsNaN(final.Loss) {
-		return res, fmt.Errorf("job: training produced a NaN loss")
+		return res, errNaNLoss
 	}
 	return res, nil
 }

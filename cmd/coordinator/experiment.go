@@ -104,40 +104,29 @@ func phaseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		func(fs *flag.FlagSet, c *experiment.PhaseConfig) {
 			fs.IntVar(&c.D, "d", c.D, "input dimension (k = d)")
 			fs.Float64Var(&c.WNorm, "wnorm", c.WNorm, "Frobenius norm of the teacher W*")
-			fs.Var(&intsFlag{&c.N}, "n", "comma-separated sample sizes")
+			fs.Var(intsFlag(&c.N), "n", "comma-separated sample sizes")
 			fs.IntVar(&c.Trials, "trials", c.Trials, "trials per point")
-			fs.Var(&methodsFlag{&c.Methods}, "methods", "comma-separated methods: am, gd")
-			fs.Var(&stringsFlag{&c.Inits}, "inits", "comma-separated starts: identity, random, perturb:DELTA")
+			fs.Var(methodsFlag(&c.Methods), "methods", "comma-separated methods: am, gd")
+			fs.Var(stringsFlag(&c.Inits), "inits", "comma-separated starts: identity, random, perturb:DELTA")
 			fs.IntVar(&c.AMIters, "am-iters", c.AMIters, "AM iteration budget")
 			fs.IntVar(&c.GDIters, "gd-iters", c.GDIters, "GD iteration budget")
 			fs.Float64Var(&c.Step, "step", c.Step, "GD step (0: the papers' rule 2/(s_min^2+s_max^2), every iteration)")
 			fs.Float64Var(&c.Threshold, "threshold", c.Threshold, "success: ||W_T - W*||_F / ||W* + I||_F below this")
 			fs.BoolVar(&c.EarlyStop, "early-stop", c.EarlyStop, "end a trial at its first successful iterate")
 			fs.Float64Var(&c.Tol, "tol", c.Tol, "stop when the relative weight change is below this (0: never)")
-			fs.Var(&stringsFlag{&merge}, "merge", "comma-separated output directories of earlier phase runs: combine their trials "+
+			fs.Var(stringsFlag(&merge), "merge", "comma-separated output directories of earlier phase runs: combine their trials "+
 				"into this configuration's grid instead of running (the other flags must match theirs)")
 			commonFlags(fs, &c.Partitions, &c.Seed, &c.Parallel)
 		})
 	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	start := time.Now()
-	var res *experiment.PhaseResult
-	if len(merge) > 0 {
-		res, err = experiment.MergePhase(cfg, merge)
-	} else {
-		res, err = experiment.RunPhase(ctx, cfg, stderr)
-	}
-	if err != nil {
-		return err
-	}
-	if err := res.Write(cm.out); err != nil {
-		return err
-	}
-	return report(stdout, cm.out, "phase", time.Since(start))
+	return runExperiment(stdout, cm.out, "phase", cfg.Validate, func() (experimentResult, error) {
+		if len(merge) > 0 {
+			return experiment.MergePhase(cfg, merge)
+		}
+		return experiment.RunPhase(ctx, cfg, stderr)
+	})
 }
 
 func curveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -147,7 +136,7 @@ func curveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fs.Float64Var(&c.WNorm, "wnorm", c.WNorm, "Frobenius norm of the teacher W*")
 			fs.IntVar(&c.N, "n", c.N, "training samples")
 			fs.IntVar(&c.Test, "test", c.Test, "held-out test samples")
-			fs.Var(&methodsFlag{&c.Methods}, "methods", "comma-separated methods: am, gd")
+			fs.Var(methodsFlag(&c.Methods), "methods", "comma-separated methods: am, gd")
 			fs.StringVar(&c.Init, "init", c.Init, "start: identity, random or perturb:DELTA")
 			fs.IntVar(&c.AMIters, "am-iters", c.AMIters, "AM iteration budget (AM also stops at a fixed point)")
 			fs.IntVar(&c.GDIters, "gd-iters", c.GDIters, "GD iteration budget")
@@ -159,25 +148,16 @@ func curveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	start := time.Now()
-	res, err := experiment.RunCurve(ctx, cfg, stderr)
-	if err != nil {
-		return err
-	}
-	if err := res.Write(cm.out); err != nil {
-		return err
-	}
-	return report(stdout, cm.out, "curve", time.Since(start))
+	return runExperiment(stdout, cm.out, "curve", cfg.Validate, func() (experimentResult, error) {
+		return experiment.RunCurve(ctx, cfg, stderr)
+	})
 }
 
 func samplesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, cm, err := parseTwice("samples", args, stderr, experiment.DefaultSamples, experiment.QuickSamples,
 		func(fs *flag.FlagSet, c *experiment.SamplesConfig) {
-			fs.Var(&intsFlag{&c.D}, "d", "comma-separated input dimensions")
-			fs.Var(&intsFlag{&c.K}, "k", "comma-separated numbers of hidden neurons")
+			fs.Var(intsFlag(&c.D), "d", "comma-separated input dimensions")
+			fs.Var(intsFlag(&c.K), "k", "comma-separated numbers of hidden neurons")
 			fs.StringVar(&c.Signs, "signs", c.Signs, "output signs: ones or alternate")
 			fs.StringVar(&c.Init, "init", c.Init, "start: random or perturb:DELTA")
 			fs.IntVar(&c.PerOctave, "per-octave", c.PerOctave, "grid points of n per doubling")
@@ -192,18 +172,9 @@ func samplesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	start := time.Now()
-	res, err := experiment.RunSamples(ctx, cfg, stderr)
-	if err != nil {
-		return err
-	}
-	if err := res.Write(cm.out); err != nil {
-		return err
-	}
-	return report(stdout, cm.out, "samples", time.Since(start))
+	return runExperiment(stdout, cm.out, "samples", cfg.Validate, func() (experimentResult, error) {
+		return experiment.RunSamples(ctx, cfg, stderr)
+	})
 }
 
 func deepCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -211,8 +182,8 @@ func deepCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg, cm, err := parseTwice("deep", args, stderr, deep.DefaultExperiment, deep.QuickExperiment,
 		func(fs *flag.FlagSet, c *deep.ExperimentConfig) {
 			fs.Var(&casesFlag{p: &c.Cases}, "case", "a planted problem d,k1,...,kL/n (repeatable; replaces the preset's cases)")
-			fs.Var(&schedulesFlag{p: &c.Schedules, set: &schedSet}, "schedule", "comma-separated schedules: joint, sequential, simultaneous (for every case)")
-			fs.Var(&deepInitsFlag{p: &c.Inits, set: &initSet}, "init", "comma-separated starts: a relative perturbation of the teacher (0.05) or random (for every case)")
+			fs.Var(schedulesFlag(&c.Schedules, &schedSet), "schedule", "comma-separated schedules: joint, sequential, simultaneous (for every case)")
+			fs.Var(deepInitsFlag(&c.Inits, &initSet), "init", "comma-separated starts: a relative perturbation of the teacher (0.05) or random (for every case)")
 			fs.IntVar(&c.Trials, "trials", c.Trials, "trials (teachers) per case, schedule and start")
 			fs.Uint64Var(&c.Seed, "seed", c.Seed, "teacher seed of trial 0; trial t uses seed+t for its teacher and start")
 			fs.IntVar(&c.Test, "test", c.Test, "held-out rows for the test error")
@@ -226,18 +197,9 @@ func deepCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	overrideDeep(&cfg, schedSet, initSet)
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	start := time.Now()
-	res, err := experiment.RunDeep(ctx, cfg, stderr)
-	if err != nil {
-		return err
-	}
-	if err := res.Write(cm.out); err != nil {
-		return err
-	}
-	return report(stdout, cm.out, "deep", time.Since(start))
+	return runExperiment(stdout, cm.out, "deep", cfg.Validate, func() (experimentResult, error) {
+		return experiment.RunDeep(ctx, cfg, stderr)
+	})
 }
 
 // overrideDeep makes an explicit --schedule or --init apply to every case,
@@ -259,6 +221,28 @@ func commonFlags(fs *flag.FlagSet, partitions *int, seed *uint64, parallel *int)
 	fs.IntVar(parallel, "parallel", *parallel, "trials run at once (0: GOMAXPROCS)")
 }
 
+// experimentResult is an experiment's result, written into an output
+// directory as NAME.csv, NAME.md and NAME.png.
+type experimentResult interface{ Write(dir string) error }
+
+// runExperiment runs the experiment name after validate accepts its
+// configuration (a usage error otherwise), writes its result into dir and
+// prints the summary.
+func runExperiment(stdout io.Writer, dir, name string, validate func() error, run func() (experimentResult, error)) error {
+	if err := validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	start := time.Now()
+	res, err := run()
+	if err != nil {
+		return err
+	}
+	if err := res.Write(dir); err != nil {
+		return err
+	}
+	return report(stdout, dir, name, time.Since(start))
+}
+
 // report prints the Markdown summary and where the files are.
 func report(stdout io.Writer, dir, name string, dur time.Duration) error {
 	md, err := os.ReadFile(filepath.Join(dir, name+".md"))
@@ -269,53 +253,83 @@ func report(stdout io.Writer, dir, name string, dur time.Duration) error {
 	return nil
 }
 
-// intsFlag is a comma-separated list of positive integers.
-type intsFlag struct{ p *[]int }
+// listFlag is a comma-separated, non-empty list of values, each parsed by
+// parse and printed by format. When set is not nil, Set records there that
+// the flag was given.
+type listFlag[T any] struct {
+	p      *[]T
+	parse  func(string) (T, error)
+	format func(T) string
+	set    *bool
+}
 
-func (f *intsFlag) String() string {
+func (f *listFlag[T]) String() string {
 	if f.p == nil {
 		return ""
 	}
 	s := make([]string, len(*f.p))
 	for i, v := range *f.p {
-		s[i] = strconv.Itoa(v)
+		s[i] = f.format(v)
 	}
 	return strings.Join(s, ",")
 }
 
-func (f *intsFlag) Set(s string) error {
-	var v []int
+func (f *listFlag[T]) Set(s string) error {
+	var v []T
 	for _, part := range splitList(s) {
-		n, err := strconv.Atoi(part)
-		if err != nil || n < 1 {
-			return fmt.Errorf("%q is not a positive integer", part)
+		x, err := f.parse(part)
+		if err != nil {
+			return err
 		}
-		v = append(v, n)
+		v = append(v, x)
 	}
 	if len(v) == 0 {
 		return fmt.Errorf("empty list")
 	}
 	*f.p = v
+	if f.set != nil {
+		*f.set = true
+	}
 	return nil
+}
+
+// intsFlag is a comma-separated list of positive integers.
+func intsFlag(p *[]int) *listFlag[int] {
+	parse := func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return 0, fmt.Errorf("%q is not a positive integer", s)
+		}
+		return n, nil
+	}
+	return &listFlag[int]{p: p, parse: parse, format: strconv.Itoa}
 }
 
 // stringsFlag is a comma-separated list.
-type stringsFlag struct{ p *[]string }
-
-func (f *stringsFlag) String() string {
-	if f.p == nil {
-		return ""
-	}
-	return strings.Join(*f.p, ",")
+func stringsFlag(p *[]string) *listFlag[string] {
+	return &listFlag[string]{p: p, format: func(s string) string { return s }, parse: func(s string) (string, error) { return s, nil }}
 }
 
-func (f *stringsFlag) Set(s string) error {
-	v := splitList(s)
-	if len(v) == 0 {
-		return fmt.Errorf("empty list")
+// schedulesFlag is a comma-separated list of deep schedules.
+func schedulesFlag(p *[]deep.Schedule, set *bool) *listFlag[deep.Schedule] {
+	return &listFlag[deep.Schedule]{p: p, set: set, parse: deep.ParseSchedule, format: func(v deep.Schedule) string { return string(v) }}
+}
+
+// deepInitsFlag is a comma-separated list of deep starts.
+func deepInitsFlag(p *[]deep.Init, set *bool) *listFlag[deep.Init] {
+	return &listFlag[deep.Init]{p: p, set: set, parse: deep.ParseInit, format: deep.Init.String}
+}
+
+// methodsFlag is a comma-separated list of methods.
+func methodsFlag(p *[]coordinator.Method) *listFlag[coordinator.Method] {
+	parse := func(s string) (coordinator.Method, error) {
+		m := coordinator.Method(s)
+		if m != coordinator.AM && m != coordinator.GD {
+			return "", fmt.Errorf("method %q, want am or gd", s)
+		}
+		return m, nil
 	}
-	*f.p = v
-	return nil
+	return &listFlag[coordinator.Method]{p: p, parse: parse, format: func(m coordinator.Method) string { return string(m) }}
 }
 
 // casesFlag is a repeatable deep.Case; the first use replaces the preset.
@@ -344,101 +358,5 @@ func (f *casesFlag) Set(s string) error {
 		*f.p, f.set = nil, true
 	}
 	*f.p = append(*f.p, c)
-	return nil
-}
-
-// schedulesFlag is a comma-separated list of deep schedules.
-type schedulesFlag struct {
-	p   *[]deep.Schedule
-	set *bool
-}
-
-func (f *schedulesFlag) String() string {
-	if f.p == nil {
-		return ""
-	}
-	s := make([]string, len(*f.p))
-	for i, v := range *f.p {
-		s[i] = string(v)
-	}
-	return strings.Join(s, ",")
-}
-
-func (f *schedulesFlag) Set(s string) error {
-	var v []deep.Schedule
-	for _, part := range splitList(s) {
-		sc, err := deep.ParseSchedule(part)
-		if err != nil {
-			return err
-		}
-		v = append(v, sc)
-	}
-	if len(v) == 0 {
-		return fmt.Errorf("empty list")
-	}
-	*f.p, *f.set = v, true
-	return nil
-}
-
-// deepInitsFlag is a comma-separated list of deep starts.
-type deepInitsFlag struct {
-	p   *[]deep.Init
-	set *bool
-}
-
-func (f *deepInitsFlag) String() string {
-	if f.p == nil {
-		return ""
-	}
-	s := make([]string, len(*f.p))
-	for i, v := range *f.p {
-		s[i] = v.String()
-	}
-	return strings.Join(s, ",")
-}
-
-func (f *deepInitsFlag) Set(s string) error {
-	var v []deep.Init
-	for _, part := range splitList(s) {
-		in, err := deep.ParseInit(part)
-		if err != nil {
-			return err
-		}
-		v = append(v, in)
-	}
-	if len(v) == 0 {
-		return fmt.Errorf("empty list")
-	}
-	*f.p, *f.set = v, true
-	return nil
-}
-
-// methodsFlag is a comma-separated list of methods.
-type methodsFlag struct{ p *[]coordinator.Method }
-
-func (f *methodsFlag) String() string {
-	if f.p == nil {
-		return ""
-	}
-	s := make([]string, len(*f.p))
-	for i, m := range *f.p {
-		s[i] = string(m)
-	}
-	return strings.Join(s, ",")
-}
-
-func (f *methodsFlag) Set(s string) error {
-	var v []coordinator.Method
-	for _, part := range splitList(s) {
-		m := coordinator.Method(part)
-		if m != coordinator.AM && m != coordinator.GD {
-			return fmt.Errorf("method %q, want am or gd", part)
-		}
-		v = append(v, m)
-	}
-	if len(v) == 0 {
-		return fmt.Errorf("empty list")
-	}
-	*f.p = v
 	return nil
 }

@@ -297,3 +297,29 @@ func TestExperimentUsage(t *testing.T) {
 		t.Errorf("experiment help: %v\n%s", err, stdout)
 	}
 }
+
+// The list flags parse, print and record like the flags they replaced.
+func TestListFlag(t *testing.T) {
+	var ns []int
+	f := intsFlag(&ns)
+	if err := f.Set("3, 5"); err != nil || !slices.Equal(ns, []int{3, 5}) || f.String() != "3,5" {
+		t.Errorf("ints: %v, %v, %q", err, ns, f.String())
+	}
+	for _, bad := range []string{"0", "3,x", ","} {
+		if err := f.Set(bad); err == nil || !slices.Equal(ns, []int{3, 5}) {
+			t.Errorf("ints %q: %v, kept %v", bad, err, ns)
+		}
+	}
+	var sc []deep.Schedule
+	var set bool
+	g := schedulesFlag(&sc, &set)
+	if g.String() != "" || set {
+		t.Errorf("schedules before Set: %q, set %v", g.String(), set)
+	}
+	if err := g.Set("joint,sequential"); err != nil || !set || g.String() != "joint,sequential" {
+		t.Errorf("schedules: %v, set %v, %q", err, set, g.String())
+	}
+	if (&listFlag[int]{}).String() != "" {
+		t.Error("the zero listFlag does not print empty")
+	}
+}
