@@ -359,6 +359,7 @@ TEXT ·patAVX(SB), NOSPLIT, $0-64
 	SHLQ $3, BX
 	SHLQ $3, R9
 	LEAQ (DX)(DX*2), R10 // 3 rows of x in bytes
+	LEAQ (SI)(DX*4), R11 // the next 4 rows, prefetched 32 bytes per step
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	VXORPD Y2, Y2, Y2
@@ -377,6 +378,8 @@ TEXT ·patAVX(SB), NOSPLIT, $0-64
 	JEQ  pq8
 
 pq4:
+	PREFETCHT0 (R11)
+	ADDQ $32, R11
 	VMOVUPD 0(DI), Y12
 	VBROADCASTSD (SI), Y15
 	VFMADD231PD Y12, Y15, Y0
@@ -393,6 +396,8 @@ pq4:
 	JMP  pstore
 
 pq8:
+	PREFETCHT0 (R11)
+	ADDQ $32, R11
 	VMOVUPD 0(DI), Y12
 	VMOVUPD 32(DI), Y13
 	VBROADCASTSD (SI), Y15
@@ -414,6 +419,8 @@ pq8:
 	JMP  pstore
 
 pq12:
+	PREFETCHT0 (R11)
+	ADDQ $32, R11
 	VMOVUPD 0(DI), Y12
 	VMOVUPD 32(DI), Y13
 	VMOVUPD 64(DI), Y14
