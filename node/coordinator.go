@@ -15,6 +15,7 @@ import (
 
 	"altmin/cluster"
 	"altmin/fleet"
+	"altmin/internal/arith"
 	"altmin/shard"
 	"altmin/transport"
 )
@@ -176,6 +177,11 @@ func (c *Coordinator) check(parts int) (*transport.Schema, []int, error) {
 		}
 		if first == nil {
 			first, firstID = &s, m.ID
+			// The answer must be the bits a single process of this build
+			// computes, whatever holds the data.
+			if own := arith.Build(); s.Arith != own {
+				return nil, nil, fmt.Errorf("node: shard %s is built for %s, this coordinator for %s: such builds round differently (fused multiply-adds) and would not give the bits of a run in one process; build every node for the same GOARCH and GOAMD64 level", m.ID, orUnknownBuild(s.Arith), own)
+			}
 		} else if err := first.Compatible(s); err != nil {
 			return nil, nil, fmt.Errorf("node: shards %s and %s hold different data: %w", firstID, m.ID, err)
 		}
@@ -219,4 +225,12 @@ func (c *Coordinator) Close() error {
 	c.clients = nil
 	c.mu.Unlock()
 	return c.member.Shutdown()
+}
+
+// orUnknownBuild names the empty build of a shard that does not report one.
+func orUnknownBuild(b string) string {
+	if b == "" {
+		return "an unknown arithmetic (an older version)"
+	}
+	return b
 }

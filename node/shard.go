@@ -18,6 +18,7 @@ import (
 
 	"altmin/cluster"
 	"altmin/data"
+	"altmin/internal/arith"
 	"altmin/pki"
 	"altmin/shard"
 	"altmin/transport"
@@ -91,7 +92,7 @@ func Schema(src data.Source, parts int, bias bool) (transport.Schema, error) {
 	if err != nil {
 		return transport.Schema{}, err
 	}
-	return transport.Schema{N: info.N, D: info.D, P: parts, Bias: bias, DType: "float64", Fingerprint: fp}, nil
+	return transport.Schema{N: info.N, D: info.D, P: parts, Bias: bias, DType: "float64", Fingerprint: fp, Arith: arith.Build()}, nil
 }
 
 // SchemaStored returns the schema of a data source as partitioned and held

@@ -356,6 +356,7 @@ func infoToProto(info ShardInfo) *pb.InfoReply {
 			Partitions:  int32(s.P),
 			Bias:        s.Bias,
 			Dtype:       s.DType,
+			Arith:       s.Arith,
 			Fingerprint: s.Fingerprint,
 		},
 	}
@@ -388,6 +389,7 @@ func infoFromProto(r *pb.InfoReply) (ShardInfo, error) {
 			Bias:        ps.GetBias(),
 			DType:       ps.GetDtype(),
 			Fingerprint: ps.GetFingerprint(),
+			Arith:       ps.GetArith(),
 		},
 	}
 	if len(r.GetPartitions()) > 0 {

@@ -40,6 +40,10 @@ type Schema struct {
 	// Fingerprint identifies the data content; equal data sets have equal
 	// fingerprints.
 	Fingerprint string `json:"fingerprint"`
+	// Arith is the floating-point arithmetic of the shard's build
+	// (arith.Build, e.g. "amd64/v1"): statistics computed by builds that
+	// fuse multiply-adds differently differ in their last bits.
+	Arith string `json:"arith,omitempty"`
 	// Rows maps each partition the shard holds to its number of rows.
 	Rows map[int]int `json:"rows,omitempty"`
 }
@@ -67,9 +71,10 @@ func (s Schema) Validate() error {
 }
 
 // Compatible returns nil when s and other describe the same data set split
-// the same way, and otherwise an error wrapping ErrSchema that explains the
-// first difference, checked in the order d, P, n, fingerprint, bias, dtype.
-// Rows, which differ from shard to shard, are not compared.
+// the same way, held by builds with the same arithmetic, and otherwise an
+// error wrapping ErrSchema that explains the first difference, checked in
+// the order d, P, n, fingerprint, bias, dtype, arithmetic build. Rows,
+// which differ from shard to shard, are not compared.
 func (s Schema) Compatible(other Schema) error {
 	switch {
 	case s.D != other.D:
@@ -84,6 +89,8 @@ func (s Schema) Compatible(other Schema) error {
 		return fmt.Errorf("%w: bias %t here, %t there", ErrSchema, s.Bias, other.Bias)
 	case s.DType != other.DType:
 		return fmt.Errorf("%w: dtype %q here, %q there", ErrSchema, s.DType, other.DType)
+	case s.Arith != other.Arith:
+		return fmt.Errorf("%w: built for %s here, %s there: such builds round differently (fused multiply-adds), so their statistics differ in the last bits; build every node for the same GOARCH and GOAMD64 level", ErrSchema, orUnknown(s.Arith), orUnknown(other.Arith))
 	}
 	return nil
 }
@@ -101,4 +108,12 @@ func (s Schema) Features() int {
 		return s.D + 1
 	}
 	return s.D
+}
+
+// orUnknown names an empty build as unknown (a shard of protocol version 1).
+func orUnknown(arith string) string {
+	if arith == "" {
+		return "an unknown build"
+	}
+	return arith
 }

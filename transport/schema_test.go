@@ -8,7 +8,7 @@ import (
 )
 
 func TestSchemaCompatible(t *testing.T) {
-	base := Schema{N: 100, D: 5, P: 4, Bias: true, DType: "float64", Fingerprint: "abc", Rows: map[int]int{0: 25}}
+	base := Schema{N: 100, D: 5, P: 4, Bias: true, DType: "float64", Fingerprint: "abc", Arith: "amd64/v1", Rows: map[int]int{0: 25}}
 	if err := base.Compatible(base); err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +21,7 @@ func TestSchemaCompatible(t *testing.T) {
 		t.Fatal("Equal must compare rows")
 	}
 	// Each case changes several fields; the first in the order d, P, n,
-	// fingerprint, bias, dtype is the one explained.
+	// fingerprint, bias, dtype, arithmetic build is the one explained.
 	cases := []struct {
 		edit func(s *Schema)
 		want string
@@ -31,7 +31,9 @@ func TestSchemaCompatible(t *testing.T) {
 		{func(s *Schema) { s.N, s.Fingerprint, s.Bias = 99, "x", false }, "n = 100 rows here, 99 there"},
 		{func(s *Schema) { s.Fingerprint, s.Bias = "x", false }, `data fingerprint "abc" here, "x" there`},
 		{func(s *Schema) { s.Bias, s.DType = false, "float32" }, "bias true here, false there"},
-		{func(s *Schema) { s.DType = "float32" }, `dtype "float64" here, "float32" there`},
+		{func(s *Schema) { s.DType, s.Arith = "float32", "arm64/v8.0" }, `dtype "float64" here, "float32" there`},
+		{func(s *Schema) { s.Arith = "amd64/v3" }, "built for amd64/v1 here, amd64/v3 there"},
+		{func(s *Schema) { s.Arith = "" }, "built for amd64/v1 here, an unknown build there"},
 	}
 	for _, tc := range cases {
 		o := base

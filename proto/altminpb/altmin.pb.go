@@ -132,7 +132,12 @@ type Schema struct {
 	// Element type of the stored data, e.g. "float64", "float32".
 	Dtype string `protobuf:"bytes,5,opt,name=dtype,proto3" json:"dtype,omitempty"`
 	// Identifies the data content; equal data sets have equal fingerprints.
-	Fingerprint   string `protobuf:"bytes,6,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	Fingerprint string `protobuf:"bytes,6,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// The floating-point arithmetic of the shard's build, GOARCH and its
+	// level, e.g. "amd64/v1" (added in version 2): builds that may fuse
+	// multiply-adds differently round differently, so a cluster refuses to
+	// mix them. Empty from a shard of version 1.
+	Arith         string `protobuf:"bytes,7,opt,name=arith,proto3" json:"arith,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -205,6 +210,13 @@ func (x *Schema) GetDtype() string {
 func (x *Schema) GetFingerprint() string {
 	if x != nil {
 		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *Schema) GetArith() string {
+	if x != nil {
+		return x.Arith
 	}
 	return ""
 }
@@ -1719,7 +1731,7 @@ var File_altmin_v1_altmin_proto protoreflect.FileDescriptor
 const file_altmin_v1_altmin_proto_rawDesc = "" +
 	"\n" +
 	"\x16altmin/v1/altmin.proto\x12\taltmin.v1\"\r\n" +
-	"\vInfoRequest\"\x90\x01\n" +
+	"\vInfoRequest\"\xa6\x01\n" +
 	"\x06Schema\x12\f\n" +
 	"\x01n\x18\x01 \x01(\x03R\x01n\x12\f\n" +
 	"\x01d\x18\x02 \x01(\x05R\x01d\x12\x1e\n" +
@@ -1728,7 +1740,8 @@ const file_altmin_v1_altmin_proto_rawDesc = "" +
 	"partitions\x12\x12\n" +
 	"\x04bias\x18\x04 \x01(\bR\x04bias\x12\x14\n" +
 	"\x05dtype\x18\x05 \x01(\tR\x05dtype\x12 \n" +
-	"\vfingerprint\x18\x06 \x01(\tR\vfingerprint\"A\n" +
+	"\vfingerprint\x18\x06 \x01(\tR\vfingerprint\x12\x14\n" +
+	"\x05arith\x18\a \x01(\tR\x05arith\"A\n" +
 	"\rHeldPartition\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x12\n" +
 	"\x04rows\x18\x02 \x01(\x03R\x04rows\"\xef\x01\n" +

@@ -1,0 +1,51 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"altmin/cluster"
+	"altmin/internal/arith"
+	"altmin/transport"
+)
+
+// A coordinator refuses shards built for another arithmetic than its own
+// (their statistics would differ in the last bits from a run in one
+// process), and names both builds.
+func TestCoordinatorRefusesOtherArithmetic(t *testing.T) {
+	for _, c := range []struct{ name, arith, want string }{
+		{"other level", "amd64/v9", "built for amd64/v9"},
+		{"older shard", "", "an unknown arithmetic"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			schema, err := json.Marshal(transport.Schema{N: 8, D: 2, P: 1, DType: "float64", Fingerprint: "f", Arith: c.arith, Rows: map[int]int{0: 8}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc := cluster.LocalConfig()
+			cc.ID, cc.BindAddr, cc.Insecure = "s1", "127.0.0.1", true
+			cc.Meta = cluster.Meta{ID: "s1", Role: cluster.RoleShard, GRPCAddr: "127.0.0.1:1", Partitions: []int{0}, Schema: schema}
+			shard, err := cluster.Start(cc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer shard.Shutdown()
+			ctx := context.Background()
+			coord, err := StartCoordinator(ctx, CoordinatorConfig{
+				Gossip:   Gossip{Bind: "127.0.0.1", Join: []string{shard.Addr()}, Timeout: 10 * time.Second},
+				Security: Security{Insecure: true},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer coord.Close()
+			_, err = coord.WaitReady(ctx, 1, 10*time.Second)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "this coordinator for "+arith.Build()) {
+				t.Fatalf("err = %v, want a refusal saying %q and naming %s", err, c.want, arith.Build())
+			}
+		})
+	}
+}
