@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"altmin/coordinator"
+	"altmin/internal/arith"
 	"altmin/model"
 )
 
@@ -27,6 +28,11 @@ type CheckpointHeader struct {
 	Format      string          `json:"format"`
 	Fingerprint string          `json:"fingerprint"`
 	Config      json.RawMessage `json:"config"` // what the fingerprint covers, for error messages
+	// Arith is the floating-point arithmetic of the build that wrote the
+	// checkpoint (arith.Build); a build of another one would not continue
+	// with the same bits and is refused. Empty in checkpoints written
+	// before it was recorded, which are accepted.
+	Arith string `json:"arith,omitempty"`
 }
 
 // Checkpoint is the content of checkpoint.json, written atomically after
@@ -126,6 +132,9 @@ func (k checkpointKind[S]) load(dir, fp string) (checkpointFile[S], error) {
 	if head.Fingerprint != fp {
 		return nil, fmt.Errorf("%w: %s belongs to another configuration or data set (%s); use another --out or delete the directory", ErrCheckpoint, path, head.Config)
 	}
+	if own := arith.Build(); head.Arith != "" && head.Arith != own {
+		return nil, fmt.Errorf("%w: %s was written by a build for %s, this one is for %s: it would not continue with the same bits (fused multiply-adds round differently); resume with a build for %s, or use another --out", ErrCheckpoint, path, head.Arith, own, head.Arith)
+	}
 	if _, unfinished := c.resumeAt(); !unfinished {
 		return nil, nil
 	}
@@ -137,7 +146,7 @@ func (k checkpointKind[S]) load(dir, fp string) (checkpointFile[S], error) {
 func (k checkpointKind[S]) save(dir, fp string, cfg json.RawMessage, st S) error {
 	c := k.newFile()
 	h, s := c.parts()
-	*h, *s = CheckpointHeader{Format: k.format, Fingerprint: fp, Config: cfg}, st
+	*h, *s = CheckpointHeader{Format: k.format, Fingerprint: fp, Config: cfg, Arith: arith.Build()}, st
 	b, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCheckpoint, err)

@@ -3,6 +3,7 @@ package job_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"altmin/coordinator"
 	"altmin/fleet"
+	"altmin/internal/arith"
 	"altmin/job"
 	"altmin/shard"
 )
@@ -128,5 +130,57 @@ func TestForeignCheckpointRefused(t *testing.T) {
 		if !errors.Is(err, job.ErrCheckpoint) || !strings.Contains(err.Error(), "another configuration") {
 			t.Errorf("%s: err = %v, want a refused checkpoint", name, err)
 		}
+	}
+}
+
+// A checkpoint written by a build for another floating-point arithmetic is
+// refused, naming both builds; one without the field (written before it was
+// recorded) is resumed.
+func TestCheckpointOfOtherArithmeticRefused(t *testing.T) {
+	ctx := context.Background()
+	o := resumeOptions(t.TempDir())
+	pr, err := job.Prepare(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	if _, err := job.Run(ctx, o, pr, failAt{engineFetcher(t, pr, o.Partitions), 2}, io.Discard, zaptest.NewLogger(t)); err == nil {
+		t.Fatal("the injected fault did not stop the run")
+	}
+	path := filepath.Join(o.Out, "checkpoint.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cp map[string]json.RawMessage
+	if err := json.Unmarshal(b, &cp); err != nil {
+		t.Fatal(err)
+	}
+	var own string
+	if err := json.Unmarshal(cp["arith"], &own); err != nil || own != arith.Build() {
+		t.Fatalf("checkpoint records arith %s (%v), want %q", cp["arith"], err, arith.Build())
+	}
+	write := func(v json.RawMessage) {
+		if v == nil {
+			delete(cp, "arith")
+		} else {
+			cp["arith"] = v
+		}
+		nb, err := json.Marshal(cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, nb, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(json.RawMessage(`"riscv64/rva99"`))
+	_, err = job.Train(ctx, o, io.Discard, zaptest.NewLogger(t))
+	if !errors.Is(err, job.ErrCheckpoint) || !strings.Contains(err.Error(), "riscv64/rva99") || !strings.Contains(err.Error(), arith.Build()) {
+		t.Errorf("other arithmetic: err = %v, want a refused checkpoint naming both builds", err)
+	}
+	write(nil)
+	if _, err := job.Train(ctx, o, io.Discard, zaptest.NewLogger(t)); err != nil {
+		t.Errorf("checkpoint without arith: %v, want it resumed", err)
 	}
 }

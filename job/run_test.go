@@ -11,6 +11,7 @@ import (
 
 	"altmin/coordinator"
 	"altmin/deep"
+	"altmin/internal/arith"
 )
 
 // TestCheckpointKindBytes checks that both checkpoint kinds write the
@@ -26,7 +27,7 @@ func TestCheckpointKindBytes(t *testing.T) {
 	// The layouts, spelled out independently of the types.
 	layout := func(format, key string, st any) []byte {
 		b, _ := json.Marshal(st)
-		return []byte(`{"format":"` + format + `","fingerprint":"fp","config":{"seed":1},"` + key + `":` + string(b) + `}`)
+		return []byte(`{"format":"` + format + `","fingerprint":"fp","config":{"seed":1},"arith":"` + arith.Build() + `","` + key + `":` + string(b) + `}`)
 	}
 	wantOne, wantDeep := layout(CheckpointFormat, "state", one), layout(DeepCheckpointFormat, "deep_state", two)
 
