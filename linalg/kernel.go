@@ -83,6 +83,46 @@ func gramGo(x []float64, m, ldx int, c []float64) {
 	}
 }
 
+// maxGroupTargets bounds the targets of gramGroup: the accumulators a
+// group's Gram matrix is added to (at most 2 + 6 in a block pass, 12 in
+// the cross blocks; see kernel_block.go).
+const maxGroupTargets = 16
+
+// gramGroupGo adds one chunk of a group's rows, the m x ldx row-major x,
+// to the Gram matrix of the group (strip layout of order ldx) and, after
+// the last chunk, the matrix to its targets. With a single target the
+// chunks accumulate into it directly (dst is not used): its elements'
+// chains run on over the group's rows. With several, they accumulate into
+// dst, cleared at the first chunk, and after the last every target t gets
+// t + dst, as axpy(1, dst, t) computes it.
+func gramGroupGo(x []float64, m, ldx int, dst []float64, tg [][]float64, first, last bool) {
+	if len(tg) == 1 {
+		gram(x, m, ldx, tg[0])
+		return
+	}
+	if first {
+		clear(dst)
+	}
+	gram(x, m, ldx, dst)
+	if last {
+		for _, t := range tg {
+			axpy(1, dst, t)
+		}
+	}
+}
+
+func checkGramGroup(x []float64, m, ldx int, dst []float64, tg [][]float64) {
+	checkGram(x, m, ldx, dst)
+	if len(tg) > maxGroupTargets {
+		panic("linalg: too many targets in gramGroup")
+	}
+	for _, t := range tg {
+		if len(t) < stripLen(ldx) {
+			panic("linalg: bad dimensions in gramGroup")
+		}
+	}
+}
+
 // gramSubGo subtracts the strips s0..s1-1 of X^T X (X: the m x ldx
 // row-major x) from the matrix out of row stride ldo: for every row j of
 // the strips and column l = 4*(j/4)..ldx-1, out[j*ldo+l] -= acc, acc being

@@ -2,7 +2,11 @@
 
 package linalg
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 // useAVX reports whether the assembly kernels can run: they need AVX2 and
 // FMA (x86-64-v3) and an OS that saves the YMM registers, which cpu.X86
@@ -11,7 +15,7 @@ import "golang.org/x/sys/cpu"
 var useAVX = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 //go:noescape
-func gramTilesAVX(x *float64, m, ldx, s0, s1 int, out *float64, ldo, shrink, sub int)
+func gramTilesAVX(x *float64, m, ldx, s0, s1 int, out *float64, ldo, shrink, zero, fin int, tgt *unsafe.Pointer)
 
 //go:noescape
 func patAVX(x *float64, ldx, d int, ut *float64, ldu, nq4 int, z *float64, ldz int)
@@ -29,7 +33,7 @@ func gram(x []float64, m, ldx int, c []float64) {
 		return
 	}
 	if useAVX {
-		gramTilesAVX(&x[0], m, ldx, 0, ldx/4, &c[0], ldx, 1, 0)
+		gramTilesAVX(&x[0], m, ldx, 0, ldx/4, &c[0], ldx, 1, 0, 0, nil)
 		return
 	}
 	gramGo(x, m, ldx, c)
@@ -42,10 +46,33 @@ func gramSub(x []float64, m, ldx, s0, s1 int, out []float64, ldo int) {
 		return
 	}
 	if useAVX {
-		gramTilesAVX(&x[0], m, ldx, s0, s1, &out[4*s0*ldo+4*s0], ldo, 0, 1)
+		gramTilesAVX(&x[0], m, ldx, s0, s1, &out[4*s0*ldo+4*s0], ldo, 0, 1, 1, nil)
 		return
 	}
 	gramSubGo(x, m, ldx, s0, s1, out, ldo)
+}
+
+// gramGroup adds one chunk of a group's rows to the group's Gram matrix;
+// see gramGroupGo. The last chunk's tiles go from registers into every
+// target, without a pass over a scratch matrix.
+func gramGroup(x []float64, m, ldx int, dst []float64, tg [][]float64, first, last bool) {
+	if len(tg) == 1 || !useAVX || m == 0 {
+		gramGroupGo(x, m, ldx, dst, tg, first, last)
+		return
+	}
+	checkGramGroup(x, m, ldx, dst, tg)
+	var ptrs [maxGroupTargets + 1]unsafe.Pointer // nil-terminated
+	for i, t := range tg {
+		ptrs[i] = unsafe.Pointer(&t[0])
+	}
+	zero, fin := 0, 0
+	if first {
+		zero = 1
+	}
+	if last {
+		fin = 2
+	}
+	gramTilesAVX(&x[0], m, ldx, 0, ldx/4, &dst[0], ldx, 1, zero, fin, &ptrs[0])
 }
 
 // zBlock computes a 4 x nq block of X U^T; see patGo.

@@ -6,17 +6,19 @@
 // chain of VFMADD231 over its inputs in ascending order, exactly as in the
 // portable Go kernels, so both return the same bits.
 
-// func gramTilesAVX(x *float64, m, ldx, s0, s1 int, out *float64, ldo, shrink, sub int)
+// func gramTilesAVX(x *float64, m, ldx, s0, s1 int, out *float64, ldo, shrink, zero, fin int, tgt *unsafe.Pointer)
 // Computes the strips s0..s1-1 of X^T X (X: m x ldx, row-major, ldx a
 // multiple of 4, m >= 1, s0 < s1 <= ldx/4) in tiles of 4 rows by 12, 8 or 4
 // columns: every element is the chain acc = fma(x[i][j], x[i][l], acc) over
-// i = 0..m-1, starting from the element of out (sub = 0: the tile is
-// accumulated into out) or from +0 (sub != 0: the tile is then subtracted
-// from out). out points at element (4*s0, 4*s0) and holds each strip's rows
+// i = 0..m-1, starting from the element of out (zero = 0) or from +0
+// (zero != 0). Then, by fin: 0 stores the tile into out; 1 subtracts it
+// from out (out - acc); 2 adds it (t + acc) to the same place of every
+// matrix in the nil-terminated list tgt (same layout as out), leaving out
+// alone. out points at element (4*s0, 4*s0) and holds each strip's rows
 // ldo floats apart; the next strip starts 4 rows and 4 columns further in a
 // matrix (shrink = 0), or 4 rows further with rows 4 floats shorter in the
 // strip layout of kernel.go (shrink != 0).
-TEXT ·gramTilesAVX(SB), NOSPLIT, $0-72
+TEXT ·gramTilesAVX(SB), NOSPLIT, $0-88
 	MOVQ x+0(FP), DI
 	MOVQ m+8(FP), CX
 	MOVQ ldx+16(FP), DX
@@ -39,7 +41,7 @@ gtile:
 gtile12:
 	CMPQ R13, $96
 	JLT  gtile8
-	CMPQ sub+64(FP), $0
+	CMPQ zero+64(FP), $0
 	JNE  gtile12z
 	MOVQ R12, R14
 	VMOVUPD 0(R14), Y0
@@ -97,9 +99,11 @@ gtile12loop:
 	ADDQ DX, SI
 	DECQ AX
 	JNZ  gtile12loop
+	MOVQ fin+72(FP), AX
+	CMPQ AX, $1
+	JEQ  gtile12s
+	JGT  gtile12t
 	MOVQ R12, R14
-	CMPQ sub+64(FP), $0
-	JNE  gtile12s
 	VMOVUPD Y0, 0(R14)
 	VMOVUPD Y1, 32(R14)
 	VMOVUPD Y2, 64(R14)
@@ -117,6 +121,7 @@ gtile12loop:
 	VMOVUPD Y11, 64(R14)
 	JMP  gtile12e
 gtile12s:
+	MOVQ R12, R14
 	VMOVUPD 0(R14), Y12
 	VMOVUPD 32(R14), Y13
 	VMOVUPD 64(R14), Y14
@@ -156,6 +161,57 @@ gtile12s:
 	VMOVUPD Y12, 0(R14)
 	VMOVUPD Y13, 32(R14)
 	VMOVUPD Y14, 64(R14)
+	JMP  gtile12e
+gtile12t:
+	MOVQ R12, SI
+	SUBQ out+40(FP), SI  // the tile's offset in the layout
+	MOVQ tgt+80(FP), AX
+gtile12tn:
+	MOVQ (AX), R14
+	TESTQ R14, R14
+	JZ   gtile12e
+	ADDQ SI, R14
+	VMOVUPD 0(R14), Y12
+	VMOVUPD 32(R14), Y13
+	VMOVUPD 64(R14), Y14
+	VADDPD Y0, Y12, Y12
+	VADDPD Y1, Y13, Y13
+	VADDPD Y2, Y14, Y14
+	VMOVUPD Y12, 0(R14)
+	VMOVUPD Y13, 32(R14)
+	VMOVUPD Y14, 64(R14)
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y12
+	VMOVUPD 32(R14), Y13
+	VMOVUPD 64(R14), Y14
+	VADDPD Y3, Y12, Y12
+	VADDPD Y4, Y13, Y13
+	VADDPD Y5, Y14, Y14
+	VMOVUPD Y12, 0(R14)
+	VMOVUPD Y13, 32(R14)
+	VMOVUPD Y14, 64(R14)
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y12
+	VMOVUPD 32(R14), Y13
+	VMOVUPD 64(R14), Y14
+	VADDPD Y6, Y12, Y12
+	VADDPD Y7, Y13, Y13
+	VADDPD Y8, Y14, Y14
+	VMOVUPD Y12, 0(R14)
+	VMOVUPD Y13, 32(R14)
+	VMOVUPD Y14, 64(R14)
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y12
+	VMOVUPD 32(R14), Y13
+	VMOVUPD 64(R14), Y14
+	VADDPD Y9, Y12, Y12
+	VADDPD Y10, Y13, Y13
+	VADDPD Y11, Y14, Y14
+	VMOVUPD Y12, 0(R14)
+	VMOVUPD Y13, 32(R14)
+	VMOVUPD Y14, 64(R14)
+	ADDQ $8, AX
+	JMP  gtile12tn
 gtile12e:
 	ADDQ $96, R11
 	ADDQ $96, R12
@@ -165,7 +221,7 @@ gtile12e:
 gtile8:
 	CMPQ R13, $64
 	JLT  gtile4
-	CMPQ sub+64(FP), $0
+	CMPQ zero+64(FP), $0
 	JNE  gtile8z
 	MOVQ R12, R14
 	VMOVUPD 0(R14), Y0
@@ -210,9 +266,11 @@ gtile8loop:
 	ADDQ DX, SI
 	DECQ AX
 	JNZ  gtile8loop
+	MOVQ fin+72(FP), AX
+	CMPQ AX, $1
+	JEQ  gtile8s
+	JGT  gtile8t
 	MOVQ R12, R14
-	CMPQ sub+64(FP), $0
-	JNE  gtile8s
 	VMOVUPD Y0, 0(R14)
 	VMOVUPD Y1, 32(R14)
 	ADDQ R10, R14
@@ -226,6 +284,7 @@ gtile8loop:
 	VMOVUPD Y10, 32(R14)
 	JMP  gtile8e
 gtile8s:
+	MOVQ R12, R14
 	VMOVUPD 0(R14), Y12
 	VMOVUPD 32(R14), Y13
 	VSUBPD Y0, Y12, Y12
@@ -253,6 +312,45 @@ gtile8s:
 	VSUBPD Y10, Y13, Y13
 	VMOVUPD Y12, 0(R14)
 	VMOVUPD Y13, 32(R14)
+	JMP  gtile8e
+gtile8t:
+	MOVQ R12, SI
+	SUBQ out+40(FP), SI  // the tile's offset in the layout
+	MOVQ tgt+80(FP), AX
+gtile8tn:
+	MOVQ (AX), R14
+	TESTQ R14, R14
+	JZ   gtile8e
+	ADDQ SI, R14
+	VMOVUPD 0(R14), Y12
+	VMOVUPD 32(R14), Y13
+	VADDPD Y0, Y12, Y12
+	VADDPD Y1, Y13, Y13
+	VMOVUPD Y12, 0(R14)
+	VMOVUPD Y13, 32(R14)
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y12
+	VMOVUPD 32(R14), Y13
+	VADDPD Y3, Y12, Y12
+	VADDPD Y4, Y13, Y13
+	VMOVUPD Y12, 0(R14)
+	VMOVUPD Y13, 32(R14)
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y12
+	VMOVUPD 32(R14), Y13
+	VADDPD Y6, Y12, Y12
+	VADDPD Y7, Y13, Y13
+	VMOVUPD Y12, 0(R14)
+	VMOVUPD Y13, 32(R14)
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y12
+	VMOVUPD 32(R14), Y13
+	VADDPD Y9, Y12, Y12
+	VADDPD Y10, Y13, Y13
+	VMOVUPD Y12, 0(R14)
+	VMOVUPD Y13, 32(R14)
+	ADDQ $8, AX
+	JMP  gtile8tn
 gtile8e:
 	ADDQ $64, R11
 	ADDQ $64, R12
@@ -262,7 +360,7 @@ gtile8e:
 gtile4:
 	CMPQ R13, $32
 	JLT  gnext
-	CMPQ sub+64(FP), $0
+	CMPQ zero+64(FP), $0
 	JNE  gtile4z
 	MOVQ R12, R14
 	VMOVUPD 0(R14), Y0
@@ -294,9 +392,11 @@ gtile4loop:
 	ADDQ DX, SI
 	DECQ AX
 	JNZ  gtile4loop
+	MOVQ fin+72(FP), AX
+	CMPQ AX, $1
+	JEQ  gtile4s
+	JGT  gtile4t
 	MOVQ R12, R14
-	CMPQ sub+64(FP), $0
-	JNE  gtile4s
 	VMOVUPD Y0, 0(R14)
 	ADDQ R10, R14
 	VMOVUPD Y3, 0(R14)
@@ -306,6 +406,7 @@ gtile4loop:
 	VMOVUPD Y9, 0(R14)
 	JMP  gtile4e
 gtile4s:
+	MOVQ R12, R14
 	VMOVUPD 0(R14), Y12
 	VSUBPD Y0, Y12, Y12
 	VMOVUPD Y12, 0(R14)
@@ -321,6 +422,33 @@ gtile4s:
 	VMOVUPD 0(R14), Y12
 	VSUBPD Y9, Y12, Y12
 	VMOVUPD Y12, 0(R14)
+	JMP  gtile4e
+gtile4t:
+	MOVQ R12, SI
+	SUBQ out+40(FP), SI  // the tile's offset in the layout
+	MOVQ tgt+80(FP), AX
+gtile4tn:
+	MOVQ (AX), R14
+	TESTQ R14, R14
+	JZ   gtile4e
+	ADDQ SI, R14
+	VMOVUPD 0(R14), Y12
+	VADDPD Y0, Y12, Y12
+	VMOVUPD Y12, 0(R14)
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y12
+	VADDPD Y3, Y12, Y12
+	VMOVUPD Y12, 0(R14)
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y12
+	VADDPD Y6, Y12, Y12
+	VMOVUPD Y12, 0(R14)
+	ADDQ R10, R14
+	VMOVUPD 0(R14), Y12
+	VADDPD Y9, Y12, Y12
+	VMOVUPD Y12, 0(R14)
+	ADDQ $8, AX
+	JMP  gtile4tn
 gtile4e:
 	ADDQ $32, R11
 	ADDQ $32, R12

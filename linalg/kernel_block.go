@@ -91,12 +91,7 @@ func (ws *StatsWorkspace) group(j *statsJob, p pass, a, e int, lo, hi uint32) {
 		}
 	}
 	ws.tgt = tg
-	dst := ws.s[:dp]
-	if len(tg) == 1 {
-		dst = tg[0]
-	} else {
-		clear(dst)
-	}
+	dst := ws.s[:dp] // the group's Gram matrix when it has several targets
 	var rt [2][]float64
 	nr := 0
 	if lo != 0 {
@@ -119,18 +114,14 @@ func (ws *StatsWorkspace) group(j *statsJob, p pass, a, e int, lo, hi uint32) {
 		// subgroups of the cross blocks are gathered again from it.
 		j.x.gather(ws.piece, ldx, ws.idx[p0:], cnt)
 		for c0 := 0; c0 < cnt; c0 += j.chunk {
-			gram(ws.piece[c0*ldx:], min(j.chunk, cnt-c0), ldx, dst)
+			c := min(j.chunk, cnt-c0)
+			gramGroup(ws.piece[c0*ldx:], c, ldx, dst, tg, p0 == a && c0 == 0, p0+c0+c == e)
 		}
 		for t, yi := range ws.ys[p0 : p0+cnt] {
 			axpy(yi, ws.piece[t*ldx:t*ldx+d], rd)
 		}
 		for t0 := p.l0 + p.nl + p.nh; t0 < j.k; t0 += j.b {
 			ws.crossGroups(j, t0, min(j.b, j.k-t0), ws.idx[p0:p0+cnt])
-		}
-	}
-	if len(tg) > 1 {
-		for _, t := range tg {
-			axpy(1, dst, t)
 		}
 	}
 	if nr > 1 {
@@ -194,21 +185,10 @@ func (ws *StatsWorkspace) crossGroups(j *statsJob, t0, bt int, rows []int32) {
 			}
 		}
 		ws.ctgt = tg
-		dst := ws.cs[:dp]
-		if len(tg) == 1 {
-			dst = tg[0]
-		} else {
-			clear(dst)
-		}
 		for c0 := a; c0 < e; c0 += j.chunk {
 			c := min(j.chunk, e-c0)
 			gather(ws.pack, ldx, ws.piece, ldx, order[c0:], c)
-			gram(ws.pack, c, ldx, dst)
-		}
-		if len(tg) > 1 {
-			for _, t := range tg {
-				axpy(1, dst, t)
-			}
+			gramGroup(ws.pack, c, ldx, ws.cs[:dp], tg, c0 == a, c0+c == e)
 		}
 		a = e
 	}

@@ -17,6 +17,13 @@ func gramSub(x []float64, m, ldx, s0, s1 int, out []float64, ldo int) {
 	gramSubGo(x, m, ldx, s0, s1, out, ldo)
 }
 
+// gramGroup adds one chunk of a group's rows to the group's Gram matrix;
+// see gramGroupGo.
+func gramGroup(x []float64, m, ldx int, dst []float64, tg [][]float64, first, last bool) {
+	checkGramGroup(x, m, ldx, dst, tg)
+	gramGroupGo(x, m, ldx, dst, tg, first, last)
+}
+
 // zBlock computes a 4 x nq block of X U^T; see patGo.
 func zBlock(x []float64, ldx, d int, ut []float64, ldu, nq int, z []float64, ldz int) {
 	checkPat(x, ldx, d, ut, ldu, nq, z, ldz)
