@@ -107,17 +107,25 @@ func TestResumeBitIdentical(t *testing.T) {
 	}
 }
 
-func TestForeignCheckpointRefused(t *testing.T) {
-	ctx := context.Background()
+// interrupted runs the resume test's job until a fault stops it at
+// iteration 2, leaving an unfinished checkpoint in o.Out, and returns o.
+func interrupted(t *testing.T) job.Options {
+	t.Helper()
 	o := resumeOptions(t.TempDir())
 	pr, err := job.Prepare(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	if _, err := job.Run(ctx, o, pr, failAt{engineFetcher(t, pr, o.Partitions), 2}, io.Discard, zaptest.NewLogger(t)); err == nil {
+	if _, err := job.Run(context.Background(), o, pr, failAt{engineFetcher(t, pr, o.Partitions), 2}, io.Discard, zaptest.NewLogger(t)); err == nil {
 		t.Fatal("the injected fault did not stop the run")
 	}
+	return o
+}
+
+func TestForeignCheckpointRefused(t *testing.T) {
+	ctx := context.Background()
+	o := interrupted(t)
 	for name, change := range map[string]func(*job.Options){
 		"other data":       func(o *job.Options) { o.Synthetic = "model=sum,d=15,k=3,n=3000,seed=5" },
 		"other partitions": func(o *job.Options) { o.Partitions = 4 },
@@ -138,15 +146,7 @@ func TestForeignCheckpointRefused(t *testing.T) {
 // recorded) is resumed.
 func TestCheckpointOfOtherArithmeticRefused(t *testing.T) {
 	ctx := context.Background()
-	o := resumeOptions(t.TempDir())
-	pr, err := job.Prepare(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
-	if _, err := job.Run(ctx, o, pr, failAt{engineFetcher(t, pr, o.Partitions), 2}, io.Discard, zaptest.NewLogger(t)); err == nil {
-		t.Fatal("the injected fault did not stop the run")
-	}
+	o := interrupted(t)
 	path := filepath.Join(o.Out, "checkpoint.json")
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -10,14 +10,21 @@ import (
 // With one token, a computation does not start while the token is taken,
 // and starts once it is given back. (The check of "not started" can only
 // miss a bug, never report one that is not there.)
-func TestEngineWaitsForToken(t *testing.T) {
+// oneTokenEngine returns an engine of one small partition (ID 0, d = 2)
+// that computes one thing at a time.
+func oneTokenEngine(t *testing.T) *Engine {
+	t.Helper()
 	x := []float64{1, 2, -1, 0.5, 3, -2, 0.25, 1}
-	part := &Partition{ID: 0, Rows: 4, D: 2, X: x, Y: []float64{1, -1, 2, 0}}
-	e, err := NewEngine(part)
+	e, err := NewEngine(&Partition{ID: 0, Rows: 4, D: 2, X: x, Y: []float64{1, -1, 2, 0}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.SetParallel(1)
+	return e
+}
+
+func TestEngineWaitsForToken(t *testing.T) {
+	e := oneTokenEngine(t)
 	calls := map[string]func() error{
 		"Compute": func() error {
 			_, err := e.Compute(&Request{Iter: 0, D: 2, Signs: []float64{1}, U: []float64{1, -1}}, 0)
@@ -51,13 +58,7 @@ func TestEngineWaitsForToken(t *testing.T) {
 // A call waiting for a token gives up when its context is done, and does
 // not compute; the token it did not get is still there for the next call.
 func TestEngineGivesUpWaiting(t *testing.T) {
-	x := []float64{1, 2, -1, 0.5, 3, -2, 0.25, 1}
-	part := &Partition{ID: 0, Rows: 4, D: 2, X: x, Y: []float64{1, -1, 2, 0}}
-	e, err := NewEngine(part)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.SetParallel(1)
+	e := oneTokenEngine(t)
 	req := &Request{Iter: 0, D: 2, Signs: []float64{1}, U: []float64{1, -1}}
 	end, err := e.Acquire(context.Background())
 	if err != nil {
