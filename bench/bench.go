@@ -71,6 +71,7 @@ func Run(ctx context.Context, cases []Case, reps int, out io.Writer) ([]Row, err
 	fmt.Fprintf(out, "machine: %s, GOMAXPROCS %d, %s\n", cpuModel(), runtime.GOMAXPROCS(0), runtime.Version())
 	core := linalg.GramPeak(300 * time.Millisecond)
 	peak := core * float64(runtime.GOMAXPROCS(0))
+	fmt.Fprintf(out, "dense baseline: %s\n", DenseBLAS)
 	fmt.Fprintf(out, "kernel peak: %.3g madd/s on one core (Gram kernel, data in L1), %.3g on GOMAXPROCS cores; %%peak = madd/s of the case against the latter\n", core, peak)
 	fmt.Fprintf(out, "%-9s %9s %4s %3s %9s %9s %9s %10s %6s %9s %7s %9s %9s %8s\n",
 		"case", "n", "d", "k", "stats_s", "solve_s", "iter_s", "madd/s", "%peak", "dense_s", "ratio", "inproc_s", "grpc_s", "peakMiB")

@@ -2,14 +2,24 @@ package bench
 
 import (
 	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/blas/gonum"
 
 	"altmin/linalg"
 )
 
+// denseBLAS computes the dense baseline's SYRK and GEMV: gonum's pure-Go
+// BLAS, or OpenBLAS in a build with the tags openblas and cgo
+// (dense_openblas.go). Only the baseline uses it; the trainer's own
+// kernels and solve do not depend on the tag.
+var (
+	denseBLAS blas.Float64 = gonum.Implementation{}
+	// DenseBLAS names the BLAS of the dense baseline.
+	DenseBLAS = "gonum (pure Go)"
+)
+
 // DenseStats is the baseline: it forms B (rows x dk) block by block and
-// accumulates B^T B with gonum's SYRK and B^T y with GEMV, costing about
-// rows (dk)^2 / 2 multiply-adds instead of about rows d^2 / 2.
+// accumulates B^T B with a BLAS SYRK and B^T y with GEMV (DenseBLAS),
+// costing about rows (dk)^2 / 2 multiply-adds instead of about rows d^2 / 2.
 func DenseStats(g, r, x, y []float64, d int, pat *linalg.Patterns, signs []float64) {
 	k := len(signs)
 	m := d * k
@@ -23,9 +33,8 @@ func DenseStats(g, r, x, y []float64, d int, pat *linalg.Patterns, signs []float
 		if nb == 0 {
 			return
 		}
-		bm := blas64.General{Rows: nb, Cols: m, Stride: m, Data: b[:nb*m]}
-		blas64.Syrk(blas.Trans, 1, bm, 1, blas64.Symmetric{Uplo: blas.Upper, N: m, Stride: m, Data: full})
-		blas64.Gemv(blas.Trans, 1, bm, blas64.Vector{N: nb, Inc: 1, Data: yb[:nb]}, 1, blas64.Vector{N: m, Inc: 1, Data: r})
+		denseBLAS.Dsyrk(blas.Upper, blas.Trans, m, nb, 1, b[:nb*m], m, 1, full, m)
+		denseBLAS.Dgemv(blas.Trans, nb, m, 1, b[:nb*m], m, yb[:nb], 1, 1, r, 1)
 		nb = 0
 	}
 	for i := 0; i < pat.Rows; i++ {
