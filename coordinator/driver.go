@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"altmin/internal/fanout"
+	"altmin/internal/drive"
 	"altmin/shard"
 )
 
@@ -60,20 +60,9 @@ type Driver struct {
 	AllowDegraded bool
 }
 
-// Timing is the wall time of one iteration and of its two phases, read
-// from Driver.Now.
-type Timing struct {
-	// Total is the whole iteration: Stats + Solve.
-	Total time.Duration
-	// Stats runs from the broadcast of the weights until every partial
-	// statistic has arrived and been checked: the shards' statistics
-	// passes and the transfer.
-	Stats time.Duration
-	// Solve is the core's step once every partial is in: the reduce of the
-	// partials in partition order, loss, stop tests and the solve of the
-	// normal equations.
-	Solve time.Duration
-}
+// Timing is the wall time of one iteration and of its two phases (Total,
+// Stats, Solve), read from Driver.Now.
+type Timing = drive.Timing
 
 // Run iterates until the core stops and returns the last report.
 func (d *Driver) Run(ctx context.Context) (Report, error) {
@@ -81,87 +70,33 @@ func (d *Driver) Run(ctx context.Context) (Report, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	now := d.Now
-	if now == nil {
-		now = time.Now
-	}
-	for {
-		start := now()
-		if err := d.step(ctx, log); err != nil {
-			return Report{}, err
-		}
-		fetched := now()
-		rep, err := d.Core.Advance()
-		if err != nil {
-			return rep, err
-		}
-		end := now()
-		tm := Timing{Total: end.Sub(start), Stats: fetched.Sub(start), Solve: end.Sub(fetched)}
-		if d.OnReport != nil {
-			if err := d.OnReport(rep, tm); err != nil {
-				return rep, err
-			}
-		}
-		if rep.Stop != Running {
-			return rep, nil
-		}
-	}
+	return drive.Loop[Report]{
+		Gather:   func() error { return d.step(ctx, log) },
+		Advance:  d.Core.Advance,
+		Final:    func(r Report) bool { return r.Stop != Running },
+		OnReport: d.OnReport,
+		Now:      d.Now,
+	}.Run()
 }
 
 // step fetches every missing partition of the current iteration.
 func (d *Driver) step(ctx context.Context, log *zap.Logger) error {
 	req := d.Core.Request()
-	missing := d.Core.Missing()
-	if d.StepTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.StepTimeout)
-		defer cancel()
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	results := fanout.Start(ctx, missing, d.Parallel, func(ctx context.Context, p int) (*shard.Stats, error) {
-		return d.Fetcher.Fetch(ctx, req, p)
+	return drive.Gather(ctx, d.Core, drive.Round[shard.Stats]{
+		Name: fmt.Sprintf("coordinator: iteration %d", req.Iter), Field: zap.Int("iter", req.Iter), Log: log,
+		Parallel: d.Parallel, Timeout: d.StepTimeout, Duplicate: ErrDuplicate,
+		Fetch: func(ctx context.Context, p int) (*shard.Stats, error) {
+			return d.Fetcher.Fetch(ctx, req, p)
+		},
+		Partition: func(s *shard.Stats) int { return s.Partition },
+		Skip: func(p int, err error) (bool, error) {
+			if !d.AllowDegraded || !errors.Is(err, ErrUnavailable) {
+				return false, nil
+			}
+			log.Error("DEGRADED: continuing without a partition; its samples are left out of this iteration", zap.Int("iter", req.Iter), zap.Int("partition", p), zap.Error(err))
+			return true, d.Core.Skip(p)
+		},
 	})
-	var firstErr error
-	for range missing {
-		f := <-results
-		if f.Err != nil && d.AllowDegraded && errors.Is(f.Err, ErrUnavailable) {
-			log.Error("DEGRADED: continuing without a partition; its samples are left out of this iteration", zap.Int("iter", req.Iter), zap.Int("partition", f.Part), zap.Error(f.Err))
-			if err := d.Core.Skip(f.Part); err != nil && firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		if f.Err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("coordinator: iteration %d: partition %d: %w", req.Iter, f.Part, f.Err)
-				cancel()
-			}
-			continue
-		}
-		if f.Value != nil && f.Value.Partition != f.Part {
-			log.Warn("partial for another partition rejected", zap.Int("iter", req.Iter), zap.Int("partition", f.Part), zap.Int("got", f.Value.Partition))
-			if firstErr == nil {
-				firstErr = fmt.Errorf("coordinator: iteration %d: partition %d: answer was for partition %d", req.Iter, f.Part, f.Value.Partition)
-				cancel()
-			}
-			continue
-		}
-		if err := d.Core.Offer(f.Value); err != nil {
-			log.Warn("partial rejected", zap.Int("iter", req.Iter), zap.Int("partition", f.Part), zap.Error(err))
-			if firstErr == nil && !errors.Is(err, ErrDuplicate) {
-				firstErr = fmt.Errorf("coordinator: iteration %d: partition %d: %w", req.Iter, f.Part, err)
-				cancel()
-			}
-		}
-	}
-	if firstErr != nil {
-		return firstErr
-	}
-	if !d.Core.Ready() {
-		return fmt.Errorf("coordinator: iteration %d: partitions %v missing", req.Iter, d.Core.Missing())
-	}
-	return nil
 }
 
 // LocalFetcher computes statistics in process with a shard engine.

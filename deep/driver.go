@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"altmin/internal/fanout"
+	"altmin/internal/drive"
 	"altmin/shard"
 )
 
@@ -44,11 +44,19 @@ type Driver struct {
 	Parallel int
 	Log      *zap.Logger // nil: no logging
 	// OnReport, when set, is called after every step with its report and
-	// wall time; an error stops training.
-	OnReport func(Report, time.Duration) error
+	// wall times; an error stops training.
+	OnReport func(Report, Timing) error
 	// Now returns the current time, for step wall times; nil means time.Now.
 	Now func() time.Time
 }
+
+// Timing is the wall time of one step and of its two phases (Total,
+// Stats, Solve), read from Driver.Now.
+type Timing = drive.Timing
+
+// errNoStats is the error of a fetch that returned neither statistics nor
+// an error.
+var errNoStats = errors.New("no statistics returned")
 
 // Run steps until the core stops and returns the last report.
 func (d *Driver) Run(ctx context.Context) (Report, error) {
@@ -56,76 +64,33 @@ func (d *Driver) Run(ctx context.Context) (Report, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	now := d.Now
-	if now == nil {
-		now = time.Now
-	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return Report{}, err
-		}
-		start := now()
-		if err := d.step(ctx, log); err != nil {
-			return Report{}, err
-		}
-		rep, err := d.Core.Advance()
-		if err != nil {
-			return rep, err
-		}
-		dur := now().Sub(start)
-		if d.OnReport != nil {
-			if err := d.OnReport(rep, dur); err != nil {
-				return rep, err
-			}
-		}
-		if rep.Stop != Running {
-			return rep, nil
-		}
-	}
+	return drive.Loop[Report]{
+		Gather:   func() error { return d.step(ctx, log) },
+		Advance:  d.Core.Advance,
+		Final:    func(r Report) bool { return r.Stop != Running },
+		OnReport: d.OnReport,
+		Now:      d.Now,
+	}.Run()
 }
 
 // step fetches every missing partition of the current step.
 func (d *Driver) step(ctx context.Context, log *zap.Logger) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	req := d.Core.Request()
-	missing := d.Core.Missing()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	results := fanout.Start(ctx, missing, d.Parallel, func(ctx context.Context, p int) (*Partial, error) {
-		return d.Fetcher.Fetch(ctx, req, p)
-	})
-	var firstErr error
-	fail := func(err error) {
-		if firstErr == nil {
-			firstErr = err
-			cancel()
-		}
-	}
-	for range missing {
-		f := <-results
-		switch {
-		case f.Err != nil:
-			fail(fmt.Errorf("deep: step %d: partition %d: %w", req.Step, f.Part, f.Err))
-		case f.Value == nil:
-			fail(fmt.Errorf("deep: step %d: partition %d: no statistics returned", req.Step, f.Part))
-		case f.Value.Partition != f.Part:
-			log.Warn("partial for another partition rejected", zap.Int("step", req.Step), zap.Int("partition", f.Part), zap.Int("got", f.Value.Partition))
-			fail(fmt.Errorf("deep: step %d: partition %d: answer was for partition %d", req.Step, f.Part, f.Value.Partition))
-		default:
-			if err := d.Core.Offer(f.Value); err != nil {
-				log.Warn("partial rejected", zap.Int("step", req.Step), zap.Int("partition", f.Part), zap.Error(err))
-				if !errors.Is(err, ErrDuplicate) {
-					fail(fmt.Errorf("deep: step %d: partition %d: %w", req.Step, f.Part, err))
-				}
+	return drive.Gather(ctx, d.Core, drive.Round[Partial]{
+		Name: fmt.Sprintf("deep: step %d", req.Step), Field: zap.Int("step", req.Step), Log: log,
+		Parallel: d.Parallel, Duplicate: ErrDuplicate,
+		Fetch: func(ctx context.Context, p int) (*Partial, error) {
+			part, err := d.Fetcher.Fetch(ctx, req, p)
+			if err == nil && part == nil {
+				err = errNoStats
 			}
-		}
-	}
-	if firstErr != nil {
-		return firstErr
-	}
-	if !d.Core.Ready() {
-		return fmt.Errorf("deep: step %d: partitions %v missing", req.Step, d.Core.Missing())
-	}
-	return nil
+			return part, err
+		},
+		Partition: func(p *Partial) int { return p.Partition },
+	})
 }
 
 // LocalFetcher computes partials in process over partitions it holds, one

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -340,11 +339,15 @@ type DeepMetric struct {
 	RelErr  *float64 `json:"rel_err,omitempty"`
 	Flips   *int64   `json:"flips"` // pattern bits of all layers; null at step 0
 	Seconds float64  `json:"seconds"`
-	Ridge   float64  `json:"ridge"`
-	Cond    float64  `json:"cond,omitempty"`
-	Change  float64  `json:"change,omitempty"`
-	Layers  []int    `json:"layers,omitempty"` // layers solved; absent at the stop
-	Rows    int      `json:"rows"`
+	// The two phases of Seconds: broadcast, every partition's statistics
+	// and their transfer; then the coordinator's reduce and solve.
+	StatsSeconds float64 `json:"stats_seconds"`
+	SolveSeconds float64 `json:"solve_seconds"`
+	Ridge        float64 `json:"ridge"`
+	Cond         float64 `json:"cond,omitempty"`
+	Change       float64 `json:"change,omitempty"`
+	Layers       []int   `json:"layers,omitempty"` // layers solved; absent at the stop
+	Rows         int     `json:"rows"`
 }
 
 // TrainDeep trains a deep network (o.IsDeep()) to completion, writing the
@@ -411,8 +414,10 @@ func RunDeep(ctx context.Context, o Options, dp *DeepProblem, f deep.Fetcher, ou
 	var lastRel *float64
 	d := &deep.Driver{
 		Core: core, Fetcher: f, Parallel: o.parallel(), Log: log,
-		OnReport: func(r deep.Report, dur time.Duration) error {
-			m := DeepMetric{Iter: r.Iter, Step: r.Step, Loss: r.Loss, RelRes: r.RelRes, Seconds: dur.Seconds(), Ridge: r.Ridge,
+		OnReport: func(r deep.Report, tm deep.Timing) error {
+			dur := tm.Total
+			m := DeepMetric{Iter: r.Iter, Step: r.Step, Loss: r.Loss, RelRes: r.RelRes, Seconds: dur.Seconds(),
+				StatsSeconds: tm.Stats.Seconds(), SolveSeconds: tm.Solve.Seconds(), Ridge: r.Ridge,
 				Cond: r.Cond, Change: r.Change, Layers: r.Layers, Rows: r.Rows}
 			if dp.Teacher != nil {
 				e := deep.WeightErr(r.Net, dp.Teacher)

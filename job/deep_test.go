@@ -128,6 +128,11 @@ func TestDeepTrainPlanted(t *testing.T) {
 		lines[len(lines)-1].Loss != res.Final.Loss || lines[len(lines)-1].Layers != nil || lines[0].Rows != 4000 {
 		t.Errorf("metrics.jsonl: %d lines for %d iterations: first %+v, last %+v", len(lines), res.Final.Iter, lines[0], lines[len(lines)-1])
 	}
+	for _, m := range lines { // the two phases of each step's wall time
+		if m.StatsSeconds <= 0 || m.SolveSeconds < 0 || math.Abs(m.StatsSeconds+m.SolveSeconds-m.Seconds) > 1e-9 {
+			t.Errorf("metrics.jsonl step %d: stats %g s + solve %g s, total %g s", m.Step, m.StatsSeconds, m.SolveSeconds, m.Seconds)
+		}
+	}
 
 	// Package deep's trainer on the same partitions and start: same bits.
 	parts, err := deep.LoadPartitions(tch, 4)

@@ -1,5 +1,5 @@
 // Package fanout runs one call per partition with a bound on the calls in
-// flight, for the coordinator's drivers (coordinator.Driver, deep.Driver).
+// flight, for the round the coordinator's drivers share (drive.Gather).
 package fanout
 
 import "context"
