@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -141,44 +140,6 @@ func PredictDeep(o PredictOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var src data.Source
-	if isCSV(o.Data) {
-		src, err = data.OpenCSVFeatures(o.Data, o.Label)
-	} else {
-		src, err = data.OpenNPYFeatures(o.Data)
-	}
-	if err != nil {
-		return 0, err
-	}
-	if c, ok := src.(io.Closer); ok {
-		defer c.Close()
-	}
-	info := src.Info()
-	if info.D != mf.D {
-		return 0, fmt.Errorf("%w: %s has %d features, the model in %s was trained on %d", ErrOptions, o.Data, info.D, o.Model, mf.D)
-	}
-	in := net.In()
-	yhat := make([]float64, info.N)
-	const block = 1 << 16
-	xr := make([]float64, 0, block*info.D)
-	x := make([]float64, 0, block*in)
-	for lo := 0; lo < info.N; lo += block {
-		hi := min(lo+block, info.N)
-		xr = xr[:(hi-lo)*info.D]
-		if err := src.Read(lo, hi, xr, nil); err != nil {
-			return 0, err
-		}
-		x = x[:(hi-lo)*in]
-		for i := 0; i < hi-lo; i++ {
-			copy(x[i*in:], xr[i*info.D:(i+1)*info.D])
-			if mf.Bias {
-				x[i*in+info.D] = 1
-			}
-		}
-		net.Predict(yhat[lo:hi], x)
-	}
-	if err := data.WriteNPY(o.Out, yhat, info.N); err != nil {
-		return 0, err
-	}
-	return info.N, nil
+	// LoadDeepModel checked the network's inputs: d, plus 1 with bias.
+	return predictRows(o, mf.D, mf.Bias, net.Predict)
 }

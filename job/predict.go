@@ -62,7 +62,16 @@ func Predict(o PredictOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return predictRows(o, spec.InputD(), spec.Bias, func(yhat, x []float64) { spec.Predict(yhat, x, w) })
+}
+
+// predictRows reads the data of o (d features a row, as the model was
+// trained on), appends the constant-1 feature when bias is set, applies
+// predict to blocks of rows and writes the predictions to o.Out. It
+// returns the number of rows.
+func predictRows(o PredictOptions, d int, bias bool, predict func(yhat, x []float64)) (int, error) {
 	var src data.Source
+	var err error
 	if isCSV(o.Data) {
 		src, err = data.OpenCSVFeatures(o.Data, o.Label)
 	} else {
@@ -75,26 +84,31 @@ func Predict(o PredictOptions) (int, error) {
 		defer c.Close()
 	}
 	info := src.Info()
-	if info.D != spec.InputD() {
-		return 0, fmt.Errorf("%w: %s has %d features, the model in %s was trained on %d", ErrOptions, o.Data, info.D, o.Model, spec.InputD())
+	if info.D != d {
+		return 0, fmt.Errorf("%w: %s has %d features, the model in %s was trained on %d", ErrOptions, o.Data, info.D, o.Model, d)
+	}
+	in := d
+	if bias {
+		in++
 	}
 	yhat := make([]float64, info.N)
 	const block = 1 << 16
-	x := make([]float64, 0, block*spec.D)
+	xr := make([]float64, 0, block*info.D)
+	x := make([]float64, 0, block*in)
 	for lo := 0; lo < info.N; lo += block {
 		hi := min(lo+block, info.N)
-		xr := make([]float64, (hi-lo)*info.D)
+		xr = xr[:(hi-lo)*info.D]
 		if err := src.Read(lo, hi, xr, nil); err != nil {
 			return 0, err
 		}
-		x = x[:(hi-lo)*spec.D]
+		x = x[:(hi-lo)*in]
 		for i := 0; i < hi-lo; i++ {
-			copy(x[i*spec.D:], xr[i*info.D:(i+1)*info.D])
-			if spec.Bias {
-				x[i*spec.D+info.D] = 1
+			copy(x[i*in:], xr[i*info.D:(i+1)*info.D])
+			if bias {
+				x[i*in+info.D] = 1
 			}
 		}
-		spec.Predict(yhat[lo:hi], x, w)
+		predict(yhat[lo:hi], x)
 	}
 	if err := data.WriteNPY(o.Out, yhat, info.N); err != nil {
 		return 0, err
