@@ -45,26 +45,17 @@ type Synthetic struct {
 func ParseSynthetic(s string) (*Synthetic, error) {
 	g := &Synthetic{Model: model.Sum, Seed: 1, Signs: "ones", WNorm: -1}
 	kSet := false
-	for _, kv := range strings.Split(s, ",") {
-		kv = strings.TrimSpace(kv)
-		if kv == "" {
-			continue
-		}
-		key, val, ok := strings.Cut(kv, "=")
-		if !ok {
-			return nil, fmt.Errorf("%w: %q is not key=value in %q", ErrSynthetic, kv, s)
-		}
-		var err error
+	err := ParseSpec(s, ErrSynthetic, func(key, val string) (err error) {
 		switch key {
 		case "model":
 			g.Model, err = model.ParseKind(val)
 		case "d":
-			g.D, err = atoiPos(key, val)
+			g.D, err = PositiveInt(key, val)
 		case "k":
-			g.K, err = atoiPos(key, val)
+			g.K, err = PositiveInt(key, val)
 			kSet = true
 		case "n":
-			g.N, err = atoiPos(key, val)
+			g.N, err = PositiveInt(key, val)
 		case "seed":
 			g.Seed, err = strconv.ParseUint(val, 10, 64)
 		case "wnorm":
@@ -85,9 +76,10 @@ func ParseSynthetic(s string) (*Synthetic, error) {
 		default:
 			err = fmt.Errorf("unknown key %q (known: model, d, k, n, seed, wnorm, signs, dtype)", key)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %q: %v", ErrSynthetic, kv, err)
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if g.D == 0 || g.N == 0 {
 		return nil, fmt.Errorf("%w: %q needs d and n", ErrSynthetic, s)
@@ -127,7 +119,8 @@ const (
 	MaxSyntheticWeights = 1 << 24
 )
 
-func atoiPos(key, val string) (int, error) {
+// PositiveInt parses the value val of key as an integer >= 1.
+func PositiveInt(key, val string) (int, error) {
 	v, err := strconv.Atoi(val)
 	if err != nil || v < 1 {
 		return 0, fmt.Errorf("%s must be a positive integer, got %q", key, val)
@@ -232,6 +225,27 @@ func (g *Synthetic) Read(lo, hi int, x, y []float64) error {
 	}
 	if y != nil {
 		g.spec.Predict(y, x, g.wstar)
+	}
+	return nil
+}
+
+// ParseSpec splits a planted-data specification "key=value,key=value,..."
+// (blank items ignored) and calls set on each pair in order. An item
+// without "=" or an error of set stops it with an error wrapping sentinel
+// that quotes the item.
+func ParseSpec(s string, sentinel error, set func(key, val string) error) error {
+	for _, kv := range strings.Split(s, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		key, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("%w: %q is not key=value in %q", sentinel, kv, s)
+		}
+		if err := set(key, val); err != nil {
+			return fmt.Errorf("%w: %q: %v", sentinel, kv, err)
+		}
 	}
 	return nil
 }

@@ -90,16 +90,7 @@ func ParseTeacher(s string) (*Teacher, error) {
 	var hidden []int
 	seed, signs := uint64(1), "alternate"
 	isDeep := false
-	for _, kv := range strings.Split(s, ",") {
-		kv = strings.TrimSpace(kv)
-		if kv == "" {
-			continue
-		}
-		key, val, ok := strings.Cut(kv, "=")
-		if !ok {
-			return nil, fmt.Errorf("%w: %q is not key=value in %q", ErrTeacher, kv, s)
-		}
-		var err error
+	err := data.ParseSpec(s, ErrTeacher, func(key, val string) (err error) {
 		switch key {
 		case "model":
 			if val != "deep" {
@@ -107,14 +98,14 @@ func ParseTeacher(s string) (*Teacher, error) {
 			}
 			isDeep = true
 		case "d":
-			d, err = positive(key, val)
+			d, err = data.PositiveInt(key, val)
 		case "n":
-			n, err = positive(key, val)
+			n, err = data.PositiveInt(key, val)
 		case "hidden":
 			hidden = hidden[:0]
 			for _, w := range strings.Split(val, "-") {
 				var k int
-				if k, err = positive("every hidden width", w); err != nil {
+				if k, err = data.PositiveInt("every hidden width", w); err != nil {
 					break
 				}
 				hidden = append(hidden, k)
@@ -129,22 +120,15 @@ func ParseTeacher(s string) (*Teacher, error) {
 		default:
 			err = fmt.Errorf("unknown key %q (known for model=deep: model, d, hidden, n, seed, signs)", key)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %q: %v", ErrTeacher, kv, err)
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if !isDeep || d == 0 || n == 0 || len(hidden) == 0 {
 		return nil, fmt.Errorf("%w: %q needs model=deep, d, hidden (e.g. hidden=8-4) and n", ErrTeacher, s)
 	}
 	return NewTeacher(n, append([]int{d}, hidden...), seed, signs)
-}
-
-func positive(key, val string) (int, error) {
-	v, err := strconv.Atoi(val)
-	if err != nil || v < 1 {
-		return 0, fmt.Errorf("%s must be a positive integer, got %q", key, val)
-	}
-	return v, nil
 }
 
 // IsTeacherSpec reports whether a planted-data specification names
