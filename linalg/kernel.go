@@ -230,7 +230,9 @@ func checkPat(x []float64, ldx, d int, ut []float64, ldu, nq int, z []float64, l
 	}
 }
 
-func checkGather(dst []float64, ldx int, x []float64, d int, idx []int32, n int) {
+// checkGather checks the arguments of a gather of float64 or float32 rows,
+// so that the assembly never reads or writes out of bounds.
+func checkGather[T float32 | float64](dst []float64, ldx int, x []T, d int, idx []int32, n int) {
 	if d < 0 || ldx < d || n < 0 || n > len(idx) || n > 0 && len(dst) < (n-1)*ldx+d {
 		panic("linalg: bad dimensions in gather kernel")
 	}

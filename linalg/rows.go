@@ -72,23 +72,6 @@ func gather32Go(dst []float64, ldx int, x []float32, d int, idx []int32) {
 	}
 }
 
-// checkGather32 is checkGather for float32 rows: the assembly never reads
-// or writes out of bounds.
-func checkGather32(dst []float64, ldx int, x []float32, d int, idx []int32, n int) {
-	if d < 0 || ldx < d || n < 0 || n > len(idx) || n > 0 && len(dst) < (n-1)*ldx+d {
-		panic("linalg: bad dimensions in gather kernel")
-	}
-	rows := 0
-	if d > 0 {
-		rows = len(x) / d
-	}
-	for _, i := range idx[:n] {
-		if i < 0 || int(i) >= rows {
-			panic("linalg: row index out of range in gather kernel")
-		}
-	}
-}
-
 // ComputePatterns32 is ComputePatterns for feature rows held as float32
 // (x: rows x d, row-major). The rows are converted to float64 four at a
 // time, so the patterns and predictions have the same bits as

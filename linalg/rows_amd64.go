@@ -9,7 +9,7 @@ func gather32AVX(dst *float64, ldx int, x *float32, d int, idx *int32, n, nidx, 
 // with row stride ldx, converted to float64, prefetching rows of idx[n:];
 // see gather32Go.
 func gather32(dst []float64, ldx int, x []float32, d int, idx []int32, n int) {
-	checkGather32(dst, ldx, x, d, idx, n)
+	checkGather(dst, ldx, x, d, idx, n)
 	if n == 0 || d == 0 {
 		return
 	}
