@@ -42,7 +42,7 @@ func (e Engines) Step(ctx context.Context, m Member, req *shard.Request, p int) 
 	if err != nil {
 		return nil, err
 	}
-	return eng.Compute(req, p)
+	return eng.ComputeContext(ctx, req, p)
 }
 
 // Moments12 implements Caller.
@@ -51,7 +51,7 @@ func (e Engines) Moments12(ctx context.Context, m Member, p, d int, base *shard.
 	if err != nil {
 		return nil, err
 	}
-	return eng.Moments12(p, base, order)
+	return eng.Moments12Context(ctx, p, base, order)
 }
 
 // Moment4 implements Caller.
@@ -60,7 +60,7 @@ func (e Engines) Moment4(ctx context.Context, m Member, p, d int, v []float64, k
 	if err != nil {
 		return nil, err
 	}
-	return eng.Moment4(p, v, k, base)
+	return eng.Moment4Context(ctx, p, v, k, base)
 }
 
 // Hook returns a Caller that runs before ahead of every call of c, of any
