@@ -6,7 +6,6 @@ package transport
 import (
 	"encoding/binary"
 	"fmt"
-	"iter"
 	"maps"
 	"math"
 	"slices"
@@ -83,24 +82,21 @@ func requestFromProto(p *pb.StepRequest) (*shard.Request, int, error) {
 // serialized, in that version's encoding: the Gram values in gram (version
 // 1) or in gram_le (GramBytesVersion and later). The chunks share st's
 // slices; gram_le is a view of the values' memory on a little-endian
-// machine, elsewhere each chunk's bytes are encoded when the sequence
-// reaches it, so a reply never holds more encoded chunks than are in flight.
-func statsToChunks(st *shard.Stats, shardID string, version uint32) iter.Seq[*pb.StepChunk] {
+// machine (elsewhere an encoded copy).
+func statsToChunks(st *shard.Stats, shardID string, version uint32) []*pb.StepChunk {
 	return encodeStats(st, shardID, version, ChunkDoubles)
 }
 
-// encodeStats is statsToChunks with per doubles per chunk (at least 1).
-func encodeStats(st *shard.Stats, shardID string, version uint32, per int) iter.Seq[*pb.StepChunk] {
-	return func(yield func(*pb.StepChunk) bool) {
-		for _, c := range splitStats(st, shardID, version, per) {
-			if version >= GramBytesVersion {
-				gramToBytes(c)
-			}
-			if !yield(c) {
-				return
-			}
+// encodeStats is statsToChunks with per doubles (Gram values, plus the rhs
+// in the first chunk) per chunk (at least 1).
+func encodeStats(st *shard.Stats, shardID string, version uint32, per int) []*pb.StepChunk {
+	cs := splitStats(st, shardID, version, per)
+	if version >= GramBytesVersion {
+		for _, c := range cs {
+			gramToBytes(c)
 		}
 	}
+	return cs
 }
 
 // gramToBytes moves the Gram values of c from gram to gram_le, as raw
@@ -142,9 +138,8 @@ func encodeLE(v []float64) []byte {
 }
 
 // splitStats splits st into the chunks of a Step reply with the header of
-// version and per doubles (Gram values, plus the rhs in the first chunk)
-// per chunk (at least 1), the Gram values in gram. The chunks share st's
-// slices.
+// version, the Gram values in gram (version 1's encoding), per doubles per
+// chunk as in encodeStats. The chunks share st's slices.
 func splitStats(st *shard.Stats, shardID string, version uint32, per int) []*pb.StepChunk {
 	per = max(per, 1)
 	iter, part := int64(st.Iter), int32(st.Partition)

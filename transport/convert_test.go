@@ -98,7 +98,7 @@ func TestStatsRoundTrip(t *testing.T) {
 		for v := uint32(MinProtocolVersion); v <= MaxProtocolVersion; v++ {
 			a := &assembler{shardID: "x", iter: int64(st.Iter), partition: int32(st.Partition), m: m, hasPrev: req.HasPrev}
 			i := 0
-			for c := range encodeStats(st, "x", v, per) {
+			for _, c := range encodeStats(st, "x", v, per) {
 				if n := len(c.GetGram()) + len(c.GetGramLe())/8 + len(c.GetHeader().GetR()); n > max(per, m) {
 					t.Fatalf("chunk %d has %d doubles, budget %d", i, n, per)
 				}
@@ -189,7 +189,7 @@ func TestChunkSizeBound(t *testing.T) {
 	// in every version.
 	st := &shard.Stats{M: 600, Gram: make([]float64, linalg.PackedLen(600)), R: make([]float64, 600), Flips: -1}
 	for v := uint32(MinProtocolVersion); v <= MaxProtocolVersion; v++ {
-		cs := slices.Collect(statsToChunks(st, "x", v))
+		cs := statsToChunks(st, "x", v)
 		if n := len(cs[0].GetGram()) + len(cs[0].GetGramLe())/8 + len(cs[0].GetHeader().GetR()); n != ChunkDoubles || len(cs) != 2 {
 			t.Fatalf("version %d: %d chunks, first with %d doubles", v, len(cs), n)
 		}

@@ -126,7 +126,7 @@ func (s *Server) Step(req *pb.StepRequest, stream grpc.ServerStreamingServer[pb.
 	}
 	// The reply is in the request's version: gram_le from version 2 on,
 	// gram for a coordinator of version 1.
-	for c := range statsToChunks(st, s.info.ID, req.GetProtocolVersion()) {
+	for _, c := range statsToChunks(st, s.info.ID, req.GetProtocolVersion()) {
 		if err := stream.Send(c); err != nil {
 			return err
 		}

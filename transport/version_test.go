@@ -43,7 +43,7 @@ func TestClientRejectsHostileGramBytes(t *testing.T) {
 	req := &shard.Request{Iter: 4, D: 4, Signs: []float64{1, -1, 1}, U: make([]float64, 12), Prev: make([]float64, 12)}
 	const part = 2
 	valid := func(r *pb.StepRequest) []*pb.StepChunk {
-		return slices.Collect(encodeStats(fakeStats(r, seed), "s1", r.GetProtocolVersion(), 20))
+		return encodeStats(fakeStats(r, seed), "s1", r.GetProtocolVersion(), 20)
 	}
 	type edit func(cs []*pb.StepChunk) []*pb.StepChunk
 	cases := []struct {
