@@ -204,6 +204,9 @@ func (c *Core) Request() *shard.Request {
 // and keeps nothing, for a partial of another iteration (ErrStale), of a
 // partition already received (ErrDuplicate), of a partition out of range
 // (ErrUnknown), or with wrong sizes or non-finite values (ErrInvalid).
+// Statistics it accepts become the core's: Advance gives their Gram buffer
+// back for reuse (shard.Stats.Release), so the caller must not read them
+// afterwards.
 func (c *Core) Offer(s *shard.Stats) error {
 	switch {
 	case c.stopped != Running:
@@ -291,6 +294,7 @@ func (c *Core) Advance() (Report, error) {
 	}
 	if rep.Stop != Running {
 		c.stopped = rep.Stop
+		c.release()
 		return rep, nil
 	}
 	next := make([]float64, m)
@@ -327,10 +331,20 @@ func (c *Core) Advance() (Report, error) {
 	}
 	c.prev, c.u = c.u, next
 	c.iter++
-	c.got.Reset()
+	c.release()
 	c.skipped = nil
 	rep.Next = c.Weights()
 	return rep, nil
+}
+
+// release gives the Gram buffers of the received partials back for reuse
+// (shard.Stats.Release) and forgets the partials: they have been reduced,
+// and the core is done with the iteration.
+func (c *Core) release() {
+	for _, s := range c.got.All() {
+		s.Release()
+	}
+	c.got.Reset()
 }
 
 // grow returns s resized to n and zeroed, reallocating only when it is too

@@ -34,6 +34,13 @@ func fake(iter, part, m, rows int, flips int64, target []float64) *shard.Stats {
 	return &shard.Stats{Iter: iter, Partition: part, Rows: rows, M: m, Gram: g, R: r, YY: 1, SSE: 0.5 * float64(rows), Flips: flips}
 }
 
+// clone returns a copy of s that shares no memory with it.
+func clone(s *shard.Stats) *shard.Stats {
+	c := *s
+	c.Gram, c.R = slices.Clone(s.Gram), slices.Clone(s.R)
+	return &c
+}
+
 func newCore(t *testing.T, cfg coordinator.Config, u0 []float64) *coordinator.Core {
 	t.Helper()
 	c, err := coordinator.NewCore(cfg, u0)
@@ -92,9 +99,14 @@ func TestCoreArrivalOrder(t *testing.T) {
 		order := rng.Perm(pr.P)
 		for p := range stats {
 			offer(t, inOrder, stats[p])
-			offer(t, shuffled, stats[order[p]])
+			offer(t, shuffled, clone(stats[order[p]])) // a core owns what it accepts
 		}
 		a, b := advance(t, inOrder), advance(t, shuffled)
+		for p, s := range stats {
+			if s.Gram != nil {
+				t.Fatalf("iteration %d: Advance kept partition %d's Gram buffer from reuse", it, p)
+			}
+		}
 		if !sameReport(a, b) {
 			t.Fatalf("iteration %d (order %v): reports differ:\n%+v\n%+v", it, order, a, b)
 		}

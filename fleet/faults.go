@@ -30,8 +30,8 @@ func (e Engines) engine(ctx context.Context, m Member, p, d int) (*shard.Engine,
 	if eng == nil {
 		return nil, errors.New("fleet: no such shard " + m.ID)
 	}
-	if pt := eng.Partition(p); d >= 0 && pt != nil && pt.D != d {
-		return nil, fmt.Errorf("fleet: shard %s: partition %d has d = %d, the call expects %d", m.ID, p, pt.D, d)
+	if _, pd, ok := eng.Shape(p); d >= 0 && ok && pd != d {
+		return nil, fmt.Errorf("fleet: shard %s: partition %d has d = %d, the call expects %d", m.ID, p, pd, d)
 	}
 	return eng, nil
 }

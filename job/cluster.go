@@ -223,7 +223,7 @@ func StartLocalCluster(ctx context.Context, o Options, src data.Source, bias boo
 		}
 		s, err := node.StartShard(ctx, node.ShardConfig{
 			ID: fmt.Sprintf("local-%d", i), Partitions: parts, NumPartitions: o.Partitions,
-			Source: src, Bias: bias, Storage: shard.Storage(o.Storage), GRPCListen: "127.0.0.1:0",
+			Source: src, Bias: bias, Storage: shard.Storage(o.Storage), Resident: o.Resident, GRPCListen: "127.0.0.1:0",
 			Gossip:   node.Gossip{Bind: "127.0.0.1", Join: seed, Timeout: o.JoinTimeout},
 			Security: plain, Log: log,
 		})

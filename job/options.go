@@ -40,6 +40,7 @@ type Options struct {
 	Parallel   int     // partitions computed at once in process; 0 = GOMAXPROCS
 	Method     string  // am (default) or gd
 	Storage    string  // precision of the features held in process or by local shards: float64 or float32 (see shard.Storage); "" = float64
+	Resident   int     // > 0: stream the partitions, holding at most this many in memory in process or per local shard (shard.NewStreamingEngine); 0 = hold all
 
 	// The runtime. With Join, the coordinator joins a cluster of shard
 	// processes; otherwise, with LocalShards > 0, it starts that many shards
@@ -109,6 +110,12 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("%w: with --join the data live on the shards: give --data to the shards, not the coordinator", ErrOptions)
 	case o.Parallel < 0:
 		return fmt.Errorf("%w: --parallel %d: need >= 0", ErrOptions, o.Parallel)
+	case o.Resident < 0:
+		return fmt.Errorf("%w: --resident %d: need >= 0 (0 holds every partition)", ErrOptions, o.Resident)
+	case o.Resident > 0 && len(o.Join) > 0:
+		return fmt.Errorf("%w: with --join the shards hold the data: give --resident to the shards, not the coordinator", ErrOptions)
+	case o.Resident > 0 && o.IsDeep() && o.LocalShards == 0:
+		return fmt.Errorf("%w: --resident with --model deep needs --local-shards (the in-process deep run holds its partitions)", ErrOptions)
 	}
 	if err := o.validateDeep(); err != nil {
 		return err

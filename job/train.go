@@ -100,17 +100,31 @@ func Train(ctx context.Context, o Options, out io.Writer, log *zap.Logger) (*Res
 	if o.LocalShards > 0 {
 		return trainLocalShards(ctx, o, pr, out, log)
 	}
-	parts := make([]*shard.Partition, o.Partitions)
-	for p := range parts {
-		if parts[p], err = shard.LoadAs(pr.Source, o.Partitions, p, pr.Spec.Bias, st); err != nil {
-			return nil, err
-		}
-	}
-	eng, err := shard.NewEngine(parts...)
+	eng, err := localEngine(o, pr.Source, pr.Spec.Bias, st)
 	if err != nil {
 		return nil, err
 	}
 	return Run(ctx, o, pr, coordinator.LocalFetcher{Engine: eng}, out, log)
+}
+
+// localEngine returns the engine of an in-process run: every partition
+// read into memory, or with o.Resident > 0 a streaming engine.
+func localEngine(o Options, src data.Source, bias bool, st shard.Storage) (*shard.Engine, error) {
+	ids := make([]int, o.Partitions)
+	for p := range ids {
+		ids[p] = p
+	}
+	if o.Resident > 0 {
+		return shard.NewStreamingEngine(shard.StreamConfig{Source: src, Partitions: o.Partitions, IDs: ids, Bias: bias, Storage: st, Resident: o.Resident})
+	}
+	parts := make([]*shard.Partition, o.Partitions)
+	for _, p := range ids {
+		var err error
+		if parts[p], err = shard.LoadAs(src, o.Partitions, p, bias, st); err != nil {
+			return nil, err
+		}
+	}
+	return shard.NewEngine(parts...)
 }
 
 // Run trains the prepared problem with statistics from f.

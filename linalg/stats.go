@@ -176,9 +176,9 @@ func statsRows(ws *StatsWorkspace, g, r []float64, x features, y []float64, pat 
 	if rows > math.MaxInt32 {
 		panic("linalg: too many rows in Stats")
 	}
-	clear(g)
-	clear(r)
 	if m == 0 || rows == 0 {
+		clear(g)
+		clear(r)
 		return
 	}
 	ws.statsOf(g, r, x, y, pat, signs, planBlock(rows, k, d))
@@ -236,7 +236,8 @@ func (ws *StatsWorkspace) statsOf(g, r []float64, x features, y []float64, pat *
 	ws.expand(j, g, r, signs)
 }
 
-// expand writes the signed blocks of ws.t and ws.r into g and r.
+// expand writes the signed blocks of ws.t and ws.r into g and r: every value
+// of both, so that their previous contents do not matter.
 func (ws *StatsWorkspace) expand(j *statsJob, g, r []float64, signs []float64) {
 	d, ldx, dp, k := j.d, j.ldx, j.dp, j.k
 	m := d * k

@@ -132,6 +132,12 @@ func TestStatsAllBlockSizes(t *testing.T) {
 				continue // keep the test short
 			}
 			g, r := make([]float64, PackedLen(m)), make([]float64, m)
+			for i := range g { // every value must be overwritten
+				g[i] = math.NaN()
+			}
+			for i := range r {
+				r[i] = math.NaN()
+			}
 			ws.stats(g, r, x, y, c.d, pat, signs, b)
 			sfCheck(t, fmt.Sprintf("%v,b=%d", c, b), g, r, x, y, c.d, pat, signs)
 		}

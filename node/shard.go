@@ -66,7 +66,11 @@ type ShardConfig struct {
 	Storage       shard.Storage // precision the features are held in; "" = float64
 	// Parallel bounds the partitions computed at once (shard.Engine's
 	// SetParallel); 0 means GOMAXPROCS.
-	Parallel      int
+	Parallel int
+	// Resident, when > 0, streams the partitions: at most Resident
+	// partitions' rows are held in memory at once, the others read from
+	// Source when computed (shard.NewStreamingEngine); 0 holds them all.
+	Resident      int
 	GRPCListen    string // host:port, port 0 picks a free one
 	GRPCAdvertise string // host:port others dial; "" = the listener's address
 	Gossip        Gossip
@@ -113,6 +117,49 @@ func SchemaStored(src data.Source, parts int, bias bool, st shard.Storage) (tran
 	return s, nil
 }
 
+// loadEngine reads the shard's partitions into memory, or, with
+// cfg.Resident > 0, checks them (one read of each) and returns a streaming
+// engine.
+func loadEngine(cfg ShardConfig, parts []int, st shard.Storage, log *zap.Logger) (*shard.Engine, error) {
+	start := time.Now()
+	var eng *shard.Engine
+	var bytes int64
+	if cfg.Resident > 0 {
+		var err error
+		eng, err = shard.NewStreamingEngine(shard.StreamConfig{
+			Source: cfg.Source, Partitions: cfg.NumPartitions, IDs: parts, Bias: cfg.Bias, Storage: st, Resident: cfg.Resident,
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		var loaded []*shard.Partition
+		for _, p := range parts {
+			pt, err := shard.LoadAs(cfg.Source, cfg.NumPartitions, p, cfg.Bias, st)
+			if err != nil {
+				return nil, err
+			}
+			bytes += pt.Bytes()
+			loaded = append(loaded, pt)
+		}
+		var err error
+		if eng, err = shard.NewEngine(loaded...); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Parallel > 0 {
+		eng.SetParallel(cfg.Parallel)
+	}
+	if cfg.Resident > 0 {
+		log.Info("partitions checked, streamed from the data", zap.Ints("partitions", parts), zap.String("storage", string(st)),
+			zap.Int("resident", cfg.Resident), zap.Duration("dur", time.Since(start)))
+	} else {
+		log.Info("partitions loaded", zap.Ints("partitions", parts), zap.String("storage", string(st)),
+			zap.Int64("bytes", bytes), zap.Duration("dur", time.Since(start)))
+	}
+	return eng, nil
+}
+
 // StartShard loads the partitions, starts the gRPC service and joins the
 // cluster. It returns once the node is serving and has joined (or is the
 // first node).
@@ -134,6 +181,9 @@ func StartShard(ctx context.Context, cfg ShardConfig) (*Shard, error) {
 	if cfg.Parallel < 0 {
 		return nil, fmt.Errorf("%w: shard %s: %d partitions computed at once: want 0 (GOMAXPROCS) or more", ErrConfig, cfg.ID, cfg.Parallel)
 	}
+	if cfg.Resident < 0 {
+		return nil, fmt.Errorf("%w: shard %s: %d resident partitions: want 0 (all) or more", ErrConfig, cfg.ID, cfg.Resident)
+	}
 	parts := slices.Clone(cfg.Partitions)
 	slices.Sort(parts)
 	if len(slices.Compact(slices.Clone(parts))) != len(parts) {
@@ -146,31 +196,19 @@ func StartShard(ctx context.Context, cfg ShardConfig) (*Shard, error) {
 	if _, err := shard.ParseStorage(string(st)); err != nil {
 		return nil, fmt.Errorf("%w: shard %s: --storage: %v", ErrConfig, cfg.ID, err)
 	}
-	var loaded []*shard.Partition
-	var bytes int64
-	start := time.Now()
-	rows := map[int]int{}
 	for _, p := range parts {
 		if p < 0 || p >= cfg.NumPartitions {
 			return nil, fmt.Errorf("%w: shard %s: partition %d out of range [0, %d)", ErrConfig, cfg.ID, p, cfg.NumPartitions)
 		}
-		pt, err := shard.LoadAs(cfg.Source, cfg.NumPartitions, p, cfg.Bias, st)
-		if err != nil {
-			return nil, err
-		}
-		bytes += pt.Bytes()
-		loaded = append(loaded, pt)
-		rows[p] = pt.Rows
 	}
-	eng, err := shard.NewEngine(loaded...)
+	eng, err := loadEngine(cfg, parts, st, log)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Parallel > 0 {
-		eng.SetParallel(cfg.Parallel)
+	rows := map[int]int{}
+	for _, p := range parts {
+		rows[p], _, _ = eng.Shape(p)
 	}
-	log.Info("partitions loaded", zap.Ints("partitions", parts), zap.String("storage", string(st)),
-		zap.Int64("bytes", bytes), zap.Duration("dur", time.Since(start)))
 	schema, err := SchemaStored(cfg.Source, cfg.NumPartitions, cfg.Bias, st)
 	if err != nil {
 		return nil, err

@@ -147,17 +147,33 @@ func (s *Stats) ValidateShape(m int) error {
 // marked, so Validate checks them whole.
 func (s *Stats) MarkFiniteChecked() { s.finiteChecked = true }
 
-// Engine computes statistics for the partitions it holds. It is safe for
+// Engine computes statistics for the partitions it serves. It is safe for
 // concurrent use; calls for one partition are serialized.
+//
+// An engine made by NewEngine holds its partitions' rows in memory; one made
+// by NewStreamingEngine reads them from the data source when a computation
+// needs them and holds at most a configured number at once (see
+// stream.go). Both compute the same bits.
 type Engine struct {
 	slots map[int]*slot
 	ids   []int
 	run   chan struct{} // one token per computation running; see SetParallel
+	res   *residency    // nil: every partition's rows are held
 }
 
 type slot struct {
-	mu    sync.Mutex
-	p     *Partition
+	mu      sync.Mutex // serializes ComputeContext for the partition
+	id      int
+	rows, d int
+	p       *Partition // the rows; nil while a streaming engine does not hold them
+	sc      *scratch   // the partition's own scratch when the rows are held (keeps its last patterns)
+	pins    int        // computations using p (streaming engines; under residency.mu)
+	used    uint64     // residency.tick of the last pin
+	loading sync.Mutex // serializes reads of the partition's rows
+}
+
+// scratch is the working memory of one statistics computation.
+type scratch struct {
 	ws    linalg.StatsWorkspace
 	pat   *linalg.Patterns // scratch for the patterns of the request
 	lastU []float64        // weights whose patterns are in last; nil when last holds none
@@ -171,38 +187,55 @@ type slot struct {
 // keeps no per-row predictions.
 const predChunk = 4096
 
-// NewEngine returns an engine for the given partitions, which must have
-// distinct IDs and consistent sizes.
+// NewEngine returns an engine for the given partitions, held in memory,
+// which must have distinct IDs and consistent sizes.
 func NewEngine(parts ...*Partition) (*Engine, error) {
-	e := &Engine{slots: make(map[int]*slot), run: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	e := newEngine()
 	for _, p := range parts {
 		if err := p.validate(); err != nil {
 			return nil, err
 		}
-		if _, dup := e.slots[p.ID]; dup {
-			return nil, fmt.Errorf("shard: partition %d given twice", p.ID)
+		if err := e.add(&slot{id: p.ID, rows: p.Rows, d: p.D, p: p, sc: new(scratch)}); err != nil {
+			return nil, err
 		}
-		e.slots[p.ID] = &slot{p: p}
-		e.ids = append(e.ids, p.ID)
 	}
-	slices.Sort(e.ids)
 	return e, nil
 }
 
+func newEngine() *Engine {
+	return &Engine{slots: make(map[int]*slot), run: make(chan struct{}, runtime.GOMAXPROCS(0))}
+}
+
+// add registers a partition's slot; IDs must be distinct.
+func (e *Engine) add(s *slot) error {
+	if _, dup := e.slots[s.id]; dup {
+		return fmt.Errorf("shard: partition %d given twice", s.id)
+	}
+	e.slots[s.id] = s
+	e.ids = append(e.ids, s.id)
+	slices.Sort(e.ids)
+	return nil
+}
+
 // SetParallel bounds the computations that run at once (Compute, Moments12,
-// Moment4 and their Context forms, and whatever runs under Acquire, over
-// all partitions) to n, at least 1; further calls wait their turn.
+// Moment4 and their Context forms, and whatever runs under Acquire or Use,
+// over all partitions) to n, at least 1; further calls wait their turn.
 // NewEngine sets GOMAXPROCS: a shard holding more partitions than cores,
 // asked for all of them at once (as the coordinator of a cluster does),
 // computes them a core's worth at a time instead of thrashing the caches
-// with all of them. Call it before the engine is used, not concurrently
-// with its other methods.
-func (e *Engine) SetParallel(n int) { e.run = make(chan struct{}, max(n, 1)) }
+// with all of them. A streaming engine computes at most as many partitions
+// at once as it may hold. Call it before the engine is used, not
+// concurrently with its other methods.
+func (e *Engine) SetParallel(n int) {
+	n = max(n, 1)
+	if e.res != nil {
+		n = min(n, e.res.max)
+	}
+	e.run = make(chan struct{}, n)
+}
 
 // Acquire takes a computation token (see SetParallel), waiting until one
-// is free or ctx is done, and returns the function that gives it back. A
-// caller that computes on a Partition of the engine outside its methods
-// (the deep-network statistics) holds a token meanwhile.
+// is free or ctx is done, and returns the function that gives it back.
 func (e *Engine) Acquire(ctx context.Context) (release func(), err error) {
 	ch := e.run
 	select {
@@ -217,15 +250,50 @@ func (e *Engine) Acquire(ctx context.Context) (release func(), err error) {
 	return func() { <-ch }, nil
 }
 
-// Partitions returns the IDs of the partitions held, ascending.
+// Partitions returns the IDs of the partitions served, ascending.
 func (e *Engine) Partitions() []int { return slices.Clone(e.ids) }
 
-// Partition returns the partition with the given ID, or nil.
+// Shape returns the rows and the features per row (bias included) of
+// partition id, and whether the engine serves it, without reading its rows.
+func (e *Engine) Shape(id int) (rows, d int, ok bool) {
+	s := e.slots[id]
+	if s == nil {
+		return 0, 0, false
+	}
+	return s.rows, s.d, true
+}
+
+// Partition returns the partition with the given ID held in memory by an
+// engine made by NewEngine, or nil: for a partition not served, and for
+// every partition of a streaming engine (see Use).
 func (e *Engine) Partition(id int) *Partition {
-	if s := e.slots[id]; s != nil {
+	if s := e.slots[id]; s != nil && e.res == nil {
 		return s.p
 	}
 	return nil
+}
+
+// Use runs fn with partition id's rows under a computation token, waiting
+// for one as Acquire does; a streaming engine reads the rows if it does not
+// hold them, and keeps them while fn runs. fn must not keep p. It returns
+// fn's error, ErrNoPartition, ctx's error while waiting, or the error of
+// reading the rows.
+func (e *Engine) Use(ctx context.Context, id int, fn func(p *Partition) error) error {
+	s := e.slots[id]
+	if s == nil {
+		return fmt.Errorf("%w: %d", ErrNoPartition, id)
+	}
+	release, err := e.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	p, err := e.pin(s)
+	if err != nil {
+		return err
+	}
+	defer e.unpin(s)
+	return fn(p)
 }
 
 // Compute returns the statistics of partition id for req.
@@ -243,9 +311,8 @@ func (e *Engine) ComputeContext(ctx context.Context, req *Request, id int) (*Sta
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	p := s.p
-	if req.D != p.D {
-		return nil, fmt.Errorf("%w: request has d = %d, partition %d has d = %d", ErrRequest, req.D, id, p.D)
+	if req.D != s.d {
+		return nil, fmt.Errorf("%w: request has d = %d, partition %d has d = %d", ErrRequest, req.D, id, s.d)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -255,42 +322,71 @@ func (e *Engine) ComputeContext(ctx context.Context, req *Request, id int) (*Sta
 		return nil, err
 	}
 	defer release()
-	k, d := len(req.Signs), p.D
-	if s.pat == nil || s.pat.K != k {
-		s.pat = linalg.NewPatterns(p.Rows, k)
-		s.last, s.lastU = nil, nil
+	p, err := e.pin(s)
+	if err != nil {
+		return nil, err
 	}
-	s.z = grow(s.z, k)
-	s.pred = grow(s.pred, min(p.Rows, predChunk))
-	st := &Stats{Iter: req.Iter, Partition: id, Rows: p.Rows, M: d * k, Flips: -1}
+	defer e.unpin(s)
+	sc := s.sc
+	if e.res != nil {
+		// A shared scratch holds no patterns of this partition.
+		sc = e.res.getScratch()
+		defer e.res.putScratch(sc)
+		sc.lastU = nil
+	}
+	return sc.compute(p, req)
+}
+
+// compute returns the statistics of p for req, keeping the request's
+// patterns in sc.last for the next request's flip count.
+func (sc *scratch) compute(p *Partition, req *Request) (*Stats, error) {
+	k, d := len(req.Signs), p.D
+	if sc.last == nil || sc.last.Rows != p.Rows || sc.last.K != k {
+		sc.lastU = nil // last holds no patterns of these rows and neurons
+	}
+	sc.pat = fitPatterns(sc.pat, p.Rows, k)
+	sc.last = fitPatterns(sc.last, p.Rows, k)
+	sc.z = grow(sc.z, k)
+	sc.pred = grow(sc.pred, min(p.Rows, predChunk))
+	st := &Stats{Iter: req.Iter, Partition: p.ID, Rows: p.Rows, M: d * k, Flips: -1}
 	for lo := 0; lo < p.Rows; lo += predChunk {
 		hi := min(p.Rows, lo+predChunk)
-		pred := s.pred[:hi-lo]
-		p.patterns(s.pat.Slice(lo, hi), pred, lo, hi, req.U, req.Signs, s.z)
+		pred := sc.pred[:hi-lo]
+		p.patterns(sc.pat.Slice(lo, hi), pred, lo, hi, req.U, req.Signs, sc.z)
 		for i, yi := range p.Y[lo:hi] {
 			st.YY += yi * yi
 			r := pred[i] - yi
 			st.SSE += r * r
 		}
 	}
-	if s.last == nil {
-		s.last = linalg.NewPatterns(p.Rows, k)
-	}
 	if req.Prev != nil {
-		if s.lastU == nil || !slices.Equal(s.lastU, req.Prev) {
-			s.lastU = nil
-			p.patterns(s.last, nil, 0, p.Rows, req.Prev, req.Signs, s.z)
+		if sc.lastU == nil || !slices.Equal(sc.lastU, req.Prev) {
+			sc.lastU = nil
+			p.patterns(sc.last, nil, 0, p.Rows, req.Prev, req.Signs, sc.z)
 		}
-		st.Flips = s.pat.Flips(s.last)
+		st.Flips = sc.pat.Flips(sc.last)
 	}
-	st.Gram = make([]float64, linalg.PackedLen(st.M))
+	st.Gram = GramBuffer(linalg.PackedLen(st.M)) // overwritten by stats
 	st.R = make([]float64, st.M)
-	p.stats(&s.ws, st.Gram, st.R, s.pat, req.Signs)
+	p.stats(&sc.ws, st.Gram, st.R, sc.pat, req.Signs)
 
 	// Keep this request's patterns for the next iteration's flip count.
-	s.pat, s.last = s.last, s.pat
-	s.lastU = append(s.lastU[:0], req.U...)
+	sc.pat, sc.last = sc.last, sc.pat
+	sc.lastU = append(sc.lastU[:0], req.U...)
 	return st, nil
+}
+
+// fitPatterns returns patterns for rows x k, reusing pt's memory when it is
+// large enough; their bits are unspecified.
+func fitPatterns(pt *linalg.Patterns, rows, k int) *linalg.Patterns {
+	w := (k + 63) / 64
+	if pt == nil || cap(pt.Bits) < rows*w {
+		return linalg.NewPatterns(rows, k)
+	}
+	if pt.Rows == rows && pt.K == k {
+		return pt
+	}
+	return &linalg.Patterns{Rows: rows, K: k, Words: w, Bits: pt.Bits[:rows*w]}
 }
 
 func grow(s []float64, n int) []float64 {

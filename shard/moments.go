@@ -133,8 +133,7 @@ func (e *Engine) Moments12Context(ctx context.Context, id int, base *Baseline, o
 	if s == nil {
 		return nil, fmt.Errorf("%w: %d", ErrNoPartition, id)
 	}
-	p := s.p // rows are immutable; no lock needed
-	d := p.D
+	d := s.d // rows are immutable; no lock needed
 	if order != 1 && order != 2 {
 		return nil, fmt.Errorf("%w: moment order %d, want 1 or 2", ErrRequest, order)
 	}
@@ -146,6 +145,11 @@ func (e *Engine) Moments12Context(ctx context.Context, id int, base *Baseline, o
 		return nil, err
 	}
 	defer release()
+	p, err := e.pin(s)
+	if err != nil {
+		return nil, err
+	}
+	defer e.unpin(s)
 	m := &Moments12{Partition: id, Order: order, Rows: p.Rows, D: d, SumYX: make([]float64, d), SumX: make([]float64, d)}
 	if order == 2 {
 		m.SumYXX = make([]float64, linalg.PackedLen(d))
@@ -260,8 +264,7 @@ func (e *Engine) Moment4Context(ctx context.Context, id int, v []float64, k int,
 	if s == nil {
 		return nil, fmt.Errorf("%w: %d", ErrNoPartition, id)
 	}
-	p := s.p
-	d := p.D
+	d := s.d
 	if k < 1 || len(v) != d*k {
 		return nil, fmt.Errorf("%w: projection has %d values for d = %d, k = %d", ErrRequest, len(v), d, k)
 	}
@@ -276,6 +279,11 @@ func (e *Engine) Moment4Context(ctx context.Context, id int, v []float64, k int,
 		return nil, err
 	}
 	defer release()
+	p, err := e.pin(s)
+	if err != nil {
+		return nil, err
+	}
+	defer e.unpin(s)
 	s4 := make([]float64, Sym4Len(k))
 	s2 := make([]float64, linalg.PackedLen(k))
 	var s0 float64

@@ -52,6 +52,14 @@ func Load(src data.Source, parts, id int, bias bool) (*Partition, error) {
 // st is Float32. A feature beyond the float32 range is an error
 // (data.ErrFloat32Range) with Float32.
 func LoadAs(src data.Source, parts, id int, bias bool, st Storage) (*Partition, error) {
+	return loadInto(nil, 0, src, parts, id, bias, st)
+}
+
+// loadInto is LoadAs reading into the memory of reuse (which may be nil)
+// where it is large enough, and allocating room for at least capRows rows
+// where it is not: a streaming engine reads each partition into the memory
+// of the one it gives up. reuse must not be used afterwards.
+func loadInto(reuse *Partition, capRows int, src data.Source, parts, id int, bias bool, st Storage) (*Partition, error) {
 	if _, err := ParseStorage(string(st)); err != nil {
 		return nil, err
 	}
@@ -65,12 +73,16 @@ func LoadAs(src data.Source, parts, id int, bias bool, st Storage) (*Partition, 
 	if bias {
 		dd++
 	}
-	p := &Partition{ID: id, Rows: rows, D: dd, Y: make([]float64, rows)}
+	if reuse == nil {
+		reuse = new(Partition)
+	}
+	c := max(rows, capRows)
+	p := &Partition{ID: id, Rows: rows, D: dd, Y: reuseF64(reuse.Y, rows, c)}
 	if st == Float32 {
-		p.X32 = make([]float32, rows*dd)
+		p.X32 = reuseF32(reuse.X32, rows*dd, c*dd)
 		src = data.Float32(src)
 	} else {
-		p.X = make([]float64, rows*dd)
+		p.X = reuseF64(reuse.X, rows*dd, c*dd)
 	}
 	direct := st == Float64 && !bias // read straight into the storage
 	var buf []float64
@@ -111,6 +123,22 @@ func LoadAs(src data.Source, parts, id int, bias bool, st Storage) (*Partition, 
 		}
 	}
 	return p, nil
+}
+
+// reuseF64 returns s[:n] when s has room for n values, else a new slice of
+// n values and capacity c >= n; the values are unspecified.
+func reuseF64(s []float64, n, c int) []float64 {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]float64, n, c)
+}
+
+func reuseF32(s []float32, n, c int) []float32 {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]float32, n, c)
 }
 
 // Storage returns the precision the partition's features are held in.

@@ -302,7 +302,7 @@ func (a *assembler) header(h *pb.StepHeader) error {
 		Partition: int(a.partition),
 		Rows:      int(h.GetRows()),
 		M:         m,
-		Gram:      make([]float64, linalg.PackedLen(m)),
+		Gram:      shard.GramBuffer(linalg.PackedLen(m)), // every value is overwritten by add
 		R:         slices.Clone(h.GetR()),
 		YY:        h.GetYy(),
 		SSE:       h.GetSse(),

@@ -106,14 +106,15 @@ func (s *Server) DeepStep(req *pb.DeepStepRequest, stream grpc.ServerStreamingSe
 		return err
 	}
 	// The scratch of one call is a few vectors of the widths; the
-	// statistics are allocated by PartitionStats anyway.
+	// statistics are allocated by PartitionStats anyway. Use takes a
+	// computation token, as Step does, and holds the rows meanwhile.
 	var ws deep.Workspace
-	release, err := s.eng.Acquire(stream.Context()) // a computation token, as Step takes
-	if err != nil {
-		return status.FromContextError(err).Err()
-	}
-	p, err := deep.PartitionStats(&ws, s.eng.Partition(part), r)
-	release()
+	var p *deep.Partial
+	err = s.eng.Use(stream.Context(), part, func(pt *shard.Partition) error {
+		var err error
+		p, err = deep.PartitionStats(&ws, pt, r)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, deep.ErrRequest) {
 			err = fmt.Errorf("%w: %v", shard.ErrRequest, err)

@@ -46,7 +46,7 @@ func NewServer(eng *shard.Engine, info ShardInfo, log *zap.Logger) *Server {
 	info.Schema.Rows = make(map[int]int)
 	if eng != nil {
 		for _, id := range eng.Partitions() {
-			info.Schema.Rows[id] = eng.Partition(id).Rows
+			info.Schema.Rows[id], _, _ = eng.Shape(id)
 		}
 	}
 	s := &Server{eng: eng, info: info, log: log.With(zap.String("shard", info.ID)), health: health.NewServer()}
@@ -124,6 +124,10 @@ func (s *Server) Step(req *pb.StepRequest, stream grpc.ServerStreamingServer[pb.
 	if err != nil {
 		return s.toStatus(err)
 	}
+	// The chunks view st's Gram buffer; Send encodes (copies) a chunk
+	// before it returns, and this server installs no stats handler that
+	// could read a message later, so the buffer is free once the loop ends.
+	defer st.Release()
 	// The reply is in the request's version: gram_le from version 2 on,
 	// gram for a coordinator of version 1.
 	for _, c := range statsToChunks(st, s.info.ID, req.GetProtocolVersion()) {
@@ -213,15 +217,16 @@ func (s *Server) ready(ctx context.Context, part, d int) error {
 	if err := ctx.Err(); err != nil {
 		return status.FromContextError(err).Err()
 	}
-	var p *shard.Partition
+	var pd int
+	ok := false
 	if s.eng != nil {
-		p = s.eng.Partition(part)
+		_, pd, ok = s.eng.Shape(part)
 	}
-	if p == nil {
+	if !ok {
 		return s.toStatus(fmt.Errorf("%w: %d", shard.ErrNoPartition, part))
 	}
-	if p.D != d {
-		return s.toStatus(fmt.Errorf("%w: request has d = %d, partition %d has d = %d", shard.ErrRequest, d, part, p.D))
+	if pd != d {
+		return s.toStatus(fmt.Errorf("%w: request has d = %d, partition %d has d = %d", shard.ErrRequest, d, part, pd))
 	}
 	return nil
 }

@@ -76,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Insecure, "insecure", false, "plaintext gossip and gRPC (explicit opt-out of encryption and TLS)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	parallel := fs.Int("parallel", 0, "partitions computed at once, whatever the coordinator asks for at once (0: GOMAXPROCS, the cores this process may use)")
+	resident := fs.Int("resident", 0, "stream the partitions: hold at most this many partitions' rows in memory, reading the others from --data when computed (once per iteration each when fewer than held; use more partitions than shards); 0: hold them all")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until the shard stops (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -88,6 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *parallel < 0 {
 		return fmt.Errorf("%w: --parallel %d: want 0 (GOMAXPROCS) or more", errUsage, *parallel)
+	}
+	if *resident < 0 {
+		return fmt.Errorf("%w: --resident %d: want 0 (hold every partition) or more", errUsage, *resident)
 	}
 	if *id == "" || *partList == "" {
 		return fmt.Errorf("%w: --id and --partitions are required", errUsage)
@@ -131,7 +135,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer stop() // on an early return; the error of the deliberate stop below is reported
 	s, err := node.StartShard(ctx, node.ShardConfig{
-		ID: *id, Partitions: parts, NumPartitions: o.Partitions, Source: src, Bias: o.Bias, Storage: shard.Storage(o.Storage), Parallel: *parallel,
+		ID: *id, Partitions: parts, NumPartitions: o.Partitions, Source: src, Bias: o.Bias, Storage: shard.Storage(o.Storage), Parallel: *parallel, Resident: *resident,
 		GRPCListen: *grpcAddr, GRPCAdvertise: *grpcAdv, Gossip: gossip, Security: sec, Log: log,
 	})
 	if err != nil {

@@ -33,6 +33,8 @@ func TestUsageErrors(t *testing.T) {
 		"no data":        {[]string{"--id", "s1", "--partitions", "0", "--insecure"}, "--synthetic or --data"},
 		"bad partitions": {[]string{"--id", "s1", "--partitions", "0,x", "--synthetic", "model=sum,d=3,k=1,n=10", "--insecure"}, `"x" is not a partition`},
 		"stray argument": {[]string{"--id", "s1", "extra"}, "unexpected argument"},
+		"bad resident":   {[]string{"--id", "s1", "--partitions", "0", "--synthetic", "model=sum,d=3,k=1,n=10", "--insecure", "--resident", "-1"}, "--resident -1"},
+		"bad parallel":   {[]string{"--id", "s1", "--partitions", "0", "--synthetic", "model=sum,d=3,k=1,n=10", "--insecure", "--parallel", "-2"}, "--parallel -2"},
 		"bad log level":  {[]string{"--id", "s1", "--partitions", "0", "--synthetic", "model=sum,d=3,k=1,n=10", "--insecure", "--log-level", "loud"}, "--log-level"},
 	}
 	for name, tc := range cases {

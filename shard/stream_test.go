@@ -1,0 +1,280 @@
+package shard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"altmin/data"
+)
+
+// held returns the number of partitions whose rows a streaming engine holds
+// or is reading.
+func (e *Engine) held() int {
+	e.res.mu.Lock()
+	defer e.res.mu.Unlock()
+	return e.res.held
+}
+
+// failing is a data source whose reads of rows at or past failFrom fail
+// while fail is set.
+type failing struct {
+	data.Source
+	fail     atomic.Bool
+	failFrom int
+}
+
+func (f *failing) Read(lo, hi int, x, y []float64) error {
+	if f.fail.Load() && hi > f.failFrom {
+		return errors.New("disk on fire")
+	}
+	return f.Source.Read(lo, hi, x, y)
+}
+
+func sameStats(a, b *Stats) bool {
+	bits := func(x, y []float64) bool {
+		return slices.EqualFunc(x, y, func(u, v float64) bool { return math.Float64bits(u) == math.Float64bits(v) })
+	}
+	return a.Iter == b.Iter && a.Partition == b.Partition && a.Rows == b.Rows && a.M == b.M && a.Flips == b.Flips &&
+		math.Float64bits(a.YY) == math.Float64bits(b.YY) && math.Float64bits(a.SSE) == math.Float64bits(b.SSE) &&
+		bits(a.Gram, b.Gram) && bits(a.R, b.R)
+}
+
+// TestStreamingMatchesInMemory computes three iterations' statistics, the
+// moment sums and a pass over the rows (Use) of every partition served, all
+// partitions at once, with streaming engines of several residencies and
+// parallelisms, and checks every result is the same bits as an in-memory
+// engine's, and that no more than the resident partitions are ever held.
+func TestStreamingMatchesInMemory(t *testing.T) {
+	const seed = 77
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for _, st := range []Storage{Float64, Float32} {
+		src, err := data.ParseSynthetic("model=sum,d=7,k=3,n=1500,seed=4")
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, _ := src.Teacher()
+		const P = 6
+		ids := []int{0, 2, 3, 5}
+		var parts []*Partition
+		for _, id := range ids {
+			p, err := LoadAs(src, P, id, true, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts = append(parts, p)
+		}
+		mem, err := NewEngine(parts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, k := parts[0].D, len(spec.Signs)
+		weights := make([][]float64, 3)
+		for i := range weights {
+			weights[i] = make([]float64, k*d)
+			for j := range weights[i] {
+				weights[i][j] = rng.NormFloat64()
+			}
+		}
+		v := make([]float64, d*2)
+		for i := range v {
+			v[i] = rng.NormFloat64()
+		}
+		type result struct {
+			stats []*Stats
+			m12   *Moments12
+			m4    *Moment4
+			sum   float64
+		}
+		run := func(e *Engine, check func()) map[int]*result {
+			out := map[int]*result{}
+			for _, id := range ids {
+				out[id] = &result{}
+			}
+			for it := range weights {
+				req := &Request{Iter: it, D: d, Signs: spec.Signs, U: weights[it]}
+				if it > 0 {
+					req.Prev = weights[it-1]
+				}
+				var wg sync.WaitGroup
+				var mu sync.Mutex
+				for _, id := range ids {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						s, err := e.Compute(req, id)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						check()
+						mu.Lock()
+						out[id].stats = append(out[id].stats, s)
+						mu.Unlock()
+					}()
+				}
+				wg.Wait()
+			}
+			for _, id := range ids {
+				r := out[id]
+				if r.m12, err = e.Moments12(id, nil, 2); err != nil {
+					t.Fatal(err)
+				}
+				if r.m4, err = e.Moment4(id, v, 2, nil); err != nil {
+					t.Fatal(err)
+				}
+				err := e.Use(context.Background(), id, func(p *Partition) error {
+					check()
+					row := make([]float64, p.D)
+					for i := range p.Rows {
+						for _, x := range p.Row(i, row) {
+							r.sum += x
+						}
+						r.sum += p.Y[i]
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			return out
+		}
+		want := run(mem, func() {})
+		for _, resident := range []int{1, 2, 4} {
+			for _, par := range []int{1, 2, 3} {
+				name := fmt.Sprintf("%s, resident %d, parallel %d", st, resident, par)
+				e, err := NewStreamingEngine(StreamConfig{Source: src, Partitions: P, IDs: ids, Bias: true, Storage: st, Resident: resident})
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.SetParallel(par)
+				if e.Resident() != resident || e.held() != 0 {
+					t.Fatalf("%s: Resident() = %d, holds %d after construction", name, e.Resident(), e.held())
+				}
+				for _, id := range ids {
+					rows, dd, ok := e.Shape(id)
+					if !ok || rows != mem.Partition(id).Rows || dd != d {
+						t.Fatalf("%s: Shape(%d) = %d, %d, %v", name, id, rows, dd, ok)
+					}
+					if e.Partition(id) != nil {
+						t.Fatalf("%s: Partition(%d) of a streaming engine is not nil", name, id)
+					}
+				}
+				got := run(e, func() {
+					if h := e.held(); h > resident {
+						t.Errorf("%s: holds %d partitions", name, h)
+					}
+				})
+				for _, id := range ids {
+					w, g := want[id], got[id]
+					for it := range w.stats {
+						if !sameStats(w.stats[it], g.stats[it]) {
+							t.Fatalf("%s: partition %d, iteration %d: statistics differ from the in-memory engine's", name, id, it)
+						}
+					}
+					if fmt.Sprint(w.m12) != fmt.Sprint(g.m12) || fmt.Sprint(w.m4) != fmt.Sprint(g.m4) || w.sum != g.sum {
+						t.Fatalf("%s: partition %d: moments or rows differ from the in-memory engine's", name, id)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestStreamingReusesMemory(t *testing.T) {
+	src, err := data.ParseSynthetic("model=sum,d=4,k=2,n=101,seed=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewStreamingEngine(StreamConfig{Source: src, Partitions: 2, IDs: []int{0, 1}, Storage: Float64, Resident: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first *float64
+	for _, id := range []int{0, 1, 0} { // partition 0 has 50 rows, 1 has 51
+		err := e.Use(context.Background(), id, func(p *Partition) error {
+			if first == nil {
+				first = &p.X[0]
+			} else if &p.X[0] != first {
+				t.Errorf("partition %d was read into new memory, not the evicted partition's", id)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.held() != 1 {
+			t.Fatalf("holds %d partitions after using partition %d", e.held(), id)
+		}
+	}
+}
+
+func TestStreamingErrors(t *testing.T) {
+	src, err := data.ParseSynthetic("model=sum,d=4,k=2,n=100,seed=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := StreamConfig{Source: src, Partitions: 4, IDs: []int{1, 3}, Storage: Float64, Resident: 1}
+	for _, c := range []struct {
+		name string
+		edit func(*StreamConfig)
+		want string
+	}{
+		{"no source", func(c *StreamConfig) { c.Source = nil }, "no data source"},
+		{"resident 0", func(c *StreamConfig) { c.Resident = 0 }, "0 resident partitions"},
+		{"no partitions", func(c *StreamConfig) { c.IDs = nil }, "serves 0 of 4"},
+		{"out of range", func(c *StreamConfig) { c.IDs = []int{1, 4} }, "partition 4 out of range"},
+		{"repeated", func(c *StreamConfig) { c.IDs = []int{3, 3} }, "partition 3 given twice"},
+		{"storage", func(c *StreamConfig) { c.Storage = "float16" }, "float16"},
+		{"data", func(c *StreamConfig) {
+			f := &failing{Source: src, failFrom: 60}
+			f.fail.Store(true)
+			c.Source = f
+		}, "loading partition 3 (rows 75..100): disk on fire"},
+	} {
+		cfg := ok
+		c.edit(&cfg)
+		_, err := NewStreamingEngine(cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
+		}
+	}
+
+	// A read that fails later is the computation's error; the engine goes
+	// on once the data can be read again.
+	f := &failing{Source: src, failFrom: 60}
+	cfg := ok
+	cfg.Source = f
+	e, err := NewStreamingEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := src.Teacher()
+	req := &Request{D: 4, Signs: spec.Signs, U: make([]float64, 8)}
+	f.fail.Store(true)
+	if _, err := e.Compute(req, 3); err == nil || !strings.Contains(err.Error(), "loading partition 3") {
+		t.Fatalf("Compute with a failing read: %v", err)
+	}
+	if e.held() != 0 {
+		t.Fatalf("holds %d partitions after a failed read", e.held())
+	}
+	f.fail.Store(false)
+	if _, err := e.Compute(req, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Compute(req, 2); !errors.Is(err, ErrNoPartition) {
+		t.Fatalf("Compute of a partition not served: %v", err)
+	}
+	if err := e.Use(context.Background(), 2, func(*Partition) error { return nil }); !errors.Is(err, ErrNoPartition) {
+		t.Fatalf("Use of a partition not served: %v", err)
+	}
+}
