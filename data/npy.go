@@ -256,78 +256,196 @@ func elementName(shape []int, i int64) string {
 // The file is written to a temporary file in the same directory, synced and
 // renamed over path, so readers see either the old or the new file.
 // Non-finite values are written as they are.
-func WriteNPY(path string, data []float64, shape ...int) (err error) {
-	count := 1
-	for _, s := range shape {
-		if s < 0 || (s > 0 && count > math.MaxInt64/8/s) {
-			return fileError(path, "", ErrShape, "invalid shape %s", shapeString(shape))
-		}
-		count *= s
+func WriteNPY(path string, data []float64, shape ...int) error {
+	count, err := shapeCount(path, shape, 8)
+	if err != nil {
+		return err
 	}
 	if count != len(data) {
 		return fileError(path, "", ErrShape, "shape %s needs %d values, data has %d", shapeString(shape), count, len(data))
 	}
-	header := npyHeaderV1(shape)
-	if header == nil {
-		return fileError(path, "", ErrShape, "shape %s too long for an npy 1.0 header", shapeString(shape))
+	f, err := createNPY(path, "<f8", shape)
+	if err != nil {
+		return err
 	}
+	buf := make([]byte, 8*min(len(data), 1<<16))
+	for len(data) > 0 {
+		n := min(len(data), len(buf)/8)
+		if err := f.write(encodeF8(buf, data[:n])); err != nil {
+			return f.abort(err)
+		}
+		data = data[n:]
+	}
+	return f.commit()
+}
 
+// shapeCount returns the number of values of shape, checking that they fit
+// in memory at size bytes each.
+func shapeCount(path string, shape []int, size int) (int, error) {
+	count := 1
+	for _, s := range shape {
+		if s < 0 || (s > 0 && count > math.MaxInt64/size/s) {
+			return 0, fileError(path, "", ErrShape, "invalid shape %s", shapeString(shape))
+		}
+		count *= s
+	}
+	return count, nil
+}
+
+func encodeF8(buf []byte, v []float64) []byte {
+	buf = buf[:8*len(v)]
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(buf[8*i:], math.Float64bits(x))
+	}
+	return buf
+}
+
+// encodeF4 encodes v as float32; the caller has checked that every value is
+// a float32 value.
+func encodeF4(buf []byte, v []float64) []byte {
+	buf = buf[:4*len(v)]
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(float32(x)))
+	}
+	return buf
+}
+
+// npyWriter writes a .npy file to a temporary file in the destination's
+// directory; commit syncs it and renames it over the destination, abort
+// removes it.
+type npyWriter struct {
+	path, dir, tmp string
+	f              *os.File
+}
+
+// createNPY starts a C-order .npy file of dtype descr ("<f8", "<f4") and
+// the given shape, its header written.
+func createNPY(path, descr string, shape []int) (*npyWriter, error) {
+	header := npyHeaderV1(descr, shape)
+	if header == nil {
+		return nil, fileError(path, "", ErrShape, "shape %s too long for an npy 1.0 header", shapeString(shape))
+	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("%s: writing npy: %w", path, err)
+		return nil, fmt.Errorf("%s: writing npy: %w", path, err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("%s: writing npy: %w", path, err)
-		}
-	}()
-	if _, err = f.Write(header); err != nil {
-		return err
+	w := &npyWriter{path: path, dir: dir, tmp: f.Name(), f: f}
+	if err := w.write(header); err != nil {
+		return nil, w.abort(err)
 	}
-	buf := make([]byte, 8*min(len(data), 1<<16))
-	for len(data) > 0 {
-		n := min(len(data), len(buf)/8)
-		for i, v := range data[:n] {
-			binary.LittleEndian.PutUint64(buf[8*i:], math.Float64bits(v))
-		}
-		if _, err = f.Write(buf[:8*n]); err != nil {
-			return err
-		}
-		data = data[n:]
+	return w, nil
+}
+
+func (w *npyWriter) write(b []byte) error {
+	_, err := w.f.Write(b)
+	return err
+}
+
+// abort removes the temporary file and returns err naming the file.
+func (w *npyWriter) abort(err error) error {
+	w.f.Close()
+	os.Remove(w.tmp)
+	return fmt.Errorf("%s: writing npy: %w", w.path, err)
+}
+
+// commit makes the file durable and puts it in place.
+func (w *npyWriter) commit() error {
+	if err := w.f.Chmod(0o644); err != nil {
+		return w.abort(err)
 	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
+	if err := w.f.Sync(); err != nil {
+		return w.abort(err)
 	}
-	if err = f.Sync(); err != nil {
-		return err
+	if err := w.f.Close(); err != nil {
+		os.Remove(w.tmp)
+		return fmt.Errorf("%s: writing npy: %w", w.path, err)
 	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
+	if err := os.Rename(w.tmp, w.path); err != nil {
+		os.Remove(w.tmp)
+		return fmt.Errorf("%s: writing npy: %w", w.path, err)
 	}
 	// Make the rename durable. Not every platform can sync a directory, and
 	// the data itself is already safe, so a failure here is not reported.
-	if d, derr := os.Open(dir); derr == nil {
+	if d, err := os.Open(w.dir); err == nil {
 		d.Sync()
 		d.Close()
 	}
 	return nil
 }
 
+// WriteSource writes the rows of src as .npy files: the features to xPath
+// (n x d) as float64, or with f32 as float32 values (every feature must
+// be a float32 value already, as with data.Float32 or planted data of dtype
+// float32: one that is not is an error naming its row), and the labels to
+// yPath (n) as float64. Rows are read 65536 at a time, so memory does not
+// grow with n; each file is written as WriteNPY writes one (in place only
+// once complete).
+func WriteSource(xPath, yPath string, src Source, f32 bool) error {
+	info := src.Info()
+	n, d := info.N, info.D
+	descr, size := "<f8", 8
+	if f32 {
+		descr, size = "<f4", 4
+	}
+	if _, err := shapeCount(xPath, []int{n, d}, size); err != nil {
+		return err
+	}
+	xw, err := createNPY(xPath, descr, []int{n, d})
+	if err != nil {
+		return err
+	}
+	yw, err := createNPY(yPath, "<f8", []int{n})
+	if err != nil {
+		return xw.abort(err)
+	}
+	fail := func(err error) error {
+		yw.abort(err)
+		return xw.abort(err)
+	}
+	const chunk = 1 << 16
+	x := make([]float64, min(n, chunk)*d)
+	y := make([]float64, min(n, chunk))
+	buf := make([]byte, 8*len(x))
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(n, lo+chunk)
+		xs, ys := x[:(hi-lo)*d], y[:hi-lo]
+		if err := src.Read(lo, hi, xs, ys); err != nil {
+			return fail(err)
+		}
+		var b []byte
+		if f32 {
+			for i, v := range xs {
+				if float64(float32(v)) != v {
+					return fail(fileError(xPath, fmt.Sprintf("row %d, feature %d", lo+i/d, i%d), ErrDType, "%v is not a float32 value", v))
+				}
+			}
+			b = encodeF4(buf, xs)
+		} else {
+			b = encodeF8(buf, xs)
+		}
+		if err := xw.write(b); err != nil {
+			return fail(err)
+		}
+		if err := yw.write(encodeF8(buf, ys)); err != nil {
+			return fail(err)
+		}
+	}
+	if err := xw.commit(); err != nil {
+		yw.abort(err)
+		return err
+	}
+	return yw.commit()
+}
+
 // npyHeaderV1 returns the magic, version 1.0, header length and header
-// dictionary for a float64 C-order array, padded with spaces and a final
-// newline to a multiple of 64 bytes, or nil if the header is too long.
-func npyHeaderV1(shape []int) []byte {
-	dict := "{'descr': '<f8', 'fortran_order': False, 'shape': " + shapeString(shape) + ", }"
+// dictionary for a C-order array of dtype descr, padded with spaces and a
+// final newline to a multiple of 64 bytes, or nil if the header is too long.
+func npyHeaderV1(descr string, shape []int) []byte {
+	dict := "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shapeString(shape) + ", }"
 	const pre = len(npyMagic) + 2 + 2
 	total := (pre + len(dict) + 1 + 63) / 64 * 64
 	hlen := total - pre

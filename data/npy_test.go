@@ -533,3 +533,62 @@ func TestNPYDirectory(t *testing.T) {
 	_, err := OpenNPYFeatures(dir)
 	wantErr(t, err, nil, dir, "is a directory")
 }
+
+// TestWriteSource writes planted data as .npy files in both feature dtypes
+// (over several 65536-row chunks) and reads them back: the same rows, bit
+// for bit; features that are not float32 values are refused for a float32
+// file, naming the row, and leave no file behind.
+func TestWriteSource(t *testing.T) {
+	dir := t.TempDir()
+	src, err := ParseSynthetic("model=sum,d=3,k=2,n=140000,seed=3,dtype=float32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, d := src.Info().N, src.Info().D
+	want := make([]float64, n*d)
+	wantY := make([]float64, n)
+	if err := src.Read(0, n, want, wantY); err != nil {
+		t.Fatal(err)
+	}
+	for _, f32 := range []bool{false, true} {
+		xp, yp := filepath.Join(dir, fmt.Sprintf("x%v.npy", f32)), filepath.Join(dir, fmt.Sprintf("y%v.npy", f32))
+		if err := WriteSource(xp, yp, src, f32); err != nil {
+			t.Fatal(err)
+		}
+		s, err := OpenNPY(xp, yp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(s.Info().Desc, map[bool]string{false: "float64", true: "float32"}[f32]) {
+			t.Errorf("float32 %v: written as %s", f32, s.Info().Desc)
+		}
+		x, y := make([]float64, n*d), make([]float64, n)
+		if err := s.Read(0, n, x, y); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		for i := range x {
+			if math.Float64bits(x[i]) != math.Float64bits(want[i]) {
+				t.Fatalf("float32 %v: feature %d reads back as %v, wrote %v", f32, i, x[i], want[i])
+			}
+		}
+		for i := range y {
+			if math.Float64bits(y[i]) != math.Float64bits(wantY[i]) {
+				t.Fatalf("float32 %v: label %d reads back as %v, wrote %v", f32, i, y[i], wantY[i])
+			}
+		}
+	}
+
+	f64, err := ParseSynthetic("model=sum,d=3,k=2,n=100,seed=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := t.TempDir()
+	err = WriteSource(filepath.Join(bad, "x.npy"), filepath.Join(bad, "y.npy"), f64, true)
+	if !errors.Is(err, ErrDType) || !strings.Contains(err.Error(), "row 0, feature 0") {
+		t.Fatalf("float64 features written as float32: %v", err)
+	}
+	if left, _ := os.ReadDir(bad); len(left) != 0 {
+		t.Errorf("a refused write left %d files behind", len(left))
+	}
+}

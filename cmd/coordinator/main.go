@@ -60,6 +60,7 @@ commands:
   certs     create a cluster CA and node certificates for mutual TLS
   keygen    print a new cluster (gossip) key
   bench     measure the per-iteration cost on planted data (docs/PERFORMANCE.md)
+  gen       write planted data as .npy files (X, y, the teacher and its signs)
   help      show this text
 
 Run 'coordinator COMMAND -h' for the flags of a command.
@@ -83,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return benchCmd(ctx, args, stdout, stderr)
 	case "keygen":
 		return keygenCmd(args, stdout, stderr)
+	case "gen":
+		return genCmd(args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil

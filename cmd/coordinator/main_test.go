@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -266,6 +267,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"train", "--synthetic", "model=relu,d=2,n=5", "extra"}, errUsage, 2},
 		{[]string{"train", "--log-level", "loud", "--synthetic", "model=relu,d=2,n=5"}, errUsage, 2},
 		{[]string{"predict", "--nope"}, errUsage, 2},
+		{[]string{"gen", "--out", "x"}, errUsage, 2},
+		{[]string{"gen", "--synthetic", "model=sum,d=2,k=1,n=5", "--out", "x", "--dtype", "float32"}, errUsage, 2},
+		{[]string{"gen", "--synthetic", "model=deep,d=2,hidden=2-2,n=5", "--out", "x"}, errUsage, 2},
+		{[]string{"train", "--synthetic", "model=relu,d=2,n=5", "--resident", "-1"}, job.ErrOptions, 1},
 		{[]string{"-h"}, flag.ErrHelp, 0},
 		{[]string{"train", "-h"}, flag.ErrHelp, 0},
 		{[]string{"predict", "-help"}, flag.ErrHelp, 0},
@@ -340,6 +345,44 @@ func TestBadInputsThroughCLI(t *testing.T) {
 			if !strings.Contains(err.Error(), s) {
 				t.Errorf("%q: error %q does not mention %q", c.args, err, s)
 			}
+		}
+	}
+}
+
+// TestGenThenTrainStreaming writes planted float32 data with gen and trains
+// on the files, the partitions streamed (--resident 1) in process and
+// through local shards: the teacher is recovered, with the same weights as
+// from the files held in memory.
+func TestGenThenTrainStreaming(t *testing.T) {
+	dir := t.TempDir()
+	err, stdout, _ := runCLI(t, "gen", "--synthetic", "model=sum,d=6,k=3,n=3000,seed=4,signs=alternate,dtype=float32", "--out", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "float32") || !strings.Contains(stdout, "--signs") {
+		t.Errorf("gen output: %q", stdout)
+	}
+	var ref []float64
+	for _, extra := range [][]string{{"--local-shards", "0"}, {"--local-shards", "0", "--resident", "1"}, {"--local-shards", "2", "--resident", "1"}} {
+		out := filepath.Join(t.TempDir(), "out")
+		args := append([]string{"train", "--model", "sum", "--k", "3", "--signs", filepath.Join(dir, "signs.npy"),
+			"--data", filepath.Join(dir, "X.npy"), "--labels", filepath.Join(dir, "y.npy"), "--truth", filepath.Join(dir, "truth.npy"),
+			"--storage", "float32", "--partitions", "4", "--init", "random", "--out", out}, extra...)
+		err, stdout, _ := runCLI(t, args...)
+		if err != nil {
+			t.Fatalf("%v: %v", extra, err)
+		}
+		if !strings.Contains(stdout, "relative error") {
+			t.Fatalf("%v: no relative error reported:\n%s", extra, stdout)
+		}
+		w, _, err := data.ReadNPY(filepath.Join(out, "weights.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref == nil {
+			ref = w
+		} else if !slices.Equal(w, ref) {
+			t.Fatalf("%v: weights differ from the run holding the data", extra)
 		}
 	}
 }
