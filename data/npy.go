@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // chunkBytes is the largest single ReadAt issued by NPY.Read and ReadNPY.
@@ -91,6 +92,7 @@ func decode(dst []float64, b []byte, size int) int {
 type NPY struct {
 	x, y *npyFile // y is nil for a feature-only source
 	info Info
+	bufs sync.Pool // *[]byte read buffers: a streaming shard reads every iteration
 }
 
 var _ Source = (*NPY)(nil)
@@ -180,13 +182,18 @@ func (s *NPY) Info() Info { return s.info }
 func (s *NPY) Read(lo, hi int, x, y []float64) error {
 	checkRead(s.info, lo, hi, x, y, s.y != nil)
 	d := s.info.D
-	buf, err := s.x.read(int64(lo)*int64(d), x, nil, func(i int64, v float64) error {
+	var buf []byte
+	if b, ok := s.bufs.Get().(*[]byte); ok {
+		buf = *b
+	}
+	defer func() { s.bufs.Put(&buf) }()
+	buf, err := s.x.read(int64(lo)*int64(d), x, buf, func(i int64, v float64) error {
 		return fileError(s.x.path, fmt.Sprintf("row %d, column %d", i/int64(d), i%int64(d)), ErrNonFinite, "%v", v)
 	})
 	if err != nil || s.y == nil || y == nil {
 		return err
 	}
-	_, err = s.y.read(int64(lo), y, buf, func(i int64, v float64) error {
+	buf, err = s.y.read(int64(lo), y, buf, func(i int64, v float64) error {
 		return fileError(s.y.path, fmt.Sprintf("row %d", i), ErrNonFinite, "%v", v)
 	})
 	return err

@@ -52,14 +52,15 @@ func Load(src data.Source, parts, id int, bias bool) (*Partition, error) {
 // st is Float32. A feature beyond the float32 range is an error
 // (data.ErrFloat32Range) with Float32.
 func LoadAs(src data.Source, parts, id int, bias bool, st Storage) (*Partition, error) {
-	return loadInto(nil, 0, src, parts, id, bias, st)
+	return loadInto(nil, 0, nil, src, parts, id, bias, st)
 }
 
 // loadInto is LoadAs reading into the memory of reuse (which may be nil)
 // where it is large enough, and allocating room for at least capRows rows
 // where it is not: a streaming engine reads each partition into the memory
-// of the one it gives up. reuse must not be used afterwards.
-func loadInto(reuse *Partition, capRows int, src data.Source, parts, id int, bias bool, st Storage) (*Partition, error) {
+// of the one it gives up. reuse must not be used afterwards. buf, when not
+// nil, is the float64 scratch of the read, grown as needed.
+func loadInto(reuse *Partition, capRows int, buf *[]float64, src data.Source, parts, id int, bias bool, st Storage) (*Partition, error) {
 	if _, err := ParseStorage(string(st)); err != nil {
 		return nil, err
 	}
@@ -85,9 +86,15 @@ func loadInto(reuse *Partition, capRows int, src data.Source, parts, id int, bia
 		p.X = reuseF64(reuse.X, rows*dd, c*dd)
 	}
 	direct := st == Float64 && !bias // read straight into the storage
-	var buf []float64
+	var scratch []float64
 	if !direct {
-		buf = make([]float64, min(rows, loadChunk)*d)
+		if buf == nil {
+			buf = new([]float64)
+		}
+		if n := min(rows, loadChunk) * d; cap(*buf) < n {
+			*buf = make([]float64, n)
+		}
+		scratch = (*buf)[:cap(*buf)]
 	}
 	for a := 0; a < rows; a += loadChunk {
 		b := min(rows, a+loadChunk)
@@ -95,7 +102,7 @@ func loadInto(reuse *Partition, capRows int, src data.Source, parts, id int, bia
 		if direct {
 			x = p.X[a*d : b*d]
 		} else {
-			x = buf[:(b-a)*d]
+			x = scratch[:(b-a)*d]
 		}
 		if err := src.Read(lo+a, lo+b, x, p.Y[a:b]); err != nil {
 			return nil, fmt.Errorf("shard: loading partition %d (rows %d..%d): %w", id, lo, hi, err)

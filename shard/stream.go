@@ -39,10 +39,12 @@ type StreamConfig struct {
 type residency struct {
 	cfg     StreamConfig
 	max     int
-	maxRows int // rows of the largest partition served: the room of every read
+	maxRows int             // rows of the largest partition served: the room of every read
+	bufs    chan *[]float64 // float64 scratch of reads, at most one per read at once
 	mu      sync.Mutex
-	held    int    // partitions held or being read
-	tick    uint64 // for least-recently-used eviction
+	spare   *Partition // memory for a read, left by the check at start; under mu
+	held    int        // partitions held or being read
+	tick    uint64     // for least-recently-used eviction
 	scratch chan *scratch
 }
 
@@ -74,13 +76,14 @@ func NewStreamingEngine(cfg StreamConfig) (*Engine, error) {
 		d++
 	}
 	var buf *Partition
+	var rbuf []float64
 	maxRows := 0
 	for _, id := range cfg.IDs {
 		if id < 0 || id >= cfg.Partitions {
 			return nil, fmt.Errorf("shard: partition %d out of range [0, %d)", id, cfg.Partitions)
 		}
 		var err error
-		if buf, err = loadInto(buf, 0, cfg.Source, cfg.Partitions, id, cfg.Bias, cfg.Storage); err != nil {
+		if buf, err = loadInto(buf, 0, &rbuf, cfg.Source, cfg.Partitions, id, cfg.Bias, cfg.Storage); err != nil {
 			return nil, err
 		}
 		maxRows = max(maxRows, buf.Rows)
@@ -88,7 +91,9 @@ func NewStreamingEngine(cfg StreamConfig) (*Engine, error) {
 			return nil, err
 		}
 	}
-	e.res = &residency{cfg: cfg, max: cfg.Resident, maxRows: maxRows}
+	// The memory of the check's reads is the first partition's.
+	e.res = &residency{cfg: cfg, max: cfg.Resident, maxRows: maxRows, spare: buf, bufs: make(chan *[]float64, cfg.Resident)}
+	e.res.bufs <- &rbuf
 	e.SetParallel(cap(e.run))
 	e.res.scratch = make(chan *scratch, e.res.max) // at most one per computation running
 	return e, nil
@@ -139,10 +144,23 @@ func (e *Engine) pin(s *slot) (*Partition, error) {
 		reuse, victim.p = victim.p, nil
 		r.held--
 	}
+	if reuse == nil {
+		reuse, r.spare = r.spare, nil
+	}
 	r.held++ // reserved for s while it is read
 	r.mu.Unlock()
 
-	p, err := loadInto(reuse, r.maxRows, r.cfg.Source, r.cfg.Partitions, s.id, r.cfg.Bias, r.cfg.Storage)
+	var buf *[]float64
+	select {
+	case buf = <-r.bufs:
+	default:
+		buf = new([]float64)
+	}
+	p, err := loadInto(reuse, r.maxRows, buf, r.cfg.Source, r.cfg.Partitions, s.id, r.cfg.Bias, r.cfg.Storage)
+	select {
+	case r.bufs <- buf:
+	default:
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
