@@ -177,7 +177,7 @@ func (s *CSV) Info() Info { return s.info }
 // 0 <= lo <= hi <= N, if len(x) != (hi-lo)*D or if y is not nil, the
 // source has labels and len(y) != hi-lo.
 func (s *CSV) Read(lo, hi int, x, y []float64) error {
-	checkRead(s.info, lo, hi, x, y, s.labeled)
+	checkRead(s.info, lo, hi, len(x), y, s.labeled)
 	d := s.info.D
 	copy(x, s.x[lo*d:hi*d])
 	if s.labeled && y != nil {

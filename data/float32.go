@@ -11,6 +11,25 @@ import (
 // stored as float32 (beyond about 3.4e38).
 var ErrFloat32Range = errors.New("data: value out of float32 range")
 
+// Float32Reader is implemented by sources that can hold their features as
+// float32 (an NPY whose X file is float32): when Float32Rows reports true,
+// ReadFloat32 reads rows into float32 without a conversion, with the values
+// and errors of Read. A partition stored as float32 is read through it.
+type Float32Reader interface {
+	Float32Rows() bool
+	ReadFloat32(lo, hi int, x []float32, y []float64) error
+}
+
+// AsFloat32Reader returns src's Float32Reader when src holds its features
+// as float32, and false otherwise.
+func AsFloat32Reader(src Source) (Float32Reader, bool) {
+	r, ok := src.(Float32Reader)
+	if !ok || !r.Float32Rows() {
+		return nil, false
+	}
+	return r, true
+}
+
 // Float32 returns a view of src whose features are rounded to the nearest
 // float32 value, as a partition stored as float32 holds them; the labels
 // are unchanged. Data whose features are float32 values (a float32 .npy
@@ -41,6 +60,22 @@ func (v float32View) Read(lo, hi int, x, y []float64) error {
 		return err
 	}
 	return RoundFloat32(x, v.src.Info().D, lo)
+}
+
+// Float32Rows implements Float32Reader: the view of float32 features is
+// the features themselves.
+func (v float32View) Float32Rows() bool {
+	_, ok := AsFloat32Reader(v.src)
+	return ok
+}
+
+// ReadFloat32 implements Float32Reader.
+func (v float32View) ReadFloat32(lo, hi int, x []float32, y []float64) error {
+	r, ok := AsFloat32Reader(v.src)
+	if !ok {
+		panic("data: ReadFloat32 of a source without float32 features")
+	}
+	return r.ReadFloat32(lo, hi, x, y)
 }
 
 // Close closes the underlying source, if it holds files.

@@ -40,6 +40,12 @@ func openNPYFile(path string) (*npyFile, error) {
 // for its flat element index i. buf is scratch space; it is grown if needed
 // and returned for reuse.
 func (nf *npyFile) read(lo int64, dst []float64, buf []byte, bad func(i int64, v float64) error) ([]byte, error) {
+	return readElems(nf, lo, dst, buf, bad)
+}
+
+// readElems is npyFile.read into float64 or, from a float32 file only,
+// float32 values.
+func readElems[T float32 | float64](nf *npyFile, lo int64, dst []T, buf []byte, bad func(i int64, v float64) error) ([]byte, error) {
 	size := nf.h.itemSize
 	chunk := chunkBytes / size
 	if need := min(len(dst), chunk) * size; cap(buf) < need {
@@ -52,12 +58,35 @@ func (nf *npyFile) read(lo int64, dst []float64, buf []byte, bad func(i int64, v
 		if k, err := nf.f.ReadAt(b, off); k < len(b) {
 			return buf, fileError(nf.path, "", ErrSize, "short read of %d bytes at offset %d, got %d (file changed since it was opened?): %v", len(b), off, k, err)
 		}
-		if i := decode(dst[done:done+n], b, size); i >= 0 {
-			return buf, bad(lo+int64(done+i), dst[done+i])
+		if i := decodeTo(dst[done:done+n], b, size); i >= 0 {
+			return buf, bad(lo+int64(done+i), float64(dst[done+i]))
 		}
 		done += n
 	}
 	return buf, nil
+}
+
+// decodeTo is decode into float64, or into float32 from float32 values
+// (size 4) only.
+func decodeTo[T float32 | float64](dst []T, b []byte, size int) int {
+	switch d := any(dst).(type) {
+	case []float64:
+		return decode(d, b, size)
+	case []float32:
+		if size != 4 {
+			panic("data: float64 values decoded into float32")
+		}
+		b = b[:4*len(d)]
+		for i := range d {
+			u := binary.LittleEndian.Uint32(b[4*i:])
+			d[i] = math.Float32frombits(u)
+			if u&0x7f800000 == 0x7f800000 { // all exponent bits: NaN or ±Inf
+				return i
+			}
+		}
+		return -1
+	}
+	panic("unreachable")
 }
 
 // decode converts little-endian float32 (size 4) or float64 (size 8) values
@@ -180,14 +209,35 @@ func (s *NPY) Info() Info { return s.info }
 // unspecified. Read panics if not 0 <= lo <= hi <= N, if len(x) != (hi-lo)*D
 // or if y is not nil, the source has labels and len(y) != hi-lo.
 func (s *NPY) Read(lo, hi int, x, y []float64) error {
-	checkRead(s.info, lo, hi, x, y, s.y != nil)
+	checkRead(s.info, lo, hi, len(x), y, s.y != nil)
+	return readRows(s, lo, hi, x, y)
+}
+
+// Float32Rows reports whether the features are stored as float32, so that
+// ReadFloat32 can read them.
+func (s *NPY) Float32Rows() bool { return s.x.h.itemSize == 4 }
+
+// ReadFloat32 is Read for features stored as float32 (Float32Rows), into
+// float32 without a conversion: the values are those Read gives, and the
+// same errors are reported. It panics for float64 features.
+func (s *NPY) ReadFloat32(lo, hi int, x []float32, y []float64) error {
+	if !s.Float32Rows() {
+		panic("data: ReadFloat32 of float64 features")
+	}
+	checkRead(s.info, lo, hi, len(x), y, s.y != nil)
+	return readRows(s, lo, hi, x, y)
+}
+
+// readRows is Read into float64 or float32 features, for arguments
+// checkRead accepted.
+func readRows[T float32 | float64](s *NPY, lo, hi int, x []T, y []float64) error {
 	d := s.info.D
 	var buf []byte
 	if b, ok := s.bufs.Get().(*[]byte); ok {
 		buf = *b
 	}
 	defer func() { s.bufs.Put(&buf) }()
-	buf, err := s.x.read(int64(lo)*int64(d), x, buf, func(i int64, v float64) error {
+	buf, err := readElems(s.x, int64(lo)*int64(d), x, buf, func(i int64, v float64) error {
 		return fileError(s.x.path, fmt.Sprintf("row %d, column %d", i/int64(d), i%int64(d)), ErrNonFinite, "%v", v)
 	})
 	if err != nil || s.y == nil || y == nil {
@@ -200,12 +250,12 @@ func (s *NPY) Read(lo, hi int, x, y []float64) error {
 }
 
 // checkRead panics on a row range or buffer sizes that do not fit info.
-func checkRead(info Info, lo, hi int, x, y []float64, labeled bool) {
+func checkRead(info Info, lo, hi, nx int, y []float64, labeled bool) {
 	if lo < 0 || hi < lo || hi > info.N {
 		panic(fmt.Sprintf("data: Read rows [%d, %d) out of range [0, %d)", lo, hi, info.N))
 	}
-	if len(x) != (hi-lo)*info.D {
-		panic(fmt.Sprintf("data: Read x has length %d, want %d rows x %d features = %d", len(x), hi-lo, info.D, (hi-lo)*info.D))
+	if nx != (hi-lo)*info.D {
+		panic(fmt.Sprintf("data: Read x has length %d, want %d rows x %d features = %d", nx, hi-lo, info.D, (hi-lo)*info.D))
 	}
 	if labeled && y != nil && len(y) != hi-lo {
 		panic(fmt.Sprintf("data: Read y has length %d, want %d", len(y), hi-lo))

@@ -592,3 +592,63 @@ func TestWriteSource(t *testing.T) {
 		t.Errorf("a refused write left %d files behind", len(left))
 	}
 }
+
+// TestNPYReadFloat32 reads a float32 X file both ways: the same values,
+// the same NaN error, through a Float32 view too; a float64 X file has no
+// float32 rows.
+func TestNPYReadFloat32(t *testing.T) {
+	xv := []float32{1.5, -2, 3.25, 0, 1e-30, 7, -0.5, 2, 9}
+	yv := []float64{1, 2, 3}
+	xPath := writeRawNPY(t, "x.npy", 1, 0, npyDict("<f4", false, "(3, 3)"), f32Bytes(xv))
+	yPath := writeRawNPY(t, "y.npy", 1, 0, npyDict("<f8", false, "(3,)"), f64Bytes(yv))
+	s, err := OpenNPY(xPath, yPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, src := range []Source{s, Float32(s)} {
+		r, ok := AsFloat32Reader(src)
+		if !ok {
+			t.Fatalf("%T: no float32 rows", src)
+		}
+		x32, y := make([]float32, 6), make([]float64, 2)
+		if err := r.ReadFloat32(1, 3, x32, y); err != nil {
+			t.Fatal(err)
+		}
+		x64 := make([]float64, 6)
+		if err := src.Read(1, 3, x64, nil); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range x32 {
+			if v != xv[3+i] || float64(v) != x64[i] {
+				t.Fatalf("%T: feature %d: ReadFloat32 %v, Read %v, file %v", src, i, v, x64[i], xv[3+i])
+			}
+		}
+		if y[0] != 2 || y[1] != 3 {
+			t.Fatalf("%T: labels %v", src, y)
+		}
+	}
+
+	xv[4] = float32(math.NaN())
+	bad := writeRawNPY(t, "bad.npy", 1, 0, npyDict("<f4", false, "(3, 3)"), f32Bytes(xv))
+	b, err := OpenNPY(bad, yPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	err = b.ReadFloat32(0, 3, make([]float32, 9), make([]float64, 3))
+	wantErr(t, err, ErrNonFinite, bad, "row 1, column 1", "NaN")
+
+	f64 := writeRawNPY(t, "x64.npy", 1, 0, npyDict("<f8", false, "(3, 3)"), f64Bytes(make([]float64, 9)))
+	c, err := OpenNPY(f64, yPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok := AsFloat32Reader(c); ok {
+		t.Error("a float64 X file offers float32 rows")
+	}
+	if _, ok := AsFloat32Reader(Float32(c)); ok {
+		t.Error("a Float32 view of a float64 X file offers float32 rows")
+	}
+}

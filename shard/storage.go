@@ -55,12 +55,21 @@ func LoadAs(src data.Source, parts, id int, bias bool, st Storage) (*Partition, 
 	return loadInto(nil, 0, nil, src, parts, id, bias, st)
 }
 
+// loadBuf is the scratch of a partition's read: rows as the source gives
+// them, before the bias feature is added or they are rounded to float32.
+type loadBuf struct {
+	f64 []float64
+	f32 []float32
+}
+
 // loadInto is LoadAs reading into the memory of reuse (which may be nil)
 // where it is large enough, and allocating room for at least capRows rows
 // where it is not: a streaming engine reads each partition into the memory
 // of the one it gives up. reuse must not be used afterwards. buf, when not
-// nil, is the float64 scratch of the read, grown as needed.
-func loadInto(reuse *Partition, capRows int, buf *[]float64, src data.Source, parts, id int, bias bool, st Storage) (*Partition, error) {
+// nil, is the scratch of the read, grown as needed. Float32 storage of a
+// source holding float32 features (data.AsFloat32Reader) reads them as
+// they are, without a conversion to float64 and back.
+func loadInto(reuse *Partition, capRows int, buf *loadBuf, src data.Source, parts, id int, bias bool, st Storage) (*Partition, error) {
 	if _, err := ParseStorage(string(st)); err != nil {
 		return nil, err
 	}
@@ -77,59 +86,65 @@ func loadInto(reuse *Partition, capRows int, buf *[]float64, src data.Source, pa
 	if reuse == nil {
 		reuse = new(Partition)
 	}
+	if buf == nil {
+		buf = new(loadBuf)
+	}
 	c := max(rows, capRows)
 	p := &Partition{ID: id, Rows: rows, D: dd, Y: reuseF64(reuse.Y, rows, c)}
-	if st == Float32 {
+	var err error
+	switch r, native := data.AsFloat32Reader(src); {
+	case st == Float32 && native:
 		p.X32 = reuseF32(reuse.X32, rows*dd, c*dd)
-		src = data.Float32(src)
-	} else {
+		err = fill(p.X32, p.Y, d, bias, lo, &buf.f32, r.ReadFloat32)
+	case st == Float32:
+		p.X32 = reuseF32(reuse.X32, rows*dd, c*dd)
+		err = fill(p.X32, p.Y, d, bias, lo, &buf.f64, data.Float32(src).Read) // exact: rounded by data.Float32
+	default:
 		p.X = reuseF64(reuse.X, rows*dd, c*dd)
+		err = fill(p.X, p.Y, d, bias, lo, &buf.f64, src.Read)
 	}
-	direct := st == Float64 && !bias // read straight into the storage
-	var scratch []float64
-	if !direct {
-		if buf == nil {
-			buf = new([]float64)
-		}
-		if n := min(rows, loadChunk) * d; cap(*buf) < n {
-			*buf = make([]float64, n)
-		}
-		scratch = (*buf)[:cap(*buf)]
+	if err != nil {
+		return nil, fmt.Errorf("shard: loading partition %d (rows %d..%d): %w", id, lo, hi, err)
 	}
+	return p, nil
+}
+
+// fill reads len(y) rows of d features from row lo on with read into out
+// (rows of d features, plus a constant-1 feature with bias), loadChunk rows
+// at a time: straight into out when the source's values are out's type and
+// there is no bias feature, else through scratch, converted.
+func fill[T, S float32 | float64](out []T, y []float64, d int, bias bool, lo int, scratch *[]S, read func(lo, hi int, x []S, y []float64) error) error {
+	rows, dd := len(y), d
+	if bias {
+		dd++
+	}
+	direct, same := any(out).([]S)
 	for a := 0; a < rows; a += loadChunk {
 		b := min(rows, a+loadChunk)
-		var x []float64
-		if direct {
-			x = p.X[a*d : b*d]
-		} else {
-			x = scratch[:(b-a)*d]
-		}
-		if err := src.Read(lo+a, lo+b, x, p.Y[a:b]); err != nil {
-			return nil, fmt.Errorf("shard: loading partition %d (rows %d..%d): %w", id, lo, hi, err)
-		}
-		if direct {
+		if same && !bias {
+			if err := read(lo+a, lo+b, direct[a*d:b*d], y[a:b]); err != nil {
+				return err
+			}
 			continue
 		}
+		if n := min(rows, loadChunk) * d; cap(*scratch) < n {
+			*scratch = make([]S, n)
+		}
+		x := (*scratch)[:(b-a)*d]
+		if err := read(lo+a, lo+b, x, y[a:b]); err != nil {
+			return err
+		}
 		for i := a; i < b; i++ {
-			row := x[(i-a)*d : (i-a+1)*d]
-			if st == Float32 {
-				out := p.X32[i*dd : (i+1)*dd]
-				for j, v := range row {
-					out[j] = float32(v) // exact: rounded by data.Float32
-				}
-				if bias {
-					out[d] = 1
-				}
-			} else {
-				out := p.X[i*dd : (i+1)*dd]
-				copy(out, row)
-				if bias {
-					out[d] = 1
-				}
+			o := out[i*dd : (i+1)*dd]
+			for j, v := range x[(i-a)*d : (i-a+1)*d] {
+				o[j] = T(v)
+			}
+			if bias {
+				o[d] = 1
 			}
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // reuseF64 returns s[:n] when s has room for n values, else a new slice of

@@ -138,34 +138,25 @@ func TestLoadAs(t *testing.T) {
 	if err := src.Read(0, n, allX, allY); err != nil {
 		t.Fatal(err)
 	}
-	for _, bias := range []bool{false, true} {
-		p64, err := shard.LoadAs(src, P, 0, bias, shard.Float64)
+	// The same rows from .npy files: float32 features are read into
+	// float32 storage without a conversion (data.Float32Reader).
+	sources := map[string]data.Source{"synthetic": src}
+	for _, f32 := range []bool{false, true} {
+		dir := t.TempDir()
+		xp, yp := dir+"/x.npy", dir+"/y.npy"
+		if err := data.WriteSource(xp, yp, src, f32); err != nil {
+			t.Fatal(err)
+		}
+		s, err := data.OpenNPY(xp, yp)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p32, err := shard.LoadAs(src, P, 0, bias, shard.Float32)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dd := 3
-		if bias {
-			dd = 4
-		}
-		if p32.X != nil || len(p32.X32) != n*dd || p64.X32 != nil || len(p64.X) != n*dd || p32.D != dd {
-			t.Fatalf("bias=%v: float32 partition holds %d/%d values, float64 %d/%d", bias, len(p32.X), len(p32.X32), len(p64.X), len(p64.X32))
-		}
-		if got, want := p32.Bytes(), int64(n*dd*4+n*8); got != want {
-			t.Errorf("bias=%v: float32 partition holds %d bytes, want %d", bias, got, want)
-		}
-		row := make([]float64, dd)
-		for i := 0; i < n; i++ {
-			r32, r64 := p32.Row(i, row), p64.Row(i, nil)
-			if !slices.Equal(r32, r64) || !slices.Equal(r64[:3], allX[i*3:(i+1)*3]) || bias && r64[3] != 1 {
-				t.Fatalf("bias=%v row %d: float32 %v, float64 %v, source %v", bias, i, r32, r64, allX[i*3:(i+1)*3])
-			}
-		}
-		if !slices.Equal(p32.Y, allY) || !slices.Equal(p64.Y, allY) {
-			t.Fatalf("bias=%v: labels differ from the source", bias)
+		defer s.Close()
+		sources[fmt.Sprintf("npy float32=%v", f32)] = s
+	}
+	for name, src := range sources {
+		for _, bias := range []bool{false, true} {
+			checkLoadAs(t, fmt.Sprintf("%s, bias=%v", name, bias), src, bias, allX, allY)
 		}
 	}
 	if _, err := shard.LoadAs(src, P, 0, false, "float16"); !errors.Is(err, shard.ErrStorage) {
@@ -173,6 +164,42 @@ func TestLoadAs(t *testing.T) {
 	}
 	if _, err := shard.ParseStorage("double"); !errors.Is(err, shard.ErrStorage) {
 		t.Errorf("ParseStorage(double): %v, want ErrStorage", err)
+	}
+}
+
+// checkLoadAs loads the one partition of src in both storages and checks
+// the rows and labels against allX, allY (3 features per row).
+func checkLoadAs(t *testing.T, name string, src data.Source, bias bool, allX, allY []float64) {
+	t.Helper()
+	const P = 1
+	n := len(allY)
+	p64, err := shard.LoadAs(src, P, 0, bias, shard.Float64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p32, err := shard.LoadAs(src, P, 0, bias, shard.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dd := 3
+	if bias {
+		dd = 4
+	}
+	if p32.X != nil || len(p32.X32) != n*dd || p64.X32 != nil || len(p64.X) != n*dd || p32.D != dd {
+		t.Fatalf("%s: float32 partition holds %d/%d values, float64 %d/%d", name, len(p32.X), len(p32.X32), len(p64.X), len(p64.X32))
+	}
+	if got, want := p32.Bytes(), int64(n*dd*4+n*8); got != want {
+		t.Errorf("%s: float32 partition holds %d bytes, want %d", name, got, want)
+	}
+	row := make([]float64, dd)
+	for i := 0; i < n; i++ {
+		r32, r64 := p32.Row(i, row), p64.Row(i, nil)
+		if !slices.Equal(r32, r64) || !slices.Equal(r64[:3], allX[i*3:(i+1)*3]) || bias && r64[3] != 1 {
+			t.Fatalf("%s, row %d: float32 %v, float64 %v, source %v", name, i, r32, r64, allX[i*3:(i+1)*3])
+		}
+	}
+	if !slices.Equal(p32.Y, allY) || !slices.Equal(p64.Y, allY) {
+		t.Fatalf("%s: labels differ from the source", name)
 	}
 }
 

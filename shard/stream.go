@@ -39,8 +39,8 @@ type StreamConfig struct {
 type residency struct {
 	cfg     StreamConfig
 	max     int
-	maxRows int             // rows of the largest partition served: the room of every read
-	bufs    chan *[]float64 // float64 scratch of reads, at most one per read at once
+	maxRows int           // rows of the largest partition served: the room of every read
+	bufs    chan *loadBuf // scratch of reads, at most one per read at once
 	mu      sync.Mutex
 	spare   *Partition // memory for a read, left by the check at start; under mu
 	held    int        // partitions held or being read
@@ -76,14 +76,14 @@ func NewStreamingEngine(cfg StreamConfig) (*Engine, error) {
 		d++
 	}
 	var buf *Partition
-	var rbuf []float64
+	rbuf := new(loadBuf)
 	maxRows := 0
 	for _, id := range cfg.IDs {
 		if id < 0 || id >= cfg.Partitions {
 			return nil, fmt.Errorf("shard: partition %d out of range [0, %d)", id, cfg.Partitions)
 		}
 		var err error
-		if buf, err = loadInto(buf, 0, &rbuf, cfg.Source, cfg.Partitions, id, cfg.Bias, cfg.Storage); err != nil {
+		if buf, err = loadInto(buf, 0, rbuf, cfg.Source, cfg.Partitions, id, cfg.Bias, cfg.Storage); err != nil {
 			return nil, err
 		}
 		maxRows = max(maxRows, buf.Rows)
@@ -92,8 +92,8 @@ func NewStreamingEngine(cfg StreamConfig) (*Engine, error) {
 		}
 	}
 	// The memory of the check's reads is the first partition's.
-	e.res = &residency{cfg: cfg, max: cfg.Resident, maxRows: maxRows, spare: buf, bufs: make(chan *[]float64, cfg.Resident)}
-	e.res.bufs <- &rbuf
+	e.res = &residency{cfg: cfg, max: cfg.Resident, maxRows: maxRows, spare: buf, bufs: make(chan *loadBuf, cfg.Resident)}
+	e.res.bufs <- rbuf
 	e.SetParallel(cap(e.run))
 	e.res.scratch = make(chan *scratch, e.res.max) // at most one per computation running
 	return e, nil
@@ -150,11 +150,11 @@ func (e *Engine) pin(s *slot) (*Partition, error) {
 	r.held++ // reserved for s while it is read
 	r.mu.Unlock()
 
-	var buf *[]float64
+	var buf *loadBuf
 	select {
 	case buf = <-r.bufs:
 	default:
-		buf = new([]float64)
+		buf = new(loadBuf)
 	}
 	p, err := loadInto(reuse, r.maxRows, buf, r.cfg.Source, r.cfg.Partitions, s.id, r.cfg.Bias, r.cfg.Storage)
 	select {
