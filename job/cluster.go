@@ -265,8 +265,11 @@ func runFleet(ctx context.Context, o Options, pr *Problem, coord *node.Coordinat
 			return nil, err
 		}
 	}
-	// Over the network every partition is asked at once; the shards bound
-	// their own parallelism.
-	o.Parallel = o.Partitions
+	// Over the network every partition is asked at once, and the shards
+	// bound their own parallelism, unless --parallel bounds the requests in
+	// flight (shards sharing a machine's cores).
+	if o.Parallel == 0 {
+		o.Parallel = o.Partitions
+	}
 	return Run(ctx, o, pr, f, out, log)
 }

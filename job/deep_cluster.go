@@ -61,8 +61,9 @@ func trainDeepLocalShards(ctx context.Context, o Options, dp *DeepProblem, out i
 func runDeepFleet(ctx context.Context, o Options, dp *DeepProblem, coord *node.Coordinator, out io.Writer, log *zap.Logger) (*DeepResult, error) {
 	f := newFleet(o, coord, log)
 	defer f.Close()
-	// Over the network every partition is asked at once; the shards bound
-	// their own parallelism.
-	o.Parallel = o.Partitions
+	// As runFleet: every partition at once unless --parallel bounds it.
+	if o.Parallel == 0 {
+		o.Parallel = o.Partitions
+	}
 	return RunDeep(ctx, o, dp, fleet.DeepFetcher{F: f, Caller: coord}, out, log)
 }

@@ -37,7 +37,7 @@ type Options struct {
 	Tol        float64 // relative weight change at which to stop
 	Seed       uint64  // seed of the random initialization
 	Out        string  // output directory
-	Parallel   int     // partitions computed at once in process; 0 = GOMAXPROCS
+	Parallel   int     // partitions computed at once in process (0 = GOMAXPROCS), or requested at once from the shards (0 = all)
 	Method     string  // am (default) or gd
 	Storage    string  // precision of the features held in process or by local shards: float64 or float32 (see shard.Storage); "" = float64
 	Resident   int     // > 0: stream the partitions, holding at most this many in memory in process or per local shard (shard.NewStreamingEngine); 0 = hold all

@@ -8,7 +8,9 @@
 # Defaults: SPEC=model=sum,d=100,k=10,n=1000000,seed=1, SHARDS=3,
 # PARTITIONS=6, ITERS=8 (random start, so every iteration does full work).
 # SHARD_FLAGS, when set, is added to every shard's command line (e.g.
-# SHARD_FLAGS="--parallel 1").
+# SHARD_FLAGS="--parallel 1"), COORD_FLAGS to the cluster coordinator's
+# (e.g. COORD_FLAGS="--parallel 2": at most two partitions requested at
+# once, across the shards).
 # Prints the per-iteration seconds of both runs (from metrics.jsonl), their
 # medians over iterations 1..ITERS-1, the ratio, the medians of the two
 # phases (stats_seconds: statistics, transfer; solve_seconds: reduce,
@@ -64,7 +66,7 @@ for s in $(seq 1 "$SHARDS"); do
   PIDS+=($!)
 done
 "$BIN/coordinator" train --join 127.0.0.1:17201 --gossip-addr 127.0.0.1:17200 --insecure \
-  --synthetic "$SPEC" --partitions "$PARTS" --iters "$ITERS" --tol 0 --out "$WORK/multi" >/dev/null &
+  --synthetic "$SPEC" --partitions "$PARTS" --iters "$ITERS" --tol 0 --out "$WORK/multi" ${COORD_FLAGS:-} >/dev/null &
 cpid=$!
 # Sample the shards' peak RSS while the coordinator runs.
 declare -A peak
