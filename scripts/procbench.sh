@@ -23,26 +23,8 @@ SPEC=${1:-model=sum,d=100,k=10,n=1000000,seed=1}
 SHARDS=${2:-3}
 PARTS=${3:-6}
 ITERS=${4:-8}
-WORK=$(mktemp -d /tmp/altmin-procbench.XXXXXX)
-BIN=$WORK/bin
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-go build -o "$BIN/" ./cmd/coordinator ./cmd/shard
-
-# peak KiB of a process (VmHWM), read just before it ends.
-hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-
-# per-iteration seconds of a metrics.jsonl, one per line (FIELD: seconds,
-# stats_seconds or solve_seconds).
-secs() { sed -n "s/.*\"${2:-seconds}\":\([0-9.e+-]*\).*/\1/p" "$1"; }
-
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+. scripts/bench-lib.sh
+bench_setup procbench 0
 
 echo "data: $SPEC, $SHARDS shard processes, $PARTS partitions, $ITERS iterations"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -18,18 +18,8 @@ SHARDS=${2:-4}
 PARTS=${3:-64}
 RESIDENT=${4:-2}
 STORAGE=${5:-float32}
-WORK=$(mktemp -d /tmp/altmin-streamrun.XXXXXX)
-BIN=$WORK/bin
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$BIN"
-}
-trap cleanup EXIT
-
-go build -o "$BIN/" ./cmd/coordinator ./cmd/shard
-hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+. scripts/bench-lib.sh
+bench_setup streamrun 1
 K=$(od -An -j 0 -N 200 -c "$DIR/truth.npy" | tr -d ' \n' | sed -n "s/.*'shape':(\([0-9]*\),.*/\1/p")
 
 echo "data: $DIR ($(du -sh "$DIR/X.npy" | cut -f1) X.npy), k=$K, $SHARDS shards, $PARTS partitions, resident $RESIDENT, storage $STORAGE"
@@ -61,8 +51,7 @@ done
 wait "$cpid" || { cat "$WORK/coord.out"; for s in $(seq 1 "$SHARDS"); do tail -5 "$WORK/s$s.log"; done; exit 1; }
 end=$(date +%s.%N)
 tail -3 "$WORK/coord.out"
-secs=$(sed -n 's/.*"seconds":\([0-9.e+-]*\).*/\1/p' "$WORK/out/metrics.jsonl")
-echo "iteration seconds: $(echo "$secs" | tr '\n' ' ')"
-echo "median s/iter (iterations 1..): $(echo "$secs" | sed 1d | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}')"
+echo "iteration seconds: $(secs "$WORK/out/metrics.jsonl" | tr '\n' ' ')"
+echo "median s/iter (iterations 1..): $(secs "$WORK/out/metrics.jsonl" | sed 1d | median)"
 echo "peak RSS KiB: shards $(for i in "${!PIDS[@]}"; do printf '%s ' "${peak[$i]:-0}"; done); coordinator $(cat "$WORK/coord.rss")"
 echo "wall: $(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.0f", b-a}') s from the start of the shards; outputs in $WORK/out"
