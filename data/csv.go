@@ -170,6 +170,8 @@ func quoteList(names []string) string {
 // Info returns the size and a description of the data set.
 func (s *CSV) Info() Info { return s.info }
 
+func (s *CSV) hasLabels() bool { return s.labeled }
+
 // Read copies rows [lo, hi) into x (row-major, (hi-lo)*D values) and y
 // (hi-lo values). y may be nil to skip the labels; for a source opened with
 // OpenCSVFeatures, y is ignored. Values were checked when the file was

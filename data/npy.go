@@ -411,6 +411,15 @@ func (w *npyWriter) abort(err error) error {
 
 // commit makes the file durable and puts it in place.
 func (w *npyWriter) commit() error {
+	if err := w.finish(); err != nil {
+		return err
+	}
+	return w.place()
+}
+
+// finish makes the temporary file durable and closes it; on an error it
+// is removed.
+func (w *npyWriter) finish() error {
 	if err := w.f.Chmod(0o644); err != nil {
 		return w.abort(err)
 	}
@@ -421,6 +430,11 @@ func (w *npyWriter) commit() error {
 		os.Remove(w.tmp)
 		return fmt.Errorf("%s: writing npy: %w", w.path, err)
 	}
+	return nil
+}
+
+// place renames the finished temporary file over the destination.
+func (w *npyWriter) place() error {
 	if err := os.Rename(w.tmp, w.path); err != nil {
 		os.Remove(w.tmp)
 		return fmt.Errorf("%s: writing npy: %w", w.path, err)
@@ -438,12 +452,16 @@ func (w *npyWriter) commit() error {
 // (n x d) as float64, or with f32 as float32 values (every feature must
 // be a float32 value already, as with data.Float32 or planted data of dtype
 // float32: one that is not is an error naming its row), and the labels to
-// yPath (n) as float64. Rows are read 65536 at a time, so memory does not
-// grow with n; each file is written as WriteNPY writes one (in place only
-// once complete).
+// yPath (n) as float64; a source without labels is refused. Rows are read
+// up to 8 MB of float64 features at a time, so memory does not grow with
+// n; each file is written as WriteNPY writes one, and both are put in
+// place only once both are complete.
 func WriteSource(xPath, yPath string, src Source, f32 bool) error {
 	info := src.Info()
 	n, d := info.N, info.D
+	if l, ok := src.(interface{ hasLabels() bool }); ok && !l.hasLabels() {
+		return fmt.Errorf("data: %s has no labels to write to %s", info.Desc, yPath)
+	}
 	descr, size := "<f8", 8
 	if f32 {
 		descr, size = "<f4", 4
@@ -463,7 +481,7 @@ func WriteSource(xPath, yPath string, src Source, f32 bool) error {
 		yw.abort(err)
 		return xw.abort(err)
 	}
-	const chunk = 1 << 16
+	chunk := max(1, min(1<<16, (8<<20)/(8*max(d, 1))))
 	x := make([]float64, min(n, chunk)*d)
 	y := make([]float64, min(n, chunk))
 	buf := make([]byte, 8*len(x))
@@ -491,12 +509,22 @@ func WriteSource(xPath, yPath string, src Source, f32 bool) error {
 			return fail(err)
 		}
 	}
-	if err := xw.commit(); err != nil {
+	if err := xw.finish(); err != nil {
 		yw.abort(err)
 		return err
 	}
-	return yw.commit()
+	if err := yw.finish(); err != nil {
+		os.Remove(xw.tmp)
+		return err
+	}
+	if err := xw.place(); err != nil {
+		os.Remove(yw.tmp)
+		return err
+	}
+	return yw.place()
 }
+
+func (s *NPY) hasLabels() bool { return s.y != nil }
 
 // npyHeaderV1 returns the magic, version 1.0, header length and header
 // dictionary for a C-order array of dtype descr, padded with spaces and a

@@ -652,3 +652,23 @@ func TestNPYReadFloat32(t *testing.T) {
 		t.Error("a Float32 view of a float64 X file offers float32 rows")
 	}
 }
+
+// TestWriteSourceNeedsLabels refuses a feature-only source (its labels
+// would be zeros) and leaves no file behind.
+func TestWriteSourceNeedsLabels(t *testing.T) {
+	xv := make([]float64, 6)
+	xp := writeRawNPY(t, "x.npy", 1, 0, npyDict("<f8", false, "(3, 2)"), f64Bytes(xv))
+	s, err := OpenNPYFeatures(xp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := t.TempDir()
+	err = WriteSource(filepath.Join(out, "X.npy"), filepath.Join(out, "y.npy"), s, false)
+	if err == nil || !strings.Contains(err.Error(), "no labels") {
+		t.Fatalf("feature-only source: %v", err)
+	}
+	if left, _ := os.ReadDir(out); len(left) != 0 {
+		t.Errorf("a refused write left %d files behind", len(left))
+	}
+}

@@ -200,7 +200,10 @@ func (f *Fetcher) Moment4(ctx context.Context, p, d int, v []float64, k int, bas
 // up to RejoinTimeout for one (holders that failed are asked again after
 // RetryDelay or a membership change). Holders that do not implement the
 // call (errors.ErrUnsupported) are not asked again; when no live holder
-// implements it, do fails at once. name and fields describe the call in
+// implements it, do fails at once. Holders that cannot read the
+// partition's data (shard.ErrData) are not asked again in this call; when
+// every live holder has failed so, do fails at once with that error,
+// which is not ErrUnavailable (the data are broken, not the shards gone). name and fields describe the call in
 // logs.
 func do[T any](ctx context.Context, f *Fetcher, p int, name string, fields []zap.Field, call func(context.Context, Member) (T, error)) (T, Member, error) {
 	var zero T
@@ -211,6 +214,7 @@ func do[T any](ctx context.Context, f *Fetcher, p int, name string, fields []zap
 	inflight := map[string]context.CancelFunc{} // by member ID
 	failed := map[string]bool{}                 // failed in this call, since the last membership change
 	unsupported := map[string]bool{}            // do not implement the call, since the last membership change
+	unreadable := map[string]bool{}             // cannot read the partition's data (shard.ErrData): not asked again
 	everHeld := map[string]bool{}
 	var waitSince time.Time // when no candidate was left
 	var hedge <-chan time.Time
@@ -241,7 +245,7 @@ func do[T any](ctx context.Context, f *Fetcher, p int, name string, fields []zap
 	next := func() bool {
 		for _, m := range Holders(f.view.Shards(), p) {
 			everHeld[m.ID] = true
-			if inflight[m.ID] == nil && !failed[m.ID] && !unsupported[m.ID] {
+			if inflight[m.ID] == nil && !failed[m.ID] && !unsupported[m.ID] && !unreadable[m.ID] {
 				launch(m)
 				if f.cfg.HedgeAfter > 0 {
 					hedge = time.After(f.cfg.HedgeAfter)
@@ -251,13 +255,18 @@ func do[T any](ctx context.Context, f *Fetcher, p int, name string, fields []zap
 		}
 		return false
 	}
-	var lastErr, lastUnsupported error
+	var lastErr, lastUnsupported, lastData error
 	for {
 		if len(inflight) == 0 && retry == nil {
 			if !next() {
 				hs := Holders(f.view.Shards(), p)
 				if len(hs) > 0 && allIn(hs, unsupported) {
 					return zero, Member{}, fmt.Errorf("fleet: partition %d: no live shard holding it (%s) implements the %s call: %w", p, memberIDs(hs), name, lastUnsupported)
+				}
+				if lastData != nil && allIn(hs, unreadable) {
+					// Not an outage: waiting for the shards would read
+					// the same data again.
+					return zero, Member{}, fmt.Errorf("fleet: partition %d: no live shard holding it (%s) can read its data: %w", p, memberIDs(hs), lastData)
 				}
 				if waitSince.IsZero() {
 					waitSince = time.Now()
@@ -290,6 +299,9 @@ func do[T any](ctx context.Context, f *Fetcher, p int, name string, fields []zap
 			lastErr = fmt.Errorf("shard %s: %w", a.m.ID, a.err)
 			if errors.Is(a.err, errors.ErrUnsupported) {
 				unsupported[a.m.ID], lastUnsupported = true, lastErr
+			}
+			if errors.Is(a.err, shard.ErrData) {
+				unreadable[a.m.ID], lastData = true, lastErr
 			}
 			failed[a.m.ID] = true
 			f.log.Warn(name+" call failed; asking another replica", append(fields, zap.String("shard", a.m.ID), zap.Error(a.err))...)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,4 +252,58 @@ func TestAllowDegraded(t *testing.T) {
 	if rep.Stop != coordinator.IterLimit || rep.Rows != 1200-300 {
 		t.Errorf("stop %s with %d rows, want iteration-limit with 900 rows", rep.Stop, rep.Rows)
 	}
+}
+
+// brokenAfter is a data source whose reads of rows from row from on fail
+// once broken is set: data that break after a streaming shard checked them.
+type brokenAfter struct {
+	data.Source
+	from   int
+	broken atomic.Bool
+}
+
+func (b *brokenAfter) Read(lo, hi int, x, y []float64) error {
+	if b.broken.Load() && hi > b.from {
+		return fmt.Errorf("%w: read at row %d failed", data.ErrSize, b.from)
+	}
+	return b.Source.Read(lo, hi, x, y)
+}
+
+// TestUnreadableDataFailsAtOnce: when every replica of a partition fails
+// to read its rows (streaming shards whose data broke), the fetch fails at
+// once with shard.ErrData, even with a long rejoin timeout, and a run with
+// AllowDegraded stops with that error instead of leaving the partition
+// out.
+func TestUnreadableDataFailsAtOnce(t *testing.T) {
+	g, err := data.ParseSynthetic("model=sum,d=10,k=3,n=1200,seed=7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &brokenAfter{Source: g, from: 1100} // partition 7 of 8
+	engines := Engines{}
+	var members []Member
+	for s := 0; s < 2; s++ { // both shards hold every partition
+		ids := []int{0, 1, 2, 3, 4, 5, 6, 7}
+		eng, err := shard.NewStreamingEngine(shard.StreamConfig{Source: src, Partitions: parts, IDs: ids, Storage: shard.Float64, Resident: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("shard-%d", s)
+		engines[id] = eng
+		members = append(members, Member{ID: id, Addr: id, Partitions: ids})
+	}
+	src.broken.Store(true)
+	f := New(Config{RejoinTimeout: time.Hour, RetryDelay: time.Millisecond, Log: zaptest.NewLogger(t)}, NewStaticView(members...), engines)
+	defer f.Close()
+	spec, w := g.Teacher()
+	core, err := coordinator.NewCore(coordinator.Config{Spec: spec, Partitions: parts, MaxIters: 3}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &coordinator.Driver{Core: core, Fetcher: f, AllowDegraded: true, Log: zaptest.NewLogger(t)}
+	_, err = d.Run(context.Background())
+	if !errors.Is(err, shard.ErrData) || errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "partition 7") {
+		t.Fatalf("run on unreadable data: %v, want shard.ErrData naming partition 7", err)
+	}
+	t.Logf("error: %v", err)
 }

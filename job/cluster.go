@@ -257,19 +257,19 @@ func newFleet(o Options, coord *node.Coordinator, log *zap.Logger) *fleet.Fetche
 func runFleet(ctx context.Context, o Options, pr *Problem, coord *node.Coordinator, out io.Writer, log *zap.Logger) (*Result, error) {
 	f := newFleet(o, coord, log)
 	defer f.Close()
-	// --init tensor: the shards compute the moments of their partitions,
-	// with the same failover as the statistics, all partitions at once.
-	if pr.tensorPending {
-		fmt.Fprintf(out, "tensor initialization: moments of %d partitions from the shards\n", o.Partitions)
-		if err := pr.initTensor(ctx, o, fleet.MomentSource{Fetcher: f, D: pr.Spec.D}, o.Partitions); err != nil {
-			return nil, err
-		}
-	}
 	// Over the network every partition is asked at once, and the shards
 	// bound their own parallelism, unless --parallel bounds the requests in
 	// flight (shards sharing a machine's cores).
 	if o.Parallel == 0 {
 		o.Parallel = o.Partitions
+	}
+	// --init tensor: the shards compute the moments of their partitions,
+	// with the same failover and bound as the statistics.
+	if pr.tensorPending {
+		fmt.Fprintf(out, "tensor initialization: moments of %d partitions from the shards\n", o.Partitions)
+		if err := pr.initTensor(ctx, o, fleet.MomentSource{Fetcher: f, D: pr.Spec.D}, o.Parallel); err != nil {
+			return nil, err
+		}
 	}
 	return Run(ctx, o, pr, f, out, log)
 }

@@ -13,7 +13,9 @@ import "sync"
 // reduction, the transport's server after streaming them) gives it back
 // with Release.
 
-// maxFreeBytes bounds the memory the free list keeps idle.
+// maxFreeBytes bounds the memory the free list keeps idle, for the life of
+// the process: at most one iteration's Gram matrices of the partitions a
+// process computes or receives, and never more than this.
 const maxFreeBytes = 512 << 20
 
 // maxFree bounds the number of buffers the free list keeps idle.
@@ -43,10 +45,12 @@ func (f *freeList) get(n int) []float64 {
 }
 
 // put keeps b for reuse, dropping the oldest buffers to stay within
-// maxFree and maxFreeBytes; a buffer larger than maxFreeBytes is dropped.
+// maxFree and maxFreeBytes; a buffer larger than maxFreeBytes is dropped,
+// and so is one that does not span its whole array (it may be part of
+// memory still in use beyond it).
 func (f *freeList) put(b []float64) {
 	size := int64(cap(b)) * 8
-	if size == 0 || size > maxFreeBytes {
+	if size == 0 || size > maxFreeBytes || len(b) != cap(b) {
 		return
 	}
 	f.mu.Lock()
@@ -57,7 +61,7 @@ func (f *freeList) put(b []float64) {
 		f.bufs[drop] = nil
 		drop++
 	}
-	f.bufs = append(f.bufs[drop:], b[:cap(b)])
+	f.bufs = append(f.bufs[drop:], b)
 	f.bytes += size
 }
 

@@ -69,3 +69,12 @@ func TestStatsRelease(t *testing.T) {
 		t.Fatal("a released buffer was handed out twice")
 	}
 }
+
+func TestFreeListDropsPartialSlices(t *testing.T) {
+	var f freeList
+	big := make([]float64, 100)
+	f.put(big[:50]) // the rest of big may be in use
+	if len(f.bufs) != 0 {
+		t.Fatal("kept a slice that does not span its array")
+	}
+}

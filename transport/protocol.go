@@ -8,6 +8,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"altmin/shard"
 )
 
 // Protocol versions. A peer speaks every version in
@@ -86,14 +88,15 @@ var (
 	ErrSchema = errors.New("transport: incompatible schema")
 )
 
-// Error details attached to FailedPrecondition and InvalidArgument
-// statuses, so the client maps them back to sentinels without matching
+// Error details attached to FailedPrecondition, InvalidArgument and
+// DataLoss statuses, so the client maps them back to sentinels without matching
 // strings.
 const (
 	errDomain        = "altmin.v1"
 	reasonVersion    = "UNSUPPORTED_PROTOCOL_VERSION"
 	reasonWrongShard = "WRONG_SHARD"
 	reasonTooLarge   = "TOO_MANY_UNKNOWNS"
+	reasonData       = "DATA_UNREADABLE"
 )
 
 // peerMaxVersion returns the newest version a shard speaks, as stated in
@@ -162,6 +165,8 @@ func fromStatus(err error) error {
 			return fmt.Errorf("%w: %w", ErrWrongShard, err)
 		case reasonTooLarge:
 			return fmt.Errorf("%w: %w", ErrTooLarge, err)
+		case reasonData:
+			return fmt.Errorf("%w: %w", shard.ErrData, err)
 		}
 	}
 	return err

@@ -256,6 +256,8 @@ func (s *Server) toStatus(err error) error {
 	switch {
 	case errors.Is(err, ErrTooLarge):
 		return statusWithReason(codes.InvalidArgument, reasonTooLarge, msg)
+	case errors.Is(err, shard.ErrData):
+		return statusWithReason(codes.DataLoss, reasonData, msg)
 	case errors.Is(err, shard.ErrNoPartition):
 		return status.Error(codes.NotFound, msg)
 	case errors.Is(err, shard.ErrRequest):

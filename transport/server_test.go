@@ -6,12 +6,15 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"altmin/data"
 	"altmin/linalg"
 	pb "altmin/proto/altminpb"
 	"altmin/shard"
@@ -286,4 +289,48 @@ func TestServerRandomRequests(t *testing.T) {
 		}
 	}
 	t.Logf("%d of 300 random requests succeeded", ok)
+}
+
+// flaky fails every read once broken is set.
+type flaky struct {
+	*data.Synthetic
+	broken bool
+}
+
+func (f *flaky) Read(lo, hi int, x, y []float64) error {
+	if f.broken {
+		return errors.New("disk gone")
+	}
+	return f.Synthetic.Read(lo, hi, x, y)
+}
+
+// TestStepUnreadableData: a streaming shard that cannot read a partition's
+// rows answers DataLoss with a reason the client maps to shard.ErrData,
+// naming the partition; the streaming shard otherwise serves the same
+// statistics as an in-memory one.
+func TestStepUnreadableData(t *testing.T) {
+	p := newProblem(t, "model=sum,d=4,k=2,n=300,seed=3", 3, false)
+	src := &flaky{Synthetic: p.src}
+	eng, err := shard.NewStreamingEngine(shard.StreamConfig{Source: src, Partitions: 3, IDs: []int{0, 2}, Storage: shard.Float64, Resident: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, _ := serveEngine(t, eng, ShardInfo{ID: "s1", Schema: p.schema()})
+	req := &shard.Request{D: p.features(), Signs: p.signs, U: p.weights(rand.New(rand.NewPCG(1, 0)))}
+	got, err := c.Step(context.Background(), "s1", req, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := p.engine(t, 2).Compute(req, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Gram, want.Gram) || !slices.Equal(got.R, want.R) || got.SSE != want.SSE {
+		t.Fatal("streamed partition's statistics differ from the in-memory engine's")
+	}
+	src.broken = true
+	_, err = c.Step(context.Background(), "s1", req, 0)
+	if !errors.Is(err, shard.ErrData) || status.Code(err) != codes.DataLoss || !strings.Contains(err.Error(), "partition 0") || !strings.Contains(err.Error(), "disk gone") {
+		t.Fatalf("Step of an unreadable partition: %v (code %s), want DataLoss wrapping shard.ErrData", err, status.Code(err))
+	}
 }
