@@ -61,9 +61,6 @@ func trainDeepLocalShards(ctx context.Context, o Options, dp *DeepProblem, out i
 func runDeepFleet(ctx context.Context, o Options, dp *DeepProblem, coord *node.Coordinator, out io.Writer, log *zap.Logger) (*DeepResult, error) {
 	f := newFleet(o, coord, log)
 	defer f.Close()
-	// As runFleet: every partition at once unless --parallel bounds it.
-	if o.Parallel == 0 {
-		o.Parallel = o.Partitions
-	}
+	o.Parallel = inFlight(o, coord.Shards(), log) // as runFleet
 	return RunDeep(ctx, o, dp, fleet.DeepFetcher{F: f, Caller: coord}, out, log)
 }
