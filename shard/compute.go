@@ -199,6 +199,7 @@ func NewEngine(parts ...*Partition) (*Engine, error) {
 			return nil, err
 		}
 	}
+	slices.Sort(e.ids)
 	return e, nil
 }
 
@@ -206,14 +207,14 @@ func newEngine() *Engine {
 	return &Engine{slots: make(map[int]*slot), run: make(chan struct{}, runtime.GOMAXPROCS(0))}
 }
 
-// add registers a partition's slot; IDs must be distinct.
+// add registers a partition's slot; IDs must be distinct. The caller sorts
+// e.ids once all are added.
 func (e *Engine) add(s *slot) error {
 	if _, dup := e.slots[s.id]; dup {
 		return fmt.Errorf("shard: partition %d given twice", s.id)
 	}
 	e.slots[s.id] = s
 	e.ids = append(e.ids, s.id)
-	slices.Sort(e.ids)
 	return nil
 }
 

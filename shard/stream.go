@@ -98,6 +98,7 @@ func NewStreamingEngine(cfg StreamConfig) (*Engine, error) {
 			return nil, err
 		}
 	}
+	slices.Sort(e.ids)
 	// The memory of the check's reads is the first partition's.
 	e.res = &residency{cfg: cfg, max: cfg.Resident, maxRows: maxRows, spare: buf, bufs: make(chan *loadBuf, cfg.Resident)}
 	e.res.bufs <- rbuf
