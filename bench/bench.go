@@ -45,7 +45,11 @@ type Row struct {
 
 // Standard returns the sizes of the performance issue.
 func Standard() []Case {
-	cs := []Case{{Name: "target", N: 100000, D: 100, K: 10, Partitions: 8, Dense: true, DenseRows: 5000}}
+	cs := []Case{
+		{Name: "target", N: 100000, D: 100, K: 10, Partitions: 8, Dense: true, DenseRows: 5000},
+		// One partition per core, as one shard process on 2 cores holds them.
+		{Name: "target/P2", N: 100000, D: 100, K: 10, Partitions: 2, Dense: true, DenseRows: 5000},
+	}
 	for _, k := range []int{1, 2, 4, 8, 16, 32, 64} {
 		cs = append(cs, Case{Name: "k-sweep", N: 100000, D: 50, K: k, Partitions: 8})
 	}
