@@ -29,3 +29,16 @@ hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 secs() { sed -n "s/.*\"${2:-seconds}\":\([0-9.e+-]*\).*/\1/p" "$1"; }
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+# sample_peaks PID SECONDS: until process PID ends, every SECONDS record
+# the peak RSS (KiB) of every process in PIDS into the array peak (by
+# index in PIDS). The caller declares peak: declare -A peak.
+sample_peaks() {
+  while kill -0 "$1" 2>/dev/null; do
+    for i in "${!PIDS[@]}"; do
+      v=$(hwm "${PIDS[$i]}")
+      [ "${v:-0}" -gt "${peak[$i]:-0}" ] && peak[$i]=$v
+    done
+    sleep "$2"
+  done
+}

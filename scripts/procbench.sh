@@ -52,13 +52,7 @@ done
 cpid=$!
 # Sample the shards' peak RSS while the coordinator runs.
 declare -A peak
-while kill -0 "$cpid" 2>/dev/null; do
-  for i in "${!PIDS[@]}"; do
-    v=$(hwm "${PIDS[$i]}")
-    [ "${v:-0}" -gt "${peak[$i]:-0}" ] && peak[$i]=$v
-  done
-  sleep 0.5
-done
+sample_peaks "$cpid" 0.5
 wait "$cpid"
 multi=$(secs "$WORK/multi/metrics.jsonl" | sed -n "2,${ITERS}p" | median)
 

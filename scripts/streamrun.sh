@@ -41,13 +41,7 @@ done
   --join-timeout 30m --step-timeout 60m --out "$WORK/out" >"$WORK/coord.out" 2>&1 &
 cpid=$!
 declare -A peak
-while kill -0 "$cpid" 2>/dev/null; do
-  for i in "${!PIDS[@]}"; do
-    v=$(hwm "${PIDS[$i]}")
-    [ "${v:-0}" -gt "${peak[$i]:-0}" ] && peak[$i]=$v
-  done
-  sleep 1
-done
+sample_peaks "$cpid" 1
 wait "$cpid" || { cat "$WORK/coord.out"; for s in $(seq 1 "$SHARDS"); do tail -5 "$WORK/s$s.log"; done; exit 1; }
 end=$(date +%s.%N)
 tail -3 "$WORK/coord.out"
