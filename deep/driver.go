@@ -123,6 +123,25 @@ func NewLocalFetcher(parts ...*shard.Partition) (*LocalFetcher, error) {
 	return l, nil
 }
 
+// EngineFetcher computes partials in process over the partitions of a
+// shard engine, through Engine.Use: under the engine's computation tokens,
+// and with a streaming engine (shard.NewStreamingEngine) reading each
+// partition when it is needed. Each call has its own Workspace (a few
+// vectors of the layer widths).
+type EngineFetcher struct{ Engine *shard.Engine }
+
+// Fetch implements Fetcher.
+func (f EngineFetcher) Fetch(ctx context.Context, req *Request, partition int) (*Partial, error) {
+	var ws Workspace
+	var out *Partial
+	err := f.Engine.Use(ctx, partition, func(p *shard.Partition) error {
+		var err error
+		out, err = PartitionStats(&ws, p, req)
+		return err
+	})
+	return out, err
+}
+
 // Fetch implements Fetcher: PartitionStats of the partition held.
 func (l *LocalFetcher) Fetch(ctx context.Context, req *Request, partition int) (*Partial, error) {
 	if err := ctx.Err(); err != nil {

@@ -187,11 +187,19 @@ func PrepareDeep(o Options) (*DeepProblem, error) {
 }
 
 // LocalFetcher loads the problem's o.Partitions partitions in the storage
-// of o and returns a fetcher computing them in process.
-func (dp *DeepProblem) LocalFetcher(o Options) (*deep.LocalFetcher, error) {
+// of o and returns a fetcher computing them in process; with o.Resident >
+// 0 it streams them instead (see localEngine).
+func (dp *DeepProblem) LocalFetcher(o Options) (deep.Fetcher, error) {
 	st, err := o.storage()
 	if err != nil {
 		return nil, err
+	}
+	if o.Resident > 0 {
+		eng, err := localEngine(o, dp.Source, dp.Bias, st)
+		if err != nil {
+			return nil, err
+		}
+		return deep.EngineFetcher{Engine: eng}, nil
 	}
 	parts := make([]*shard.Partition, o.Partitions)
 	for p := range parts {

@@ -114,8 +114,6 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("%w: --resident %d: need >= 0 (0 holds every partition)", ErrOptions, o.Resident)
 	case o.Resident > 0 && len(o.Join) > 0:
 		return fmt.Errorf("%w: with --join the shards hold the data: give --resident to the shards, not the coordinator", ErrOptions)
-	case o.Resident > 0 && o.IsDeep() && o.LocalShards == 0:
-		return fmt.Errorf("%w: --resident with --model deep needs --local-shards (the in-process deep run holds its partitions)", ErrOptions)
 	}
 	if err := o.validateDeep(); err != nil {
 		return err

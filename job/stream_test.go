@@ -34,8 +34,9 @@ func TestStreamingSameWeights(t *testing.T) {
 	}
 }
 
-// TestStreamingDeepSameWeights: a deep network trained through local
-// shards streaming their partitions has the same weights as in process.
+// TestStreamingDeepSameWeights: a deep network trained with its partitions
+// streamed, in process and through local shards, has the same weights as
+// with every partition held in process.
 func TestStreamingDeepSameWeights(t *testing.T) {
 	o := deepOptions(deepSynth)
 	o.Init = "perturb:0.1"
@@ -43,13 +44,16 @@ func TestStreamingDeepSameWeights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.LocalShards, o.Resident = 2, 1
-	got, err := trainDeep(t, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !netsEqual(got.Net, ref.Net) {
-		t.Fatal("streaming local shards: weights differ from the in-process run")
+	for _, shards := range []int{0, 2} {
+		s := o
+		s.LocalShards, s.Resident, s.Out = shards, 1, ""
+		got, err := trainDeep(t, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !netsEqual(got.Net, ref.Net) {
+			t.Fatalf("streaming, %d local shards: weights differ from the run holding every partition", shards)
+		}
 	}
 }
 
@@ -61,9 +65,6 @@ func TestStreamingOptions(t *testing.T) {
 	}{
 		{"negative", func(o *job.Options) { o.Resident = -1 }, "--resident -1"},
 		{"join", func(o *job.Options) { o.Resident, o.Join = 2, []string{"127.0.0.1:1"} }, "give --resident to the shards"},
-		{"deep in process", func(o *job.Options) {
-			o.Synthetic, o.Model, o.Resident, o.LocalShards = deepSynth, "deep", 1, 0
-		}, "needs --local-shards"},
 	} {
 		o := options("model=relu,d=3,n=100")
 		o.Out = "out"
