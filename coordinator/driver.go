@@ -84,7 +84,7 @@ func (d *Driver) step(ctx context.Context, log *zap.Logger) error {
 	req := d.Core.Request()
 	return drive.Gather(ctx, d.Core, drive.Round[shard.Stats]{
 		Name: fmt.Sprintf("coordinator: iteration %d", req.Iter), Field: zap.Int("iter", req.Iter), Log: log,
-		Parallel: d.Parallel, Timeout: d.StepTimeout, Duplicate: ErrDuplicate,
+		Parallel: d.Parallel, Order: drive.OrderOf(d.Fetcher), Timeout: d.StepTimeout, Duplicate: ErrDuplicate,
 		Fetch: func(ctx context.Context, p int) (*shard.Stats, error) {
 			return d.Fetcher.Fetch(ctx, req, p)
 		},

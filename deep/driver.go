@@ -81,7 +81,7 @@ func (d *Driver) step(ctx context.Context, log *zap.Logger) error {
 	req := d.Core.Request()
 	return drive.Gather(ctx, d.Core, drive.Round[Partial]{
 		Name: fmt.Sprintf("deep: step %d", req.Step), Field: zap.Int("step", req.Step), Log: log,
-		Parallel: d.Parallel, Duplicate: ErrDuplicate,
+		Parallel: d.Parallel, Order: drive.OrderOf(d.Fetcher), Duplicate: ErrDuplicate,
 		Fetch: func(ctx context.Context, p int) (*Partial, error) {
 			part, err := d.Fetcher.Fetch(ctx, req, p)
 			if err == nil && part == nil {

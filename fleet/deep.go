@@ -40,6 +40,9 @@ func (d DeepFetcher) Fetch(ctx context.Context, req *deep.Request, p int) (*deep
 // step, sorted.
 func (d DeepFetcher) Answered(step int) []string { return d.F.Answered(step) }
 
+// Schedule implements drive.Scheduler, as Fetcher does.
+func (d DeepFetcher) Schedule(parts []int) []int { return d.F.Schedule(parts) }
+
 // DeepEngines is an in-memory DeepCaller: each shard ID maps to a fetcher
 // that computes its partitions in process.
 type DeepEngines map[string]*deep.LocalFetcher

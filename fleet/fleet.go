@@ -192,6 +192,37 @@ func (f *Fetcher) Moment4(ctx context.Context, p, d int, v []float64, k int, bas
 	return m, err
 }
 
+// Schedule implements drive.Scheduler: parts in round-robin order over the
+// shards that would be asked first for them (Holders' order), in order of
+// first appearance, so that a few requests at a time (a --parallel bound)
+// go to different shards instead of queueing on the shard that holds the
+// first partitions.
+func (f *Fetcher) Schedule(parts []int) []int {
+	shards := f.view.Shards()
+	queues := map[string][]int{}
+	var first []string
+	for _, p := range parts {
+		id := ""
+		if hs := Holders(shards, p); len(hs) > 0 {
+			id = hs[0].ID
+		}
+		if _, seen := queues[id]; !seen {
+			first = append(first, id)
+		}
+		queues[id] = append(queues[id], p)
+	}
+	out := make([]int, 0, len(parts))
+	for len(out) < len(parts) {
+		for _, id := range first {
+			if q := queues[id]; len(q) > 0 {
+				out = append(out, q[0])
+				queues[id] = q[1:]
+			}
+		}
+	}
+	return out
+}
+
 // do makes one call for partition p on its live replicas and returns the
 // first answer without error and the shard that gave it. It asks one
 // holder at a time (Holders' order); on an error, the per-call deadline or

@@ -116,6 +116,25 @@ func TestHolders(t *testing.T) {
 	}
 }
 
+// TestSchedule: partitions held in contiguous ranges are requested round
+// robin over their first holders, so that a bounded number of requests in
+// flight reaches different shards; partitions nobody holds come last in
+// their own queue.
+func TestSchedule(t *testing.T) {
+	ms := []Member{{ID: "s1", Partitions: []int{0, 1, 2}}, {ID: "s2", Partitions: []int{3, 4, 5}}, {ID: "s3", Partitions: []int{6, 7}}}
+	f := New(Config{}, NewStaticView(ms...), Engines{})
+	defer f.Close()
+	if got, want := f.Schedule([]int{0, 1, 2, 3, 4, 5, 6, 7, 9}), []int{0, 3, 6, 9, 1, 4, 7, 2, 5}; !slices.Equal(got, want) {
+		t.Errorf("Schedule = %v, want %v", got, want)
+	}
+	if got := f.Schedule([]int{4, 5}); !slices.Equal(got, []int{4, 5}) {
+		t.Errorf("Schedule of one shard's partitions = %v, want them in order", got)
+	}
+	if got := (DeepFetcher{F: f}).Schedule([]int{1, 2, 7}); !slices.Equal(got, []int{1, 7, 2}) {
+		t.Errorf("DeepFetcher.Schedule = %v, want [1 7 2]", got)
+	}
+}
+
 // TestFaultsBitIdentical drives real shard engines through fault decorators
 // and checks that the weights are bit-identical to the in-process run.
 func TestFaultsBitIdentical(t *testing.T) {

@@ -469,3 +469,40 @@ func TestLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestPreviousPatternsMissSameBits computes iteration-1 statistics with the
+// previous patterns cached (the engine computed iteration 0) and without
+// (a fresh engine: one pass over the rows for both weight sets when
+// 2k <= 64, a second pass otherwise): the same bits, for k on both sides of
+// the one-word limit.
+func TestPreviousPatternsMissSameBits(t *testing.T) {
+	const seed = 61
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for _, k := range []int{1, 5, 32, 33} {
+		d, n := 6, 700
+		u0, u1 := randNormal(rng, k*d), randNormal(rng, k*d)
+		p := &shard.Partition{ID: 0, Rows: n, D: d, X: randRows(rng, n, d, u0, u1), Y: randNormal(rng, n)}
+		signs := randSigns(rng, k)
+		warm, _ := shard.NewEngine(p)
+		if _, err := warm.Compute(&shard.Request{Iter: 0, D: d, Signs: signs, U: u0}, 0); err != nil {
+			t.Fatal(err)
+		}
+		req := &shard.Request{Iter: 1, D: d, Signs: signs, U: u1, Prev: u0}
+		hit, err := warm.Compute(req, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cold, _ := shard.NewEngine(p)
+		miss, err := cold.Compute(req, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same := hit.Flips == miss.Flips && math.Float64bits(hit.SSE) == math.Float64bits(miss.SSE) &&
+			slices.EqualFunc(hit.Gram, miss.Gram, func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) })
+		if !same || hit.Flips <= 0 {
+			t.Fatalf("k=%d: cached previous patterns give flips %d, SSE %v; recomputed %d, %v; Gram equal %v",
+				k, hit.Flips, hit.SSE, miss.Flips, miss.SSE, slices.Equal(hit.Gram, miss.Gram))
+		}
+	}
+}

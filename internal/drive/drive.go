@@ -99,6 +99,11 @@ type Round[T any] struct {
 	Log   *zap.Logger // nil: no logging
 	// Parallel bounds the fetches in flight; 0 means all at once.
 	Parallel int
+	// Order, when set, gives the order in which partitions are fetched
+	// when fewer than all are in flight at once (see Scheduler); by
+	// default, ascending. It changes no result: the core reduces in
+	// partition order whatever the order of arrival.
+	Order func(parts []int) []int
 	// Timeout bounds the round's fetches; 0 means no bound.
 	Timeout time.Duration
 	// Fetch returns partition p's partial; it runs on its own goroutine.
@@ -115,6 +120,21 @@ type Round[T any] struct {
 	Skip func(p int, err error) (bool, error)
 }
 
+// Scheduler is implemented by fetchers that know where partitions are
+// computed: Schedule orders partitions so that requests made a few at a
+// time spread over the machines that compute them (see fleet.Fetcher).
+type Scheduler interface {
+	Schedule(parts []int) []int
+}
+
+// OrderOf returns f's Schedule when f is a Scheduler, else nil.
+func OrderOf(f any) func([]int) []int {
+	if s, ok := f.(Scheduler); ok {
+		return s.Schedule
+	}
+	return nil
+}
+
 // Gather fetches every partition c misses, at most r.Parallel at a time
 // within r.Timeout, and offers each answer to c on the calling goroutine
 // as it arrives. The first failure (a failed fetch, an answer for another
@@ -127,6 +147,9 @@ func Gather[T any](ctx context.Context, c Core[T], r Round[T]) error {
 		log = zap.NewNop()
 	}
 	missing := c.Missing()
+	if r.Order != nil && r.Parallel > 0 && r.Parallel < len(missing) {
+		missing = r.Order(missing)
+	}
 	if r.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.Timeout)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,5 +224,41 @@ func TestLoop(t *testing.T) {
 	}
 	if r, err := l.Run(); r != 2 || !errors.Is(err, boom) {
 		t.Errorf("OnReport error: %d, %v", r, err)
+	}
+}
+
+// TestGatherOrder fetches in Order's order when fewer than all partitions
+// are in flight at once, and ascending when all are (Order is not asked).
+func TestGatherOrder(t *testing.T) {
+	for _, c := range []struct {
+		parallel int
+		want     []int
+	}{{1, []int{3, 1, 2, 0}}, {0, nil}} {
+		var mu sync.Mutex
+		var asked []int
+		r := round(t, func(ctx context.Context, p int) (*partial, error) {
+			mu.Lock()
+			asked = append(asked, p)
+			mu.Unlock()
+			return &partial{p, 1}, nil
+		})
+		r.Parallel = c.parallel
+		ordered := false
+		r.Order = func(parts []int) []int {
+			ordered = true
+			return []int{3, 1, 2, 0}
+		}
+		if err := Gather(context.Background(), newCore(), r); err != nil {
+			t.Fatal(err)
+		}
+		if c.want != nil && !slices.Equal(asked, c.want) {
+			t.Errorf("parallel %d: fetched in the order %v, want %v", c.parallel, asked, c.want)
+		}
+		if c.want == nil && ordered {
+			t.Errorf("parallel %d: Order asked although every partition is in flight at once", c.parallel)
+		}
+	}
+	if OrderOf(struct{}{}) != nil {
+		t.Error("OrderOf of a value without Schedule is not nil")
 	}
 }

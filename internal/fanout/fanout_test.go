@@ -77,3 +77,20 @@ func TestStartCancelled(t *testing.T) {
 		t.Errorf("%d calls made after cancellation, want only the first", calls)
 	}
 }
+
+// TestStartInOrder: with one call at a time the calls start in the order
+// of parts (a scheduler's order, see drive.Round.Order).
+func TestStartInOrder(t *testing.T) {
+	parts := []int{4, 0, 7, 1, 3}
+	var started []int
+	res := Start(context.Background(), parts, 1, func(ctx context.Context, p int) (int, error) {
+		started = append(started, p) // one call at a time: no race
+		return p, nil
+	})
+	for range parts {
+		<-res
+	}
+	if !slices.Equal(started, parts) {
+		t.Errorf("calls started in the order %v, want %v", started, parts)
+	}
+}
