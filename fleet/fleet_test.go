@@ -118,8 +118,8 @@ func TestHolders(t *testing.T) {
 
 // TestSchedule: partitions held in contiguous ranges are requested round
 // robin over their first holders, so that a bounded number of requests in
-// flight reaches different shards; partitions nobody holds come last in
-// their own queue.
+// flight reaches different shards; partitions nobody holds form one more
+// queue, placed by first appearance.
 func TestSchedule(t *testing.T) {
 	ms := []Member{{ID: "s1", Partitions: []int{0, 1, 2}}, {ID: "s2", Partitions: []int{3, 4, 5}}, {ID: "s3", Partitions: []int{6, 7}}}
 	f := New(Config{}, NewStaticView(ms...), Engines{})

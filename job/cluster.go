@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"path/filepath"
-	"runtime"
 
 	"go.uber.org/zap"
 
@@ -256,48 +254,24 @@ func newFleet(o Options, coord *node.Coordinator, log *zap.Logger) *fleet.Fetche
 }
 
 // inFlight returns the partitions to request at once from the shards:
-// --parallel when given; else, when every shard in view serves on a
-// loopback address, GOMAXPROCS, since the shards then share this
-// machine's cores, and more computations at once than cores only evict
-// each other's caches (docs/PERFORMANCE.md, "Fourth session": +25-28% per
-// iteration against one process at n = 1e6, +8-18% with the bound); else
-// every partition at once, each shard bounding its own computations.
-func inFlight(o Options, shards []fleet.Member, log *zap.Logger) int {
+// --parallel when given, else every partition, each shard bounding its own
+// computations. A default bound for shards sharing this machine's cores
+// (all on loopback) was measured and dropped: the bound holds a request's
+// slot through its failover, hedging and rejoin waits, so a hung shard or
+// a lost partition delayed every round by as many waves as it had
+// partitions (docs/PERFORMANCE.md, "Fourth session").
+func inFlight(o Options) int {
 	if o.Parallel > 0 {
 		return o.Parallel
 	}
-	if len(shards) == 0 {
-		return o.Partitions
-	}
-	for _, m := range shards {
-		if !loopback(m.Addr) {
-			return o.Partitions
-		}
-	}
-	n := runtime.GOMAXPROCS(0)
-	log.Info("every shard is on this machine (loopback): requesting at most GOMAXPROCS partitions at once", zap.Int("parallel", n))
-	return n
-}
-
-// loopback reports whether the gRPC address host:port is on this machine's
-// loopback interface.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return o.Partitions
 }
 
 // runFleet trains through the cluster coord sees.
 func runFleet(ctx context.Context, o Options, pr *Problem, coord *node.Coordinator, out io.Writer, log *zap.Logger) (*Result, error) {
 	f := newFleet(o, coord, log)
 	defer f.Close()
-	o.Parallel = inFlight(o, coord.Shards(), log)
+	o.Parallel = inFlight(o)
 	// --init tensor: the shards compute the moments of their partitions,
 	// with the same failover and bound as the statistics.
 	if pr.tensorPending {

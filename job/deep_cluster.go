@@ -61,6 +61,6 @@ func trainDeepLocalShards(ctx context.Context, o Options, dp *DeepProblem, out i
 func runDeepFleet(ctx context.Context, o Options, dp *DeepProblem, coord *node.Coordinator, out io.Writer, log *zap.Logger) (*DeepResult, error) {
 	f := newFleet(o, coord, log)
 	defer f.Close()
-	o.Parallel = inFlight(o, coord.Shards(), log) // as runFleet
+	o.Parallel = inFlight(o) // as runFleet
 	return RunDeep(ctx, o, dp, fleet.DeepFetcher{F: f, Caller: coord}, out, log)
 }

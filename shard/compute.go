@@ -180,8 +180,6 @@ type scratch struct {
 	last  *linalg.Patterns
 	pred  []float64 // predictions of one chunk of rows
 	z     []float64
-	uu    []float64 // U and Prev, for the patterns of both in one pass
-	ss    []float64 // the output signs, and zeros for Prev
 }
 
 // predChunk is the number of rows whose predictions are held at a time: the
@@ -350,44 +348,26 @@ func (sc *scratch) compute(p *Partition, req *Request) (*Stats, error) {
 	sc.pat = fitPatterns(sc.pat, p.Rows, k)
 	sc.last = fitPatterns(sc.last, p.Rows, k)
 	sc.pred = grow(sc.pred, min(p.Rows, predChunk))
-	// Without the previous weights' patterns at hand (a streaming engine
-	// never has them), both sets of patterns come from one pass over the
-	// rows: the 2k neurons U, Prev (output signs 0 for Prev, adding +0 to
-	// every prediction) fit one pattern word per row when 2k <= 64. Each
-	// neuron's z is the same chain of multiply-adds either way.
-	prevMiss := req.Prev != nil && (sc.lastU == nil || !slices.Equal(sc.lastU, req.Prev))
-	fuse := prevMiss && 2*k <= 64
-	u, signs := req.U, req.Signs
-	if fuse {
-		sc.uu = append(append(sc.uu[:0], req.U...), req.Prev...)
-		sc.ss = append(append(sc.ss[:0], req.Signs...), make([]float64, k)...)
-		u, signs = sc.uu, sc.ss
-	}
-	sc.z = grow(sc.z, len(signs))
+	sc.z = grow(sc.z, k)
 	st := &Stats{Iter: req.Iter, Partition: p.ID, Rows: p.Rows, M: d * k, Flips: -1}
 	for lo := 0; lo < p.Rows; lo += predChunk {
 		hi := min(p.Rows, lo+predChunk)
 		pred := sc.pred[:hi-lo]
-		pat := sc.pat.Slice(lo, hi)
-		if fuse { // both sets into last's words, split below
-			pat = &linalg.Patterns{Rows: hi - lo, K: 2 * k, Words: 1, Bits: sc.last.Bits[lo:hi]}
-		}
-		p.patterns(pat, pred, lo, hi, u, signs, sc.z)
+		p.patterns(sc.pat.Slice(lo, hi), pred, lo, hi, req.U, req.Signs, sc.z)
 		for i, yi := range p.Y[lo:hi] {
 			st.YY += yi * yi
 			r := pred[i] - yi
 			st.SSE += r * r
 		}
 	}
-	if fuse {
-		mask := uint64(1)<<uint(k) - 1
-		for i, w := range sc.last.Bits {
-			sc.pat.Bits[i], sc.last.Bits[i] = w&mask, w>>uint(k)
-		}
-	} else if prevMiss {
-		p.patterns(sc.last, nil, 0, p.Rows, req.Prev, req.Signs, sc.z)
-	}
 	if req.Prev != nil {
+		if sc.lastU == nil || !slices.Equal(sc.lastU, req.Prev) {
+			// A second pass: a streaming engine never has the previous
+			// patterns. (One pass over 2k neurons, U and Prev, was tried:
+			// no measurable gain, and the prediction's sum over the Prev
+			// neurons with sign 0 turns an infinite z into NaN.)
+			p.patterns(sc.last, nil, 0, p.Rows, req.Prev, req.Signs, sc.z)
+		}
 		st.Flips = sc.pat.Flips(sc.last)
 	}
 	st.Gram = GramBuffer(linalg.PackedLen(st.M)) // overwritten by stats

@@ -472,9 +472,8 @@ func TestLoad(t *testing.T) {
 
 // TestPreviousPatternsMissSameBits computes iteration-1 statistics with the
 // previous patterns cached (the engine computed iteration 0) and without
-// (a fresh engine: one pass over the rows for both weight sets when
-// 2k <= 64, a second pass otherwise): the same bits, for k on both sides of
-// the one-word limit.
+// (a fresh engine, as a streaming engine always is): the same bits, for
+// pattern words of one and two words.
 func TestPreviousPatternsMissSameBits(t *testing.T) {
 	const seed = 61
 	t.Logf("seed %d", seed)

@@ -129,7 +129,7 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.Out, "out", o.Out, "output directory (weights.npy, model.json, metrics.jsonl)")
 	fs.StringVar(&o.Method, "method", "am", "update: am (alternating minimization, exact least squares) or gd (gradient-descent baseline)")
 	fs.Float64Var(&o.Step, "step", 0, "gd step size (0: the papers' rule 2/(s_min^2+s_max^2) from each iteration's Gram matrix)")
-	fs.IntVar(&o.Parallel, "parallel", 0, "partitions computed at once in process (0: GOMAXPROCS); with shards (--join, --local-shards), partitions requested at once across them (0: GOMAXPROCS when every shard is on loopback, else all, each shard bounding its own; set it when shards share a machine's cores under other addresses)")
+	fs.IntVar(&o.Parallel, "parallel", 0, "partitions computed at once in process (0: GOMAXPROCS); with shards (--join, --local-shards), partitions requested at once across them, round robin over the shards (0: all, each shard bounding its own; set it to the cores when the shards share one machine's cores)")
 	fs.IntVar(&o.Resident, "resident", 0, "stream the partitions: hold at most this many partitions' rows in memory, in process or per --local-shards shard, reading the others from the data when computed; 0: hold them all (shards of a --join cluster take their own --resident)")
 	fs.StringVar(&o.Storage, "storage", o.Storage, "precision the features are held in, in process or by --local-shards: float64 or float32 (half the memory; rounds data that are not float32 values); shards of a --join cluster take their own --storage")
 	level := fs.String("log-level", "warn", "log level: debug, info, warn or error (logs go to stderr)")
