@@ -284,17 +284,26 @@ func (e *Engine) Use(ctx context.Context, id int, fn func(p *Partition) error) e
 	if s == nil {
 		return fmt.Errorf("%w: %d", ErrNoPartition, id)
 	}
+	p, done, err := e.hold(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return fn(p)
+}
+
+// hold takes a computation token (waiting as Acquire does) and then s's
+// rows (pin); done gives both back.
+func (e *Engine) hold(ctx context.Context, s *slot) (p *Partition, done func(), err error) {
 	release, err := e.Acquire(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer release()
-	p, err := e.pin(s)
-	if err != nil {
-		return err
+	if p, err = e.pin(s); err != nil {
+		release()
+		return nil, nil, err
 	}
-	defer e.unpin(s)
-	return fn(p)
+	return p, func() { e.unpin(s); release() }, nil
 }
 
 // Compute returns the statistics of partition id for req.
@@ -318,16 +327,11 @@ func (e *Engine) ComputeContext(ctx context.Context, req *Request, id int) (*Sta
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// After the partition's lock: a token is never held waiting.
-	release, err := e.Acquire(ctx)
+	p, done, err := e.hold(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	p, err := e.pin(s)
-	if err != nil {
-		return nil, err
-	}
-	defer e.unpin(s)
+	defer done()
 	sc := s.sc
 	if e.res != nil {
 		// A shared scratch holds no patterns of this partition.

@@ -140,16 +140,11 @@ func (e *Engine) Moments12Context(ctx context.Context, id int, base *Baseline, o
 	if err := base.validate(d); err != nil {
 		return nil, err
 	}
-	release, err := e.Acquire(ctx)
+	p, done, err := e.hold(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	p, err := e.pin(s)
-	if err != nil {
-		return nil, err
-	}
-	defer e.unpin(s)
+	defer done()
 	m := &Moments12{Partition: id, Order: order, Rows: p.Rows, D: d, SumYX: make([]float64, d), SumX: make([]float64, d)}
 	if order == 2 {
 		m.SumYXX = make([]float64, linalg.PackedLen(d))
@@ -274,16 +269,11 @@ func (e *Engine) Moment4Context(ctx context.Context, id int, v []float64, k int,
 	if err := base.validate(d); err != nil {
 		return nil, err
 	}
-	release, err := e.Acquire(ctx)
+	p, done, err := e.hold(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	p, err := e.pin(s)
-	if err != nil {
-		return nil, err
-	}
-	defer e.unpin(s)
+	defer done()
 	s4 := make([]float64, Sym4Len(k))
 	s2 := make([]float64, linalg.PackedLen(k))
 	var s0 float64
