@@ -7,6 +7,7 @@ import (
 
 	"altmin/internal/partials"
 	"altmin/linalg"
+	"altmin/model"
 )
 
 // Errors returned by Core.Offer and Core.Advance. A rejected partial is
@@ -98,14 +99,14 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Report describes one step: the evaluation of the weights Net on every
+// Report describes one step: the evaluation of the weights model.Net on every
 // partition and, unless training stops here, the solves of Layers.
 type Report struct {
 	Iter   int     // outer iteration
 	Step   int     // solve step, counted from 0
 	Rows   int     // samples reduced
-	Loss   float64 // (1/2n) ||f(X; Net) - y||^2
-	RelRes float64 // ||f(X; Net) - y|| / ||y||
+	Loss   float64 // (1/2n) ||f(X; model.Net) - y||^2
+	RelRes float64 // ||f(X; model.Net) - y|| / ||y||
 	Flips  int64   // pattern bits (all layers) changed since the previous step; -1 at step 0
 	Layers []int   // layers solved in this step; nil when training stopped
 	Ridge  float64 // largest ridge the solves needed, 0 if none
@@ -113,8 +114,8 @@ type Report struct {
 	// Change is set on the last step of an outer iteration: the relative
 	// change of the balanced weights over that iteration.
 	Change float64
-	Stop   Reason // non-empty when training stopped at Net
-	Net    *Net   // the weights evaluated (a copy)
+	Stop   Reason     // non-empty when training stopped at model.Net
+	Net    *model.Net // the weights evaluated (a copy)
 }
 
 // Core is the iteration logic of deep alternating minimization as a pure
@@ -125,9 +126,9 @@ type Report struct {
 // the order they arrive in or on who computed them.
 type Core struct {
 	cfg   Config
-	net   *Net // current weights
-	prev  *Net // weights of the previous step; nil at step 0
-	start *Net // balanced weights at the start of the outer iteration
+	net   *model.Net // current weights
+	prev  *model.Net // weights of the previous step; nil at step 0
+	start *model.Net // balanced weights at the start of the outer iteration
 	iter  int
 	step  int
 	layer int // sequential: next layer to solve (1-based)
@@ -140,7 +141,7 @@ type Core struct {
 }
 
 // NewCore returns a core starting from init (copied).
-func NewCore(cfg Config, init *Net) (*Core, error) {
+func NewCore(cfg Config, init *model.Net) (*Core, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -159,8 +160,8 @@ func NewCore(cfg Config, init *Net) (*Core, error) {
 // Stopped returns the stop reason, or Running.
 func (c *Core) Stopped() Reason { return c.stopped }
 
-// Net returns a copy of the current weights.
-func (c *Core) Net() *Net { return c.net.Clone() }
+// model.Net returns a copy of the current weights.
+func (c *Core) Net() *model.Net { return c.net.Clone() }
 
 // Request returns the request of the current step. The core keeps its own
 // copy; callers may not modify the returned one.
@@ -230,7 +231,7 @@ func (c *Core) Advance() (Report, error) {
 	gs := make([][]float64, len(systems))
 	rs := make([][]float64, len(systems))
 	for i, sy := range systems {
-		m := c.net.unknownsOf(sy)
+		m := c.net.UnknownsOf(sy)
 		gs[i], rs[i] = make([]float64, linalg.PackedLen(m)), make([]float64, m)
 	}
 	var yy, sse float64
@@ -328,8 +329,8 @@ func (c *Core) Advance() (Report, error) {
 // component there; the penalty makes the solve pick the step with no
 // rescaling component, without changing it otherwise. alpha is the mean
 // diagonal of g.
-func addGauge(g []float64, n *Net, layers []int) {
-	m := n.unknownsOf(layers)
+func addGauge(g []float64, n *model.Net, layers []int) {
+	m := n.UnknownsOf(layers)
 	var trace float64
 	for a := 0; a < m; a++ {
 		trace += g[linalg.PackedIndex(m, a, a)]
@@ -375,7 +376,7 @@ func addGauge(g []float64, n *Net, layers []int) {
 }
 
 // relChange returns ||a - b|| / ||b|| over all layers' weights.
-func relChange(a, b *Net) float64 {
+func relChange(a, b *model.Net) float64 {
 	var dn, bn float64
 	for l, w := range a.W {
 		for i, v := range w {
@@ -395,14 +396,14 @@ func relChange(a, b *Net) float64 {
 // was taken from (bit for bit: JSON's shortest round-trip form of the
 // floats gives back the same bits).
 type State struct {
-	Iter    int    `json:"iter"`
-	Step    int    `json:"step"`
-	Layer   int    `json:"layer"` // sequential: next layer to solve (1-based)
-	Net     *Net   `json:"net"`   // current weights
-	Prev    *Net   `json:"prev"`  // weights of the previous step; nil at step 0
-	Start   *Net   `json:"start"` // balanced weights at the start of the outer iteration
-	Pending Reason `json:"pending"`
-	Stopped Reason `json:"stopped"`
+	Iter    int        `json:"iter"`
+	Step    int        `json:"step"`
+	Layer   int        `json:"layer"` // sequential: next layer to solve (1-based)
+	Net     *model.Net `json:"net"`   // current weights
+	Prev    *model.Net `json:"prev"`  // weights of the previous step; nil at step 0
+	Start   *model.Net `json:"start"` // balanced weights at the start of the outer iteration
+	Pending Reason     `json:"pending"`
+	Stopped Reason     `json:"stopped"`
 }
 
 // State returns a copy of the core's state. Partials received for the
@@ -419,7 +420,7 @@ func (c *Core) State() State {
 // fits the core: the same network shape, consistent counters, known stop
 // reasons. Partials already received are dropped.
 func (c *Core) Restore(s State) error {
-	valid := func(what string, n *Net, optional bool) error {
+	valid := func(what string, n *model.Net, optional bool) error {
 		if n == nil {
 			if optional {
 				return nil
@@ -445,7 +446,7 @@ func (c *Core) Restore(s State) error {
 	}
 	for _, v := range []struct {
 		what     string
-		n        *Net
+		n        *model.Net
 		optional bool
 	}{{"current", s.Net, false}, {"previous", s.Prev, true}, {"start", s.Start, false}} {
 		if err := valid(v.what, v.n, v.optional); err != nil {
@@ -460,4 +461,12 @@ func (c *Core) Restore(s State) error {
 	c.req = nil
 	c.got.Reset()
 	return nil
+}
+
+func norm(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x * x
+	}
+	return math.Sqrt(s)
 }

@@ -65,7 +65,7 @@
 //
 // # Experiments
 //
-// Teacher generates planted data (rows from per-row PCG streams, as
+// data.DeepTeacher generates planted data (rows from per-row PCG streams, as
 // data.Synthetic); Experiment measures recovery over seeds and writes
 // deep.csv and deep.md. See docs/DEEP.md for the results.
 package deep

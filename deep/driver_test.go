@@ -12,6 +12,8 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"altmin/data"
+	"altmin/model"
 	"altmin/shard"
 )
 
@@ -36,7 +38,7 @@ func (s *scripted) Fetch(ctx context.Context, req *Request, p int) (*Partial, er
 	return s.inner.Fetch(ctx, req, p)
 }
 
-func driverRun(t *testing.T, cfg Config, init *Net, f Fetcher, par int) (Report, error) {
+func driverRun(t *testing.T, cfg Config, init *model.Net, f Fetcher, par int) (Report, error) {
 	t.Helper()
 	core, err := NewCore(cfg, init)
 	if err != nil {
@@ -51,11 +53,11 @@ func driverRun(t *testing.T, cfg Config, init *Net, f Fetcher, par int) (Report,
 // TestDriverMatchesTrainer: the fetcher-based driver with in-process
 // partitions gives the same bits as Trainer, whatever its parallelism.
 func TestDriverMatchesTrainer(t *testing.T) {
-	tch, err := NewTeacher(2000, []int{8, 4, 2}, 6, "alternate")
+	tch, err := data.NewDeepTeacher(2000, []int{8, 4, 2}, 6, "alternate")
 	if err != nil {
 		t.Fatal(err)
 	}
-	init := Perturb(tch.Net(), 0.2, 3)
+	init := data.PerturbNet(tch.Net(), 0.2, 3)
 	cfg := DefaultConfig()
 	cfg.Schedule, cfg.Partitions, cfg.MaxIters = Joint, 5, 20
 	want, _ := train(t, cfg, init, tch, nil)
@@ -88,7 +90,7 @@ func TestDriverMatchesTrainer(t *testing.T) {
 // TestDriverErrors: a failed fetch stops training with an error naming the
 // step and partition; an answer for another partition is refused.
 func TestDriverErrors(t *testing.T) {
-	tch, err := NewTeacher(300, []int{5, 3, 2}, 2, "alternate")
+	tch, err := data.NewDeepTeacher(300, []int{5, 3, 2}, 2, "alternate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,14 +111,14 @@ func TestDriverErrors(t *testing.T) {
 		}
 		return nil
 	}}
-	_, err = driverRun(t, cfg, Perturb(tch.Net(), 0.2, 1), f, 2)
+	_, err = driverRun(t, cfg, data.PerturbNet(tch.Net(), 0.2, 1), f, 2)
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "step 1: partition 2") {
 		t.Errorf("failed fetch: %v", err)
 	}
 	wrong := fetcherFunc(func(ctx context.Context, req *Request, p int) (*Partial, error) {
 		return local.Fetch(ctx, req, (p+1)%3)
 	})
-	_, err = driverRun(t, cfg, Perturb(tch.Net(), 0.2, 1), wrong, 1)
+	_, err = driverRun(t, cfg, data.PerturbNet(tch.Net(), 0.2, 1), wrong, 1)
 	if err == nil || !strings.Contains(err.Error(), "answer was for partition") {
 		t.Errorf("answer for another partition: %v", err)
 	}
@@ -137,7 +139,7 @@ func (f fetcherFunc) Fetch(ctx context.Context, req *Request, p int) (*Partial, 
 // TestPartitionStatsFloat32: a partition held as float32 gives the same
 // bits as the same (float32-exact) values held as float64.
 func TestPartitionStatsFloat32(t *testing.T) {
-	tch, err := NewTeacher(400, []int{6, 4, 2}, 8, "alternate")
+	tch, err := data.NewDeepTeacher(400, []int{6, 4, 2}, 8, "alternate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,13 +154,13 @@ func TestPartitionStatsFloat32(t *testing.T) {
 	for i, v := range p64.X { // the float32 values, held as float64
 		p64.X[i] = float64(float32(v))
 	}
-	net := Perturb(tch.Net(), 0.1, 1)
+	net := data.PerturbNet(tch.Net(), 0.1, 1)
 	net.Dims[0]++
 	net.W[0] = make([]float64, 4*7)
 	for i := range net.W[0] {
 		net.W[0][i] = math.Sin(float64(i))
 	}
-	req := &Request{Step: 1, Net: net, Layers: []int{1, 2}, Joint: true, Prev: Perturb(net, 0.1, 2)}
+	req := &Request{Step: 1, Net: net, Layers: []int{1, 2}, Joint: true, Prev: data.PerturbNet(net, 0.1, 2)}
 	var w1, w2 Workspace
 	a, err := PartitionStats(&w1, p64, req)
 	if err != nil {
@@ -183,26 +185,26 @@ func TestPartitionStatsFloat32(t *testing.T) {
 // TestParseTeacher: the specification round-trips through Spec, and bad
 // ones are refused naming the key.
 func TestParseTeacher(t *testing.T) {
-	tch, err := ParseTeacher("model=deep,d=7,hidden=5-3-2,n=100,seed=9,signs=ones")
+	tch, err := data.ParseDeepTeacher("model=deep,d=7,hidden=5-3-2,n=100,seed=9,signs=ones")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := NewTeacher(100, []int{7, 5, 3, 2}, 9, "ones")
+	want, err := data.NewDeepTeacher(100, []int{7, 5, 3, 2}, 9, "ones")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if relChange(tch.Net(), want.Net()) != 0 || tch.Spec() != "model=deep,d=7,hidden=5-3-2,n=100,seed=9,signs=ones" {
 		t.Errorf("parsed %s, want the teacher of NewTeacher", tch.Spec())
 	}
-	again, err := ParseTeacher(tch.Spec())
+	again, err := data.ParseDeepTeacher(tch.Spec())
 	if err != nil || again.Spec() != tch.Spec() {
 		t.Errorf("round trip: %v, %v", again, err)
 	}
-	def, err := ParseTeacher("model=deep,d=3,hidden=2-2,n=5")
+	def, err := data.ParseDeepTeacher("model=deep,d=3,hidden=2-2,n=5")
 	if err != nil || def.Seed != 1 || def.Signs != "alternate" {
 		t.Errorf("defaults: %v, %v", def, err)
 	}
-	if !IsTeacherSpec("d=3, model=deep ,n=4") || IsTeacherSpec("model=sum,d=3,k=2,n=4") || IsTeacherSpec("") {
+	if !data.IsDeepSpec("d=3, model=deep ,n=4") || data.IsDeepSpec("model=sum,d=3,k=2,n=4") || data.IsDeepSpec("") {
 		t.Error("IsTeacherSpec")
 	}
 	for spec, msg := range map[string]string{
@@ -213,8 +215,8 @@ func TestParseTeacher(t *testing.T) {
 		"model=deep,d=3,n=5":                  "needs model=deep, d, hidden",
 		"model=deep,d=3,hidden=2,seed=-1,n=5": "seed=-1",
 	} {
-		if _, err := ParseTeacher(spec); !errors.Is(err, ErrTeacher) || !strings.Contains(err.Error(), msg) {
-			t.Errorf("%s: %v, want ErrTeacher with %q", spec, err, msg)
+		if _, err := data.ParseDeepTeacher(spec); !errors.Is(err, data.ErrSynthetic) || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: %v, want data.ErrSynthetic with %q", spec, err, msg)
 		}
 	}
 }
@@ -224,7 +226,7 @@ func TestParseTeacher(t *testing.T) {
 // ends with the same bits as the uninterrupted run; states that do not fit
 // are refused.
 func TestStateRestore(t *testing.T) {
-	tch, err := NewTeacher(1200, []int{6, 4, 2}, 4, "alternate")
+	tch, err := data.NewDeepTeacher(1200, []int{6, 4, 2}, 4, "alternate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +234,7 @@ func TestStateRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	init := Perturb(tch.Net(), 0.2, 5)
+	init := data.PerturbNet(tch.Net(), 0.2, 5)
 	for _, sched := range []Schedule{Joint, Sequential} {
 		cfg := DefaultConfig()
 		cfg.Schedule, cfg.Partitions, cfg.MaxIters = sched, 3, 6
@@ -263,7 +265,7 @@ func TestStateRestore(t *testing.T) {
 			if err := json.Unmarshal(b, &st); err != nil {
 				t.Fatal(err)
 			}
-			fresh, _ := NewCore(cfg, Perturb(tch.Net(), 0.5, 77)) // another start: the state replaces it
+			fresh, _ := NewCore(cfg, data.PerturbNet(tch.Net(), 0.5, 77)) // another start: the state replaces it
 			if err := fresh.Restore(st); err != nil {
 				t.Fatal(err)
 			}
@@ -286,7 +288,7 @@ func TestStateRestore(t *testing.T) {
 	}
 	core, _ := NewCore(DefaultConfig(), init)
 	good := core.State()
-	other := NewNet(6, 4, 3)
+	other := model.NewNet(6, 4, 3)
 	for name, f := range map[string]func(s *State){
 		"other shape":  func(s *State) { s.Net = other },
 		"no start":     func(s *State) { s.Start = nil },

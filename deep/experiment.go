@@ -12,7 +12,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"altmin/data"
 	"altmin/linalg"
+	"altmin/model"
 )
 
 // ErrExperiment is wrapped by errors in an experiment configuration.
@@ -321,7 +323,7 @@ func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult
 // run and is recorded in r.Err; other errors are returned.
 func runOne(ctx context.Context, cfg ExperimentConfig, r *Run) error {
 	cs := cfg.Cases[r.Case]
-	tch, err := NewTeacher(cs.N, cs.Dims, r.Seed, cfg.Signs)
+	tch, err := data.NewDeepTeacher(cs.N, cs.Dims, r.Seed, cfg.Signs)
 	if err != nil {
 		return err
 	}
@@ -334,9 +336,9 @@ func runOne(ctx context.Context, cfg ExperimentConfig, r *Run) error {
 		return err
 	}
 	truth := tch.Net()
-	init := RandomInit(truth, r.Seed)
+	init := data.RandomNet(truth, r.Seed)
 	if r.Init.Delta > 0 {
-		init = Perturb(truth, r.Init.Delta, r.Seed)
+		init = data.PerturbNet(truth, r.Init.Delta, r.Seed)
 	}
 	core, err := NewCore(Config{Schedule: r.Schedule, Partitions: cfg.Partitions, MaxIters: cfg.MaxIters,
 		Tol: DefaultConfig().Tol, FitTol: DefaultConfig().FitTol}, init)
@@ -345,7 +347,7 @@ func runOne(ctx context.Context, cfg ExperimentConfig, r *Run) error {
 	}
 	r.SuccessIter, r.SuccessPass = -1, -1
 	tr := &Trainer{Core: core, Parts: parts, OnReport: func(rep Report) error {
-		s := StepRecord{Report: rep, TestErr: PredErr(rep.Net, test[0].X, test[0].Y), WeightErr: WeightErr(rep.Net, truth)}
+		s := StepRecord{Report: rep, TestErr: model.PredErr(rep.Net, test[0].X, test[0].Y), WeightErr: model.WeightErr(rep.Net, truth)}
 		r.Steps = append(r.Steps, s)
 		if s.TestErr <= cfg.Threshold && r.SuccessIter < 0 {
 			r.SuccessIter, r.SuccessPass = rep.Iter, rep.Step

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"altmin/linalg"
+	"altmin/model"
 	"altmin/shard"
 )
 
@@ -15,8 +16,8 @@ var ErrRequest = errors.New("deep: bad request")
 
 // Request asks every partition for the statistics of one solve step.
 type Request struct {
-	Step int  // solve step, counted from 0; names the request
-	Net  *Net // the current weights, whose patterns are held
+	Step int        // solve step, counted from 0; names the request
+	Net  *model.Net // the current weights, whose patterns are held
 	// Layers lists the layers (1-based, ascending) whose normal equations
 	// are wanted; empty for an evaluation only.
 	Layers []int
@@ -26,7 +27,7 @@ type Request struct {
 	Joint bool
 	// Prev, when non-nil, is the previous step's weights: the partial then
 	// counts the pattern bits (all layers) that changed since.
-	Prev *Net
+	Prev *model.Net
 }
 
 // Validate checks the request's internal consistency.
@@ -93,15 +94,6 @@ func (r *Request) Systems() [][]int {
 	return out
 }
 
-// unknownsOf returns the number of unknowns of a system over layers.
-func (n *Net) unknownsOf(layers []int) int {
-	m := 0
-	for _, l := range layers {
-		m += n.Unknowns(l)
-	}
-	return m
-}
-
 // Validate checks the partial's sizes and finiteness against a request.
 func (p *Partial) Validate(req *Request) error {
 	want := req.Systems()
@@ -112,7 +104,7 @@ func (p *Partial) Validate(req *Request) error {
 		return fmt.Errorf("partial of partition %d has non-finite sums", p.Partition)
 	}
 	for i, sy := range p.Systems {
-		m := req.Net.unknownsOf(want[i])
+		m := req.Net.UnknownsOf(want[i])
 		if !slices.Equal(sy.Layers, want[i]) || sy.M != m || len(sy.Gram) != linalg.PackedLen(m) || len(sy.R) != m {
 			return fmt.Errorf("partial of partition %d: system over layers %v with m = %d, want layers %v, m = %d", p.Partition, sy.Layers, sy.M, want[i], m)
 		}
@@ -135,13 +127,13 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 // Workspace holds the scratch memory of PartitionStats for one partition.
 // The zero value is ready to use.
 type Workspace struct {
-	fw, prev forward
+	fw, prev model.Pass
 	row      []float64 // one row's features, with float32 storage
 }
 
 // PartitionStats computes partition p's statistics for req: it runs every
-// row forward through req.Net, reads off the activation patterns of all
-// layers and runs the backward pass for the coefficients c_l (see Net), so
+// row model.Pass through req.Net, reads off the activation patterns of all
+// layers and runs the backward pass for the coefficients c_l (see model.Net), so
 // that f(x_i) = c_li . (W_l h_{l-1,i}) for every layer l while the patterns
 // are held: f is linear in each layer's weights separately, with
 // gradient b_li = c_li (x) h_{l-1,i}. For each requested system over a set S
@@ -168,12 +160,12 @@ func PartitionStats(ws *Workspace, p *shard.Partition, req *Request) (*Partial, 
 	if p.D != net.In() {
 		return nil, fmt.Errorf("%w: weights for d = %d, partition %d has d = %d", ErrRequest, net.In(), p.ID, p.D)
 	}
-	ws.fw.init(net)
+	ws.fw.Init(net)
 	if req.Prev != nil {
-		ws.prev.init(req.Prev)
+		ws.prev.Init(req.Prev)
 	}
 	systems := req.Systems()
-	acc := make([]*Accum, len(systems))
+	acc := make([]*linalg.Accum, len(systems))
 	cs := make([][][]float64, len(systems))
 	hs := make([][][]float64, len(systems))
 	for i, sy := range systems {
@@ -181,7 +173,7 @@ func PartitionStats(ws *Workspace, p *shard.Partition, req *Request) (*Partial, 
 		for _, l := range sy {
 			shapes = append(shapes, net.Dims[l], net.Dims[l-1])
 		}
-		acc[i] = NewAccum(shapes...)
+		acc[i] = linalg.NewAccum(shapes...)
 		cs[i], hs[i] = make([][]float64, len(sy)), make([][]float64, len(sy))
 	}
 	out := &Partial{Step: req.Step, Partition: p.ID, Rows: p.Rows, Flips: -1}
@@ -197,15 +189,15 @@ func PartitionStats(ws *Workspace, p *shard.Partition, req *Request) (*Partial, 
 	}
 	for i := 0; i < p.Rows; i++ {
 		x, y := p.Row(i, row), p.Y[i] // float32 storage: converted exactly into row
-		f := ws.fw.run(net, x)
+		f := ws.fw.Run(net, x)
 		e := f - y
 		out.SSE = math.FMA(e, e, out.SSE)
 		out.YY = math.FMA(y, y, out.YY)
 		if req.Prev != nil {
-			ws.prev.run(req.Prev, x)
+			ws.prev.Run(req.Prev, x)
 			for l := 1; l <= net.Layers(); l++ {
-				for q, z := range ws.fw.z[l] {
-					if (z > 0) != (ws.prev.z[l][q] > 0) {
+				for q, z := range ws.fw.Z[l] {
+					if (z > 0) != (ws.prev.Z[l][q] > 0) {
 						out.Flips++
 					}
 				}
@@ -214,10 +206,10 @@ func PartitionStats(ws *Workspace, p *shard.Partition, req *Request) (*Partial, 
 		if len(acc) == 0 {
 			continue
 		}
-		ws.fw.backward(net)
+		ws.fw.Backward(net)
 		for j, sy := range systems {
 			for t, l := range sy {
-				cs[j][t], hs[j][t] = ws.fw.c[l], ws.fw.h[l-1]
+				cs[j][t], hs[j][t] = ws.fw.C[l], ws.fw.H[l-1]
 			}
 			acc[j].AddRow(cs[j], hs[j], -e)
 		}

@@ -4,11 +4,13 @@ import (
 	"math"
 	"testing"
 
+	"altmin/data"
 	"altmin/linalg"
+	"altmin/model"
 )
 
 // loadAll returns every row of src in one partition.
-func loadAll(t *testing.T, tch *Teacher) (x, y []float64) {
+func loadAll(t *testing.T, tch *data.DeepTeacher) (x, y []float64) {
 	t.Helper()
 	ps, err := LoadPartitions(tch, 1)
 	if err != nil {
@@ -24,7 +26,7 @@ func loadAll(t *testing.T, tch *Teacher) (x, y []float64) {
 // teacher checks a middle layer too.
 func TestLayerSolveRecoversTruth(t *testing.T) {
 	for _, dims := range [][]int{{10, 4, 2}, {12, 6, 3}, {8, 5, 4, 2}} {
-		tch, err := NewTeacher(2000, dims, 7, "alternate")
+		tch, err := data.NewDeepTeacher(2000, dims, 7, "alternate")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,13 +34,13 @@ func TestLayerSolveRecoversTruth(t *testing.T) {
 		x, y := loadAll(t, tch)
 		d := truth.In()
 		for l := 1; l <= truth.Layers(); l++ {
-			acc := NewAccum(truth.Dims[l], truth.Dims[l-1])
-			var fw forward
-			fw.init(truth)
+			acc := linalg.NewAccum(truth.Dims[l], truth.Dims[l-1])
+			var fw model.Pass
+			fw.Init(truth)
 			for i := range y {
-				fw.run(truth, x[i*d:(i+1)*d])
-				fw.backward(truth)
-				acc.Add(fw.c[l], fw.h[l-1], y[i])
+				fw.Run(truth, x[i*d:(i+1)*d])
+				fw.Backward(truth)
+				acc.Add(fw.C[l], fw.H[l-1], y[i])
 			}
 			m := acc.M
 			w := make([]float64, m)
@@ -59,23 +61,23 @@ func TestLayerSolveRecoversTruth(t *testing.T) {
 // the 1-hidden-layer problem on inputs h_i with signs v, as computed by
 // linalg.Stats.
 func TestLastLayerIsOneHiddenLayer(t *testing.T) {
-	tch, err := NewTeacher(500, []int{6, 5, 3}, 11, "alternate")
+	tch, err := data.NewDeepTeacher(500, []int{6, 5, 3}, 11, "alternate")
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := Perturb(tch.Net(), 0.2, 5)
+	start := data.PerturbNet(tch.Net(), 0.2, 5)
 	x, y := loadAll(t, tch)
 	n, d, k1, k2 := len(y), start.In(), start.Dims[1], start.Dims[2]
 	h := make([]float64, n*k1)
 	w2 := start.W[1]
-	acc := NewAccum(k2, k1)
-	var fw forward
-	fw.init(start)
+	acc := linalg.NewAccum(k2, k1)
+	var fw model.Pass
+	fw.Init(start)
 	for i := range y {
-		fw.run(start, x[i*d:(i+1)*d])
-		fw.backward(start)
-		copy(h[i*k1:], fw.h[1])
-		acc.Add(fw.c[2], fw.h[1], y[i])
+		fw.Run(start, x[i*d:(i+1)*d])
+		fw.Backward(start)
+		copy(h[i*k1:], fw.H[1])
+		acc.Add(fw.C[2], fw.H[1], y[i])
 	}
 	pat := linalg.NewPatterns(n, k2)
 	linalg.ComputePatterns(pat, nil, h, k1, w2, start.V, make([]float64, k2))

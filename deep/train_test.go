@@ -1,6 +1,8 @@
 package deep
 
 import (
+	"altmin/data"
+	"altmin/model"
 	"context"
 	"errors"
 	"math"
@@ -12,7 +14,7 @@ import (
 
 // train runs the core in process over parts from init and returns the last
 // report and every report.
-func train(t *testing.T, cfg Config, init *Net, tch *Teacher, order func(int) []int) (Report, []Report) {
+func train(t *testing.T, cfg Config, init *model.Net, tch *data.DeepTeacher, order func(int) []int) (Report, []Report) {
 	t.Helper()
 	parts, err := LoadPartitions(tch, cfg.Partitions)
 	if err != nil {
@@ -33,13 +35,13 @@ func train(t *testing.T, cfg Config, init *Net, tch *Teacher, order func(int) []
 }
 
 // testErr returns the relative prediction error of n on held-out rows.
-func testErr(t *testing.T, n *Net, tch *Teacher, rows int) float64 {
+func testErr(t *testing.T, n *model.Net, tch *data.DeepTeacher, rows int) float64 {
 	t.Helper()
 	ps, err := LoadPartitions(tch.HeldOut(rows), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return PredErr(n, ps[0].X, ps[0].Y)
+	return model.PredErr(n, ps[0].X, ps[0].Y)
 }
 
 // TestConvergesFromPerturbation: deep AM from W* + 0.05 noise recovers the
@@ -60,14 +62,14 @@ func TestConvergesFromPerturbation(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tch, err := NewTeacher(c.n, c.dims, 3, "alternate")
+			tch, err := data.NewDeepTeacher(c.n, c.dims, 3, "alternate")
 			if err != nil {
 				t.Fatal(err)
 			}
 			cfg := DefaultConfig()
 			cfg.Schedule, cfg.Partitions, cfg.MaxIters = c.sched, 4, c.iters
-			last, reps := train(t, cfg, Perturb(tch.Net(), 0.05, 99), tch, nil)
-			te, we := testErr(t, last.Net, tch, 1000), WeightErr(last.Net, tch.Net())
+			last, reps := train(t, cfg, data.PerturbNet(tch.Net(), 0.05, 99), tch, nil)
+			te, we := testErr(t, last.Net, tch, 1000), model.WeightErr(last.Net, tch.Net())
 			t.Logf("%s: stop %s after %d iterations (%d steps), train residual %.2e, test error %.2e, weight error %.2e",
 				c.name, last.Stop, last.Iter, len(reps), last.RelRes, te, we)
 			if last.Stop == IterLimit || te > 1e-10 || we > 1e-10 {
@@ -81,11 +83,11 @@ func TestConvergesFromPerturbation(t *testing.T) {
 // partitions beyond rounding (P = 1 against P = 5 within 1e-12), and for a
 // fixed P are bit-identical across runs and offer orders.
 func TestPartitionOrder(t *testing.T) {
-	tch, err := NewTeacher(2500, []int{8, 4, 2}, 5, "alternate")
+	tch, err := data.NewDeepTeacher(2500, []int{8, 4, 2}, 5, "alternate")
 	if err != nil {
 		t.Fatal(err)
 	}
-	init := Perturb(tch.Net(), 0.3, 17)
+	init := data.PerturbNet(tch.Net(), 0.3, 17)
 	for _, sched := range []Schedule{Joint, Sequential} {
 		cfg := DefaultConfig()
 		cfg.Schedule, cfg.MaxIters, cfg.FitTol, cfg.Tol = sched, 3, 0, 0
@@ -116,13 +118,13 @@ func TestPartitionOrder(t *testing.T) {
 // the training residual does not fall below its start even from a 5%
 // perturbation.
 func TestSimultaneousDoesNotConverge(t *testing.T) {
-	tch, err := NewTeacher(3000, []int{8, 4, 2}, 3, "alternate")
+	tch, err := data.NewDeepTeacher(3000, []int{8, 4, 2}, 3, "alternate")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
 	cfg.Schedule, cfg.Partitions, cfg.MaxIters = Simultaneous, 2, 20
-	last, reps := train(t, cfg, Perturb(tch.Net(), 0.05, 99), tch, nil)
+	last, reps := train(t, cfg, data.PerturbNet(tch.Net(), 0.05, 99), tch, nil)
 	t.Logf("simultaneous: residual %.2e at the start, %.2e after %d iterations", reps[0].RelRes, last.RelRes, last.Iter)
 	if last.Stop != IterLimit || last.RelRes < 1e-3 {
 		t.Errorf("simultaneous schedule converged (stop %s, residual %.3g); update the documentation", last.Stop, last.RelRes)
@@ -132,7 +134,7 @@ func TestSimultaneousDoesNotConverge(t *testing.T) {
 // TestCoreRejects: stale, duplicate, unknown and malformed partials are
 // rejected and not reduced; Advance refuses while partitions are missing.
 func TestCoreRejects(t *testing.T) {
-	tch, err := NewTeacher(100, []int{4, 3, 2}, 1, "alternate")
+	tch, err := data.NewDeepTeacher(100, []int{4, 3, 2}, 1, "alternate")
 	if err != nil {
 		t.Fatal(err)
 	}

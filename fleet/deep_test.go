@@ -11,16 +11,18 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"altmin/data"
 	"altmin/deep"
+	"altmin/model"
 	"altmin/shard"
 )
 
 // deepCluster loads a planted deep teacher into n in-memory shards with
 // replication 2 (shard s holds p when p%n == s or (p+1)%n == s) and returns
 // them with the in-process fetcher over all partitions.
-func deepCluster(t *testing.T, n int) (DeepEngines, []Member, *deep.LocalFetcher, *deep.Teacher) {
+func deepCluster(t *testing.T, n int) (DeepEngines, []Member, *deep.LocalFetcher, *data.DeepTeacher) {
 	t.Helper()
-	tch, err := deep.NewTeacher(1600, []int{8, 4, 2}, 5, "alternate")
+	tch, err := data.NewDeepTeacher(1600, []int{8, 4, 2}, 5, "alternate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,18 +55,18 @@ func deepCluster(t *testing.T, n int) (DeepEngines, []Member, *deep.LocalFetcher
 	return engines, members, all, tch
 }
 
-func deepTrain(t *testing.T, f deep.Fetcher, tch *deep.Teacher) (deep.Report, error) {
+func deepTrain(t *testing.T, f deep.Fetcher, tch *data.DeepTeacher) (deep.Report, error) {
 	t.Helper()
 	cfg := deep.DefaultConfig()
 	cfg.Schedule, cfg.Partitions, cfg.MaxIters = deep.Joint, parts, 8
-	core, err := deep.NewCore(cfg, deep.Perturb(tch.Net(), 0.2, 3))
+	core, err := deep.NewCore(cfg, data.PerturbNet(tch.Net(), 0.2, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return (&deep.Driver{Core: core, Fetcher: f, Log: zaptest.NewLogger(t)}).Run(context.Background())
 }
 
-func sameNet(a, b *deep.Net) bool {
+func sameNet(a, b *model.Net) bool {
 	for l := range a.W {
 		for i, v := range a.W[l] {
 			if v != b.W[l][i] {

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"altmin/deep"
+	"altmin/model"
 )
 
 // slowDeep answers only from the shard named ok; every other call blocks
@@ -46,7 +47,7 @@ func TestHedgedCallsDoNotLeak(t *testing.T) {
 	// Holders asks s00, s01, ... in order: the last one answers, after
 	// every other is in flight.
 	df := DeepFetcher{F: f, Caller: slowDeep{ok: members[n-1].ID, done: &done}}
-	req := &deep.Request{Step: 0, Net: deep.NewNet(2, 2, 1)}
+	req := &deep.Request{Step: 0, Net: model.NewNet(2, 2, 1)}
 	if _, err := df.Fetch(context.Background(), req, 0); err != nil {
 		t.Fatal(err)
 	}

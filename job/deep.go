@@ -53,7 +53,7 @@ func ParseHidden(s string) ([]int, error) {
 // IsDeep reports whether the options train a deep network: --model deep,
 // or no --model and a deep --synthetic teacher (model=deep).
 func (o *Options) IsDeep() bool {
-	return o.Model == ModelDeep || (o.Model == "" && deep.IsTeacherSpec(o.Synthetic))
+	return o.Model == ModelDeep || (o.Model == "" && data.IsDeepSpec(o.Synthetic))
 }
 
 func hiddenString(ks []int) string {
@@ -67,7 +67,7 @@ func hiddenString(ks []int) string {
 // validateDeep checks the flags of deep networks and the flags that do not
 // apply to them (called by Validate).
 func (o *Options) validateDeep() error {
-	synthDeep := deep.IsTeacherSpec(o.Synthetic)
+	synthDeep := data.IsDeepSpec(o.Synthetic)
 	if !o.IsDeep() {
 		m := o.Model
 		if m == "" {
@@ -141,9 +141,9 @@ type DeepProblem struct {
 	DataDesc string // description of the data for the table and model.json
 	DataID   string // data.Fingerprint of the data as stored (see --storage)
 	Bias     bool
-	Init     *deep.Net // the start: widths (d[+1], k1, ..., kL) and output signs
+	Init     *model.Net // the start: widths (d[+1], k1, ..., kL) and output signs
 	InitDesc string
-	Teacher  *deep.Net // a known teacher in the model's shape (zero bias column), or nil
+	Teacher  *model.Net // a known teacher in the model's shape (zero bias column), or nil
 }
 
 // Close releases the data source's files, if it holds any.
@@ -212,24 +212,24 @@ func (dp *DeepProblem) LocalFetcher(o Options) (deep.Fetcher, error) {
 
 // openDeepSource opens the data of a deep run: a deep --synthetic teacher
 // (returned too), or whatever OpenSource opens.
-func openDeepSource(o Options) (data.Source, *deep.Teacher, error) {
+func openDeepSource(o Options) (data.Source, *data.DeepTeacher, error) {
 	src, _, err := OpenSource(o)
 	if err != nil {
 		return nil, nil, err
 	}
-	tch, _ := src.(*deep.Teacher)
+	tch, _ := src.(*data.DeepTeacher)
 	return src, tch, nil
 }
 
 // prepareDeep builds the network's shape, the teacher and the start for
 // data src (of d features) and an optional planted teacher.
-func prepareDeep(o Options, src data.Source, tch *deep.Teacher) (*DeepProblem, error) {
+func prepareDeep(o Options, src data.Source, tch *data.DeepTeacher) (*DeepProblem, error) {
 	info := src.Info()
 	dp := &DeepProblem{Source: src, DataDesc: info.Desc, Bias: o.Bias}
 	if tch != nil {
 		dp.DataDesc = "synthetic " + tch.Spec()
 	}
-	var teacher *deep.Net
+	var teacher *model.Net
 	hidden := o.Hidden
 	if tch != nil {
 		teacher = tch.Net()
@@ -251,7 +251,7 @@ func prepareDeep(o Options, src data.Source, tch *deep.Teacher) (*DeepProblem, e
 	if err := checkDeepSize(dims); err != nil {
 		return nil, fmt.Errorf("%w: --hidden %s on d = %d features: %v", ErrOptions, hiddenString(hidden), in, err)
 	}
-	shape := deep.NewNet(dims...)
+	shape := model.NewNet(dims...)
 	if teacher != nil && o.Bias {
 		teacher.Dims[0] = in
 		teacher.W[0] = widen(teacher.W[0], hidden[0], info.D, in)
@@ -304,7 +304,7 @@ func prepareDeep(o Options, src data.Source, tch *deep.Teacher) (*DeepProblem, e
 	}
 	switch {
 	case initName == "random":
-		dp.Init = deep.RandomInit(shape, o.Seed)
+		dp.Init = data.RandomNet(shape, o.Seed)
 	case strings.HasPrefix(initName, "perturb:"):
 		delta, err := strconv.ParseFloat(strings.TrimPrefix(initName, "perturb:"), 64)
 		if err != nil || !(delta >= 0) || math.IsInf(delta, 0) {
@@ -313,7 +313,7 @@ func prepareDeep(o Options, src data.Source, tch *deep.Teacher) (*DeepProblem, e
 		if teacher == nil {
 			return nil, fmt.Errorf("%w: --init %s needs a known teacher (--synthetic model=deep,... or --truth DIR)", ErrOptions, initName)
 		}
-		dp.Init = deep.Perturb(teacher, delta, o.Seed)
+		dp.Init = data.PerturbNet(teacher, delta, o.Seed)
 	default:
 		if st, err := os.Stat(initName); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("%w: --init %q: want random, perturb:DELTA or a deep model directory", ErrOptions, initName)
@@ -333,7 +333,7 @@ func prepareDeep(o Options, src data.Source, tch *deep.Teacher) (*DeepProblem, e
 
 // DeepResult is what a deep training run produced.
 type DeepResult struct {
-	Net   *deep.Net // the learned network
+	Net   *model.Net // the learned network
 	Final deep.Report
 	Model DeepModelFile
 }
@@ -428,7 +428,7 @@ func RunDeep(ctx context.Context, o Options, dp *DeepProblem, f deep.Fetcher, ou
 				StatsSeconds: tm.Stats.Seconds(), SolveSeconds: tm.Solve.Seconds(), Ridge: r.Ridge,
 				Cond: r.Cond, Change: r.Change, Layers: r.Layers, Rows: r.Rows}
 			if dp.Teacher != nil {
-				e := deep.WeightErr(r.Net, dp.Teacher)
+				e := model.WeightErr(r.Net, dp.Teacher)
 				m.RelErr, lastRel = &e, &e
 			}
 			var flips string
@@ -474,7 +474,7 @@ func weightFiles(layers int) []string {
 }
 
 // writeDeepModel writes weights_1.npy ... weights_L.npy and model.json.
-func writeDeepModel(dir string, mf DeepModelFile, net *deep.Net) error {
+func writeDeepModel(dir string, mf DeepModelFile, net *model.Net) error {
 	for l, name := range weightFiles(net.Layers()) {
 		if err := data.WriteNPY(filepath.Join(dir, name), net.W[l], net.Dims[l+1], net.Dims[l]); err != nil {
 			return err

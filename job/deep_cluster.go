@@ -6,7 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"altmin/deep"
+	"altmin/data"
 	"altmin/fleet"
 	"altmin/node"
 	"altmin/transport"
@@ -30,7 +30,7 @@ func prepareDeepRemote(o Options, schema transport.Schema) (*DeepProblem, error)
 	if err != nil {
 		return nil, err
 	}
-	var tch *deep.Teacher
+	var tch *data.DeepTeacher
 	if o.Synthetic != "" {
 		g, t, err := openDeepSource(o)
 		if err != nil {

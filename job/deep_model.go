@@ -9,7 +9,7 @@ import (
 	"slices"
 
 	"altmin/data"
-	"altmin/deep"
+	"altmin/model"
 )
 
 // DeepModelFile is the content of model.json for --model deep. The weights
@@ -62,7 +62,7 @@ func modelKind(dir string) (string, error) {
 // LoadDeepModel reads a deep model directory written by TrainDeep and
 // checks it: widths, signs, the shapes and finiteness of every layer's
 // weights.
-func LoadDeepModel(dir string) (*deep.Net, *DeepModelFile, error) {
+func LoadDeepModel(dir string) (*model.Net, *DeepModelFile, error) {
 	path := filepath.Join(dir, "model.json")
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -92,7 +92,7 @@ func LoadDeepModel(dir string) (*deep.Net, *DeepModelFile, error) {
 	if err := checkDeepSize(mf.Dims); err != nil {
 		return nil, nil, bad("dims %v: %v", mf.Dims, err)
 	}
-	net := deep.NewNet(mf.Dims...)
+	net := model.NewNet(mf.Dims...)
 	if len(mf.Signs) != len(net.V) {
 		return nil, nil, bad("%d signs for %d units of the last hidden layer", len(mf.Signs), len(net.V))
 	}

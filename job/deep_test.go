@@ -19,6 +19,7 @@ import (
 	"altmin/data"
 	"altmin/deep"
 	"altmin/job"
+	"altmin/model"
 )
 
 // deepSynth is a planted 2-hidden-layer teacher: 10-6-3, 4000 rows.
@@ -50,7 +51,7 @@ func bitsEqual(a, b []float64) bool {
 	return true
 }
 
-func netsEqual(a, b *deep.Net) bool {
+func netsEqual(a, b *model.Net) bool {
 	if !slices.Equal(a.Dims, b.Dims) || !bitsEqual(a.V, b.V) || len(a.W) != len(b.W) {
 		return false
 	}
@@ -74,11 +75,11 @@ func TestDeepTrainPlanted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tch, err := deep.ParseTeacher(deepSynth)
+	tch, err := data.ParseDeepTeacher(deepSynth)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel := deep.WeightErr(res.Net, tch.Net())
+	rel := model.WeightErr(res.Net, tch.Net())
 	t.Logf("stop %s after %d iterations, residual %.3g, weight error %.3g", res.Final.Stop, res.Final.Iter, res.Final.RelRes, rel)
 	if !(rel <= 1e-10) || res.Final.Stop == deep.IterLimit {
 		t.Fatalf("weight error %.3g, stop %s; want <= 1e-10 before the limit", rel, res.Final.Stop)
@@ -140,7 +141,7 @@ func TestDeepTrainPlanted(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := deep.Config{Schedule: deep.Joint, Partitions: 4, MaxIters: 20, Tol: o.Tol, FitTol: deep.DefaultConfig().FitTol}
-	core, err := deep.NewCore(cfg, deep.Perturb(tch.Net(), 0.1, o.Seed))
+	core, err := deep.NewCore(cfg, data.PerturbNet(tch.Net(), 0.1, o.Seed))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func TestDeepReproducible(t *testing.T) {
 // entry point, as .npy and as CSV, with the network's own bits, and
 // matches the teacher's labels.
 func TestDeepPredictRoundTrip(t *testing.T) {
-	tch, err := deep.ParseTeacher("model=deep,d=6,hidden=5-3,n=3000,seed=7")
+	tch, err := data.ParseDeepTeacher("model=deep,d=6,hidden=5-3,n=3000,seed=7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func TestDeepPredictRoundTrip(t *testing.T) {
 		if n != 500 || !slices.Equal(shape, []int{500}) || !bitsEqual(got, want) {
 			t.Errorf("%s: %d predictions of shape %v, not the network's bits", name, n, shape)
 		}
-		if e := deep.PredErr(res.Net, xb, ty); e > 1e-10 {
+		if e := model.PredErr(res.Net, xb, ty); e > 1e-10 {
 			t.Errorf("%s: held-out relative error %.3g", name, e)
 		}
 	}
@@ -282,7 +283,7 @@ func TestDeepPredictRoundTrip(t *testing.T) {
 
 // writeDeepDir writes net as a deep model directory (with a zero bias
 // column when bias).
-func writeDeepDir(t *testing.T, dir string, net *deep.Net, bias bool) {
+func writeDeepDir(t *testing.T, dir string, net *model.Net, bias bool) {
 	t.Helper()
 	d := net.Dims[0]
 	dims := slices.Clone(net.Dims)
@@ -317,7 +318,7 @@ func TestDeepBadOptions(t *testing.T) {
 	if err := os.MkdirAll(other, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	tch, err := deep.NewTeacher(10, []int{5, 4, 2}, 1, "alternate")
+	tch, err := data.NewDeepTeacher(10, []int{5, 4, 2}, 1, "alternate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,8 +396,8 @@ func TestDeepBadOptions(t *testing.T) {
 		"model=deep,d=5,hidden=3-2,n=10,signs=random": "signs must be alternate or ones",
 	} {
 		_, err := trainDeep(t, deepOptions(spec))
-		if !errors.Is(err, deep.ErrTeacher) || !strings.Contains(err.Error(), "--synthetic") || !strings.Contains(err.Error(), msg) {
-			t.Errorf("--synthetic %s: %v, want deep.ErrTeacher naming %q", spec, err, msg)
+		if !errors.Is(err, data.ErrSynthetic) || !strings.Contains(err.Error(), "--synthetic") || !strings.Contains(err.Error(), msg) {
+			t.Errorf("--synthetic %s: %v, want data.ErrSynthetic naming %q", spec, err, msg)
 		}
 	}
 }
@@ -404,7 +405,7 @@ func TestDeepBadOptions(t *testing.T) {
 // TestDeepLoadModelErrors: a damaged deep model directory is refused with
 // an error naming the file.
 func TestDeepLoadModelErrors(t *testing.T) {
-	tch, err := deep.NewTeacher(10, []int{4, 3, 2}, 1, "alternate")
+	tch, err := data.NewDeepTeacher(10, []int{4, 3, 2}, 1, "alternate")
 	if err != nil {
 		t.Fatal(err)
 	}

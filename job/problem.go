@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"altmin/data"
-	"altmin/deep"
 	"altmin/model"
 	"altmin/tensorinit"
 )
@@ -110,8 +109,8 @@ func OpenSource(o Options) (src data.Source, demo bool, err error) {
 		src, err = data.OpenCSV(o.Data, o.Label)
 	case o.Data != "":
 		src, err = data.OpenNPY(o.Data, o.Labels)
-	case deep.IsTeacherSpec(o.Synthetic): // a planted deep network, see deep.go
-		if src, err = deep.ParseTeacher(o.Synthetic); err != nil {
+	case data.IsDeepSpec(o.Synthetic): // a planted deep network, see deep.go
+		if src, err = data.ParseDeepTeacher(o.Synthetic); err != nil {
 			err = fmt.Errorf("--synthetic: %w", err)
 		}
 	default:

@@ -12,6 +12,7 @@ import (
 	"altmin/coordinator"
 	"altmin/deep"
 	"altmin/internal/arith"
+	"altmin/model"
 )
 
 // TestCheckpointKindBytes checks that both checkpoint kinds write the
@@ -20,7 +21,7 @@ import (
 func TestCheckpointKindBytes(t *testing.T) {
 	cfg := json.RawMessage(`{"seed":1}`)
 	one := coordinator.State{Iter: 2, U: []float64{0.1, -2}, Prev: []float64{1, 3e-300}}
-	net := deep.NewNet(2, 2, 1)
+	net := model.NewNet(2, 2, 1)
 	net.V = []float64{1}
 	two := deep.State{Iter: 1, Step: 1, Layer: 1, Net: net, Prev: net, Start: net}
 

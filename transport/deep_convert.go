@@ -13,6 +13,7 @@ import (
 
 	"altmin/deep"
 	"altmin/linalg"
+	"altmin/model"
 	pb "altmin/proto/altminpb"
 	"altmin/shard"
 )
@@ -77,7 +78,7 @@ func checkDeepRequest(req *deep.Request, partition int64) error {
 
 // deepNetToProto returns the wire form of n (the weights copied into one
 // slice).
-func deepNetToProto(n *deep.Net) *pb.DeepNet {
+func deepNetToProto(n *model.Net) *pb.DeepNet {
 	if n == nil {
 		return nil
 	}
@@ -94,7 +95,7 @@ func deepNetToProto(n *deep.Net) *pb.DeepNet {
 // deepNetFromProto converts a received network, checking its widths
 // against the limits and the number of weights; values are checked by
 // checkDeepRequest. Errors wrap ErrTooLarge or shard.ErrRequest.
-func deepNetFromProto(what string, p *pb.DeepNet) (*deep.Net, error) {
+func deepNetFromProto(what string, p *pb.DeepNet) (*model.Net, error) {
 	dims := make([]int, len(p.GetDims()))
 	for l, v := range p.GetDims() {
 		dims[l] = int(v)
@@ -102,7 +103,7 @@ func deepNetFromProto(what string, p *pb.DeepNet) (*deep.Net, error) {
 	if err := checkDeepDims(dims); err != nil {
 		return nil, fmt.Errorf("%s network: %w", what, err)
 	}
-	n := &deep.Net{Dims: dims, V: p.GetSigns()}
+	n := &model.Net{Dims: dims, V: p.GetSigns()}
 	w := p.GetW()
 	for l := 1; l < len(dims); l++ {
 		k := dims[l] * dims[l-1]

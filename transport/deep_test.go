@@ -14,8 +14,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"altmin/data"
 	"altmin/deep"
 	"altmin/linalg"
+	"altmin/model"
 	pb "altmin/proto/altminpb"
 	"altmin/shard"
 )
@@ -38,8 +40,8 @@ func samePartial(t *testing.T, what string, a, b *deep.Partial) {
 // deepRequests returns the requests of every kind for a network of the
 // given widths: evaluation only, one layer, per-layer, joint; with and
 // without previous weights.
-func deepRequests(n *deep.Net, step int) []*deep.Request {
-	prev := deep.Perturb(n, 0.1, 9)
+func deepRequests(n *model.Net, step int) []*deep.Request {
+	prev := data.PerturbNet(n, 0.1, 9)
 	all := make([]int, n.Layers())
 	for l := range all {
 		all[l] = l + 1
@@ -58,7 +60,7 @@ func deepRequests(n *deep.Net, step int) []*deep.Request {
 // request, float64 and float32 partitions, with the bias feature, and a
 // joint Gram matrix of 131,328 values (two chunks, each within ChunkBytes).
 func TestDeepStepBitIdentical(t *testing.T) {
-	tch, err := deep.NewTeacher(90, []int{59, 8, 4}, 3, "alternate")
+	tch, err := data.NewDeepTeacher(90, []int{59, 8, 4}, 3, "alternate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +78,7 @@ func TestDeepStepBitIdentical(t *testing.T) {
 			t.Fatal(err)
 		}
 		c, _, sizes := serveEngine(t, eng, ShardInfo{ID: "s1", Schema: Schema{N: 90, D: 59, P: 3, Bias: true, DType: string(st), Fingerprint: "x"}})
-		net := deep.RandomInit(deep.NewNet(60, 8, 4), 5)
+		net := data.RandomNet(model.NewNet(60, 8, 4), 5)
 		net.V = []float64{1, -1, 1, -1}
 		for _, part := range []int{0, 2} {
 			for i, req := range deepRequests(net, 7) {
@@ -143,7 +145,7 @@ func TestDeepChunksRoundTrip(t *testing.T) {
 		for l := 0; l < 1+rng.IntN(3); l++ {
 			dims = append(dims, 1+rng.IntN(4))
 		}
-		net := deep.RandomInit(deep.NewNet(dims...), uint64(trial))
+		net := data.RandomNet(model.NewNet(dims...), uint64(trial))
 		for _, req := range deepRequests(net, trial) {
 			part := rng.IntN(9)
 			back, p2, err := deepRequestFromProto(wire(t, deepRequestToProto(req, part, "x", ProtocolVersion), &pb.DeepStepRequest{}))
@@ -172,7 +174,7 @@ func TestDeepChunksRoundTrip(t *testing.T) {
 	}
 }
 
-func relNetDiff(a, b *deep.Net) bool {
+func relNetDiff(a, b *model.Net) bool {
 	if !a.SameShape(b) {
 		return true
 	}
@@ -210,8 +212,8 @@ func TestClientRejectsHostileDeep(t *testing.T) {
 	const seed = 43
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
-	net := deep.RandomInit(deep.NewNet(3, 2, 2), 1) // 10 unknowns, per-layer systems of 6 and 4
-	req := &deep.Request{Step: 4, Net: net, Layers: []int{1, 2}, Prev: deep.Perturb(net, 0.1, 1)}
+	net := data.RandomNet(model.NewNet(3, 2, 2), 1) // 10 unknowns, per-layer systems of 6 and 4
+	req := &deep.Request{Step: 4, Net: net, Layers: []int{1, 2}, Prev: data.PerturbNet(net, 0.1, 1)}
 	const part = 2
 	valid := func() []*pb.DeepStepChunk {
 		// 21 + 10 Gram values, 10 rhs; 12 doubles per chunk: the first
@@ -289,10 +291,10 @@ func TestDeepStepRequestLimits(t *testing.T) {
 	f := &fakeDeep{script: func(*pb.DeepStepRequest) ([]*pb.DeepStepChunk, error) { return nil, nil }}
 	fc := dialBuf(t, func(gs *grpc.Server) { pb.RegisterShardServer(gs, f) })
 	ctx := context.Background()
-	good := deep.RandomInit(deep.NewNet(4, 3, 2), 1)
+	good := data.RandomNet(model.NewNet(4, 3, 2), 1)
 	nan := good.Clone()
 	nan.W[1][0] = math.NaN()
-	deepNet := deep.NewNet(append([]int{2}, make([]int, MaxDeepLayers+1)...)...)
+	deepNet := model.NewNet(append([]int{2}, make([]int, MaxDeepLayers+1)...)...)
 	for l := range deepNet.Dims {
 		deepNet.Dims[l] = 1
 	}
@@ -304,11 +306,11 @@ func TestDeepStepRequestLimits(t *testing.T) {
 		want error
 	}{
 		{"too many layers", "s", 0, &deep.Request{Net: deepNet}, ErrTooLarge},
-		{"width beyond MaxM", "s", 0, &deep.Request{Net: deep.NewNet(1, MaxM+1)}, ErrTooLarge},
-		{"too many weights", "s", 0, &deep.Request{Net: deep.NewNet(100, 90)}, ErrTooLarge},
+		{"width beyond MaxM", "s", 0, &deep.Request{Net: model.NewNet(1, MaxM+1)}, ErrTooLarge},
+		{"too many weights", "s", 0, &deep.Request{Net: model.NewNet(100, 90)}, ErrTooLarge},
 		{"NaN weight", "s", 0, &deep.Request{Net: nan}, shard.ErrRequest},
 		{"layers out of order", "s", 0, &deep.Request{Net: good, Layers: []int{2, 1}}, shard.ErrRequest},
-		{"previous of another shape", "s", 0, &deep.Request{Net: good, Prev: deep.NewNet(4, 2, 2)}, shard.ErrRequest},
+		{"previous of another shape", "s", 0, &deep.Request{Net: good, Prev: model.NewNet(4, 2, 2)}, shard.ErrRequest},
 		{"no weights", "s", 0, &deep.Request{}, shard.ErrRequest},
 		{"negative partition", "s", -1, &deep.Request{Net: good}, shard.ErrRequest},
 		{"no shard id", "", 0, &deep.Request{Net: good}, shard.ErrRequest},
@@ -323,7 +325,7 @@ func TestDeepStepRequestLimits(t *testing.T) {
 	}
 
 	// The server, sent requests the client would refuse.
-	tch, err := deep.NewTeacher(20, []int{4, 3, 2}, 1, "alternate")
+	tch, err := data.NewDeepTeacher(20, []int{4, 3, 2}, 1, "alternate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +360,7 @@ func TestDeepStepRequestLimits(t *testing.T) {
 		{"version 3", func(r *pb.DeepStepRequest) { r.ProtocolVersion = MaxProtocolVersion + 1 }, codes.FailedPrecondition, ErrVersion},
 		{"other shard", func(r *pb.DeepStepRequest) { r.ShardId = "s9" }, codes.FailedPrecondition, ErrWrongShard},
 		{"not held", func(r *pb.DeepStepRequest) { r.Partition = 0 }, codes.NotFound, nil},
-		{"other d", func(r *pb.DeepStepRequest) { r.Net = deepNetToProto(deep.NewNet(5, 3, 2)) }, codes.InvalidArgument, nil},
+		{"other d", func(r *pb.DeepStepRequest) { r.Net = deepNetToProto(model.NewNet(5, 3, 2)) }, codes.InvalidArgument, nil},
 		{"no net", func(r *pb.DeepStepRequest) { r.Net = nil }, codes.InvalidArgument, nil},
 		{"short weights", func(r *pb.DeepStepRequest) { r.Net.W = r.Net.W[:5] }, codes.InvalidArgument, nil},
 		{"long weights", func(r *pb.DeepStepRequest) { r.Net.W = append(r.Net.W, 1) }, codes.InvalidArgument, nil},
@@ -368,7 +370,7 @@ func TestDeepStepRequestLimits(t *testing.T) {
 		{"negative width", func(r *pb.DeepStepRequest) { r.Net.Dims = []int32{4, -3, 2} }, codes.InvalidArgument, nil},
 		{"layer 3", func(r *pb.DeepStepRequest) { r.Layers = []int32{1, 3} }, codes.InvalidArgument, nil},
 		{"negative step", func(r *pb.DeepStepRequest) { r.Step = -1 }, codes.InvalidArgument, nil},
-		{"previous of another shape", func(r *pb.DeepStepRequest) { r.Prev = deepNetToProto(deep.NewNet(4, 2, 2)) }, codes.InvalidArgument, nil},
+		{"previous of another shape", func(r *pb.DeepStepRequest) { r.Prev = deepNetToProto(model.NewNet(4, 2, 2)) }, codes.InvalidArgument, nil},
 	}
 	for _, tc := range scases {
 		err := send(tc.edit)
@@ -389,7 +391,7 @@ func TestDeepStepUnimplemented(t *testing.T) {
 		}
 	}
 	c := dialBuf(t, func(gs *grpc.Server) { gs.RegisterService(&old, &fakeShard{}) })
-	_, err := c.DeepStep(context.Background(), "old-shard", &deep.Request{Net: deep.NewNet(3, 2, 1)}, 0)
+	_, err := c.DeepStep(context.Background(), "old-shard", &deep.Request{Net: model.NewNet(3, 2, 1)}, 0)
 	if !errors.Is(err, errors.ErrUnsupported) || status.Code(err) != codes.Unimplemented ||
 		!strings.Contains(err.Error(), `"old-shard"`) || !strings.Contains(err.Error(), "does not implement DeepStep") {
 		t.Fatalf("err = %v", err)

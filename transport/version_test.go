@@ -19,8 +19,10 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"altmin/data"
 	"altmin/deep"
 	"altmin/linalg"
+	"altmin/model"
 	pb "altmin/proto/altminpb"
 	"altmin/shard"
 )
@@ -233,7 +235,7 @@ func TestStepEncodingByVersion(t *testing.T) {
 	// The other calls answer in the request's version, with the same
 	// content in both.
 	d := pr.features()
-	net := deep.RandomInit(deep.NewNet(d, 3, 2), 1)
+	net := data.RandomNet(model.NewNet(d, 3, 2), 1)
 	for v := uint32(MinProtocolVersion); v <= MaxProtocolVersion; v++ {
 		s12, err := raw.Moments12(ctx, (&moments12Args{partition: 0, d: d, order: 2}).toProto("s1", v))
 		if err != nil {
@@ -374,7 +376,7 @@ func TestClientWithVersion1Shard(t *testing.T) {
 	if _, err := c.Moment4(ctx, "s1", 0, d, make([]float64, d), 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	net := deep.RandomInit(deep.NewNet(d, 3, 2), 1)
+	net := data.RandomNet(model.NewNet(d, 3, 2), 1)
 	if _, err := c.DeepStep(ctx, "s1", &deep.Request{Net: net, Layers: []int{2}}, 0); err != nil {
 		t.Fatal(err)
 	}

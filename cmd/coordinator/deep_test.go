@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"altmin/data"
-	"altmin/deep"
 	"altmin/job"
 )
 
@@ -28,7 +27,7 @@ func TestDeepTrainPredictCLI(t *testing.T) {
 	if !strings.Contains(stdout, "model deep  widths [6 4 2]") || !(strings.Contains(stdout, "stopped: fit") || strings.Contains(stdout, "stopped: tolerance")) {
 		t.Errorf("train output:\n%s", stdout)
 	}
-	tch, err := deep.ParseTeacher(spec)
+	tch, err := data.ParseDeepTeacher(spec)
 	if err != nil {
 		t.Fatal(err)
 	}

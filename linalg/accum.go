@@ -1,9 +1,7 @@
-package deep
+package linalg
 
 import (
 	"math"
-
-	"altmin/linalg"
 )
 
 // Accum accumulates least-squares statistics with real-valued
@@ -16,7 +14,7 @@ import (
 //	R = B^T t = sum_i t_i (c_i (x) h_i)
 //
 // with the unknown u = vec(W) flattened row by row (u[q*d+j] = W[q][j]), the
-// layout of linalg. It generalizes linalg.Stats, whose coefficients are
+// layout of  It generalizes Stats, whose coefficients are
 // restricted to v_q p_iq in {0, +-1}. Several blocks give the joint normal
 // equations of several layers, unknowns concatenated in block order.
 //
@@ -26,7 +24,7 @@ import (
 // were added, so the same rows in the same order give the same bits.
 type Accum struct {
 	M int       // unknowns, sum of k_t d_t
-	G []float64 // packed upper triangle, linalg.PackedLen(M)
+	G []float64 // packed upper triangle, PackedLen(M)
 	R []float64 // M
 
 	blocks []accBlock
@@ -42,22 +40,22 @@ type accBlock struct{ k, d, start int }
 // shapes[2t], shapes[2t+1] are k_t and d_t.
 func NewAccum(shapes ...int) *Accum {
 	if len(shapes) == 0 || len(shapes)%2 != 0 {
-		panic("deep: NewAccum needs (k, d) pairs")
+		panic("linalg: NewAccum needs (k, d) pairs")
 	}
 	a := &Accum{}
 	for t := 0; t < len(shapes); t += 2 {
 		k, d := shapes[t], shapes[t+1]
 		if k < 1 || d < 1 {
-			panic("deep: NewAccum with an empty block")
+			panic("linalg: NewAccum with an empty block")
 		}
 		a.blocks = append(a.blocks, accBlock{k: k, d: d, start: a.M})
 		a.M += k * d
 	}
 	m := a.M
-	a.G, a.R = make([]float64, linalg.PackedLen(m)), make([]float64, m)
+	a.G, a.R = make([]float64, PackedLen(m)), make([]float64, m)
 	a.off, a.b = make([]int, m), make([]float64, m)
 	for i := range a.off {
-		a.off[i] = linalg.PackedIndex(m, i, i) - i
+		a.off[i] = PackedIndex(m, i, i) - i
 	}
 	return a
 }
@@ -72,7 +70,7 @@ func (a *Accum) Reset() {
 // G += b b^T, R += t b.
 func (a *Accum) Add(c, h []float64, t float64) {
 	if len(a.blocks) != 1 {
-		panic("deep: Accum.Add on a multi-block accumulator")
+		panic("linalg: Accum.Add on a multi-block accumulator")
 	}
 	a.AddRow([][]float64{c}, [][]float64{h}, t)
 }
@@ -81,14 +79,14 @@ func (a *Accum) Add(c, h []float64, t float64) {
 // G += b b^T, R += t b.
 func (a *Accum) AddRow(c, h [][]float64, t float64) {
 	if len(c) != len(a.blocks) || len(h) != len(a.blocks) {
-		panic("deep: bad number of blocks in Accum.AddRow")
+		panic("linalg: bad number of blocks in Accum.AddRow")
 	}
 	b := a.b
 	seg, segLen := a.seg[:0], a.segLen[:0]
 	for bi, blk := range a.blocks {
 		cb, hb := c[bi], h[bi]
 		if len(cb) != blk.k || len(hb) != blk.d {
-			panic("deep: bad dimensions in Accum.AddRow")
+			panic("linalg: bad dimensions in Accum.AddRow")
 		}
 		for q, cq := range cb {
 			if cq == 0 {

@@ -1,9 +1,7 @@
-package deep
+package model
 
 import (
 	"math"
-
-	"altmin/model"
 )
 
 // Canonical returns a copy of n in the canonical form used to compare
@@ -31,7 +29,7 @@ func Canonical(n *Net) *Net {
 // layer), which is exact once the error is small.
 func WeightErr(n, t *Net) float64 {
 	if !n.SameShape(t) {
-		panic("deep: WeightErr of networks of different shapes")
+		panic("model: WeightErr of networks of different shapes")
 	}
 	a, b := Canonical(n), Canonical(t)
 	L := a.Layers()
@@ -54,7 +52,7 @@ func WeightErr(n, t *Net) float64 {
 				cost[p*k+q] = s
 			}
 		}
-		perm := model.Assign(cost, k) // unit p of a is unit perm[p] of b
+		perm := Assign(cost, k) // unit p of a is unit perm[p] of b
 		for p, q := range perm {
 			num += cost[p*k+q]
 		}

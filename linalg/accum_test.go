@@ -1,11 +1,9 @@
-package deep
+package linalg
 
 import (
 	"math"
 	"math/rand/v2"
 	"testing"
-
-	"altmin/linalg"
 )
 
 // naiveNormal forms the dense design matrix of rows
@@ -95,7 +93,7 @@ func TestAccumMatchesNaive(t *testing.T) {
 			}
 			for a := 0; a < m; a++ {
 				for b := a; b < m; b++ {
-					got := acc.G[linalg.PackedIndex(m, a, b)]
+					got := acc.G[PackedIndex(m, a, b)]
 					if math.Abs(got-g[a][b]) > 1e-12*scale {
 						t.Fatalf("case %d pz %v: G[%d][%d] = %v, naive %v", ci, pz, a, b, got, g[a][b])
 					}

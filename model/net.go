@@ -1,13 +1,9 @@
-package deep
+package model
 
 import (
-	"errors"
 	"fmt"
 	"math"
 )
-
-// ErrSpec is wrapped by every error in a network's shape or weights.
-var ErrSpec = errors.New("deep: invalid network")
 
 // Net is a bias-free ReLU network with L >= 1 hidden layers and a fixed
 // output layer of signs:
@@ -48,6 +44,15 @@ func (n *Net) In() int { return n.Dims[0] }
 
 // Unknowns returns the number of weights of layer l (1-based), n_l n_{l-1}.
 func (n *Net) Unknowns(l int) int { return n.Dims[l] * n.Dims[l-1] }
+
+// UnknownsOf returns the number of weights of the given layers together.
+func (n *Net) UnknownsOf(layers []int) int {
+	m := 0
+	for _, l := range layers {
+		m += n.Unknowns(l)
+	}
+	return m
+}
 
 // Validate checks the shapes, the signs and that every weight is finite.
 func (n *Net) Validate() error {
@@ -116,12 +121,12 @@ func (n *Net) Clone() *Net {
 func (n *Net) Predict(out, x []float64) {
 	d := n.In()
 	if len(x) != len(out)*d {
-		panic("deep: bad dimensions in Predict")
+		panic("model: bad dimensions in Net.Predict")
 	}
-	var fw forward
-	fw.init(n)
+	var fw Pass
+	fw.Init(n)
 	for i := range out {
-		out[i] = fw.run(n, x[i*d:(i+1)*d])
+		out[i] = fw.Run(n, x[i*d:(i+1)*d])
 	}
 }
 
@@ -150,41 +155,42 @@ func (n *Net) Balance() {
 	}
 }
 
-// forward holds the scratch of one forward and backward pass through a
-// network: the pre-activations z_l and outputs h_l of every layer and the
-// coefficients c_l of the backward pass.
-type forward struct {
-	z, h, c [][]float64 // per layer l = 0..L; z[0], c[0] unused, h[0] = x
+// Pass holds the scratch of one forward and backward pass through a
+// network: the pre-activations Z[l] and outputs H[l] of every layer and the
+// coefficients C[l] of the backward pass. The zero value is ready for Init.
+type Pass struct {
+	Z, H, C [][]float64 // per layer l = 0..L; Z[0], C[0] unused, H[0] = x
 }
 
-func (f *forward) init(n *Net) {
+// Init sizes the pass for n's widths, reusing its memory when they match.
+func (f *Pass) Init(n *Net) {
 	L := n.Layers()
-	if len(f.z) == L+1 {
+	if len(f.Z) == L+1 {
 		ok := true
 		for l := 1; l <= L; l++ {
-			ok = ok && len(f.z[l]) == n.Dims[l]
+			ok = ok && len(f.Z[l]) == n.Dims[l]
 		}
 		if ok {
 			return
 		}
 	}
-	f.z, f.h, f.c = make([][]float64, L+1), make([][]float64, L+1), make([][]float64, L+1)
+	f.Z, f.H, f.C = make([][]float64, L+1), make([][]float64, L+1), make([][]float64, L+1)
 	for l := 1; l <= L; l++ {
-		f.z[l] = make([]float64, n.Dims[l])
-		f.h[l] = make([]float64, n.Dims[l])
-		f.c[l] = make([]float64, n.Dims[l])
+		f.Z[l] = make([]float64, n.Dims[l])
+		f.H[l] = make([]float64, n.Dims[l])
+		f.C[l] = make([]float64, n.Dims[l])
 	}
 }
 
-// run evaluates the network on one input x and returns f(x); the
-// activation pattern of layer l is z[l] > 0.
-func (f *forward) run(n *Net, x []float64) float64 {
-	f.h[0] = x
+// Run evaluates the network on one input x and returns f(x); the
+// activation pattern of layer l is Z[l] > 0.
+func (f *Pass) Run(n *Net, x []float64) float64 {
+	f.H[0] = x
 	L := n.Layers()
 	for l := 1; l <= L; l++ {
-		in := f.h[l-1]
+		in := f.H[l-1]
 		w := n.W[l-1]
-		z, h := f.z[l], f.h[l]
+		z, h := f.Z[l], f.H[l]
 		m := len(in)
 		for q := range z {
 			row := w[q*m : (q+1)*m]
@@ -200,25 +206,25 @@ func (f *forward) run(n *Net, x []float64) float64 {
 		}
 	}
 	var out float64
-	for q, v := range f.h[L] {
+	for q, v := range f.H[L] {
 		out = math.FMA(n.V[q], v, out)
 	}
 	return out
 }
 
-// backward fills the coefficients of the last run: c_L = p_L o V and
-// c_l = p_l o (W_{l+1}^T c_{l+1}), so that f(x) = c_l . (W_l h_{l-1}) for
+// Backward fills the coefficients of the last Run: C[L] = p_L o V and
+// C[l] = p_l o (W_{l+1}^T C[l+1]), so that f(x) = C[l] . (W_l H[l-1]) for
 // every layer l while the patterns are held.
-func (f *forward) backward(n *Net) {
+func (f *Pass) Backward(n *Net) {
 	L := n.Layers()
-	for q, z := range f.z[L] {
-		f.c[L][q] = 0
+	for q, z := range f.Z[L] {
+		f.C[L][q] = 0
 		if z > 0 {
-			f.c[L][q] = n.V[q]
+			f.C[L][q] = n.V[q]
 		}
 	}
 	for l := L - 1; l >= 1; l-- {
-		c, up, w := f.c[l], f.c[l+1], n.W[l]
+		c, up, w := f.C[l], f.C[l+1], n.W[l]
 		m := len(c)
 		for j := range c {
 			c[j] = 0
@@ -232,7 +238,7 @@ func (f *forward) backward(n *Net) {
 				c[j] = math.FMA(cr, row[j], c[j])
 			}
 		}
-		for j, z := range f.z[l] {
+		for j, z := range f.Z[l] {
 			if !(z > 0) {
 				c[j] = 0
 			}
