@@ -15,6 +15,7 @@ import (
 	"altmin/data"
 	"altmin/job"
 	"altmin/linalg"
+	"altmin/msg"
 	"altmin/shard"
 )
 
@@ -126,9 +127,9 @@ func measure(ctx context.Context, c Case, reps int) (Row, error) {
 	for i, w := range wstar {
 		u[i] = w + 0.3*math.Sin(float64(7*i+1))/math.Sqrt(float64(c.D))
 	}
-	req := &shard.Request{Iter: 0, D: c.D, Signs: mspec.Signs, U: u}
+	req := &msg.StatsRequest{Iter: 0, D: c.D, Signs: mspec.Signs, U: u}
 	row := Row{Case: c}
-	var stats []*shard.Stats
+	var stats []*msg.Stats
 	row.StatsSec, err = median(reps, func() error {
 		stats, err = computeAll(eng, req, c.Partitions)
 		return err
@@ -160,7 +161,7 @@ func measure(ctx context.Context, c Case, reps int) (Row, error) {
 		p := parts[0]
 		rows := min(c.DenseRows, p.Rows)
 		pat := linalg.NewPatterns(rows, c.K)
-		linalg.ComputePatterns(pat, nil, p.X[:rows*c.D], c.D, u, mspec.Signs, make([]float64, c.K))
+		linalg.ComputePatterns(pat, nil, p.X[:rows*c.D], c.D, u, mspec.Signs)
 		g := make([]float64, linalg.PackedLen(m))
 		r := make([]float64, m)
 		sec, _ := median(1, func() error {
@@ -184,8 +185,8 @@ func measure(ctx context.Context, c Case, reps int) (Row, error) {
 }
 
 // computeAll computes every partition, GOMAXPROCS at a time, as a shard does.
-func computeAll(eng *shard.Engine, req *shard.Request, parts int) ([]*shard.Stats, error) {
-	out := make([]*shard.Stats, parts)
+func computeAll(eng *shard.Engine, req *msg.StatsRequest, parts int) ([]*msg.Stats, error) {
+	out := make([]*msg.Stats, parts)
 	errs := make([]error, parts)
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
@@ -195,7 +196,10 @@ func computeAll(eng *shard.Engine, req *shard.Request, parts int) ([]*shard.Stat
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out[p], errs[p] = eng.Compute(req, p)
+			var st msg.Partial
+			if st, errs[p] = eng.Fetch(context.Background(), req, p); errs[p] == nil {
+				out[p] = st.(*msg.Stats)
+			}
 		}()
 	}
 	wg.Wait()

@@ -25,7 +25,7 @@ func TestDenseBaselineMatches(t *testing.T) {
 	}
 	m := spec.M()
 	pat := linalg.NewPatterns(p.Rows, spec.K)
-	linalg.ComputePatterns(pat, nil, p.X, p.D, w, spec.Signs, make([]float64, spec.K))
+	linalg.ComputePatterns(pat, nil, p.X, p.D, w, spec.Signs)
 	g1, r1 := make([]float64, linalg.PackedLen(m)), make([]float64, m)
 	g2, r2 := make([]float64, linalg.PackedLen(m)), make([]float64, m)
 	DenseStats(g1, r1, p.X, p.Y, p.D, pat, spec.Signs)

@@ -3,8 +3,10 @@ package coordinator_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,36 +16,43 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"altmin/coordinator"
-	"altmin/shard"
+	"altmin/msg"
+	"altmin/round"
 )
 
 // The driver is tested with fetchers written here that wrap the in-process
 // one and inject faults, wrong answers or a chosen completion order. No
 // test depends on timing: ordering is forced with channels.
 
-// fetchFunc adapts a function to coordinator.Fetcher.
-type fetchFunc func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error)
+// fetchFunc adapts a function to msg.Fetcher.
+type fetchFunc func(ctx context.Context, req msg.Request, p int) (msg.Partial, error)
 
-func (f fetchFunc) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+func (f fetchFunc) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
 	return f(ctx, req, p)
 }
 
 var errInjected = errors.New("injected fault")
 
+// scheduledFetch is a fetcher that orders the partitions it is asked for
+// (round.Scheduler).
+type scheduledFetch struct {
+	fetchFunc
+	order []int
+	asked bool
+}
+
+func (s *scheduledFetch) Schedule(parts []int) []int { s.asked = true; return s.order }
+
 // reference trains pr in a plain loop on the core alone, offering the
 // partials in partition order: the single-process answer.
 func reference(t *testing.T, pr *problem, u0 []float64, iters int) []coordinator.Report {
 	t.Helper()
-	c := newCore(t, coordinator.Config{Spec: pr.spec, Partitions: pr.P, MaxIters: iters}, u0)
+	c := newCore(t, coordinator.ShallowConfig{Spec: pr.spec, Partitions: pr.P, MaxIters: iters}, u0)
 	var reps []coordinator.Report
 	for {
 		req := c.Request()
 		for p := 0; p < pr.P; p++ {
-			s, err := pr.eng.Compute(req, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			offer(t, c, s)
+			offer(t, c, fetchStats(t, pr.eng, req, p))
 		}
 		r := advance(t, c)
 		reps = append(reps, r)
@@ -53,19 +62,19 @@ func reference(t *testing.T, pr *problem, u0 []float64, iters int) []coordinator
 	}
 }
 
-func newDriver(t *testing.T, pr *problem, u0 []float64, iters int, f coordinator.Fetcher) *coordinator.Driver {
+func newDriver(t *testing.T, pr *problem, u0 []float64, iters int, f msg.Fetcher) *coordinator.Driver {
 	t.Helper()
-	core := newCore(t, coordinator.Config{Spec: pr.spec, Partitions: pr.P, MaxIters: iters}, u0)
+	core := newCore(t, coordinator.ShallowConfig{Spec: pr.spec, Partitions: pr.P, MaxIters: iters}, u0)
 	return &coordinator.Driver{Core: core, Fetcher: f, Log: zaptest.NewLogger(t)}
 }
 
 func TestDriverFetchFailure(t *testing.T) {
 	pr := planted(t, "model=sum,d=5,k=2,n=400,seed=12", 6)
-	local := coordinator.LocalFetcher{Engine: pr.eng}
+	local := pr.eng
 	var calls atomic.Int64
-	f := fetchFunc(func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+	f := fetchFunc(func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
 		calls.Add(1)
-		if p == 3 && req.Iter == 2 {
+		if p == 3 && req.Round() == 2 {
 			return nil, errInjected
 		}
 		return local.Fetch(ctx, req, p)
@@ -82,68 +91,80 @@ func TestDriverFetchFailure(t *testing.T) {
 		if !errors.Is(err, errInjected) {
 			t.Fatalf("parallel %d: err = %v, want the injected fault", parallel, err)
 		}
-		if msg := err.Error(); !strings.Contains(msg, "partition 3") || !strings.Contains(msg, "iteration 2") {
-			t.Errorf("parallel %d: error %q does not name partition 3 and iteration 2", parallel, msg)
+		if m := err.Error(); !strings.Contains(m, "partition 3") || !strings.Contains(m, "round 2") {
+			t.Errorf("parallel %d: error %q does not name partition 3 and round 2", parallel, m)
 		}
-		if len(iters) != 2 || d.Core.Iter() != 2 {
-			t.Errorf("parallel %d: reports for iterations %v, core at %d; want 0, 1 and the core at 2", parallel, iters, d.Core.Iter())
+		if at := d.Core.(*coordinator.Shallow).Iter(); len(iters) != 2 || at != 2 {
+			t.Errorf("parallel %d: reports for iterations %v, core at %d; want 0, 1 and the core at 2", parallel, iters, at)
 		}
 	}
 }
 
 func TestDriverRejectsWrongAnswers(t *testing.T) {
 	pr := planted(t, "model=sum,d=4,k=2,n=300,seed=13", 4)
-	local := coordinator.LocalFetcher{Engine: pr.eng}
+	local := pr.eng
 	cases := []struct {
 		name   string
-		answer func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error)
+		answer func(ctx context.Context, req msg.Request, p int) (msg.Partial, error)
 		want   error    // errors.Is target, or nil
 		msg    []string // substrings of the error
 	}{
 		{
 			name: "another partition's stats",
-			answer: func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
-				if p == 2 && req.Iter == 1 {
+			answer: func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
+				if p == 2 && req.Round() == 1 {
 					return local.Fetch(ctx, req, 3)
 				}
 				return local.Fetch(ctx, req, p)
 			},
-			msg: []string{"iteration 1", "partition 2", "partition 3"},
+			want: msg.ErrInvalid,
+			msg:  []string{"round 1", "partition 2", "partition 3"},
 		},
 		{
 			name: "stale stats",
-			answer: func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+			answer: func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
 				s, err := local.Fetch(ctx, req, p)
-				if p == 1 && req.Iter == 1 {
-					s.Iter = 0
+				if p == 1 && req.Round() == 1 {
+					s.(*msg.Stats).Iter = 0
 				}
 				return s, err
 			},
-			want: coordinator.ErrStale,
-			msg:  []string{"iteration 1", "partition 1"},
+			want: round.ErrStale,
+			msg:  []string{"round 1", "partition 1"},
 		},
 		{
 			name: "NaN stats",
-			answer: func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+			answer: func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
 				s, err := local.Fetch(ctx, req, p)
-				if p == 0 && req.Iter == 2 {
-					s.R[1] = math.NaN()
+				if p == 0 && req.Round() == 2 {
+					s.(*msg.Stats).R[1] = math.NaN()
 				}
 				return s, err
 			},
-			want: coordinator.ErrInvalid,
-			msg:  []string{"iteration 2", "partition 0"},
+			want: msg.ErrInvalid,
+			msg:  []string{"round 2", "partition 0"},
 		},
 		{
 			name: "no stats and no error",
-			answer: func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+			answer: func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
 				if p == 3 {
 					return nil, nil
 				}
 				return local.Fetch(ctx, req, p)
 			},
-			want: coordinator.ErrInvalid,
-			msg:  []string{"iteration 0", "partition 3"},
+			want: msg.ErrInvalid,
+			msg:  []string{"round 0", "partition 3"},
+		},
+		{
+			name: "moment sums for statistics",
+			answer: func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
+				if p == 1 && req.Round() == 0 {
+					return local.Fetch(ctx, &msg.Moments12Request{D: req.Features(), Order: 1}, p)
+				}
+				return local.Fetch(ctx, req, p)
+			},
+			want: msg.ErrInvalid,
+			msg:  []string{"round 0", "partition 1", "moments12"},
 		},
 	}
 	for _, c := range cases {
@@ -168,7 +189,7 @@ func TestDriverRejectsWrongAnswers(t *testing.T) {
 // only after the partition before it in a seeded random order (fresh each
 // iteration) has returned, so partials complete in that order.
 type orderedFetcher struct {
-	local coordinator.LocalFetcher
+	local msg.Fetcher
 	P     int
 	rng   *rand.Rand
 
@@ -193,8 +214,9 @@ func (o *orderedFetcher) gatesFor(iter int) ([]chan struct{}, []int) {
 	return o.gates[iter], o.orders[iter]
 }
 
-func (o *orderedFetcher) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
-	gates, order := o.gatesFor(req.Iter)
+func (o *orderedFetcher) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
+	iter := req.Round()
+	gates, order := o.gatesFor(iter)
 	s, err := o.local.Fetch(ctx, req, p)
 	select {
 	case <-gates[p]:
@@ -202,7 +224,7 @@ func (o *orderedFetcher) Fetch(ctx context.Context, req *shard.Request, p int) (
 		return nil, ctx.Err()
 	}
 	o.mu.Lock()
-	o.completed[req.Iter] = append(o.completed[req.Iter], p)
+	o.completed[iter] = append(o.completed[iter], p)
 	for j, q := range order { // open the next partition's gate
 		if q == p && j+1 < len(order) {
 			close(gates[order[j+1]])
@@ -219,7 +241,7 @@ func TestDriverOutOfOrderCompletion(t *testing.T) {
 	u0 := pr.perturbed(3, 0.4)
 	want := reference(t, pr, u0, 12)
 	for _, parallel := range []int{0, 7} { // all partitions in flight, or the gates would deadlock
-		of := &orderedFetcher{local: coordinator.LocalFetcher{Engine: pr.eng}, P: pr.P, rng: rand.New(rand.NewPCG(seed, uint64(parallel))),
+		of := &orderedFetcher{local: pr.eng, P: pr.P, rng: rand.New(rand.NewPCG(seed, uint64(parallel))),
 			gates: map[int][]chan struct{}{}, orders: map[int][]int{}, completed: map[int][]int{}}
 		d := newDriver(t, pr, u0, 12, of)
 		d.Parallel = parallel
@@ -243,7 +265,7 @@ func TestDriverOutOfOrderCompletion(t *testing.T) {
 				t.Fatalf("iteration %d: completion order %v, planned %v", i, c, o)
 			}
 		}
-		if !sameBits(final.U, want[len(want)-1].U) || final.Stop != want[len(want)-1].Stop {
+		if !sameReport(final, want[len(want)-1]) {
 			t.Fatal("final report differs from the reference")
 		}
 		t.Logf("parallel %d: %d iterations, completion orders %v", parallel, len(got), of.orders)
@@ -265,9 +287,9 @@ func equalInts(a, b []int) bool {
 // TestDriverParallelBound: never more than Parallel fetches in flight.
 func TestDriverParallelBound(t *testing.T) {
 	pr := planted(t, "model=relu,d=4,n=200,seed=15", 8)
-	local := coordinator.LocalFetcher{Engine: pr.eng}
+	local := pr.eng
 	var inFlight, peak atomic.Int64
-	f := fetchFunc(func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+	f := fetchFunc(func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
 		for {
@@ -296,7 +318,7 @@ func TestDriverParallelBound(t *testing.T) {
 
 func TestDriverContextAndHooks(t *testing.T) {
 	pr := planted(t, "model=sum,d=3,k=2,n=100,seed=16", 3)
-	local := coordinator.LocalFetcher{Engine: pr.eng}
+	local := pr.eng
 	u0 := pr.perturbed(6, 0.3)
 
 	// A cancelled context stops the run with the context's error.
@@ -306,19 +328,20 @@ func TestDriverContextAndHooks(t *testing.T) {
 		t.Errorf("cancelled context: err = %v, want context.Canceled", err)
 	}
 
-	// A fetcher that never answers is cut off by StepTimeout (the outcome
-	// does not depend on how long the timer takes: the other partitions
-	// answer whatever their context, so only partition 1 can fail).
-	stuck := fetchFunc(func(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
+	// A fetcher that never answers is cut off by StepTimeout. The outcome
+	// does not depend on how long the timer takes: one fetch at a time,
+	// the stuck partition first (the fetcher's Schedule), so its result is
+	// the first whether it was cut off or never started.
+	stuck := &scheduledFetch{order: []int{1, 0, 2}, fetchFunc: func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
 		if p == 1 {
 			<-ctx.Done()
 			return nil, ctx.Err()
 		}
 		return local.Fetch(context.Background(), req, p)
-	})
+	}}
 	d := newDriver(t, pr, u0, 5, stuck)
-	d.StepTimeout = time.Millisecond
-	if _, err := d.Run(context.Background()); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "partition 1") {
+	d.StepTimeout, d.Parallel = time.Millisecond, 1
+	if _, err := d.Run(context.Background()); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "partition 1") || !stuck.asked {
 		t.Errorf("stuck partition: err = %v, want DeadlineExceeded naming partition 1", err)
 	}
 
@@ -343,5 +366,125 @@ func TestDriverContextAndHooks(t *testing.T) {
 	}
 	if _, err := d.Run(context.Background()); !errors.Is(err, errStop) || len(seen) != 2 {
 		t.Errorf("OnReport error: err = %v after iterations %v, want errStop after [0 1]", err, seen)
+	}
+}
+
+// advanceFails is a core whose Advance fails at round 1 with its report.
+type advanceFails struct {
+	coordinator.Core
+	err error
+}
+
+func (a advanceFails) Advance() (coordinator.Report, error) {
+	at := a.Core.Request().Round()
+	rep, err := a.Core.Advance()
+	if err == nil && at == 1 {
+		err = a.err
+	}
+	return rep, err
+}
+
+// TestDriverRunResults: Run returns the zero report with an error fetching
+// a round, and the round's report with an error of Advance or OnReport.
+func TestDriverRunResults(t *testing.T) {
+	pr := planted(t, "model=sum,d=3,k=2,n=120,seed=17", 3)
+	u0 := pr.perturbed(7, 0.3)
+	boom := errors.New("boom")
+
+	fails := fetchFunc(func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
+		if req.Round() == 1 {
+			return nil, boom
+		}
+		return pr.eng.Fetch(ctx, req, p)
+	})
+	if rep, err := newDriver(t, pr, u0, 5, fails).Run(context.Background()); !errors.Is(err, boom) || rep.Net != nil || rep.Rows != 0 {
+		t.Errorf("fetch error: report %+v, err %v; want the zero report and boom", rep, err)
+	}
+
+	d := newDriver(t, pr, u0, 5, pr.eng)
+	d.Core = advanceFails{Core: d.Core, err: boom}
+	if rep, err := d.Run(context.Background()); !errors.Is(err, boom) || rep.Iter != 1 || !rep.Solved || rep.Net == nil {
+		t.Errorf("Advance error: report %+v, err %v; want iteration 1's report and boom", rep, err)
+	}
+
+	d = newDriver(t, pr, u0, 5, pr.eng)
+	d.OnReport = func(r coordinator.Report, _ coordinator.Timing) error {
+		if r.Iter == 2 {
+			return boom
+		}
+		return nil
+	}
+	if rep, err := d.Run(context.Background()); !errors.Is(err, boom) || rep.Iter != 2 || rep.Net == nil {
+		t.Errorf("OnReport error: report %+v, err %v; want iteration 2's report and boom", rep, err)
+	}
+
+	// Without an error, Run returns the final report.
+	want := reference(t, pr, u0, 5)
+	if rep, err := newDriver(t, pr, u0, 5, pr.eng).Run(context.Background()); err != nil || !sameReport(rep, want[len(want)-1]) || rep.Stop == coordinator.Running {
+		t.Errorf("final report %+v, err %v; want %+v", rep, err, want[len(want)-1])
+	}
+}
+
+// TestDriverDegraded: with AllowDegraded, a partition whose fetch fails
+// with msg.ErrUnavailable is left out of its round (listed in the report,
+// its rows not counted, no fixed-point stop then) and asked for again in
+// the next; without it, or for another error, or with a core that cannot
+// leave partitions out, training stops with an error naming the partition.
+func TestDriverDegraded(t *testing.T) {
+	pr := planted(t, "model=sum,d=4,k=2,n=300,seed=18", 4)
+	u0 := pr.perturbed(8, 0.3)
+	rows2, _, _ := pr.eng.Shape(2)
+	unavailable := func(err error) msg.Fetcher {
+		return fetchFunc(func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
+			if p == 2 && req.Round() == 1 {
+				return nil, fmt.Errorf("partition 2 is down: %w", err)
+			}
+			return pr.eng.Fetch(ctx, req, p)
+		})
+	}
+	d := newDriver(t, pr, u0, 4, unavailable(msg.ErrUnavailable))
+	d.AllowDegraded = true
+	var reps []coordinator.Report
+	d.OnReport = func(r coordinator.Report, _ coordinator.Timing) error {
+		reps = append(reps, r)
+		return nil
+	}
+	if _, err := d.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) < 3 {
+		t.Fatalf("%d reports, want at least 3", len(reps))
+	}
+	for _, r := range reps {
+		wantSkipped, wantRows := []int(nil), pr.n
+		if r.Iter == 1 {
+			wantSkipped, wantRows = []int{2}, pr.n-rows2
+		}
+		if !slices.Equal(r.Skipped, wantSkipped) || r.Rows != wantRows {
+			t.Errorf("iteration %d: skipped %v, %d rows; want %v, %d", r.Iter, r.Skipped, r.Rows, wantSkipped, wantRows)
+		}
+	}
+	if reps[1].Stop == coordinator.FixedPoint {
+		t.Error("a degraded iteration stopped at a fixed point")
+	}
+
+	for name, c := range map[string]struct {
+		allow bool
+		err   error
+		core  func() coordinator.Core
+		want  error
+	}{
+		"not allowed":   {false, msg.ErrUnavailable, nil, msg.ErrUnavailable},
+		"another error": {true, errInjected, nil, errInjected},
+		"deep network":  {true, msg.ErrUnavailable, func() coordinator.Core { return newDeepOf(t, pr) }, coordinator.ErrSkip},
+	} {
+		d := newDriver(t, pr, u0, 4, unavailable(c.err))
+		if c.core != nil {
+			d.Core = c.core()
+		}
+		d.AllowDegraded = c.allow
+		if _, err := d.Run(context.Background()); !errors.Is(err, c.want) || !strings.Contains(err.Error(), "partition 2") {
+			t.Errorf("%s: err %v, want %v naming partition 2", name, err, c.want)
+		}
 	}
 }

@@ -58,13 +58,13 @@ func naiveGD(t *testing.T, pr *problem, u []float64) (eta float64, next func(eta
 
 func trainGD(t *testing.T, pr *problem, u0 []float64, iters int, step float64) []coordinator.Report {
 	t.Helper()
-	core, err := coordinator.NewCore(coordinator.Config{Method: coordinator.GD, Spec: pr.spec, Partitions: pr.P,
+	core, err := coordinator.NewShallow(coordinator.ShallowConfig{Method: coordinator.GD, Spec: pr.spec, Partitions: pr.P,
 		MaxIters: iters, Step: step}, u0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var reps []coordinator.Report
-	d := &coordinator.Driver{Core: core, Fetcher: coordinator.LocalFetcher{Engine: pr.eng}, Parallel: 2,
+	d := &coordinator.Driver{Core: core, Fetcher: pr.eng, Parallel: 2,
 		Log: zaptest.NewLogger(t), OnReport: func(r coordinator.Report, _ coordinator.Timing) error {
 			reps = append(reps, r)
 			return nil
@@ -89,13 +89,13 @@ func TestGDMatchesNaive(t *testing.T) {
 	}
 	var worst float64
 	for _, r := range reps[:len(reps)-1] {
-		eta, next := naiveGD(t, pr, r.U)
-		rel := math.Abs(r.Step-eta) / eta
+		eta, next := naiveGD(t, pr, weights(r.Net))
+		rel := math.Abs(r.StepSize-eta) / eta
 		worst = math.Max(worst, rel)
 		if rel > 1e-3 {
-			t.Errorf("iteration %d: step %v, exact %v", r.Iter, r.Step, eta)
+			t.Errorf("iteration %d: step %v, exact %v", r.Iter, r.StepSize, eta)
 		}
-		if e := relDiff(r.Next, next(r.Step)); e > 1e-12 {
+		if e := relDiff(weights(r.Next), next(r.StepSize)); e > 1e-12 {
 			t.Errorf("iteration %d: update differs from the dense one by %.3g relative", r.Iter, e)
 		}
 	}
@@ -106,9 +106,9 @@ func TestGDMatchesNaive(t *testing.T) {
 
 	fixed := trainGD(t, pr, u0, 3, 0.25)
 	for _, r := range fixed[:len(fixed)-1] {
-		_, next := naiveGD(t, pr, r.U)
-		if r.Step != 0.25 || relDiff(r.Next, next(0.25)) > 1e-12 {
-			t.Errorf("fixed step: iteration %d used step %v", r.Iter, r.Step)
+		_, next := naiveGD(t, pr, weights(r.Net))
+		if r.StepSize != 0.25 || relDiff(weights(r.Next), next(0.25)) > 1e-12 {
+			t.Errorf("fixed step: iteration %d used step %v", r.Iter, r.StepSize)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"altmin/coordinator"
 	"altmin/data"
 	"altmin/model"
+	"altmin/msg"
 	"altmin/shard"
 )
 
@@ -68,16 +69,26 @@ func (pr *problem) perturbed(seed uint64, delta float64) []float64 {
 	return pr.spec.Effective(w)
 }
 
-// train runs Core and Driver from effective weights u0 and returns every
-// report.
-func (pr *problem) train(t *testing.T, u0 []float64, iters int, tol float64, f coordinator.Fetcher, parallel int) []coordinator.Report {
+// fetchStats returns eng's statistics of partition p for req.
+func fetchStats(t *testing.T, eng *shard.Engine, req msg.Request, p int) *msg.Stats {
 	t.Helper()
-	core, err := coordinator.NewCore(coordinator.Config{Spec: pr.spec, Partitions: pr.P, MaxIters: iters, Tol: tol}, u0)
+	v, err := eng.Fetch(context.Background(), req, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.(*msg.Stats)
+}
+
+// train runs Shallow and Driver from effective weights u0 and returns
+// every report; a nil f fetches from pr's engine.
+func (pr *problem) train(t *testing.T, u0 []float64, iters int, tol float64, f msg.Fetcher, parallel int) []coordinator.Report {
+	t.Helper()
+	core, err := coordinator.NewShallow(coordinator.ShallowConfig{Spec: pr.spec, Partitions: pr.P, MaxIters: iters, Tol: tol}, u0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f == nil {
-		f = coordinator.LocalFetcher{Engine: pr.eng}
+		f = pr.eng
 	}
 	var reps []coordinator.Report
 	d := &coordinator.Driver{Core: core, Fetcher: f, Parallel: parallel, Log: zaptest.NewLogger(t),
@@ -89,7 +100,7 @@ func (pr *problem) train(t *testing.T, u0 []float64, iters int, tol float64, f c
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(reps) == 0 || !sameBits(final.U, reps[len(reps)-1].U) {
+	if len(reps) == 0 || !sameReport(final, reps[len(reps)-1]) {
 		t.Fatal("Run's report is not the last one handed to OnReport")
 	}
 	return reps
@@ -181,13 +192,13 @@ func TestIteratesMatchNaive(t *testing.T) {
 				if r.Iter != it {
 					t.Fatalf("report %d has Iter %d", it, r.Iter)
 				}
-				if e := relDiff(r.U, want[it]); e > 1e-10 {
+				if e := relDiff(weights(r.Net), want[it]); e > 1e-10 {
 					t.Errorf("iteration %d: weights differ from the naive ones by %.3g relative", it, e)
 				}
 				if r.Solved && r.Ridge != 0 {
 					t.Errorf("iteration %d: unexpected ridge %g", it, r.Ridge)
 				}
-				if r.Solved && !sameBits(r.Next, reps[it+1].U) {
+				if r.Solved && !sameNet(r.Next, reps[it+1].Net) {
 					t.Errorf("iteration %d: Next is not the next iteration's U", it)
 				}
 			}
@@ -208,7 +219,7 @@ func TestDeterminismAcrossRunsAndPartitions(t *testing.T) {
 		t.Fatalf("runs took %d and %d iterations", len(a), len(b))
 	}
 	for i := range a {
-		if !sameBits(a[i].U, b[i].U) || math.Float64bits(a[i].Loss) != math.Float64bits(b[i].Loss) || a[i].Flips != b[i].Flips {
+		if !sameReport(a[i], b[i]) {
 			t.Fatalf("iteration %d: two runs with P = 7 differ", i)
 		}
 	}
@@ -217,7 +228,7 @@ func TestDeterminismAcrossRunsAndPartitions(t *testing.T) {
 		t.Fatalf("P = 1 took %d iterations, P = 7 took %d", len(c), len(a))
 	}
 	for i := range a {
-		if e := relDiff(c[i].U, a[i].U); e > 1e-12 {
+		if e := relDiff(weights(c[i].Net), weights(a[i].Net)); e > 1e-12 {
 			t.Errorf("iteration %d: P = 1 and P = 7 differ by %.3g relative", i, e)
 		}
 		if a[i].Flips != c[i].Flips || a[i].Rows != c[i].Rows {
@@ -227,7 +238,7 @@ func TestDeterminismAcrossRunsAndPartitions(t *testing.T) {
 			t.Errorf("iteration %d: loss %v for P = 7, %v for P = 1", i, a[i].Loss, c[i].Loss)
 		}
 	}
-	t.Logf("%d iterations, final loss %.3g, relative error %.3g", len(a)-1, a[len(a)-1].Loss, pr7.spec.RelErr(pr7.spec.Learned(a[len(a)-1].U), pr7.wstar))
+	t.Logf("%d iterations, final loss %.3g, relative error %.3g", len(a)-1, a[len(a)-1].Loss, pr7.spec.RelErr(pr7.spec.Learned(weights(a[len(a)-1].Net)), pr7.wstar))
 }
 
 // TestPartitionsWithoutRows: more partitions than rows leaves some empty,
@@ -251,7 +262,7 @@ func TestPartitionsWithoutRows(t *testing.T) {
 		if ra[i].Ridge != 0 || rb[i].Ridge != 0 {
 			t.Fatalf("iteration %d needed a ridge: the test problem is not well posed", i)
 		}
-		if e := relDiff(ra[i].U, rb[i].U); e > 1e-12 || ra[i].Rows != 10 {
+		if e := relDiff(weights(ra[i].Net), weights(rb[i].Net)); e > 1e-12 || ra[i].Rows != 10 {
 			t.Errorf("iteration %d: P = 12 (2 empty) differs from P = 1 by %.3g, rows %d", i, e, ra[i].Rows)
 		}
 	}

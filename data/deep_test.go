@@ -1,10 +1,12 @@
 package data
 
 import (
-	"altmin/model"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+
+	"altmin/model"
 )
 
 // TestTeacherTooLarge: widths whose weights would not fit in memory (or
@@ -85,5 +87,49 @@ func TestTeacherRows(t *testing.T) {
 	}
 	if _, err := NewDeepTeacher(10, []int{5, 2}, 1, "random"); err == nil {
 		t.Error("unknown signs accepted")
+	}
+}
+
+// TestParseTeacher: the specification round-trips through Spec, and bad
+// ones are refused naming the key.
+func TestParseTeacher(t *testing.T) {
+	tch, err := ParseDeepTeacher("model=deep,d=7,hidden=5-3-2,n=100,seed=9,signs=ones")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := NewDeepTeacher(100, []int{7, 5, 3, 2}, 9, "ones")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, wnet := tch.Net(), want.Net()
+	same := slices.Equal(got.Dims, wnet.Dims) && slices.Equal(got.V, wnet.V) && len(got.W) == len(wnet.W)
+	for l := 0; same && l < len(got.W); l++ {
+		same = slices.Equal(got.W[l], wnet.W[l])
+	}
+	if !same || tch.Spec() != "model=deep,d=7,hidden=5-3-2,n=100,seed=9,signs=ones" {
+		t.Errorf("parsed %s, want the teacher of NewDeepTeacher", tch.Spec())
+	}
+	again, err := ParseDeepTeacher(tch.Spec())
+	if err != nil || again.Spec() != tch.Spec() {
+		t.Errorf("round trip: %v, %v", again, err)
+	}
+	def, err := ParseDeepTeacher("model=deep,d=3,hidden=2-2,n=5")
+	if err != nil || def.Seed != 1 || def.Signs != "alternate" {
+		t.Errorf("defaults: %v, %v", def, err)
+	}
+	if !IsDeepSpec("d=3, model=deep ,n=4") || IsDeepSpec("model=sum,d=3,k=2,n=4") || IsDeepSpec("") {
+		t.Error("IsDeepSpec")
+	}
+	for spec, msg := range map[string]string{
+		"model=sum,d=3,hidden=2-2,n=5":        "model must be deep",
+		"model=deep,d=0,hidden=2-2,n=5":       "d must be a positive integer",
+		"model=deep,d=3,hidden=2-0,n=5":       "every hidden width must be a positive integer",
+		"model=deep,d=3,hidden=2,n=5,x":       `"x" is not key=value`,
+		"model=deep,d=3,n=5":                  "needs model=deep, d, hidden",
+		"model=deep,d=3,hidden=2,seed=-1,n=5": "seed=-1",
+	} {
+		if _, err := ParseDeepTeacher(spec); !errors.Is(err, ErrSynthetic) || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: %v, want ErrSynthetic with %q", spec, err, msg)
+		}
 	}
 }

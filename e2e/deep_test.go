@@ -9,7 +9,7 @@ import (
 
 // TestDeepBitIdenticalAcrossShards trains a planted 2-hidden-layer network
 // (--model deep, implied by the teacher) on a secure cluster of two shard
-// processes with overlapping partitions, over the DeepStep call, and
+// processes with overlapping partitions, over the Compute call, and
 // compares both weight files byte for byte with the single-process run.
 func TestDeepBitIdenticalAcrossShards(t *testing.T) {
 	const deepData = "model=deep,d=10,hidden=6-3,n=4000,seed=5"

@@ -27,7 +27,7 @@ type CurveConfig struct {
 	AMIters    int                  // AM iteration budget (AM also stops at a fixed point)
 	GDIters    int                  // GD iteration budget
 	Step       float64              // GD step; 0: the papers' rule, recomputed every iteration
-	Tol        float64              // coordinator.Config.Tol; 0 (the default) runs GD to its budget
+	Tol        float64              // coordinator.ShallowConfig.Tol; 0 (the default) runs GD to its budget
 	Partitions int                  // partitions of the data, reduced in order
 	Seed       uint64               // base seed
 	Trial      int                  // the trial whose seeds are used: DataSeed(Seed, Trial), InitSeed(Seed, Trial)

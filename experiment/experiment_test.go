@@ -188,7 +188,7 @@ func TestPhaseSuccessCriterion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wstar := pr.Teacher
+		wstar := pr.Teacher.W[0]
 		pr.Close()
 		var num, den, norm float64
 		for q := 0; q < c.D; q++ {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -48,12 +49,40 @@ func itoa(v int) string { return strconv.Itoa(v) }
 
 func utoa(v uint64) string { return strconv.FormatUint(v, 10) }
 
-// sci formats a float for a Markdown table.
-func sci(v float64) string {
+// sci formats a float for a Markdown table, with 2 decimals.
+func sci(v float64) string { return sciN(v, 2) }
+
+// sciN formats a float for a Markdown table with the given decimals in
+// scientific notation, "–" for NaN.
+func sciN(v float64, decimals int) string {
 	if math.IsNaN(v) {
 		return "–"
 	}
-	return strconv.FormatFloat(v, 'e', 2, 64)
+	return strconv.FormatFloat(v, 'e', decimals, 64)
+}
+
+// median returns the median of v (the mean of the middle two for an even
+// count), NaN when v is empty; v is not modified.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// medianOr formats the median of v with format, or returns none when v is
+// empty.
+func medianOr(v []float64, none string, format func(float64) string) string {
+	if len(v) == 0 {
+		return none
+	}
+	return format(median(v))
 }
 
 // mdTable renders a Markdown table.

@@ -30,7 +30,7 @@ type PhaseConfig struct {
 	Step       float64              // GD step; 0: the papers' rule, recomputed every iteration
 	Threshold  float64              // success: ||W_T - W*||_F / ||W* + I||_F < Threshold; the paper: 0.01
 	EarlyStop  bool                 // end a trial at its first successful iterate
-	Tol        float64              // coordinator.Config.Tol: stop when the relative weight change is below it; 0 never
+	Tol        float64              // coordinator.ShallowConfig.Tol: stop when the relative weight change is below it; 0 never
 	Partitions int                  // partitions of the data, reduced in order
 	Seed       uint64               // base seed; trial t uses DataSeed(Seed, t) and InitSeed(Seed, t)
 	Parallel   int                  // trials run at once; 0: GOMAXPROCS

@@ -13,6 +13,7 @@ import (
 	"altmin/data"
 	"altmin/job"
 	"altmin/linalg"
+	"altmin/msg"
 	"altmin/shard"
 )
 
@@ -34,9 +35,9 @@ type Trial struct {
 	Init       string
 	InitSeed   uint64 // seed of a random start, as job's --seed
 	Method     coordinator.Method
-	Iters      int     // iteration budget, coordinator.Config.MaxIters
-	Tol        float64 // coordinator.Config.Tol; 0 disables
-	Step       float64 // GD step, coordinator.Config.Step; 0 is the papers' rule
+	Iters      int     // iteration budget, coordinator.ShallowConfig.MaxIters
+	Tol        float64 // coordinator.ShallowConfig.Tol; 0 disables
+	Step       float64 // GD step, coordinator.ShallowConfig.Step; 0 is the papers' rule
 	Partitions int     // P; the statistics of P partitions are reduced in order
 	// Target, when positive, stops the run at the first iterate whose
 	// relative error against the teacher is below Target (StopTarget).
@@ -137,18 +138,19 @@ func RunTrial(ctx context.Context, tr Trial) (Outcome, error) {
 		}
 		pred = make([]float64, tr.Test)
 	}
-	cfg := coordinator.Config{Method: tr.Method, Spec: spec, Partitions: tr.Partitions,
+	cfg := coordinator.ShallowConfig{Method: tr.Method, Spec: spec, Partitions: tr.Partitions,
 		MaxIters: tr.Iters, Tol: tr.Tol, Step: tr.Step}
-	core, err := coordinator.NewCore(cfg, spec.Effective(pr.Init))
+	core, err := coordinator.NewShallow(cfg, spec.Effective(pr.Start.W[0]))
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 
 	var out Outcome
-	evaluate := func(iter int, u []float64, loss float64) Point {
-		w := spec.Learned(u)
+	// evaluate evaluates the effective weights U of a report (Net.W[0]).
+	evaluate := func(r coordinator.Report) Point {
+		w := spec.Learned(r.Net.W[0])
 		out.Weights = w
-		pt := Point{Iter: iter, TrainLoss: loss, TestLoss: math.NaN(), RelErr: spec.RelErr(w, pr.Teacher)}
+		pt := Point{Iter: r.Iter, TrainLoss: r.Loss, TestLoss: math.NaN(), RelErr: spec.RelErr(w, pr.Teacher.W[0])}
 		if tr.Test > 0 {
 			spec.Predict(pred, testX, w)
 			var s float64
@@ -162,17 +164,17 @@ func RunTrial(ctx context.Context, tr Trial) (Outcome, error) {
 	}
 	drv := &coordinator.Driver{
 		Core:    core,
-		Fetcher: coordinator.LocalFetcher{Engine: eng},
+		Fetcher: eng,
 		// Trials run in parallel; within one, partitions are computed one
 		// at a time (the result does not depend on it).
 		Parallel: 1,
 		OnReport: func(r coordinator.Report, _ coordinator.Timing) error {
-			out.Final = evaluate(r.Iter, r.U, r.Loss)
+			out.Final = evaluate(r)
 			if tr.Trace {
 				out.Trace = append(out.Trace, out.Final)
 			}
 			switch {
-			case !finite(r.U) || !finite(r.Next) || math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0):
+			case !finite(r.Net.W[0]) || (r.Next != nil && !finite(r.Next.W[0])) || math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0):
 				return errDiverged
 			case tr.Target > 0 && out.Final.RelErr < tr.Target:
 				return errTarget
@@ -186,14 +188,14 @@ func RunTrial(ctx context.Context, tr Trial) (Outcome, error) {
 		out.Stop = string(rep.Stop)
 	case errors.Is(err, errTarget):
 		out.Stop = StopTarget
-	case errors.Is(err, errDiverged), errors.Is(err, coordinator.ErrInvalid), errors.Is(err, shard.ErrRequest):
+	case errors.Is(err, errDiverged), errors.Is(err, msg.ErrInvalid), errors.Is(err, msg.ErrRequest):
 		// Non-finite weights are refused by the shards, non-finite
 		// statistics by the core: both mean the iteration blew up.
 		out.Stop = StopDiverged
 	case errors.Is(err, linalg.ErrSolve):
 		// Advance failed after evaluating U_Iter, which its report holds.
-		if rep.U != nil {
-			out.Final = evaluate(rep.Iter, rep.U, rep.Loss)
+		if rep.Net != nil {
+			out.Final = evaluate(rep)
 			if tr.Trace {
 				out.Trace = append(out.Trace, out.Final)
 			}

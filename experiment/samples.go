@@ -43,7 +43,7 @@ type SamplesConfig struct {
 	// sign-preserving permutation of the neurons (model.Spec.RelErr),
 	// ||W_T - P W*||_F / ||W*||_F, is at most Threshold.
 	Threshold  float64
-	Tol        float64 // coordinator.Config.Tol
+	Tol        float64 // coordinator.ShallowConfig.Tol
 	Partitions int     // partitions of the data, reduced in order
 	Seed       uint64  // base seed
 	Parallel   int     // trials run at once; 0: GOMAXPROCS

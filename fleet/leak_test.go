@@ -3,62 +3,61 @@ package fleet
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"sync"
+	"slices"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/zap/zaptest"
 
-	"altmin/deep"
-	"altmin/model"
+	"altmin/msg"
 )
 
-// slowDeep answers only from the shard named ok; every other call blocks
-// until its context is cancelled, then reports it to done.
-type slowDeep struct {
-	ok   string
-	done *sync.WaitGroup
-}
-
-func (s slowDeep) DeepStep(ctx context.Context, m Member, req *deep.Request, p int) (*deep.Partial, error) {
-	if m.ID == s.ok {
-		return &deep.Partial{Step: req.Step, Partition: p, Flips: -1}, nil
-	}
-	defer s.done.Done()
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
-// TestHedgedCallsDoNotLeak: with more replicas hedged at once than the
-// answer channel buffers, the calls still in flight when the first answer
-// wins end once cancelled; none is left blocked sending its late answer.
+// TestHedgedCallsDoNotLeak: with every replica of a partition asked
+// (hedging), the calls still in flight when the last one's answer wins
+// end once cancelled, and their goroutines exit instead of staying blocked
+// on sending a late answer. It runs in a synctest bubble, which waits for
+// every goroutine started in it to exit when the test function returns and
+// fails the test (deadlock) if one stays blocked: a deterministic leak
+// check, without counting goroutines or timing out.
 func TestHedgedCallsDoNotLeak(t *testing.T) {
-	const n = 12 // replicas of partition 0, all asked (hedging)
-	var members []Member
-	for i := range n {
-		members = append(members, Member{ID: fmt.Sprintf("s%02d", i), Partitions: []int{0}})
-	}
-	f := New(Config{HedgeAfter: time.Millisecond, RejoinTimeout: time.Minute, Log: zaptest.NewLogger(t)}, NewStaticView(members...), nil)
-	defer f.Close()
-	var done sync.WaitGroup
-	done.Add(n - 1)
-	before := runtime.NumGoroutine()
-	// Holders asks s00, s01, ... in order: the last one answers, after
-	// every other is in flight.
-	df := DeepFetcher{F: f, Caller: slowDeep{ok: members[n-1].ID, done: &done}}
-	req := &deep.Request{Step: 0, Net: model.NewNet(2, 2, 1)}
-	if _, err := df.Fetch(context.Background(), req, 0); err != nil {
-		t.Fatal(err)
-	}
-	done.Wait() // every losing call has returned from DeepStep
-	// Their goroutines now only have to exit; a leaked one stays blocked.
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines left of %d before the call:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+	synctest.Test(t, func(t *testing.T) {
+		const n, h = 12, time.Second
+		var members []Member
+		for i := range n {
+			members = append(members, Member{ID: fmt.Sprintf("s%02d", i), Partitions: []int{0}})
 		}
-		runtime.Gosched()
-	}
+		winner := members[n-1].ID // Holders asks s00, s01, ... in order
+		var started, ended atomic.Int64
+		caller := CallerFunc(func(ctx context.Context, m Member, req msg.Request, p int) (msg.Partial, error) {
+			started.Add(1)
+			defer ended.Add(1)
+			if m.ID == winner {
+				return &msg.Moment4{Partition: p, K: 1, Sum: []float64{1}}, nil
+			}
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})
+		clk := NewFakeClock(t0)
+		f := New(Config{HedgeAfter: h, RejoinTimeout: time.Hour, Clock: clk, Log: zaptest.NewLogger(t)}, NewStaticView(members...), caller)
+		defer f.Close()
+		req := &msg.Moment4Request{D: 1, K: 1, V: []float64{1}}
+		res := goFetch(context.Background(), f, req, 0)
+		for i := 1; i < n; i++ {
+			awaitTimer(t, clk, at(time.Duration(i)*h), res)
+			clk.Advance(h)
+		}
+		r := <-res
+		if r.err != nil || r.v.Part() != 0 {
+			t.Fatalf("fetch: %v, %v", r.v, r.err)
+		}
+		if got := f.Answered(0); !slices.Equal(got, []string{winner}) {
+			t.Errorf("answers used from %v, want [%s]", got, winner)
+		}
+		synctest.Wait() // every other goroutine of the bubble is blocked or gone
+		if s, e := started.Load(), ended.Load(); s != n || e != n {
+			t.Errorf("%d calls started, %d ended; want %d and %d", s, e, n, n)
+		}
+	})
 }

@@ -13,13 +13,13 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"altmin/deep"
 	"altmin/fleet"
 	"altmin/job"
+	"altmin/msg"
 )
 
 // TestDeepOverGRPC: a deep network trained through shards started in
-// process, over real gRPC (DeepStep) and memberlist on loopback, has the
+// process, over real gRPC (the Compute call) and memberlist on loopback, has the
 // same bits as the run computed in process, in the weight files and in
 // every metrics line but the timings.
 func TestDeepOverGRPC(t *testing.T) {
@@ -32,7 +32,7 @@ func TestDeepOverGRPC(t *testing.T) {
 	g := o
 	g.LocalShards, g.Out = 3, t.TempDir()
 	var out strings.Builder
-	got, err := job.TrainDeep(context.Background(), g, &out, zaptest.NewLogger(t))
+	got, err := job.Train(context.Background(), g, &out, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,13 +68,13 @@ func TestDeepFailover(t *testing.T) {
 		t.Run(fault, func(t *testing.T) {
 			c := o
 			c.LocalShards, c.Out = 3, t.TempDir()
-			dp, err := job.PrepareDeep(c)
+			dp, err := job.Prepare(c)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer dp.Close()
 			log := zaptest.NewLogger(t)
-			shards, coord, err := job.StartLocalCluster(ctx, c, dp.Source, dp.Bias, 2, log)
+			shards, coord, err := job.StartLocalCluster(ctx, c, dp.Source, dp.Spec.Bias, 2, nil, log)
 			defer func() {
 				for _, s := range shards {
 					s.Close()
@@ -87,22 +87,22 @@ func TestDeepFailover(t *testing.T) {
 			var mu sync.Mutex
 			var once sync.Once
 			hit := map[string]int{}
-			caller := fleet.DeepHook(coord, func(_ context.Context, m fleet.Member, req *deep.Request, p int) error {
+			caller := fleet.Hook(coord, func(_ context.Context, m fleet.Member, req msg.Request, p int) error {
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
-				case fault == "failing replica" && m.ID == "local-1" && req.Step >= 1:
+				case fault == "failing replica" && m.ID == "local-1" && req.Round() >= 1:
 					hit[m.ID]++
 					return fmt.Errorf("local-1 partition %d: %w", p, fleet.ErrInjected)
-				case fault == "shard shut down" && m.ID == "local-2" && req.Step >= 2:
+				case fault == "shard shut down" && m.ID == "local-2" && req.Round() >= 2:
 					hit[m.ID]++
 					once.Do(func() { shards[2].Close() }) // the call then meets a stopped server
 				}
 				return nil
 			})
-			f := fleet.New(fleet.Config{RejoinTimeout: c.RejoinTimeout, Log: log}, coord, coord)
+			f := fleet.New(fleet.Config{RejoinTimeout: c.RejoinTimeout, Log: log}, coord, caller)
 			defer f.Close()
-			res, err := job.RunDeep(ctx, c, dp, fleet.DeepFetcher{F: f, Caller: caller}, io.Discard, log)
+			res, err := job.Run(ctx, c, dp, f, io.Discard, log)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,13 +124,13 @@ func TestDeepClusterRefusals(t *testing.T) {
 	ctx := context.Background()
 	o := deepOptions(deepSynth)
 	o.LocalShards, o.Out = 2, t.TempDir()
-	dp, err := job.PrepareDeep(o)
+	dp, err := job.Prepare(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dp.Close()
 	log := zaptest.NewLogger(t)
-	shards, coord, err := job.StartLocalCluster(ctx, o, dp.Source, dp.Bias, 1, log)
+	shards, coord, err := job.StartLocalCluster(ctx, o, dp.Source, dp.Spec.Bias, 1, nil, log)
 	defer func() {
 		for _, s := range shards {
 			s.Close()
@@ -146,12 +146,12 @@ func TestDeepClusterRefusals(t *testing.T) {
 	}
 	j := deepOptions("model=deep,d=10,hidden=6-3,n=4000,seed=3") // another teacher
 	j.Join, j.Insecure, j.GossipBind, j.Out = seeds, true, "127.0.0.1:0", t.TempDir()
-	_, err = job.TrainDeep(ctx, j, io.Discard, log)
+	_, err = job.Train(ctx, j, io.Discard, log)
 	if !errors.Is(err, job.ErrOptions) || !strings.Contains(err.Error(), "the shards hold other data") {
 		t.Errorf("other teacher: %v", err)
 	}
 	j.Synthetic, j.Init, j.Out = deepSynth, "perturb:0.1", t.TempDir()
-	res, err := job.TrainDeep(ctx, j, io.Discard, log)
+	res, err := job.Train(ctx, j, io.Discard, log)
 	if err != nil {
 		t.Fatal(err)
 	}

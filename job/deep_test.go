@@ -16,10 +16,12 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"altmin/coordinator"
 	"altmin/data"
-	"altmin/deep"
+	"altmin/fleet"
 	"altmin/job"
 	"altmin/model"
+	"altmin/shard"
 )
 
 // deepSynth is a planted 2-hidden-layer teacher: 10-6-3, 4000 rows.
@@ -31,12 +33,12 @@ func deepOptions(synth string) job.Options {
 	return o
 }
 
-func trainDeep(t *testing.T, o job.Options) (*job.DeepResult, error) {
+func trainDeep(t *testing.T, o job.Options) (*job.Result, error) {
 	t.Helper()
 	if o.Out == "" {
 		o.Out = t.TempDir()
 	}
-	return job.TrainDeep(context.Background(), o, io.Discard, zaptest.NewLogger(t))
+	return job.Train(context.Background(), o, io.Discard, zaptest.NewLogger(t))
 }
 
 func bitsEqual(a, b []float64) bool {
@@ -66,8 +68,8 @@ func netsEqual(a, b *model.Net) bool {
 // TestDeepTrainPlanted: --model deep (implied by the deep --synthetic
 // teacher) recovers a planted 2-hidden-layer teacher from a 10% perturbed
 // start to machine precision, writes weights_1.npy, weights_2.npy,
-// model.json and metrics.jsonl, and gives the same bits as package deep's
-// own in-process trainer.
+// model.json and metrics.jsonl, and gives the same bits as the deep core
+// driven directly over an in-process engine.
 func TestDeepTrainPlanted(t *testing.T) {
 	o := deepOptions(deepSynth)
 	o.Init, o.Iters, o.Out = "perturb:0.1", 20, t.TempDir()
@@ -81,7 +83,7 @@ func TestDeepTrainPlanted(t *testing.T) {
 	}
 	rel := model.WeightErr(res.Net, tch.Net())
 	t.Logf("stop %s after %d iterations, residual %.3g, weight error %.3g", res.Final.Stop, res.Final.Iter, res.Final.RelRes, rel)
-	if !(rel <= 1e-10) || res.Final.Stop == deep.IterLimit {
+	if !(rel <= 1e-10) || res.Final.Stop == coordinator.IterLimit {
 		t.Fatalf("weight error %.3g, stop %s; want <= 1e-10 before the limit", rel, res.Final.Stop)
 	}
 	if res.Model.FinalRelErr == nil || *res.Model.FinalRelErr != rel {
@@ -104,22 +106,22 @@ func TestDeepTrainPlanted(t *testing.T) {
 			t.Errorf("weights_%d.npy: shape %v, want %v, or other bits than the result", l+1, sh, shape)
 		}
 	}
-	loaded, _, err := job.LoadDeepModel(o.Out)
+	_, loaded, err := job.LoadModel(o.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !netsEqual(loaded, res.Net) {
-		t.Error("LoadDeepModel does not give back the trained network")
+		t.Error("LoadModel does not give back the trained network")
 	}
 	f, err := os.Open(filepath.Join(o.Out, "metrics.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var lines []job.DeepMetric
+	var lines []job.Metric
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var m job.DeepMetric
+		var m job.Metric
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("metrics.jsonl: %v", err)
 		}
@@ -131,26 +133,35 @@ func TestDeepTrainPlanted(t *testing.T) {
 	}
 	for _, m := range lines { // the two phases of each step's wall time
 		if m.StatsSeconds <= 0 || m.SolveSeconds < 0 || math.Abs(m.StatsSeconds+m.SolveSeconds-m.Seconds) > 1e-9 {
-			t.Errorf("metrics.jsonl step %d: stats %g s + solve %g s, total %g s", m.Step, m.StatsSeconds, m.SolveSeconds, m.Seconds)
+			t.Errorf("metrics.jsonl iteration %d: stats %g s + solve %g s, total %g s", m.Iter, m.StatsSeconds, m.SolveSeconds, m.Seconds)
 		}
 	}
 
-	// Package deep's trainer on the same partitions and start: same bits.
-	parts, err := deep.LoadPartitions(tch, 4)
+	// The deep core driven directly over an engine holding the same
+	// partitions, from the same start: same bits.
+	var parts []*shard.Partition
+	for p := 0; p < 4; p++ {
+		pt, err := shard.Load(tch, 4, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, pt)
+	}
+	eng, err := shard.NewEngine(parts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := deep.Config{Schedule: deep.Joint, Partitions: 4, MaxIters: 20, Tol: o.Tol, FitTol: deep.DefaultConfig().FitTol}
-	core, err := deep.NewCore(cfg, data.PerturbNet(tch.Net(), 0.1, o.Seed))
+	cfg := coordinator.DeepConfig{Schedule: coordinator.Joint, Partitions: 4, MaxIters: 20, Tol: o.Tol, FitTol: coordinator.DefaultDeepConfig().FitTol}
+	core, err := coordinator.NewDeep(cfg, data.PerturbNet(tch.Net(), 0.1, o.Seed))
 	if err != nil {
 		t.Fatal(err)
 	}
-	last, err := (&deep.Trainer{Core: core, Parts: parts}).Run(context.Background())
+	last, err := (&coordinator.Driver{Core: core, Fetcher: eng, Parallel: 1}).Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !netsEqual(last.Net, res.Net) || last.Iter != res.Final.Iter {
-		t.Error("the job's weights differ from deep.Trainer's on the same partitions")
+		t.Error("the job's weights differ from the deep core's on the same partitions")
 	}
 }
 
@@ -184,7 +195,7 @@ func TestDeepReproducible(t *testing.T) {
 		}
 	}
 	t.Logf("P = 5 vs P = 1 after 3 iterations: %.3g relative", math.Sqrt(num/den))
-	if e := math.Sqrt(num / den); e > 1e-12 || a.Final.Iter != 3 || a.Final.Stop != deep.IterLimit {
+	if e := math.Sqrt(num / den); e > 1e-12 || a.Final.Iter != 3 || a.Final.Stop != coordinator.IterLimit {
 		t.Errorf("P = 1 and P = 5 differ by %.3g; stopped at %d (%s), want the limit 3", e, a.Final.Iter, a.Final.Stop)
 	}
 }
@@ -258,7 +269,7 @@ func TestDeepPredictRoundTrip(t *testing.T) {
 	}
 	for name, po := range inputs {
 		po.Model, po.Out = o.Out, filepath.Join(dir, "yhat-"+name+".npy")
-		n, err := job.PredictAny(po)
+		n, err := job.Predict(po)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -275,7 +286,7 @@ func TestDeepPredictRoundTrip(t *testing.T) {
 	}
 
 	// Wrong number of features.
-	_, err = job.PredictAny(job.PredictOptions{Model: o.Out, Data: writeNPY(t, filepath.Join(dir, "x5.npy"), tx[:500*5], 500, 5), Out: filepath.Join(dir, "bad.npy")})
+	_, err = job.Predict(job.PredictOptions{Model: o.Out, Data: writeNPY(t, filepath.Join(dir, "x5.npy"), tx[:500*5], 500, 5), Out: filepath.Join(dir, "bad.npy")})
 	if !errors.Is(err, job.ErrOptions) || !strings.Contains(err.Error(), "has 5 features") || !strings.Contains(err.Error(), "trained on 6") {
 		t.Errorf("5 features for a 6-feature model: %v", err)
 	}
@@ -301,7 +312,7 @@ func writeDeepDir(t *testing.T, dir string, net *model.Net, bias bool) {
 		names = append(names, fmt.Sprintf("weights_%d.npy", l+1))
 		writeNPY(t, filepath.Join(dir, names[l]), w, dims[l+1], dims[l])
 	}
-	mf := job.DeepModelFile{Format: job.ModelFormat, Model: "deep", D: d, Hidden: dims[1:], Dims: dims, Signs: net.V, Bias: bias, Weights: names}
+	mf := job.ModelFile{Format: job.ModelFormat, Model: "deep", D: d, K: dims[len(dims)-1], Hidden: dims[1:], Dims: dims, Signs: net.V, Bias: bias, Weights: names}
 	b, err := json.Marshal(mf)
 	if err != nil {
 		t.Fatal(err)
@@ -447,33 +458,17 @@ func TestDeepLoadModelErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeDeepDir(t, dir, tch.Net(), false)
-			if _, _, err := job.LoadDeepModel(dir); err != nil {
+			if _, _, err := job.LoadModel(dir); err != nil {
 				t.Fatalf("intact directory: %v", err)
 			}
 			c.damage(dir)
-			_, err := job.PredictAny(job.PredictOptions{Model: dir, Data: "x.npy", Out: filepath.Join(dir, "y.npy")})
+			_, err := job.Predict(job.PredictOptions{Model: dir, Data: "x.npy", Out: filepath.Join(dir, "y.npy")})
 			if err == nil || !strings.Contains(err.Error(), c.msg) {
 				t.Errorf("error %v, want one containing %q", err, c.msg)
 			}
 		})
 	}
 }
-
-// deepFailAt makes every fetch of step `step` fail: the run dies there,
-// after the checkpoint of step-1.
-type deepFailAt struct {
-	f    deep.Fetcher
-	step int
-}
-
-func (f deepFailAt) Fetch(ctx context.Context, req *deep.Request, p int) (*deep.Partial, error) {
-	if req.Step == f.step {
-		return nil, errInjected
-	}
-	return f.f.Fetch(ctx, req, p)
-}
-
-var errInjected = errors.New("injected fault")
 
 // TestDeepResume: a deep run interrupted at any step and run again with the
 // same --out resumes from its checkpoint and ends with the bits of the
@@ -497,20 +492,16 @@ func TestDeepResume(t *testing.T) {
 	for _, crashAt := range []int{1, 3} {
 		o := ref
 		o.Out = t.TempDir()
-		dp, err := job.PrepareDeep(o)
+		dp, err := job.Prepare(o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := dp.LocalFetcher(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := job.RunDeep(ctx, o, dp, deepFailAt{f, crashAt}, io.Discard, zaptest.NewLogger(t)); !errors.Is(err, errInjected) {
+		if _, err := job.Run(ctx, o, dp, failAt{engineFetcher(t, dp, o.Partitions), crashAt}, io.Discard, zaptest.NewLogger(t)); !errors.Is(err, fleet.ErrInjected) {
 			t.Fatalf("crash at %d: %v, want the injected fault", crashAt, err)
 		}
 		dp.Close()
 		var out strings.Builder
-		if _, err := job.TrainDeep(ctx, o, &out, zaptest.NewLogger(t)); err != nil {
+		if _, err := job.Train(ctx, o, &out, zaptest.NewLogger(t)); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(out.String(), fmt.Sprintf("resuming from the checkpoint in %s at iteration %d", o.Out, crashAt)) {
@@ -529,16 +520,12 @@ func TestDeepResume(t *testing.T) {
 	// An unfinished deep checkpoint in dir.
 	o := ref
 	o.Out = t.TempDir()
-	dp, err := job.PrepareDeep(o)
+	dp, err := job.Prepare(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dp.Close()
-	f, err := dp.LocalFetcher(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := job.RunDeep(ctx, o, dp, deepFailAt{f, 2}, io.Discard, zaptest.NewLogger(t)); !errors.Is(err, errInjected) {
+	if _, err := job.Run(ctx, o, dp, failAt{engineFetcher(t, dp, o.Partitions), 2}, io.Discard, zaptest.NewLogger(t)); !errors.Is(err, fleet.ErrInjected) {
 		t.Fatal(err)
 	}
 	for name, change := range map[string]func(*job.Options){
@@ -554,7 +541,7 @@ func TestDeepResume(t *testing.T) {
 		}
 	}
 	one := resumeOptions(o.Out)
-	if _, err := job.Train(ctx, one, io.Discard, zaptest.NewLogger(t)); !errors.Is(err, job.ErrCheckpoint) || !strings.Contains(err.Error(), "altmin-deep-checkpoint/1") {
+	if _, err := job.Train(ctx, one, io.Discard, zaptest.NewLogger(t)); !errors.Is(err, job.ErrCheckpoint) || !strings.Contains(err.Error(), "another configuration") {
 		t.Errorf("a 1-hidden-layer run on a deep checkpoint: %v", err)
 	}
 	// And a 1-hidden-layer checkpoint refuses a deep run.
@@ -568,7 +555,7 @@ func TestDeepResume(t *testing.T) {
 		t.Fatal("the injected fault did not stop the run")
 	}
 	o.Out = one.Out
-	if _, err := trainDeep(t, o); !errors.Is(err, job.ErrCheckpoint) || !strings.Contains(err.Error(), "another kind of model") {
+	if _, err := trainDeep(t, o); !errors.Is(err, job.ErrCheckpoint) || !strings.Contains(err.Error(), "another configuration") {
 		t.Errorf("a deep run on a 1-hidden-layer checkpoint: %v", err)
 	}
 }

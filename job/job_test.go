@@ -140,7 +140,7 @@ func TestTrainConvergence(t *testing.T) {
 			}
 			g, _ := data.ParseSynthetic(c.synth)
 			spec, wstar := g.Teacher()
-			rel := spec.RelErr(res.Weights, wstar)
+			rel := spec.RelErr(res.Net.W[0], wstar)
 			if res.Model.FinalRelErr == nil || *res.Model.FinalRelErr != rel {
 				t.Errorf("model.json relative error %v, recomputed %v", res.Model.FinalRelErr, rel)
 			}
@@ -148,7 +148,7 @@ func TestTrainConvergence(t *testing.T) {
 				var num, den float64
 				u := spec.Effective(wstar)
 				for i := range wstar {
-					num += (res.Weights[i] - wstar[i]) * (res.Weights[i] - wstar[i])
+					num += (res.Net.W[0][i] - wstar[i]) * (res.Net.W[0][i] - wstar[i])
 					den += u[i] * u[i]
 				}
 				if math.Abs(rel-math.Sqrt(num/den)) > 1e-15 {
@@ -178,9 +178,9 @@ func TestTrainReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range a.Weights {
-		if math.Float64bits(a.Weights[i]) != math.Float64bits(b.Weights[i]) {
-			t.Fatalf("two runs with P = 7 differ at weight %d: %v vs %v", i, a.Weights[i], b.Weights[i])
+	for i := range a.Net.W[0] {
+		if math.Float64bits(a.Net.W[0][i]) != math.Float64bits(b.Net.W[0][i]) {
+			t.Fatalf("two runs with P = 7 differ at weight %d: %v vs %v", i, a.Net.W[0][i], b.Net.W[0][i])
 		}
 	}
 	o.Partitions, o.Parallel = 1, 2
@@ -189,9 +189,9 @@ func TestTrainReproducible(t *testing.T) {
 		t.Fatal(err)
 	}
 	var num, den float64
-	for i := range a.Weights {
-		num += (a.Weights[i] - c.Weights[i]) * (a.Weights[i] - c.Weights[i])
-		den += c.Weights[i] * c.Weights[i]
+	for i := range a.Net.W[0] {
+		num += (a.Net.W[0][i] - c.Net.W[0][i]) * (a.Net.W[0][i] - c.Net.W[0][i])
+		den += c.Net.W[0][i] * c.Net.W[0][i]
 	}
 	if e := math.Sqrt(num / den); e > 1e-12 {
 		t.Errorf("P = 1 and P = 7 differ by %.3g relative", e)
@@ -437,8 +437,8 @@ func TestGoodInputsPrepare(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
-		if len(pr.Init) != pr.Spec.M() {
-			t.Errorf("%s: %d initial weights for m = %d", name, len(pr.Init), pr.Spec.M())
+		if len(pr.Start.W[0]) != pr.Spec.M() {
+			t.Errorf("%s: %d initial weights for m = %d", name, len(pr.Start.W[0]), pr.Spec.M())
 		}
 	}
 }

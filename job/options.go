@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
 	"altmin/coordinator"
+	"altmin/data"
+	"altmin/model"
 	"altmin/shard"
 )
 
@@ -22,18 +25,18 @@ const DemoSynthetic = "model=sum,d=50,k=5,n=50000,seed=1"
 // them one flag per field.
 type Options struct {
 	Model      string  // relu, sum, resnet or deep; "" takes the synthetic teacher's model, else sum
-	Hidden     []int   // deep: widths k1..kL of the hidden layers; nil takes the synthetic deep teacher's (see deep.go)
+	Hidden     []int   // deep: widths k1..kL of the hidden layers; nil takes the synthetic deep teacher's
 	K          int     // hidden neurons; 0 takes the synthetic teacher's k (relu: 1, resnet: d)
 	Signs      string  // ones, alternate or a .npy file of k values +-1; "" takes the teacher's signs, else ones
 	Bias       bool    // append a constant-1 feature
-	Synthetic  string  // planted data specification, see data.ParseSynthetic
+	Synthetic  string  // planted data specification, see data.ParseSynthetic and data.ParseDeepTeacher
 	Data       string  // X.npy (n x d) or a .csv file with a header
 	Labels     string  // y.npy (n), with an .npy Data
 	Label      string  // label column name, with a .csv Data
-	Init       string  // identity, random, perturb:DELTA or a .npy file (k x d); "" = identity for resnet, random otherwise
-	Truth      string  // .npy file (k x d) of a known teacher, to report the relative error
+	Init       string  // the start; see the family (shallow.go, deep.go); "" = the family's default
+	Truth      string  // a known teacher, to report the relative error: .npy (k x d) or a deep model directory
 	Partitions int     // P
-	Iters      int     // maximum least-squares solves
+	Iters      int     // maximum solves
 	Tol        float64 // relative weight change at which to stop
 	Seed       uint64  // seed of the random initialization
 	Out        string  // output directory
@@ -52,7 +55,7 @@ type Options struct {
 	GossipBind    string        // host:port the coordinator's gossip binds to
 	GossipAdvert  string        // host:port others reach the coordinator's gossip at; "" = bound address
 	JoinTimeout   time.Duration // wait for every partition to be held by a live shard
-	StepTimeout   time.Duration // deadline of one statistics call to one shard; then another replica is asked
+	StepTimeout   time.Duration // deadline of one partition's call to one shard; then another replica is asked
 	HedgeAfter    time.Duration // ask a second replica of a partition not answered by then; 0 = never
 	RejoinTimeout time.Duration // wait for a live holder of a partition whose shards all failed
 	ClusterKey    string        // gossip encryption key, base64 of 16, 24 or 32 bytes
@@ -65,13 +68,14 @@ type Options struct {
 
 // DefaultOptions returns the defaults of `coordinator train`.
 func DefaultOptions() Options {
-	c := coordinator.DefaultConfig()
+	c := coordinator.DefaultShallowConfig()
 	return Options{Partitions: c.Partitions, Iters: c.MaxIters, Tol: c.Tol, Seed: 1, Out: "out", Storage: string(shard.Float64),
 		LocalShards: 2, NodeID: "coordinator", GossipBind: "0.0.0.0:7946",
 		JoinTimeout: time.Minute, StepTimeout: 5 * time.Minute, RejoinTimeout: time.Minute}
 }
 
-// Validate checks the options that can be checked without reading files.
+// Validate checks the options that can be checked without reading files:
+// those of every run, then those of the model family (family.check).
 func (o *Options) Validate() error {
 	nsrc := 0
 	for _, s := range []string{o.Synthetic, o.Data} {
@@ -115,23 +119,84 @@ func (o *Options) Validate() error {
 	case o.Resident > 0 && len(o.Join) > 0:
 		return fmt.Errorf("%w: with --join the shards hold the data: give --resident to the shards, not the coordinator", ErrOptions)
 	}
-	if err := o.validateDeep(); err != nil {
-		return err
-	}
 	if _, err := o.storage(); err != nil {
 		return err
 	}
 	if len(o.Join) > 0 && o.Storage == string(shard.Float32) {
 		return fmt.Errorf("%w: with --join the shards hold the data: give --storage float32 to the shards, not the coordinator", ErrOptions)
 	}
-	return nil
+	if o.Model != "" {
+		if _, err := model.ParseKind(o.Model); err != nil {
+			return fmt.Errorf("%w: --model: %v", ErrOptions, err)
+		}
+	}
+	return o.family().check(o)
+}
+
+// family returns the model family the options train: deep for --model
+// deep, or for no --model and a deep --synthetic teacher; the
+// 1-hidden-layer family otherwise.
+func (o *Options) family() family {
+	if o.Model == string(model.Deep) || (o.Model == "" && data.IsDeepSpec(o.Synthetic)) {
+		return deepFamily{}
+	}
+	return shallowFamily{}
+}
+
+// IsDeep reports whether the options train a deep network.
+func (o *Options) IsDeep() bool { _, ok := o.family().(deepFamily); return ok }
+
+// storage returns the feature storage the options name ("" is float64).
+func (o *Options) storage() (shard.Storage, error) {
+	if o.Storage == "" {
+		return shard.Float64, nil
+	}
+	st, err := shard.ParseStorage(o.Storage)
+	if err != nil {
+		return "", fmt.Errorf("%w: --storage %q: want float64 or float32", ErrOptions, o.Storage)
+	}
+	return st, nil
 }
 
 func isCSV(path string) bool { return strings.HasSuffix(strings.ToLower(path), ".csv") }
+
+func isNPY(path string) bool { return strings.HasSuffix(strings.ToLower(path), ".npy") }
 
 func (o *Options) parallel() int {
 	if o.Parallel > 0 {
 		return o.Parallel
 	}
 	return runtime.GOMAXPROCS(0)
+}
+
+func (o *Options) method() string {
+	if o.Method == "" {
+		return "am"
+	}
+	return o.Method
+}
+
+// ParseHidden parses a --hidden value, comma-separated widths such as
+// "20,10"; "" gives nil. Widths are range-checked by Options.Validate.
+func ParseHidden(s string) ([]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var ks []int
+	for _, f := range strings.Split(s, ",") {
+		k, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%w: --hidden %q: %q is not an integer width (want e.g. --hidden 20,10)", ErrOptions, s, f)
+		}
+		ks = append(ks, k)
+	}
+	return ks, nil
+}
+
+func hiddenString(ks []int) string {
+	s := make([]string, len(ks))
+	for i, k := range ks {
+		s[i] = strconv.Itoa(k)
+	}
+	return strings.Join(s, ",")
 }

@@ -4,54 +4,62 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"math"
-	"math/rand/v2"
 	"strconv"
-	"strings"
 
 	"altmin/data"
 	"altmin/model"
+	"altmin/msg"
+	"altmin/shard"
 	"altmin/tensorinit"
+	"altmin/transport"
 )
 
 // Problem is a training problem ready to run: data, model and start.
 type Problem struct {
 	Source   data.Source
-	Spec     model.Spec
-	Teacher  []float64 // learned weights of a known teacher (k x D), or nil
-	Init     []float64 // learned weights W0 (k x D)
-	InitDesc string
+	DataDesc string // description of the data for the table and model.json
+	DataID   string // data.Fingerprint of the data as stored (see --storage)
 	Demo     bool   // no data was given: the embedded demo
-	DataID   string // data.Fingerprint of the source
+	Spec     model.Spec
+	// Start is the learned weights training starts from; nil while a
+	// tensor start is pending (computed by whatever holds the data, see
+	// initTensor).
+	Start     *model.Net
+	StartDesc string
+	// Teacher is the learned weights of a known teacher in the model's
+	// shape (planted, or --truth), or nil.
+	Teacher *model.Net
 
-	// tensorPending: --init tensor, whose start is still to be computed
-	// from the data's moments by initTensor (Init is nil until then).
-	tensorPending bool
+	fam family
 }
 
 // Close releases the data source's files, if it holds any.
-func (pr *Problem) Close() error {
-	if c, ok := pr.Source.(io.Closer); ok {
-		return c.Close()
-	}
-	return nil
-}
+func (pr *Problem) Close() error { return closeSource(pr.Source) }
 
-// Prepare opens the data and builds the model and the initial weights. The
-// caller closes the Problem. The tensor initialization (--init tensor) is
-// computed in this process from the local data; with --join the data live
-// on the shards and it is refused: Train computes it over the cluster.
+// Prepare opens the local data and builds the model, the teacher and the
+// start. A tensor start (--init tensor) is computed in this process from
+// the data's moments over an in-process engine; with --join the data live
+// on the shards and it is refused: Train computes it over the cluster. The
+// caller closes the Problem.
 func Prepare(o Options) (*Problem, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if len(o.Join) > 0 {
+		return nil, fmt.Errorf("%w: with --join the data live on the shards; Prepare reads local data only (use Train)", ErrOptions)
+	}
 	pr, err := prepareLocal(o)
 	if err != nil {
 		return nil, err
 	}
-	if pr.tensorPending {
-		err := fmt.Errorf("%w: --init tensor with --join: the shards compute the moments over gRPC when training (job.Train); Prepare reads local data only", ErrOptions)
-		if len(o.Join) == 0 {
-			err = pr.initTensor(context.Background(), o, tensorinit.LoadSource{Source: pr.Source, Partitions: o.Partitions, Bias: pr.Spec.Bias}, 0)
-		}
+	if pr.Start == nil {
+		err = func() error {
+			eng, err := localEngine(o, pr)
+			if err != nil {
+				return err
+			}
+			return pr.initTensor(context.Background(), o, eng, 0, nil)
+		}()
 		if err != nil {
 			pr.Close()
 			return nil, err
@@ -60,56 +68,48 @@ func Prepare(o Options) (*Problem, error) {
 	return pr, nil
 }
 
-// prepareTrain is Prepare for Train: with in-process shards
-// (--local-shards) the tensor start is left pending, for trainLocalShards
-// to compute over gRPC like a cluster's.
-func prepareTrain(o Options) (*Problem, error) {
-	if o.LocalShards > 0 && len(o.Join) == 0 {
-		return prepareLocal(o)
-	}
-	return Prepare(o)
-}
-
 // prepareLocal opens the local data and builds the problem; a tensor start
-// is left pending.
+// is left pending. The data are those held in the chosen storage from here
+// on (rounded to float32 with --storage float32), for the tensor start
+// too.
 func prepareLocal(o Options) (*Problem, error) {
-	if err := o.Validate(); err != nil {
-		return nil, err
-	}
 	src, demo, err := OpenSource(o)
 	if err != nil {
 		return nil, err
 	}
-	pr, err := prepare(o, src, "")
+	st, err := o.storage()
 	if err != nil {
-		if c, ok := src.(io.Closer); ok {
-			c.Close()
-		}
+		closeSource(src)
+		return nil, err
+	}
+	stored := src
+	if st == shard.Float32 {
+		stored = data.Float32(src)
+	}
+	fp, err := data.Fingerprint(stored)
+	if err != nil {
+		closeSource(src)
+		return nil, err
+	}
+	pr, err := prepare(o, stored, plantedOf(src), fp)
+	if err != nil {
+		closeSource(src)
 		return nil, err
 	}
 	pr.Demo = demo
-	// The data are those held in the chosen storage (rounded to float32
-	// with --storage float32) from here on, for the tensor start too.
-	st, err := o.storage()
-	if err == nil {
-		err = pr.storeAs(st)
-	}
-	if err != nil {
-		pr.Close()
-		return nil, err
-	}
 	return pr, nil
 }
 
 // OpenSource opens the data the options name: --data (.npy or .csv),
-// --synthetic, or, with neither, the demo's planted data (demo is true).
+// --synthetic (a 1-hidden-layer or a deep teacher), or, with neither, the
+// demo's planted data (demo is true).
 func OpenSource(o Options) (src data.Source, demo bool, err error) {
 	switch {
 	case o.Data != "" && isCSV(o.Data):
 		src, err = data.OpenCSV(o.Data, o.Label)
 	case o.Data != "":
 		src, err = data.OpenNPY(o.Data, o.Labels)
-	case data.IsDeepSpec(o.Synthetic): // a planted deep network, see deep.go
+	case data.IsDeepSpec(o.Synthetic):
 		if src, err = data.ParseDeepTeacher(o.Synthetic); err != nil {
 			err = fmt.Errorf("--synthetic: %w", err)
 		}
@@ -126,123 +126,99 @@ func OpenSource(o Options) (src data.Source, demo bool, err error) {
 	return src, demo, nil
 }
 
-// prepare builds the problem for an open source, whose fingerprint is
-// dataID when known. A tensor start (--init tensor) is left pending: it
-// needs the moments of the data, wherever they live (initTensor).
-func prepare(o Options, src data.Source, dataID string) (*Problem, error) {
-	pr := &Problem{Source: src, DataID: dataID}
-	var teacher model.Spec
-	var wstar []float64
-	if g, ok := src.(*data.Synthetic); ok {
-		teacher, wstar = g.Teacher()
+// prepare builds the problem of the options' family for an open source
+// (as stored) whose fingerprint is dataID, with the teacher of its planted
+// data. A tensor start is left pending.
+func prepare(o Options, src data.Source, planted teacher, dataID string) (*Problem, error) {
+	fam := o.family()
+	info := src.Info()
+	pr := &Problem{Source: src, DataDesc: info.Desc, DataID: dataID, fam: fam}
+	if planted.spec.Kind == model.Deep {
+		pr.DataDesc = "synthetic " + planted.desc
 	}
-	info := pr.Source.Info()
-	if pr.DataID == "" {
-		fp, err := data.Fingerprint(pr.Source)
-		if err != nil {
-			return nil, err
-		}
-		pr.DataID = fp
-	}
-
-	// Model kind and size.
-	kind := model.Sum
-	if teacher.Kind != "" {
-		kind = teacher.Kind
-	}
-	if o.Model != "" {
-		k, err := model.ParseKind(o.Model)
-		if err != nil {
-			return nil, fmt.Errorf("%w: --model: %v", ErrOptions, err)
-		}
-		if teacher.Kind != "" && k != teacher.Kind {
-			return nil, fmt.Errorf("%w: --model %s differs from the synthetic teacher's model %s", ErrOptions, k, teacher.Kind)
-		}
-		kind = k
-	}
-	spec := model.Spec{Kind: kind, D: info.D, Bias: o.Bias}
-	if o.Bias {
-		spec.D++
-	}
-	switch {
-	case o.K != 0:
-		spec.K = o.K
-	case teacher.K != 0:
-		spec.K = teacher.K
-	case kind == model.ReLU:
-		spec.K = 1
-	case kind == model.ResNet:
-		spec.K = info.D
-	default:
-		return nil, fmt.Errorf("%w: --k is required for model sum with --data", ErrOptions)
-	}
-	if spec.K < 1 {
-		return nil, fmt.Errorf("%w: k = %d, need k >= 1", ErrOptions, spec.K)
-	}
-	if teacher.K != 0 && spec.K != teacher.K {
-		return nil, fmt.Errorf("%w: --k %d differs from the synthetic teacher's k = %d", ErrOptions, spec.K, teacher.K)
-	}
-
-	// Output signs.
-	switch {
-	case o.Signs == "" && teacher.Signs != nil:
-		spec.Signs = teacher.Signs
-	case o.Signs == "":
-		spec.Signs, _ = model.MakeSigns("ones", spec.K)
-	case strings.HasSuffix(strings.ToLower(o.Signs), ".npy"):
-		v, shape, err := data.ReadNPY(o.Signs)
-		if err != nil {
-			return nil, fmt.Errorf("--signs: %w", err)
-		}
-		if len(shape) != 1 || shape[0] != spec.K {
-			return nil, fmt.Errorf("%w: --signs %s has shape %s, want (%d,)", ErrOptions, o.Signs, pyShape(shape), spec.K)
-		}
-		spec.Signs = v
-	default:
-		v, err := model.MakeSigns(o.Signs, spec.K)
-		if err != nil {
-			return nil, fmt.Errorf("%w: --signs: %v", ErrOptions, err)
-		}
-		spec.Signs = v
-	}
-	if err := spec.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrOptions, err)
-	}
-	pr.Spec = spec
-
-	// Teacher: the synthetic one (with a zero bias column) or --truth.
-	if wstar != nil {
-		pr.Teacher = widen(wstar, spec.K, info.D, spec.D)
-	}
-	if o.Truth != "" {
-		w, err := readWeights("--truth", o.Truth, spec)
-		if err != nil {
-			return nil, err
-		}
-		pr.Teacher = w
-	}
-
-	// Start.
-	initName := o.Init
-	if initName == "" {
-		initName = "random"
-		if kind == model.ResNet {
-			initName = "identity"
-		}
-	}
-	if initName == "tensor" {
-		if spec.Kind == model.ResNet {
-			return nil, fmt.Errorf("%w: --init tensor is for models sum and relu; for resnet use identity", ErrOptions)
-		}
-		pr.tensorPending = true
-		return pr, nil
-	}
-	w0, err := simpleInit(initName, spec, pr.Teacher, o.Seed)
-	if err != nil {
+	var err error
+	if pr.Spec, pr.Teacher, err = fam.shape(o, info.D, planted); err != nil {
 		return nil, err
 	}
-	pr.Init, pr.InitDesc = w0, initName
+	if pr.Start, pr.StartDesc, err = fam.start(o, pr.Spec, pr.Teacher); err != nil {
+		return nil, err
+	}
 	return pr, nil
+}
+
+// initTensor computes a pending tensor start (--init tensor) from the
+// moments of the partitions served by f (in process, or by the shards over
+// gRPC), at most parallel partitions at a time (0: GOMAXPROCS). The
+// partials are reduced in partition order, so the start is the same bits
+// wherever the partitions are computed. Without a pending start it does
+// nothing.
+func (pr *Problem) initTensor(ctx context.Context, o Options, f msg.Fetcher, parallel int, pool *msg.Pool) error {
+	if pr.Start != nil {
+		return nil
+	}
+	cfg := tensorinit.DefaultConfig()
+	cfg.Seed, cfg.Parallel = o.Seed, parallel
+	res, err := tensorinit.Run(ctx, f, pr.Spec, o.Partitions, cfg, pool)
+	if err != nil {
+		if errors.Is(err, tensorinit.ErrModel) {
+			return fmt.Errorf("%w: --init tensor: %v", ErrOptions, err)
+		}
+		return fmt.Errorf("--init tensor: %w", err)
+	}
+	desc := "tensor"
+	switch {
+	case res.Fallback:
+		desc += fmt.Sprintf(" (second-moment spectrum nearly degenerate, eigenvalue gap %.2f: span from the fourth moment; the start may be poor)", res.Gap)
+	case res.Degenerate:
+		desc += fmt.Sprintf(" (second-moment spectrum nearly degenerate, eigenvalue gap %.2f: the start may be poor)", res.Gap)
+	}
+	if res.Mismatched > 0 {
+		desc += fmt.Sprintf(" (%d neurons given a component of the other output sign)", res.Mismatched)
+	}
+	pr.Start, pr.StartDesc = shallowNet(pr.Spec, res.W), desc
+	return nil
+}
+
+// remoteSource describes data that live on the shards: the coordinator
+// knows its size, not its rows.
+type remoteSource struct{ info data.Info }
+
+func (r remoteSource) Info() data.Info { return r.info }
+
+func (r remoteSource) Read(lo, hi int, x, y []float64) error {
+	return errors.New("job: the data live on the shards and cannot be read by the coordinator")
+}
+
+// prepareRemote builds the problem for data held by shards with the given
+// schema, whose bias feature it takes into o (a --bias the shards do not
+// apply is an error). With --synthetic, the coordinator regenerates the
+// planted data, for the teacher, and checks that the shards hold the same.
+func prepareRemote(o Options, schema transport.Schema) (*Problem, error) {
+	if o.Bias && !schema.Bias {
+		return nil, fmt.Errorf("%w: --bias is set but the shards do not append a bias feature (start them with --bias)", ErrOptions)
+	}
+	o.Bias = schema.Bias
+	var src data.Source = remoteSource{data.Info{N: schema.N, D: schema.D,
+		Desc: fmt.Sprintf("cluster data n=%d d=%d fingerprint=%s", schema.N, schema.D, schema.Fingerprint)}}
+	if o.Synthetic != "" {
+		g, _, err := OpenSource(o)
+		if err != nil {
+			return nil, err
+		}
+		stored := g
+		if schema.DType == string(shard.Float32) {
+			stored = data.Float32(g) // the data as the shards hold them
+		}
+		fp, err := data.Fingerprint(stored)
+		if err != nil {
+			return nil, err
+		}
+		if fp != schema.Fingerprint {
+			return nil, fmt.Errorf("%w: the shards hold other data than --synthetic %s stored as %s (fingerprint %s, shards %s)", ErrOptions, o.Synthetic, schema.DType, fp, schema.Fingerprint)
+		}
+		src = g
+	}
+	return prepare(o, src, plantedOf(src), schema.Fingerprint)
 }
 
 // pyShape formats a shape as NumPy does: (3,), (2, 4).
@@ -258,114 +234,4 @@ func pyShape(shape []int) string {
 		s += ","
 	}
 	return s + ")"
-}
-
-// widen copies the k x d matrix w into a k x D one, D >= d, padding zeros.
-func widen(w []float64, k, d, D int) []float64 {
-	out := make([]float64, k*D)
-	for q := 0; q < k; q++ {
-		copy(out[q*D:q*D+d], w[q*d:(q+1)*d])
-	}
-	return out
-}
-
-func readWeights(flag, path string, spec model.Spec) ([]float64, error) {
-	w, shape, err := data.ReadNPY(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", flag, err)
-	}
-	if len(shape) != 2 || shape[0] != spec.K || shape[1] != spec.D {
-		what := "d"
-		if spec.Bias {
-			what = "d+1 (bias)"
-		}
-		return nil, fmt.Errorf("%w: %s %s has shape %s, want (k, %s) = (%d, %d) to match the data", ErrOptions, flag, path, pyShape(shape), what, spec.K, spec.D)
-	}
-	return w, nil
-}
-
-// initTensor computes a pending tensor start (--init tensor) from the
-// moments of partitions 0..o.Partitions-1 served by src: in process
-// (tensorinit.LoadSource) or by the shards over gRPC (fleet.MomentSource),
-// at most parallel partitions at a time (0: GOMAXPROCS). The partials are
-// reduced in partition order, so the start is the same bits wherever the
-// partitions are computed. Without a pending start it does nothing.
-func (pr *Problem) initTensor(ctx context.Context, o Options, src tensorinit.MomentSource, parallel int) error {
-	if !pr.tensorPending {
-		return nil
-	}
-	w, desc, err := tensorInit(ctx, pr.Spec, o.Seed, src, o.Partitions, parallel)
-	if err != nil {
-		return err
-	}
-	pr.Init, pr.InitDesc, pr.tensorPending = w, desc, false
-	return nil
-}
-
-// tensorInit runs the moment (tensor) initialization over the partitions
-// of src.
-func tensorInit(ctx context.Context, spec model.Spec, seed uint64, src tensorinit.MomentSource, parts, parallel int) ([]float64, string, error) {
-	cfg := tensorinit.DefaultConfig()
-	cfg.Seed, cfg.Parallel = seed, parallel
-	res, err := tensorinit.Run(ctx, src, spec, parts, cfg)
-	if err != nil {
-		if errors.Is(err, tensorinit.ErrModel) {
-			return nil, "", fmt.Errorf("%w: --init tensor: %v", ErrOptions, err)
-		}
-		return nil, "", fmt.Errorf("--init tensor: %w", err)
-	}
-	desc := "tensor"
-	switch {
-	case res.Fallback:
-		desc += fmt.Sprintf(" (second-moment spectrum nearly degenerate, eigenvalue gap %.2f: span from the fourth moment; the start may be poor)", res.Gap)
-	case res.Degenerate:
-		desc += fmt.Sprintf(" (second-moment spectrum nearly degenerate, eigenvalue gap %.2f: the start may be poor)", res.Gap)
-	}
-	if res.Mismatched > 0 {
-		desc += fmt.Sprintf(" (%d neurons given a component of the other output sign)", res.Mismatched)
-	}
-	return res.W, desc, nil
-}
-
-// simpleInit returns W0 for an --init value other than tensor.
-func simpleInit(name string, spec model.Spec, teacher []float64, seed uint64) ([]float64, error) {
-	m := spec.M()
-	rng := rand.New(rand.NewPCG(seed, 0x616c746d696e)) // "altmin"
-	switch {
-	case name == "identity":
-		if spec.Kind != model.ResNet {
-			return nil, fmt.Errorf("%w: --init identity is for model resnet (W0 = 0, U0 = I); model is %s", ErrOptions, spec.Kind)
-		}
-		return make([]float64, m), nil
-	case name == "random":
-		w := make([]float64, m)
-		for i := range w {
-			w[i] = rng.NormFloat64() / float64(spec.D)
-		}
-		return w, nil
-	case strings.HasPrefix(name, "perturb:"):
-		delta, err := strconv.ParseFloat(strings.TrimPrefix(name, "perturb:"), 64)
-		if err != nil || !(delta >= 0) || math.IsInf(delta, 0) {
-			return nil, fmt.Errorf("%w: --init %s: DELTA must be a finite number >= 0", ErrOptions, name)
-		}
-		if teacher == nil {
-			return nil, fmt.Errorf("%w: --init %s needs a known teacher (--synthetic or --truth)", ErrOptions, name)
-		}
-		noise := make([]float64, m)
-		var nn, tn float64
-		for i := range noise {
-			noise[i] = rng.NormFloat64()
-			nn += noise[i] * noise[i]
-			tn += teacher[i] * teacher[i]
-		}
-		f := delta * math.Sqrt(tn/nn)
-		w := make([]float64, m)
-		for i := range w {
-			w[i] = teacher[i] + f*noise[i]
-		}
-		return w, nil
-	case strings.HasSuffix(strings.ToLower(name), ".npy"):
-		return readWeights("--init", name, spec)
-	}
-	return nil, fmt.Errorf("%w: --init %q: want identity, random, perturb:DELTA, tensor or a .npy file", ErrOptions, name)
 }

@@ -13,15 +13,15 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"altmin/coordinator"
 	"altmin/fleet"
 	"altmin/internal/arith"
 	"altmin/job"
+	"altmin/msg"
 	"altmin/shard"
 )
 
 // engineFetcher computes every partition in process.
-func engineFetcher(t *testing.T, pr *job.Problem, parts int) coordinator.Fetcher {
+func engineFetcher(t *testing.T, pr *job.Problem, parts int) msg.Fetcher {
 	t.Helper()
 	var ps []*shard.Partition
 	for p := 0; p < parts; p++ {
@@ -35,18 +35,18 @@ func engineFetcher(t *testing.T, pr *job.Problem, parts int) coordinator.Fetcher
 	if err != nil {
 		t.Fatal(err)
 	}
-	return coordinator.LocalFetcher{Engine: eng}
+	return eng
 }
 
-// failAt makes every fetch of iteration iter fail: the coordinator dies
-// there, after the checkpoint of iteration iter-1.
+// failAt makes every fetch of round iter fail: the coordinator dies there,
+// after the checkpoint of round iter-1.
 type failAt struct {
-	f    coordinator.Fetcher
+	f    msg.Fetcher
 	iter int
 }
 
-func (f failAt) Fetch(ctx context.Context, req *shard.Request, p int) (*shard.Stats, error) {
-	if req.Iter == f.iter {
+func (f failAt) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
+	if req.Round() == f.iter {
 		return nil, fleet.ErrInjected
 	}
 	return f.f.Fetch(ctx, req, p)
@@ -142,8 +142,8 @@ func TestForeignCheckpointRefused(t *testing.T) {
 }
 
 // A checkpoint written by a build for another floating-point arithmetic is
-// refused, naming both builds; one without the field (written before it was
-// recorded) is resumed.
+// refused, naming both builds, and so is one without the field (every
+// build writes it).
 func TestCheckpointOfOtherArithmeticRefused(t *testing.T) {
 	ctx := context.Background()
 	o := interrupted(t)
@@ -180,7 +180,11 @@ func TestCheckpointOfOtherArithmeticRefused(t *testing.T) {
 		t.Errorf("other arithmetic: err = %v, want a refused checkpoint naming both builds", err)
 	}
 	write(nil)
+	if _, err := job.Train(ctx, o, io.Discard, zaptest.NewLogger(t)); !errors.Is(err, job.ErrCheckpoint) {
+		t.Errorf("checkpoint without arith: err = %v, want a refused checkpoint", err)
+	}
+	write(json.RawMessage(`"` + arith.Build() + `"`))
 	if _, err := job.Train(ctx, o, io.Discard, zaptest.NewLogger(t)); err != nil {
-		t.Errorf("checkpoint without arith: %v, want it resumed", err)
+		t.Errorf("checkpoint of this arithmetic: %v, want it resumed", err)
 	}
 }

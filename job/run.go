@@ -1,94 +1,182 @@
 package job
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"math"
+	"path/filepath"
 
 	"go.uber.org/zap"
+
+	"altmin/coordinator"
+	"altmin/model"
+	"altmin/msg"
 )
 
-// The output directory and per-iteration bookkeeping shared by Run (the
-// 1-hidden-layer models) and RunDeep.
+// Version is the build version recorded in model.json; set with
+// -ldflags "-X altmin/job.Version=...".
+var Version = "0.1.0-dev"
 
 // errNaNLoss is returned, with the result, by a run that ended on a NaN loss.
 var errNaNLoss = errors.New("job: training produced a NaN loss")
 
-// resumable is an iteration core whose state S a checkpoint keeps.
-type resumable[S any] interface {
-	State() S
-	Restore(S) error
+// Result is what a training run produced.
+type Result struct {
+	Net   *model.Net // the learned weights
+	Final coordinator.Report
+	Model ModelFile
 }
 
-// runFiles is the output directory of a run whose checkpoints hold a core
-// state S: checkpoint.json, resumed from at the start and written after
-// every iteration, and metrics.jsonl, one line per iteration.
-type runFiles[S any] struct {
-	dir     string
-	kind    checkpointKind[S]
-	fp      string          // fingerprint of the configuration
-	config  json.RawMessage // what fp covers
-	metrics *os.File
-	enc     *json.Encoder
-}
-
-// openRun creates the output directory dir, restores core from its
-// checkpoint when that is an unfinished run of the same configuration
-// (fingerprint fp of cfg), saying so on out and log, and opens
-// metrics.jsonl without the lines of the iterations still to come. The
-// caller closes the files.
-func openRun[S any](dir string, kind checkpointKind[S], fp string, cfg json.RawMessage, core resumable[S], out io.Writer, log *zap.Logger) (*runFiles[S], error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("job: output directory: %w", err)
+// Train runs o to completion, for any model family, writing the output
+// directory and the per-iteration table to out: in a cluster (o.Join),
+// through in-process shards over the network (o.LocalShards), or in
+// process. The weights are the same bits in all three.
+func Train(ctx context.Context, o Options, out io.Writer, log *zap.Logger) (*Result, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
-	resumed, err := kind.load(dir, fp)
+	if log == nil {
+		log = zap.NewNop()
+	}
+	pool := msg.NewPool()
+	pr, rt, err := openBackend(ctx, o, pool, out, log)
 	if err != nil {
 		return nil, err
 	}
-	iter := 0
-	if resumed != nil {
-		_, st := resumed.parts()
-		if err := core.Restore(*st); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+	defer pr.Close()
+	defer rt.Close()
+	if rt.desc != "" {
+		fmt.Fprintln(out, rt.desc)
+	}
+	if pr.Start == nil {
+		// --init tensor: the moments of the partitions, from whatever
+		// computes them, with the same failover and bound as the
+		// statistics.
+		fmt.Fprintf(out, "tensor initialization: moments of %d partitions %s\n", o.Partitions, rt.where)
+		if err := pr.initTensor(ctx, o, rt.fetcher, rt.parallel, pool); err != nil {
+			return nil, err
 		}
-		iter, _ = resumed.resumeAt()
-		fmt.Fprintf(out, "resuming from the checkpoint in %s at iteration %d\n", dir, iter)
-		log.Info("resuming from checkpoint", zap.String("dir", dir), zap.Int("iter", iter))
 	}
-	mf, err := openMetrics(dir, iter)
+	return run(ctx, o, pr, rt, pool, out, log)
+}
+
+// Run trains the prepared problem with partials from f, at most
+// o.Parallel partitions at a time (0: GOMAXPROCS), resuming from a
+// checkpoint of the same configuration in o.Out and writing one after
+// every iteration.
+func Run(ctx context.Context, o Options, pr *Problem, f msg.Fetcher, out io.Writer, log *zap.Logger) (*Result, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if pr.Start == nil {
+		return nil, fmt.Errorf("%w: the problem's tensor start is still to be computed (Prepare computes it)", ErrOptions)
+	}
+	return run(ctx, o, pr, &backend{fetcher: f, parallel: o.parallel()}, nil, out, log)
+}
+
+// run trains pr through rt: the one training loop of every family and
+// runtime.
+func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Pool, out io.Writer, log *zap.Logger) (*Result, error) {
+	fam, spec := pr.fam, pr.Spec
+	core, err := fam.core(o, spec, pr.Start, pool)
 	if err != nil {
 		return nil, err
 	}
-	return &runFiles[S]{dir: dir, kind: kind, fp: fp, config: cfg, metrics: mf, enc: json.NewEncoder(mf)}, nil
+	fp, fpConfig := fingerprint(o, pr)
+	rf, err := openRun(o.Out, fp, fpConfig, core, out)
+	if err != nil {
+		return nil, err
+	}
+	defer rf.Close()
+
+	info := pr.Source.Info()
+	if pr.Demo {
+		fmt.Fprintf(out, "altmin demo: no data given, training on planted data (%s)\n", DemoSynthetic)
+	}
+	fmt.Fprintf(out, "model %s  %s bias=%v  n=%d in %d partitions%s  init %s\ndata: %s\n",
+		spec.Kind, widths(spec), spec.Bias, info.N, o.Partitions, storageNote(o), pr.StartDesc, pr.DataDesc)
+	fmt.Fprintf(out, "%5s  %12s  %10s  %10s  %9s  %10s  %9s  %8s\n", "iter", "loss", "rel_res", "rel_err", "flips", "change", "ridge", "seconds")
+
+	var lastRel *float64
+	var degraded []DegradedIter
+	d := &coordinator.Driver{
+		Core: core, Fetcher: rt.fetcher, Parallel: rt.parallel, Log: log, Pool: pool, AllowDegraded: o.AllowDegraded,
+		OnReport: func(r coordinator.Report, tm coordinator.Timing) error {
+			m := Metric{Iter: r.Iter, Loss: r.Loss, RelRes: r.RelRes, Seconds: tm.Total.Seconds(), StatsSeconds: tm.Stats.Seconds(),
+				SolveSeconds: tm.Solve.Seconds(), Ridge: r.Ridge, Step: r.StepSize, Cond: r.Cond, Change: r.Change, Layers: r.Layers,
+				Rows: r.Rows, Skipped: r.Skipped}
+			if len(r.Skipped) > 0 {
+				degraded = append(degraded, DegradedIter{Iter: r.Iter, Partitions: r.Skipped})
+				fmt.Fprintf(out, "WARNING: iteration %d left out partitions %v (--allow-degraded)\n", r.Iter, r.Skipped)
+			}
+			// The relative error is of the weights evaluated in this
+			// iteration, like the loss.
+			if pr.Teacher != nil {
+				e := fam.relErr(spec, fam.learned(spec, r.Net), pr.Teacher)
+				m.RelErr, lastRel = &e, &e
+			}
+			var flips string
+			m.Flips, flips = flipsCell(r.Flips)
+			change, ridge := solveCells(r.Solved, r.Change, r.Ridge)
+			row := fmt.Sprintf("%5d  %12.5e  %10.3e  %10s  %9s  %10s  %9s  %8.3f\n", r.Iter, r.Loss, r.RelRes, relErrCell(m.RelErr), flips, change, ridge, tm.Total.Seconds())
+			if err := rf.record(m, out, row, core.State()); err != nil {
+				return err
+			}
+			fields := []zap.Field{zap.Int("iter", r.Iter), zap.Float64("loss", r.Loss), zap.Float64("relres", r.RelRes), zap.Int64("flips", r.Flips), zap.Duration("dur", tm.Total)}
+			if rt.answered != nil {
+				fields = append(fields, zap.Strings("shards", rt.answered(r.Step)))
+			}
+			if r.Ridge > 0 {
+				log.Warn("normal equations regularized", append(fields, zap.Float64("ridge", r.Ridge), zap.Float64("cond", r.Cond))...)
+			} else {
+				log.Info("iteration", fields...)
+			}
+			return nil
+		},
+	}
+	final, err := d.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := fam.learned(spec, final.Net)
+	mf := ModelFile{Format: ModelFormat, Model: string(spec.Kind), D: spec.InputD(), K: spec.K, Hidden: spec.Hidden, Signs: spec.Signs,
+		Bias: spec.Bias, Weights: fam.files(spec), Iterations: final.Iter, StopReason: string(final.Stop),
+		FinalLoss: final.Loss, FinalRelRes: final.RelRes, FinalRelErr: lastRel, Rows: final.Rows, Partitions: o.Partitions,
+		Data: pr.DataDesc, Init: pr.StartDesc, Method: o.method(), Seed: o.Seed, Version: Version, Degraded: degraded}
+	if spec.Kind == model.Deep {
+		mf.Dims, mf.Schedule = spec.Dims(), string(coordinator.Joint)
+	}
+	if err := fam.write(o.Out, spec, w); err != nil {
+		return nil, err
+	}
+	if err := writeJSON(filepath.Join(o.Out, "model.json"), mf); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "stopped: %s after %d iterations, loss %.5e, relative residual %.3e%s\nmodel written to %s\n",
+		final.Stop, final.Iter, final.Loss, final.RelRes, relErrSuffix(lastRel), o.Out)
+	res := &Result{Net: w, Final: final, Model: mf}
+	if math.IsNaN(final.Loss) {
+		return res, errNaNLoss
+	}
+	return res, nil
 }
 
-// Close closes metrics.jsonl.
-func (rf *runFiles[S]) Close() error { return rf.metrics.Close() }
-
-// record ends an iteration: it appends metric m to metrics.jsonl, writes
-// the table row to out, and then the state st to checkpoint.json.
-func (rf *runFiles[S]) record(m any, out io.Writer, row string, st S) error {
-	if err := rf.enc.Encode(m); err != nil {
-		return fmt.Errorf("job: metrics.jsonl: %w", err)
+// widths describes the model's widths for the table's header.
+func widths(spec model.Spec) string {
+	if spec.Kind == model.Deep {
+		return fmt.Sprintf("widths %v (d=%d, hidden %s)", spec.Dims(), spec.InputD(), hiddenString(spec.Hidden))
 	}
-	io.WriteString(out, row)
-	return rf.kind.save(rf.dir, rf.fp, rf.config, st)
+	return fmt.Sprintf("d=%d k=%d", spec.InputD(), spec.K)
 }
 
-// logIteration logs an iteration with fields, the shards that answered
-// for request key (when fetcher f tells), and as a warning when the solve
-// needed a ridge.
-func logIteration(log *zap.Logger, f any, key int, fields []zap.Field, ridge, cond float64) {
-	if a, ok := f.(interface{ Answered(int) []string }); ok {
-		fields = append(fields, zap.Strings("shards", a.Answered(key)))
+// storageNote notes float32 storage in the table's header.
+func storageNote(o Options) string {
+	if o.Storage == "float32" {
+		return ", features stored as float32"
 	}
-	if ridge > 0 {
-		log.Warn("normal equations regularized", append(fields, zap.Float64("ridge", ridge), zap.Float64("cond", cond))...)
-	} else {
-		log.Info("iteration", fields...)
-	}
+	return ""
 }
 
 // relErrCell returns the table cell of a relative error, "-" for none.

@@ -10,36 +10,28 @@ import (
 	"testing"
 
 	"altmin/coordinator"
-	"altmin/deep"
 	"altmin/internal/arith"
 	"altmin/model"
 )
 
-// TestCheckpointKindBytes checks that both checkpoint kinds write the
-// layout of their documented formats, field for field, and read back what
-// they wrote.
-func TestCheckpointKindBytes(t *testing.T) {
+// TestCheckpointBytes checks that the checkpoint of either model family is
+// written in the layout of its documented format, field for field, and
+// read back as written.
+func TestCheckpointBytes(t *testing.T) {
 	cfg := json.RawMessage(`{"seed":1}`)
-	one := coordinator.State{Iter: 2, U: []float64{0.1, -2}, Prev: []float64{1, 3e-300}}
+	one := coordinator.State{Iter: 2, Step: 2, Net: &model.Net{Dims: []int{2, 1}, W: [][]float64{{0.1, -2}}, V: []float64{1}},
+		Prev: &model.Net{Dims: []int{2, 1}, W: [][]float64{{1, 3e-300}}, V: []float64{1}}}
 	net := model.NewNet(2, 2, 1)
 	net.V = []float64{1}
-	two := deep.State{Iter: 1, Step: 1, Layer: 1, Net: net, Prev: net, Start: net}
-
-	// The layouts, spelled out independently of the types.
-	layout := func(format, key string, st any) []byte {
+	two := coordinator.State{Iter: 1, Step: 1, Layer: 1, Net: net, Prev: net, Start: net}
+	for _, st := range []coordinator.State{one, two} {
+		// The layout, spelled out independently of the types.
 		b, _ := json.Marshal(st)
-		return []byte(`{"format":"` + format + `","fingerprint":"fp","config":{"seed":1},"arith":"` + arith.Build() + `","` + key + `":` + string(b) + `}`)
-	}
-	wantOne, wantDeep := layout(CheckpointFormat, "state", one), layout(DeepCheckpointFormat, "deep_state", two)
-
-	dir1, dir2 := t.TempDir(), t.TempDir()
-	if err := checkpoints.save(dir1, "fp", cfg, one); err != nil {
-		t.Fatal(err)
-	}
-	if err := deepCheckpoints.save(dir2, "fp", cfg, two); err != nil {
-		t.Fatal(err)
-	}
-	for dir, want := range map[string][]byte{dir1: wantOne, dir2: wantDeep} {
+		want := []byte(`{"format":"` + CheckpointFormat + `","fingerprint":"fp","config":{"seed":1},"arith":"` + arith.Build() + `","state":` + string(b) + `}`)
+		dir := t.TempDir()
+		if err := saveCheckpoint(dir, "fp", cfg, st); err != nil {
+			t.Fatal(err)
+		}
 		got, err := os.ReadFile(filepath.Join(dir, "checkpoint.json"))
 		if err != nil {
 			t.Fatal(err)
@@ -47,54 +39,57 @@ func TestCheckpointKindBytes(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("checkpoint.json:\n got %s\nwant %s", got, want)
 		}
+		c, err := loadCheckpoint(dir, "fp")
+		if err != nil || c == nil {
+			t.Fatalf("load: %v, %v", c, err)
+		}
+		rb, _ := json.Marshal(c.State)
+		if !bytes.Equal(rb, b) {
+			t.Errorf("load: state %s, want %s", rb, b)
+		}
 	}
-
-	c, err := checkpoints.load(dir1, "fp")
-	if err != nil || c == nil {
-		t.Fatalf("load: %v, %v", c, err)
-	}
-	if _, st := c.parts(); st.Iter != one.Iter || st.U[0] != one.U[0] || st.Prev[1] != one.Prev[1] {
-		t.Errorf("load: state %+v, want %+v", *st, one)
-	}
-	if iter, ok := c.resumeAt(); iter != 2 || !ok {
-		t.Errorf("resumeAt = %d, %v, want 2, true", iter, ok)
-	}
-	d, err := deepCheckpoints.load(dir2, "fp")
-	if err != nil || d == nil {
-		t.Fatalf("deep load: %v, %v", d, err)
-	}
-	if iter, ok := d.resumeAt(); iter != 1 || !ok {
-		t.Errorf("deep resumeAt = %d, %v, want 1, true", iter, ok)
+	// The floats read back are the same bits.
+	c, _ := func() (*Checkpoint, error) {
+		dir := t.TempDir()
+		saveCheckpoint(dir, "fp", cfg, one)
+		return loadCheckpoint(dir, "fp")
+	}()
+	if got := c.State.Prev.W[0][1]; got != 3e-300 {
+		t.Errorf("3e-300 read back as %v", got)
 	}
 }
 
-// TestCheckpointKindLoad checks what load makes of missing, finished,
-// foreign and broken files.
-func TestCheckpointKindLoad(t *testing.T) {
-	if c, err := checkpoints.load(t.TempDir(), "fp"); c != nil || err != nil {
+// TestCheckpointLoad checks what loadCheckpoint makes of missing,
+// finished, foreign and broken files.
+func TestCheckpointLoad(t *testing.T) {
+	if c, err := loadCheckpoint(t.TempDir(), "fp"); c != nil || err != nil {
 		t.Errorf("no file: %v, %v, want nothing", c, err)
 	}
 	finished := t.TempDir()
-	if err := checkpoints.save(finished, "fp", nil, coordinator.State{Iter: 3, U: []float64{1}, Prev: []float64{1}, Stopped: coordinator.IterLimit}); err != nil {
+	if err := saveCheckpoint(finished, "fp", nil, coordinator.State{Iter: 3, Net: model.NewNet(1, 1), Stopped: coordinator.IterLimit}); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := checkpoints.load(finished, "fp"); c != nil || err != nil {
+	if c, err := loadCheckpoint(finished, "fp"); c != nil || err != nil {
 		t.Errorf("finished run: %v, %v, want nothing", c, err)
 	}
 	broken := t.TempDir()
 	if err := os.WriteFile(filepath.Join(broken, "checkpoint.json"), []byte("{"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	older := t.TempDir()
+	if err := os.WriteFile(filepath.Join(older, "checkpoint.json"), []byte(`{"format":"altmin-deep-checkpoint/1"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name    string
-		load    func() error
+		dir, fp string
 		contain string
 	}{
-		{"other configuration", func() error { _, err := checkpoints.load(finished, "other"); return err }, "another configuration"},
-		{"deep on 1-layer", func() error { _, err := deepCheckpoints.load(finished, "fp"); return err }, `want "altmin-deep-checkpoint/1" (a checkpoint of another kind of model)`},
-		{"broken", func() error { _, err := checkpoints.load(broken, "fp"); return err }, "is not a valid checkpoint"},
+		{"other configuration", finished, "other", "another configuration"},
+		{"older format", older, "fp", `has format "altmin-deep-checkpoint/1", want "altmin-checkpoint/2"`},
+		{"broken", broken, "fp", "is not a valid checkpoint"},
 	} {
-		if err := tc.load(); !errors.Is(err, ErrCheckpoint) || !strings.Contains(err.Error(), tc.contain) {
+		if _, err := loadCheckpoint(tc.dir, tc.fp); !errors.Is(err, ErrCheckpoint) || !strings.Contains(err.Error(), tc.contain) {
 			t.Errorf("%s: %v, want ErrCheckpoint with %q", tc.name, err, tc.contain)
 		}
 	}

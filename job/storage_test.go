@@ -27,8 +27,8 @@ func TestStorageFloat32SameWeights(t *testing.T) {
 			t.Fatalf("storage %s, %d shards: %v", c.storage, c.shards, err)
 		}
 		if ref == nil {
-			ref = res.Weights
-		} else if !slices.Equal(res.Weights, ref) {
+			ref = res.Net.W[0]
+		} else if !slices.Equal(res.Net.W[0], ref) {
 			t.Fatalf("storage %s, %d shards: weights differ from float64 storage", c.storage, c.shards)
 		}
 		if res.Model.FinalRelErr == nil || *res.Model.FinalRelErr > 1e-12 {

@@ -25,9 +25,9 @@ func TestStreamingSameWeights(t *testing.T) {
 				t.Fatalf("%s, resident %d, %d shards: %v", storage, c.resident, c.shards, err)
 			}
 			if ref == nil {
-				ref = res.Weights
+				ref = res.Net.W[0]
 				t.Logf("%s: %d iterations, relative error %.3g", storage, res.Final.Iter, *res.Model.FinalRelErr)
-			} else if !slices.Equal(res.Weights, ref) {
+			} else if !slices.Equal(res.Net.W[0], ref) {
 				t.Fatalf("%s, resident %d, %d shards: weights differ from the run holding every partition", storage, c.resident, c.shards)
 			}
 		}

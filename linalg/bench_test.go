@@ -44,7 +44,7 @@ func newBenchInput(n, d, k int) *benchInput {
 	for q := range in.signs {
 		in.signs[q] = float64(1 - 2*(q%2))
 	}
-	ComputePatterns(in.pat, nil, in.x, d, in.u, in.signs, make([]float64, k))
+	ComputePatterns(in.pat, nil, in.x, d, in.u, in.signs)
 	return in
 }
 
@@ -132,9 +132,8 @@ func BenchmarkComputePatterns(b *testing.B) {
 		b.Run(fmt.Sprintf("n=%d,d=%d,k=%d", c.n, c.d, c.k), func(b *testing.B) {
 			in := newBenchInput(c.n, c.d, c.k)
 			pred := make([]float64, c.n)
-			z := make([]float64, c.k)
 			for b.Loop() {
-				ComputePatterns(in.pat, pred, in.x, c.d, in.u, in.signs, z)
+				ComputePatterns(in.pat, pred, in.x, c.d, in.u, in.signs)
 			}
 			reportMulAdds(b, float64(c.n)*float64(c.d*c.k))
 		})

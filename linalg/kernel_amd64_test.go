@@ -34,7 +34,7 @@ func TestStatsSameBitsWithoutAssembly(t *testing.T) {
 			useAVX = on
 			pats[v] = NewPatterns(c.n, c.k)
 			pred[v] = make([]float64, c.n)
-			ComputePatterns(pats[v], pred[v], x, c.d, u, signs, make([]float64, c.k))
+			ComputePatterns(pats[v], pred[v], x, c.d, u, signs)
 			g[v], r[v] = make([]float64, PackedLen(m)), make([]float64, m)
 			var ws StatsWorkspace
 			Stats(&ws, g[v], r[v], x, y, c.d, pat, signs)

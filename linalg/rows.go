@@ -76,8 +76,8 @@ func gather32Go(dst []float64, ldx int, x []float32, d int, idx []int32) {
 // (x: rows x d, row-major). The rows are converted to float64 four at a
 // time, so the patterns and predictions have the same bits as
 // ComputePatterns on the same values held as float64.
-func ComputePatterns32(pat *Patterns, pred []float64, x []float32, d int, u, signs, z []float64) {
-	computePatterns(pat, pred, features{f32: x, d: d}, u, signs, z)
+func ComputePatterns32(pat *Patterns, pred []float64, x []float32, d int, u, signs []float64) {
+	computePatterns(pat, pred, features{f32: x, d: d}, u, signs)
 }
 
 // Stats32 is Stats for feature rows held as float32 (x: rows x d,

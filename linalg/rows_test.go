@@ -39,12 +39,11 @@ func TestFloat32RowsSameBits(t *testing.T) {
 		for i := range u {
 			u[i] = rng.NormFloat64()
 		}
-		z := make([]float64, c.k)
 
 		p64, p32 := NewPatterns(c.n, c.k), NewPatterns(c.n, c.k)
 		pr64, pr32 := make([]float64, c.n), make([]float64, c.n)
-		ComputePatterns(p64, pr64, x, c.d, u, signs, z)
-		ComputePatterns32(p32, pr32, x32, c.d, u, signs, z)
+		ComputePatterns(p64, pr64, x, c.d, u, signs)
+		ComputePatterns32(p32, pr32, x32, c.d, u, signs)
 		if !slices.Equal(p64.Bits, p32.Bits) || !slices.Equal(pr64, pr32) {
 			t.Fatalf("%v: ComputePatterns32 differs from ComputePatterns", c)
 		}
@@ -130,7 +129,7 @@ func TestFloat32PanicsOnBadDimensions(t *testing.T) {
 		Stats32(&ws, make([]float64, PackedLen(6)), make([]float64, 6), make([]float32, 5), make([]float64, 2), 3, pat, []float64{1, 1})
 	})
 	panics("ComputePatterns32 long x", func() {
-		ComputePatterns32(pat, nil, make([]float32, 7), 3, make([]float64, 6), []float64{1, 1}, make([]float64, 2))
+		ComputePatterns32(pat, nil, make([]float32, 7), 3, make([]float64, 6), []float64{1, 1})
 	})
 	panics("gather32 bad index", func() {
 		features{f32: make([]float32, 6), d: 3}.gather(make([]float64, 8), 4, []int32{2}, 1)
@@ -146,15 +145,15 @@ func BenchmarkStatsFloat32(b *testing.B) {
 	x32 := toFloat32(in.x)
 	m := d * k
 	g, r := make([]float64, PackedLen(m)), make([]float64, m)
-	pred, z := make([]float64, n), make([]float64, k)
+	pred := make([]float64, n)
 	for _, st := range []string{"float64", "float32"} {
 		var ws StatsWorkspace
 		b.Run(fmt.Sprintf("patterns/n=%d,d=%d,k=%d,%s", n, d, k, st), func(b *testing.B) {
 			for b.Loop() {
 				if st == "float32" {
-					ComputePatterns32(in.pat, pred, x32, d, in.u, in.signs, z)
+					ComputePatterns32(in.pat, pred, x32, d, in.u, in.signs)
 				} else {
-					ComputePatterns(in.pat, pred, in.x, d, in.u, in.signs, z)
+					ComputePatterns(in.pat, pred, in.x, d, in.u, in.signs)
 				}
 			}
 			reportMulAdds(b, float64(n)*float64(d*k))

@@ -47,22 +47,21 @@ func (p *Patterns) Flips(o *Patterns) int64 {
 // ComputePatterns evaluates z_iq = u_q . x_i for the rows of x (row-major,
 // rows x d) and the k x d weights u, sets the activation bits of pat
 // (active when z > 0), and writes into pred, when non-nil, the network output
-// sum_q signs[q] relu(z_iq). z is scratch space of length k (no longer
-// needed; kept for compatibility).
+// sum_q signs[q] relu(z_iq).
 //
 // Each z_iq is the chain of fused multiply-adds s = fma(x_ij, u_qj, s) over
 // j = 0..d-1 from s = 0, the same bits with the assembly and the portable
 // kernels. The rows are taken four at a time against blocks of up to twelve
 // neurons (a 4 x 12 register tile); it allocates O(d*k) scratch per call.
-func ComputePatterns(pat *Patterns, pred, x []float64, d int, u, signs, z []float64) {
-	computePatterns(pat, pred, features{f64: x, d: d}, u, signs, z)
+func ComputePatterns(pat *Patterns, pred, x []float64, d int, u, signs []float64) {
+	computePatterns(pat, pred, features{f64: x, d: d}, u, signs)
 }
 
 // computePatterns is ComputePatterns for rows held as float64 or float32.
-func computePatterns(pat *Patterns, pred []float64, x features, u, signs, z []float64) {
+func computePatterns(pat *Patterns, pred []float64, x features, u, signs []float64) {
 	k, d := len(signs), x.d
 	rows := pat.Rows
-	if d < 0 || x.len() != rows*d || len(u) != k*d || len(z) < k || pat.K != k || pred != nil && len(pred) < rows {
+	if d < 0 || x.len() != rows*d || len(u) != k*d || pat.K != k || pred != nil && len(pred) < rows {
 		panic("linalg: bad dimensions in ComputePatterns")
 	}
 	clear(pat.Bits)

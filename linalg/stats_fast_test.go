@@ -226,7 +226,7 @@ func TestComputePatternsFast(t *testing.T) {
 		}
 		pat := NewPatterns(c.n, c.k)
 		pred := make([]float64, c.n)
-		ComputePatterns(pat, pred, x, c.d, u, signs, make([]float64, c.k))
+		ComputePatterns(pat, pred, x, c.d, u, signs)
 		for i := 0; i < c.n; i++ {
 			var want float64
 			for q := 0; q < c.k; q++ {

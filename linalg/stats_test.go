@@ -190,8 +190,7 @@ func TestComputePatternsMatchesNaive(t *testing.T) {
 			pat.Bits[i] = rng.Uint64() // must be overwritten
 		}
 		pred := make([]float64, c.n)
-		z := make([]float64, c.k)
-		linalg.ComputePatterns(pat, pred, x, c.d, u, signs, z)
+		linalg.ComputePatterns(pat, pred, x, c.d, u, signs)
 		want := make([]float64, c.n)
 		for i := 0; i < c.n; i++ {
 			xi := x[i*c.d : (i+1)*c.d]
@@ -219,7 +218,7 @@ func TestComputePatternsMatchesNaive(t *testing.T) {
 		}
 		// pred may be nil.
 		pat2 := linalg.NewPatterns(c.n, c.k)
-		linalg.ComputePatterns(pat2, nil, x, c.d, u, signs, z)
+		linalg.ComputePatterns(pat2, nil, x, c.d, u, signs)
 		if f := pat2.Flips(pat); f != 0 {
 			t.Fatalf("%+v: patterns without pred differ in %d bits", c, f)
 		}
@@ -238,10 +237,9 @@ func TestFlipsMatchesNaive(t *testing.T) {
 			prev[i] = u[i] + rng.NormFloat64()
 		}
 		x := testData(rng, c.n, c.d, c.k, u, prev)
-		z := make([]float64, c.k)
 		pu, pp := linalg.NewPatterns(c.n, c.k), linalg.NewPatterns(c.n, c.k)
-		linalg.ComputePatterns(pu, nil, x, c.d, u, signs, z)
-		linalg.ComputePatterns(pp, nil, x, c.d, prev, signs, z)
+		linalg.ComputePatterns(pu, nil, x, c.d, u, signs)
+		linalg.ComputePatterns(pp, nil, x, c.d, prev, signs)
 		var want int64
 		for i := 0; i < c.n; i++ {
 			xi := x[i*c.d : (i+1)*c.d]
@@ -297,7 +295,7 @@ func TestStatsMatchesNaive(t *testing.T) {
 				}
 				active = func(i, q int) bool { return pat.Bits[i*pat.Words+q/64]>>(uint(q)%64)&1 == 1 }
 			} else {
-				linalg.ComputePatterns(pat, nil, x, d, u, signs, make([]float64, k))
+				linalg.ComputePatterns(pat, nil, x, d, u, signs)
 				active = func(i, q int) bool { return naiveActive(u, x[i*d:(i+1)*d], d, q) }
 			}
 			dead := 0
@@ -372,7 +370,7 @@ func TestStatsMultiplyBack(t *testing.T) {
 	x := testData(rng, n, d, k, w)
 	y := randNormal(rng, n)
 	pat := linalg.NewPatterns(n, k)
-	linalg.ComputePatterns(pat, nil, x, d, w, signs, make([]float64, k))
+	linalg.ComputePatterns(pat, nil, x, d, w, signs)
 	g := make([]float64, linalg.PackedLen(m))
 	r := make([]float64, m)
 	var ws linalg.StatsWorkspace
@@ -428,7 +426,7 @@ func TestKernelsPanicOnBadDimensions(t *testing.T) {
 		linalg.Stats(&ws, make([]float64, linalg.PackedLen(9)), make([]float64, 9), make([]float64, 6), make([]float64, 2), 3, pat, []float64{1, 1, 1})
 	})
 	panics("ComputePatterns short u", func() {
-		linalg.ComputePatterns(pat, nil, make([]float64, 6), 3, make([]float64, 5), []float64{1, 1}, make([]float64, 2))
+		linalg.ComputePatterns(pat, nil, make([]float64, 6), 3, make([]float64, 5), []float64{1, 1})
 	})
 	panics("Flips size mismatch", func() { pat.Flips(linalg.NewPatterns(3, 2)) })
 	panics("Unpack", func() { linalg.Unpack(make([]float64, 4), make([]float64, 2), 2) })

@@ -15,31 +15,64 @@ const (
 	ReLU   Kind = "relu"   // single ReLU neuron
 	Sum    Kind = "sum"    // 1-hidden-layer, fixed output signs
 	ResNet Kind = "resnet" // skip connection, identity-mapping model
+	Deep   Kind = "deep"   // 2 or more hidden layers, fixed output signs (Net)
 )
+
+// MaxDeepLayers is the largest number of hidden layers of a deep model:
+// the depths measured in docs/DEEP.md.
+const MaxDeepLayers = 4
 
 // ErrSpec is wrapped by every model specification error.
 var ErrSpec = errors.New("model: invalid specification")
 
-// Spec is a model with its dimensions.
+// Spec is a model with its dimensions: every model is a ReLU network with
+// fixed output signs (Net), of one hidden layer of K units (relu, sum,
+// resnet) or of the hidden layers Hidden (deep).
 type Spec struct {
-	Kind  Kind      `json:"kind"`
-	D     int       `json:"d"`     // input features, including the bias feature when Bias
-	K     int       `json:"k"`     // hidden neurons
-	Signs []float64 `json:"signs"` // output signs, each +1 or -1, length K
-	Bias  bool      `json:"bias"`  // a constant-1 feature is appended to inputs
+	Kind Kind `json:"kind"`
+	D    int  `json:"d"` // input features, including the bias feature when Bias
+	K    int  `json:"k"` // hidden units (deep: of the last hidden layer)
+	// Hidden holds the widths of a deep model's hidden layers, the last
+	// K; nil for the 1-hidden-layer models.
+	Hidden []int     `json:"hidden,omitempty"`
+	Signs  []float64 `json:"signs"` // output signs, each +1 or -1, length K
+	Bias   bool      `json:"bias"`  // a constant-1 feature is appended to inputs
 }
 
 // ParseKind parses a model name.
 func ParseKind(s string) (Kind, error) {
 	switch Kind(s) {
-	case ReLU, Sum, ResNet:
+	case ReLU, Sum, ResNet, Deep:
 		return Kind(s), nil
 	}
-	return "", fmt.Errorf("%w: unknown model %q (want relu, sum or resnet)", ErrSpec, s)
+	return "", fmt.Errorf("%w: unknown model %q (want relu, sum, resnet or deep)", ErrSpec, s)
 }
 
-// M returns the number of unknowns, D*K.
-func (s Spec) M() int { return s.D * s.K }
+// Dims returns the widths of the model's network: D, then the hidden
+// layers'.
+func (s Spec) Dims() []int {
+	if s.Kind == Deep {
+		return append([]int{s.D}, s.Hidden...)
+	}
+	return []int{s.D, s.K}
+}
+
+// M returns the number of unknowns: D*K, or a deep model's weights.
+func (s Spec) M() int {
+	dims, m := s.Dims(), 0
+	for l := 1; l < len(dims); l++ {
+		m += dims[l] * dims[l-1]
+	}
+	return m
+}
+
+// Shape returns a network of the model's widths and signs, with zero
+// weights.
+func (s Spec) Shape() *Net {
+	n := NewNet(s.Dims()...)
+	n.V = append([]float64(nil), s.Signs...)
+	return n
+}
 
 // InputD returns the number of features of the raw input (without bias).
 func (s Spec) InputD() int {
@@ -60,7 +93,19 @@ func (s Spec) Validate() error {
 	if s.InputD() < 1 {
 		return fmt.Errorf("%w: d = %d input features, need at least 1", ErrSpec, s.InputD())
 	}
+	if s.Kind != Deep && s.Hidden != nil {
+		return fmt.Errorf("%w: hidden widths %v are for model deep, not %s", ErrSpec, s.Hidden, s.Kind)
+	}
 	switch s.Kind {
+	case Deep:
+		if len(s.Hidden) < 1 || s.Hidden[len(s.Hidden)-1] != s.K {
+			return fmt.Errorf("%w: deep model with hidden widths %v and k = %d", ErrSpec, s.Hidden, s.K)
+		}
+		for l, k := range s.Hidden {
+			if k < 1 {
+				return fmt.Errorf("%w: hidden layer %d has width %d, need >= 1", ErrSpec, l+1, k)
+			}
+		}
 	case ReLU:
 		if s.K != 1 {
 			return fmt.Errorf("%w: model relu has k = 1, got k = %d", ErrSpec, s.K)

@@ -16,7 +16,7 @@ import (
 	"altmin/cluster"
 	"altmin/fleet"
 	"altmin/internal/arith"
-	"altmin/shard"
+	"altmin/msg"
 	"altmin/transport"
 )
 
@@ -25,7 +25,10 @@ type CoordinatorConfig struct {
 	ID       string
 	Gossip   Gossip
 	Security Security
-	Log      *zap.Logger
+	// Pool gives the Gram buffers of the partials the gRPC clients
+	// assemble (nil: allocate each); the core gives them back.
+	Pool *msg.Pool
+	Log  *zap.Logger
 }
 
 // Coordinator is the coordinator's view of the cluster. It implements
@@ -78,31 +81,14 @@ func (c *Coordinator) Shards() []fleet.Member {
 // Changes implements fleet.View.
 func (c *Coordinator) Changes() <-chan struct{} { return c.member.Changes() }
 
-// Step implements fleet.Caller.
-func (c *Coordinator) Step(ctx context.Context, m fleet.Member, req *shard.Request, p int) (*shard.Stats, error) {
+// Call implements fleet.Caller: partition p's partial for req from shard m
+// over gRPC (transport.Client.Call).
+func (c *Coordinator) Call(ctx context.Context, m fleet.Member, req msg.Request, p int) (msg.Partial, error) {
 	cl, err := c.client(ctx, m)
 	if err != nil {
 		return nil, err
 	}
-	return cl.Step(ctx, m.ID, req, p)
-}
-
-// Moments12 implements fleet.Caller.
-func (c *Coordinator) Moments12(ctx context.Context, m fleet.Member, p, d int, base *shard.Baseline, order int) (*shard.Moments12, error) {
-	cl, err := c.client(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	return cl.Moments12(ctx, m.ID, p, d, base, order)
-}
-
-// Moment4 implements fleet.Caller.
-func (c *Coordinator) Moment4(ctx context.Context, m fleet.Member, p, d int, v []float64, k int, base *shard.Baseline) (*shard.Moment4, error) {
-	cl, err := c.client(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	return cl.Moment4(ctx, m.ID, p, d, v, k, base)
+	return cl.Call(ctx, m.ID, req, p)
 }
 
 func (c *Coordinator) client(ctx context.Context, m fleet.Member) (*transport.Client, error) {
@@ -121,7 +107,7 @@ func (c *Coordinator) client(ctx context.Context, m fleet.Member) (*transport.Cl
 		tc.ServerName = m.ID
 		opt = grpc.WithTransportCredentials(credentials.NewTLS(tc))
 	}
-	cl, err := transport.Dial(ctx, m.Addr, append([]grpc.DialOption{opt}, transport.StreamDialOptions()...)...)
+	cl, err := transport.Dial(ctx, m.Addr, c.cfg.Pool, append([]grpc.DialOption{opt}, transport.StreamDialOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("node: dial shard %s at %s: %w", m.ID, m.Addr, err)
 	}
@@ -177,6 +163,9 @@ func (c *Coordinator) check(parts int) (*transport.Schema, []int, error) {
 		}
 		if first == nil {
 			first, firstID = &s, m.ID
+			if s.Protocol != transport.ProtocolVersion {
+				return nil, nil, fmt.Errorf("node: shard %s speaks protocol version %s, this coordinator %d: run one version on every node", m.ID, protocolName(s.Protocol), transport.ProtocolVersion)
+			}
 			// The answer must be the bits a single process of this build
 			// computes, whatever holds the data.
 			if own := arith.Build(); s.Arith != own {
@@ -225,6 +214,15 @@ func (c *Coordinator) Close() error {
 	c.clients = nil
 	c.mu.Unlock()
 	return c.member.Shutdown()
+}
+
+// protocolName names the protocol version of a shard's schema; 0 is that
+// of a shard of a version before 3, which did not announce it.
+func protocolName(v int) string {
+	if v == 0 {
+		return "1 or 2 (not announced)"
+	}
+	return fmt.Sprint(v)
 }
 
 // orUnknownBuild names the empty build of a shard that does not report one.

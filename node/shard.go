@@ -19,6 +19,7 @@ import (
 	"altmin/cluster"
 	"altmin/data"
 	"altmin/internal/arith"
+	"altmin/msg"
 	"altmin/pki"
 	"altmin/shard"
 	"altmin/transport"
@@ -96,7 +97,7 @@ func Schema(src data.Source, parts int, bias bool) (transport.Schema, error) {
 	if err != nil {
 		return transport.Schema{}, err
 	}
-	return transport.Schema{N: info.N, D: info.D, P: parts, Bias: bias, DType: "float64", Fingerprint: fp, Arith: arith.Build()}, nil
+	return transport.Schema{N: info.N, D: info.D, P: parts, Bias: bias, DType: "float64", Fingerprint: fp, Arith: arith.Build(), Protocol: transport.ProtocolVersion}, nil
 }
 
 // SchemaStored returns the schema of a data source as partitioned and held
@@ -225,7 +226,9 @@ func StartShard(ctx context.Context, cfg ShardConfig) (*Shard, error) {
 	gs := grpc.NewServer(opts...)
 	info := schema
 	info.Rows = rows
-	transport.Register(gs, transport.NewServer(eng, transport.ShardInfo{ID: cfg.ID, Schema: info}, log))
+	pool := msg.NewPool()
+	eng.SetPool(pool)
+	transport.Register(gs, transport.NewServer(eng, pool, transport.ShardInfo{ID: cfg.ID, Schema: info}, log))
 	s := &Shard{cfg: cfg, log: log, engine: eng, gs: gs, lis: lis, served: make(chan error, 1)}
 	go func() { s.served <- gs.Serve(lis) }()
 

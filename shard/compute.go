@@ -1,22 +1,15 @@
 package shard
 
 import (
+	"altmin/msg"
 	"context"
-	"errors"
 	"fmt"
-	"math"
 	"runtime"
 	"slices"
 	"sync"
 
 	"altmin/linalg"
 )
-
-// ErrRequest is wrapped by errors in a statistics request.
-var ErrRequest = errors.New("shard: bad request")
-
-// ErrNoPartition is returned for a partition this engine does not hold.
-var ErrNoPartition = errors.New("shard: partition not held")
 
 // Partition is one partition's rows, held in memory. Its features are held
 // in X (float64 storage) or in X32 (float32 storage), never both; see
@@ -32,13 +25,13 @@ type Partition struct {
 
 // patterns computes the activation patterns of rows lo..hi-1 into pat and,
 // when pred is non-nil, their predictions, from either storage.
-func (p *Partition) patterns(pat *linalg.Patterns, pred []float64, lo, hi int, u, signs, z []float64) {
+func (p *Partition) patterns(pat *linalg.Patterns, pred []float64, lo, hi int, u, signs []float64) {
 	d := p.D
 	if p.X32 != nil {
-		linalg.ComputePatterns32(pat, pred, p.X32[lo*d:hi*d], d, u, signs, z)
+		linalg.ComputePatterns32(pat, pred, p.X32[lo*d:hi*d], d, u, signs)
 		return
 	}
-	linalg.ComputePatterns(pat, pred, p.X[lo*d:hi*d], d, u, signs, z)
+	linalg.ComputePatterns(pat, pred, p.X[lo*d:hi*d], d, u, signs)
 }
 
 // stats computes the partition's Gram matrix and B^T y into g and r, from
@@ -50,102 +43,6 @@ func (p *Partition) stats(ws *linalg.StatsWorkspace, g, r []float64, pat *linalg
 	}
 	linalg.Stats(ws, g, r, p.X, p.Y, p.D, pat, signs)
 }
-
-// Request asks for the statistics of iteration Iter.
-type Request struct {
-	Iter  int
-	D     int       // features per row, including bias
-	Signs []float64 // output signs, length k
-	U     []float64 // effective weights, k x D, row-major
-	Prev  []float64 // effective weights of iteration Iter-1; nil at the first
-}
-
-// Validate checks the request's internal consistency.
-func (r *Request) Validate() error {
-	k := len(r.Signs)
-	if r.Iter < 0 {
-		return fmt.Errorf("%w: negative iteration %d", ErrRequest, r.Iter)
-	}
-	if k < 1 || r.D < 1 {
-		return fmt.Errorf("%w: d = %d, k = %d", ErrRequest, r.D, k)
-	}
-	if len(r.U) != k*r.D {
-		return fmt.Errorf("%w: %d weights for d = %d, k = %d", ErrRequest, len(r.U), r.D, k)
-	}
-	if r.Prev != nil && len(r.Prev) != len(r.U) {
-		return fmt.Errorf("%w: %d previous weights for d = %d, k = %d", ErrRequest, len(r.Prev), r.D, k)
-	}
-	for _, v := range r.Signs {
-		if v != 1 && v != -1 {
-			return fmt.Errorf("%w: output sign %v", ErrRequest, v)
-		}
-	}
-	if !finite(r.U) || !finite(r.Prev) {
-		return fmt.Errorf("%w: non-finite weights", ErrRequest)
-	}
-	return nil
-}
-
-func finite(v []float64) bool {
-	for _, x := range v {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return false
-		}
-	}
-	return true
-}
-
-// Stats are one partition's statistics for one iteration.
-type Stats struct {
-	Iter      int
-	Partition int
-	Rows      int
-	M         int       // unknowns, d*k
-	Gram      []float64 // packed upper triangle of B^T B, linalg.PackedLen(M)
-	R         []float64 // B^T y, M
-	YY        float64   // y^T y
-	SSE       float64   // sum of squared residuals at the request's weights
-	Flips     int64     // pattern bits changed since Prev; -1 when Prev is nil
-
-	// finiteChecked records that the producer checked every value finite
-	// (MarkFiniteChecked).
-	finiteChecked bool
-}
-
-// Validate checks the sizes and counts (ValidateShape) and the finiteness
-// of statistics received for unknowns m. The finiteness pass, a read of
-// the whole Gram matrix, is skipped for statistics marked with
-// MarkFiniteChecked.
-func (s *Stats) Validate(m int) error {
-	if err := s.ValidateShape(m); err != nil {
-		return err
-	}
-	if !s.finiteChecked && (!finite(s.Gram) || !finite(s.R) || !finite([]float64{s.YY, s.SSE})) {
-		return fmt.Errorf("partial of partition %d has NaN or Inf values", s.Partition)
-	}
-	return nil
-}
-
-// ValidateShape checks the sizes and counts of statistics received for
-// unknowns m, not their values.
-func (s *Stats) ValidateShape(m int) error {
-	switch {
-	case s.M != m || len(s.Gram) != linalg.PackedLen(m) || len(s.R) != m:
-		return fmt.Errorf("partial of partition %d has m = %d, %d Gram and %d rhs values, want m = %d", s.Partition, s.M, len(s.Gram), len(s.R), m)
-	case s.Rows < 0:
-		return fmt.Errorf("partial of partition %d has %d rows", s.Partition, s.Rows)
-	case s.Flips < -1:
-		return fmt.Errorf("partial of partition %d has %d flips", s.Partition, s.Flips)
-	}
-	return nil
-}
-
-// MarkFiniteChecked records that every value of s (Gram, R, YY, SSE) was
-// checked finite as s was built, as the transport's client does while it
-// decodes a reply, so that Validate does not read them again. The values
-// must not change afterwards; statistics computed in process are not
-// marked, so Validate checks them whole.
-func (s *Stats) MarkFiniteChecked() { s.finiteChecked = true }
 
 // Engine computes statistics for the partitions it serves. It is safe for
 // concurrent use; calls for one partition are serialized.
@@ -159,10 +56,11 @@ type Engine struct {
 	ids   []int
 	run   chan struct{} // one token per computation running; see SetParallel
 	res   *residency    // nil: every partition's rows are held
+	pool  *msg.Pool     // Gram buffers of the statistics; see SetPool
 }
 
 type slot struct {
-	mu      sync.Mutex // serializes ComputeContext for the partition
+	mu      sync.Mutex // serializes the partition's statistics (they keep its last patterns)
 	id      int
 	rows, d int
 	p       *Partition // the rows; nil while a streaming engine does not hold them
@@ -179,7 +77,6 @@ type scratch struct {
 	lastU []float64        // weights whose patterns are in last; nil when last holds none
 	last  *linalg.Patterns
 	pred  []float64 // predictions of one chunk of rows
-	z     []float64
 }
 
 // predChunk is the number of rows whose predictions are held at a time: the
@@ -218,9 +115,8 @@ func (e *Engine) add(s *slot) error {
 	return nil
 }
 
-// SetParallel bounds the computations that run at once (Compute, Moments12,
-// Moment4 and their Context forms, and whatever runs under Acquire or Use,
-// over all partitions) to n, at least 1; further calls wait their turn.
+// SetParallel bounds the computations that run at once (Fetch, and
+// whatever runs under Acquire or Use, over all partitions) to n, at least 1; further calls wait their turn.
 // NewEngine sets GOMAXPROCS: a shard holding more partitions than cores,
 // asked for all of them at once (as the coordinator of a cluster does),
 // computes them a core's worth at a time instead of thrashing the caches
@@ -234,6 +130,14 @@ func (e *Engine) SetParallel(n int) {
 	}
 	e.run = make(chan struct{}, n)
 }
+
+// SetPool makes the engine take the Gram buffers of the statistics it
+// computes from pool (nil: allocate each), for whoever consumes them last
+// to give back (msg.Partial.Release). Call it before the engine is used.
+func (e *Engine) SetPool(pool *msg.Pool) { e.pool = pool }
+
+// Pool returns the engine's pool of Gram buffers (see SetPool).
+func (e *Engine) Pool() *msg.Pool { return e.pool }
 
 // Acquire takes a computation token (see SetParallel), waiting until one
 // is free or ctx is done, and returns the function that gives it back.
@@ -277,12 +181,12 @@ func (e *Engine) Partition(id int) *Partition {
 // Use runs fn with partition id's rows under a computation token, waiting
 // for one as Acquire does; a streaming engine reads the rows if it does not
 // hold them, and keeps them while fn runs. fn must not keep p. It returns
-// fn's error, ErrNoPartition, ctx's error while waiting, or the error of
-// reading the rows.
+// fn's error, msg.ErrNoPartition, ctx's error while waiting, or the error
+// of reading the rows.
 func (e *Engine) Use(ctx context.Context, id int, fn func(p *Partition) error) error {
 	s := e.slots[id]
 	if s == nil {
-		return fmt.Errorf("%w: %d", ErrNoPartition, id)
+		return fmt.Errorf("%w: %d", msg.ErrNoPartition, id)
 	}
 	p, done, err := e.hold(ctx, s)
 	if err != nil {
@@ -306,24 +210,50 @@ func (e *Engine) hold(ctx context.Context, s *slot) (p *Partition, done func(), 
 	return p, func() { e.unpin(s); release() }, nil
 }
 
-// Compute returns the statistics of partition id for req.
-func (e *Engine) Compute(req *Request, id int) (*Stats, error) {
-	return e.ComputeContext(context.Background(), req, id)
-}
-
-// ComputeContext is Compute giving up, with ctx's error, while it waits for
-// a computation token (SetParallel) once ctx is done.
-func (e *Engine) ComputeContext(ctx context.Context, req *Request, id int) (*Stats, error) {
+// Fetch implements msg.Fetcher: partition id's partial for req, of any
+// kind, computed under a computation token (SetParallel), giving up with
+// ctx's error while it waits for one once ctx is done. Requests are
+// checked (Validate, and the partition's width against req.Features())
+// before anything of their size is allocated.
+func (e *Engine) Fetch(ctx context.Context, req msg.Request, id int) (msg.Partial, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s := e.slots[id]
 	if s == nil {
-		return nil, fmt.Errorf("%w: %d", ErrNoPartition, id)
+		return nil, fmt.Errorf("%w: %d", msg.ErrNoPartition, id)
 	}
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	if req.D != s.d {
-		return nil, fmt.Errorf("%w: request has d = %d, partition %d has d = %d", ErrRequest, req.D, id, s.d)
+	if f := req.Features(); f != s.d {
+		return nil, fmt.Errorf("%w: request for d = %d, partition %d has d = %d", msg.ErrRequest, f, id, s.d)
 	}
+	switch r := req.(type) {
+	case *msg.StatsRequest:
+		return partial(e.stats(ctx, s, r))
+	case *msg.DeepRequest:
+		return partial(e.deep(ctx, s, r))
+	case *msg.Moments12Request:
+		return partial(e.moments12(ctx, s, r))
+	case *msg.Moment4Request:
+		return partial(e.moment4(ctx, s, r))
+	}
+	return nil, fmt.Errorf("%w: %s requests are not served", msg.ErrRequest, req.Kind())
+}
+
+// partial returns p as a msg.Partial, and a nil one (not a typed nil) with
+// an error.
+func partial[P msg.Partial](p P, err error) (msg.Partial, error) {
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// stats returns the statistics of slot s for req, keeping the request's
+// patterns for the next iteration's flip count.
+func (e *Engine) stats(ctx context.Context, s *slot, req *msg.StatsRequest) (*msg.Stats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// After the partition's lock: a token is never held waiting.
@@ -339,12 +269,12 @@ func (e *Engine) ComputeContext(ctx context.Context, req *Request, id int) (*Sta
 		defer e.res.putScratch(sc)
 		sc.lastU = nil
 	}
-	return sc.compute(p, req)
+	return sc.compute(p, req, e.pool)
 }
 
 // compute returns the statistics of p for req, keeping the request's
 // patterns in sc.last for the next request's flip count.
-func (sc *scratch) compute(p *Partition, req *Request) (*Stats, error) {
+func (sc *scratch) compute(p *Partition, req *msg.StatsRequest, pool *msg.Pool) (*msg.Stats, error) {
 	k, d := len(req.Signs), p.D
 	if sc.last == nil || sc.last.Rows != p.Rows || sc.last.K != k {
 		sc.lastU = nil // last holds no patterns of these rows and neurons
@@ -352,12 +282,11 @@ func (sc *scratch) compute(p *Partition, req *Request) (*Stats, error) {
 	sc.pat = fitPatterns(sc.pat, p.Rows, k)
 	sc.last = fitPatterns(sc.last, p.Rows, k)
 	sc.pred = grow(sc.pred, min(p.Rows, predChunk))
-	sc.z = grow(sc.z, k)
-	st := &Stats{Iter: req.Iter, Partition: p.ID, Rows: p.Rows, M: d * k, Flips: -1}
+	st := &msg.Stats{Iter: req.Iter, Partition: p.ID, Rows: p.Rows, M: d * k, Flips: -1}
 	for lo := 0; lo < p.Rows; lo += predChunk {
 		hi := min(p.Rows, lo+predChunk)
 		pred := sc.pred[:hi-lo]
-		p.patterns(sc.pat.Slice(lo, hi), pred, lo, hi, req.U, req.Signs, sc.z)
+		p.patterns(sc.pat.Slice(lo, hi), pred, lo, hi, req.U, req.Signs)
 		for i, yi := range p.Y[lo:hi] {
 			st.YY += yi * yi
 			r := pred[i] - yi
@@ -370,11 +299,11 @@ func (sc *scratch) compute(p *Partition, req *Request) (*Stats, error) {
 			// patterns. (One pass over 2k neurons, U and Prev, was tried:
 			// no measurable gain, and the prediction's sum over the Prev
 			// neurons with sign 0 turns an infinite z into NaN.)
-			p.patterns(sc.last, nil, 0, p.Rows, req.Prev, req.Signs, sc.z)
+			p.patterns(sc.last, nil, 0, p.Rows, req.Prev, req.Signs)
 		}
 		st.Flips = sc.pat.Flips(sc.last)
 	}
-	st.Gram = GramBuffer(linalg.PackedLen(st.M)) // overwritten by stats
+	st.Gram = pool.Get(linalg.PackedLen(st.M)) // overwritten by stats
 	st.R = make([]float64, st.M)
 	p.stats(&sc.ws, st.Gram, st.R, sc.pat, req.Signs)
 

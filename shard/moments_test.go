@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"altmin/linalg"
+	"altmin/msg"
 	"altmin/shard"
 )
 
@@ -18,7 +19,7 @@ func delta(a, b int) float64 {
 
 // naiveHe4 returns sum_r (y_r - base(x_r)) He4(V^T x_r) as a full k^4
 // tensor, straight from the definition, entry by entry.
-func naiveHe4(x, y, v []float64, d, k int, base *shard.Baseline) []float64 {
+func naiveHe4(x, y, v []float64, d, k int, base *msg.Baseline) []float64 {
 	out := make([]float64, k*k*k*k)
 	z := make([]float64, k)
 	for r := range y {
@@ -48,7 +49,7 @@ func naiveHe4(x, y, v []float64, d, k int, base *shard.Baseline) []float64 {
 
 // residual returns y - base(x) from the definition, with the quadratic
 // term as the full form x^T L diag(S) L^T x.
-func residual(x []float64, y float64, base *shard.Baseline) float64 {
+func residual(x []float64, y float64, base *msg.Baseline) float64 {
 	if base == nil {
 		return y
 	}
@@ -69,22 +70,6 @@ func residual(x []float64, y float64, base *shard.Baseline) float64 {
 	return y
 }
 
-func TestSym4Len(t *testing.T) {
-	for k := 1; k <= 7; k++ {
-		n := 0
-		for i := 0; i < k; i++ {
-			for j := i; j < k; j++ {
-				for l := j; l < k; l++ {
-					n += k - l
-				}
-			}
-		}
-		if got := shard.Sym4Len(k); got != n {
-			t.Errorf("Sym4Len(%d) = %d, want %d", k, got, n)
-		}
-	}
-}
-
 // TestMomentsMatchNaive compares both moment functions with dense
 // definitions on seeded random partitions, including an empty one, for
 // several k, non-orthonormal projections and baselines of degree 0 to 2.
@@ -102,18 +87,12 @@ func TestMomentsMatchNaive(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range parts {
-		bases := []*shard.Baseline{nil, {C: 0.3}, {C: -1, B: randNormal(rng, d)},
+		bases := []*msg.Baseline{nil, {C: 0.3}, {C: -1, B: randNormal(rng, d)},
 			{C: 0.5, B: randNormal(rng, d), L: randNormal(rng, d*2), S: randNormal(rng, 2)},
 			{L: randNormal(rng, d*d), S: randNormal(rng, d)}}
 		for bi, base := range bases {
 			for _, order := range []int{1, 2} {
-				m, err := eng.Moments12(p.ID, base, order)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := m.Validate(d, order); err != nil {
-					t.Fatal(err)
-				}
+				m := fetch[*msg.Moments12](t, eng, &msg.Moments12Request{D: d, Order: order, Base: base}, p.ID)
 				if m.Partition != p.ID || m.Rows != p.Rows || m.D != d || m.Order != order {
 					t.Fatalf("partition %d: header %d %d %d %d", p.ID, m.Partition, m.Rows, m.D, m.Order)
 				}
@@ -151,15 +130,12 @@ func TestMomentsMatchNaive(t *testing.T) {
 		for ki, k := range []int{1, 2, 3, 4, 5} {
 			base := bases[ki]
 			v := randNormal(rng, d*k)
-			m4, err := eng.Moment4(p.ID, v, k, base)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := m4.Validate(k); err != nil {
-				t.Fatal(err)
+			m4 := fetch[*msg.Moment4](t, eng, &msg.Moment4Request{D: d, K: k, V: v, Base: base}, p.ID)
+			if m4.Partition != p.ID || m4.Rows != p.Rows || m4.K != k {
+				t.Fatalf("partition %d: header %d %d %d", p.ID, m4.Partition, m4.Rows, m4.K)
 			}
 			got := make([]float64, k*k*k*k)
-			shard.Sym4Unpack(got, m4.Sum, k)
+			msg.Sym4Unpack(got, m4.Sum, k)
 			want := naiveHe4(p.X, p.Y, v, d, k, base)
 			if e := relDiff(got, want); p.Rows > 0 && e > 1e-11 {
 				t.Errorf("partition %d k %d: Moment4 differs from naive by %.3g relative", p.ID, k, e)
@@ -175,50 +151,57 @@ func TestMomentsMatchNaive(t *testing.T) {
 	}
 }
 
+// TestMomentErrors: the moment requests Fetch refuses (partition not held,
+// malformed projection or baseline, bad order, other width, beyond the
+// limits), and partials checked against another request.
 func TestMomentErrors(t *testing.T) {
 	p := &shard.Partition{ID: 3, Rows: 1, D: 2, X: []float64{1, 2}, Y: []float64{1}}
 	eng, err := shard.NewEngine(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := eng.Moments12(0, nil, 2); !errors.Is(err, shard.ErrNoPartition) {
-		t.Errorf("Moments12 of a missing partition: %v", err)
-	}
-	if _, err := eng.Moment4(0, []float64{1, 0}, 1, nil); !errors.Is(err, shard.ErrNoPartition) {
-		t.Errorf("Moment4 of a missing partition: %v", err)
-	}
-	if _, err := eng.Moment4(3, []float64{1, 0, 0}, 1, nil); !errors.Is(err, shard.ErrRequest) {
-		t.Errorf("Moment4 with a bad projection size: %v", err)
-	}
-	if _, err := eng.Moment4(3, []float64{1, 0}, 0, nil); !errors.Is(err, shard.ErrRequest) {
-		t.Errorf("Moment4 with k = 0: %v", err)
-	}
 	nan := []float64{1, 0}
 	nan[1] = nan[1] / nan[1]
-	if _, err := eng.Moment4(3, nan, 1, nil); !errors.Is(err, shard.ErrRequest) {
-		t.Errorf("Moment4 with NaN projection: %v", err)
+	m12 := func(base *msg.Baseline, order int) *msg.Moments12Request {
+		return &msg.Moments12Request{D: 2, Order: order, Base: base}
 	}
-	if _, err := eng.Moment4(3, []float64{1, 0}, 1, &shard.Baseline{B: []float64{1}}); !errors.Is(err, shard.ErrRequest) {
-		t.Errorf("Moment4 with a bad baseline size: %v", err)
+	m4 := func(v []float64, k int, base *msg.Baseline) *msg.Moment4Request {
+		return &msg.Moment4Request{D: 2, K: k, V: v, Base: base}
 	}
-	if _, err := eng.Moment4(3, []float64{1, 0}, 1, &shard.Baseline{C: nan[1]}); !errors.Is(err, shard.ErrRequest) {
-		t.Errorf("Moment4 with a NaN baseline: %v", err)
+	for _, c := range []struct {
+		name string
+		req  msg.Request
+		id   int
+		want error
+	}{
+		{"Moments12 of a missing partition", m12(nil, 2), 0, msg.ErrNoPartition},
+		{"Moment4 of a missing partition", m4([]float64{1, 0}, 1, nil), 0, msg.ErrNoPartition},
+		{"Moment4 with a bad projection size", m4([]float64{1, 0, 0}, 1, nil), 3, msg.ErrRequest},
+		{"Moment4 with k = 0", m4([]float64{1, 0}, 0, nil), 3, msg.ErrRequest},
+		{"Moment4 with k > d", m4(make([]float64, 6), 3, nil), 3, msg.ErrRequest},
+		{"Moment4 with NaN projection", m4(nan, 1, nil), 3, msg.ErrRequest},
+		{"Moment4 with a bad baseline size", m4([]float64{1, 0}, 1, &msg.Baseline{B: []float64{1}}), 3, msg.ErrRequest},
+		{"Moment4 with a NaN baseline", m4([]float64{1, 0}, 1, &msg.Baseline{C: nan[1]}), 3, msg.ErrRequest},
+		{"Moment4 for another width", &msg.Moment4Request{D: 3, K: 1, V: make([]float64, 3)}, 3, msg.ErrRequest},
+		{"Moment4 beyond MaxMomentD", &msg.Moment4Request{D: msg.MaxMomentD + 1, K: 1}, 3, msg.ErrTooLarge},
+		{"Moments12 with a bad baseline size", m12(&msg.Baseline{L: []float64{1}, S: []float64{1}}, 2), 3, msg.ErrRequest},
+		{"Moments12 of order 3", m12(nil, 3), 3, msg.ErrRequest},
+		{"Moments12 for another width", &msg.Moments12Request{D: 1, Order: 1}, 3, msg.ErrRequest},
+		{"Moments12 beyond MaxMomentD", &msg.Moments12Request{D: msg.MaxMomentD + 1, Order: 2}, 3, msg.ErrTooLarge},
+	} {
+		if err := fetchErr(t, eng, c.req, c.id); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
 	}
-	if _, err := eng.Moments12(3, &shard.Baseline{L: []float64{1}, S: []float64{1}}, 2); !errors.Is(err, shard.ErrRequest) {
-		t.Errorf("Moments12 with a bad baseline size: %v", err)
+	m := fetch[*msg.Moments12](t, eng, m12(nil, 2), 3)
+	if err := m.Check(&msg.Moments12Request{D: 3, Order: 2}); !errors.Is(err, msg.ErrInvalid) {
+		t.Errorf("Check with the wrong d: %v", err)
 	}
-	if _, err := eng.Moments12(3, nil, 3); !errors.Is(err, shard.ErrRequest) {
-		t.Errorf("Moments12 of order 3: %v", err)
+	if err := m.Check(m12(nil, 1)); !errors.Is(err, msg.ErrInvalid) {
+		t.Errorf("Check with the wrong order: %v", err)
 	}
-	m, _ := eng.Moments12(3, nil, 2)
-	if err := m.Validate(3, 2); !errors.Is(err, shard.ErrRequest) {
-		t.Errorf("Validate with the wrong d: %v", err)
-	}
-	if err := m.Validate(2, 1); !errors.Is(err, shard.ErrRequest) {
-		t.Errorf("Validate with the wrong order: %v", err)
-	}
-	m4, _ := eng.Moment4(3, []float64{1, 0}, 1, nil)
-	if err := m4.Validate(2); !errors.Is(err, shard.ErrRequest) {
-		t.Errorf("Validate with the wrong k: %v", err)
+	m4p := fetch[*msg.Moment4](t, eng, m4([]float64{1, 0}, 1, nil), 3)
+	if err := m4p.Check(m4(make([]float64, 4), 2, nil)); !errors.Is(err, msg.ErrInvalid) {
+		t.Errorf("Check with the wrong k: %v", err)
 	}
 }

@@ -3,13 +3,13 @@ package shard
 import (
 	"context"
 	"errors"
-	"runtime"
 	"testing"
+	"testing/synctest"
+
+	"altmin/model"
+	"altmin/msg"
 )
 
-// With one token, a computation does not start while the token is taken,
-// and starts once it is given back. (The check of "not started" can only
-// miss a bug, never report one that is not there.)
 // oneTokenEngine returns an engine of one small partition (ID 0, d = 2)
 // that computes one thing at a time.
 func oneTokenEngine(t *testing.T) *Engine {
@@ -23,64 +23,73 @@ func oneTokenEngine(t *testing.T) *Engine {
 	return e
 }
 
+// tokenRequests are one request of every kind for oneTokenEngine.
+func tokenRequests() []msg.Request {
+	net := &model.Net{Dims: []int{2, 2, 1}, W: [][]float64{{1, -1, 0.5, 1}, {1, 1}}, V: []float64{1}}
+	return []msg.Request{
+		&msg.StatsRequest{Iter: 0, D: 2, Signs: []float64{1}, U: []float64{1, -1}},
+		&msg.DeepRequest{Step: 0, Net: net, Layers: []int{1, 2}},
+		&msg.Moments12Request{D: 2, Order: 2},
+		&msg.Moment4Request{D: 2, K: 1, V: []float64{1, 0}},
+	}
+}
+
+// With one token, a computation of any kind does not start while the
+// token is taken, and starts once it is given back. In a synctest bubble,
+// synctest.Wait returns once the fetch is durably blocked (on the token),
+// so "not done" is checked when nothing else can happen.
 func TestEngineWaitsForToken(t *testing.T) {
-	e := oneTokenEngine(t)
-	calls := map[string]func() error{
-		"Compute": func() error {
-			_, err := e.Compute(&Request{Iter: 0, D: 2, Signs: []float64{1}, U: []float64{1, -1}}, 0)
-			return err
-		},
-		"Moments12": func() error { _, err := e.Moments12(0, nil, 2); return err },
-		"Moment4":   func() error { _, err := e.Moment4(0, []float64{1, 0}, 1, nil); return err },
-	}
-	for name, call := range calls {
-		end, err := e.Acquire(context.Background()) // the only token
-		if err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		e := oneTokenEngine(t)
+		for _, req := range tokenRequests() {
+			end, err := e.Acquire(context.Background()) // the only token
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { _, err := e.Fetch(context.Background(), req, 0); done <- err }()
+			synctest.Wait()
+			select {
+			case err := <-done:
+				t.Fatalf("%s ran while the only token was taken (err %v)", req.Kind(), err)
+			default:
+			}
+			end()
+			if err := <-done; err != nil {
+				t.Fatalf("%s: %v", req.Kind(), err)
+			}
 		}
-		done := make(chan error, 1)
-		go func() { done <- call() }()
-		for range 200 {
-			runtime.Gosched()
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("%s ran while the only token was taken (err %v)", name, err)
-		default:
-		}
-		end()
-		if err := <-done; err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
+	})
 }
 
 // A call waiting for a token gives up when its context is done, and does
 // not compute; the token it did not get is still there for the next call.
 func TestEngineGivesUpWaiting(t *testing.T) {
 	e := oneTokenEngine(t)
-	req := &Request{Iter: 0, D: 2, Signs: []float64{1}, U: []float64{1, -1}}
+	reqs := tokenRequests()
 	end, err := e.Acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 3)
-	go func() { _, err := e.ComputeContext(ctx, req, 0); done <- err }()
-	go func() { _, err := e.Moments12Context(ctx, 0, nil, 1); done <- err }()
-	go func() { _, err := e.Moment4Context(ctx, 0, []float64{1, 0}, 1, nil); done <- err }()
+	done := make(chan error, len(reqs))
+	for _, req := range reqs {
+		go func() { _, err := e.Fetch(ctx, req, 0); done <- err }()
+	}
 	cancel()
-	for range 3 {
+	for range reqs {
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Errorf("waiting call after cancel: err = %v, want context.Canceled", err)
 		}
 	}
 	// An already cancelled context is refused even with a token free.
 	end()
-	if _, err := e.ComputeContext(ctx, req, 0); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled context, free token: err = %v, want context.Canceled", err)
-	}
-	if _, err := e.Compute(req, 0); err != nil {
-		t.Errorf("after the cancelled calls: %v", err)
+	for _, req := range reqs {
+		if _, err := e.Fetch(ctx, req, 0); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: cancelled context, free token: err = %v, want context.Canceled", req.Kind(), err)
+		}
+		if _, err := e.Fetch(context.Background(), req, 0); err != nil {
+			t.Errorf("%s: after the cancelled calls: %v", req.Kind(), err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package shard_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -9,6 +10,8 @@ import (
 
 	"altmin/data"
 	"altmin/linalg"
+	"altmin/model"
+	"altmin/msg"
 	"altmin/shard"
 )
 
@@ -57,21 +60,15 @@ func TestFloat32StorageSameBits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqs := []*shard.Request{
+	reqs := []*msg.StatsRequest{
 		{Iter: 0, D: d, Signs: signs, U: us[0]},
 		{Iter: 1, D: d, Signs: signs, U: us[1], Prev: us[0]},
 		{Iter: 2, D: d, Signs: signs, U: us[2], Prev: us[0]}, // Prev not cached
 	}
 	for _, req := range reqs {
-		a, err := e64.Compute(req, 4)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := e32.Compute(req, 4)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(a.Gram, b.Gram) || !slices.Equal(a.R, b.R) || a.YY != b.YY || a.SSE != b.SSE || a.Flips != b.Flips {
+		a := fetch[*msg.Stats](t, e64, req, 4)
+		b := fetch[*msg.Stats](t, e32, req, 4)
+		if !samePartial(a, b) {
 			t.Fatalf("iteration %d: float32 storage differs from float64 (SSE %v / %v, flips %d / %d)", req.Iter, a.SSE, b.SSE, a.Flips, b.Flips)
 		}
 		var flips int64 = -1
@@ -85,7 +82,7 @@ func TestFloat32StorageSameBits(t *testing.T) {
 		// of the plain sum over all rows in order.
 		pat := linalg.NewPatterns(n, k)
 		pred := make([]float64, n)
-		linalg.ComputePatterns(pat, pred, x, d, req.U, signs, make([]float64, k))
+		linalg.ComputePatterns(pat, pred, x, d, req.U, signs)
 		var sse, yy float64
 		for i, yi := range y {
 			yy += yi * yi
@@ -97,31 +94,20 @@ func TestFloat32StorageSameBits(t *testing.T) {
 		}
 	}
 
-	base := &shard.Baseline{C: 0.5, B: randNormal(rng, d), L: randNormal(rng, 2*d), S: []float64{1, -0.5}}
-	for order := 1; order <= 2; order++ {
-		a, err := e64.Moments12(4, base, order)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := e32.Moments12(4, base, order)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.SumY != b.SumY || !slices.Equal(a.SumYX, b.SumYX) || !slices.Equal(a.SumX, b.SumX) || !slices.Equal(a.SumYXX, b.SumYXX) {
-			t.Fatalf("Moments12 order %d differs with float32 storage", order)
-		}
+	// The moment sums of the tensor initialization and the statistics of
+	// a deep network: the same bits in both storages.
+	base := &msg.Baseline{C: 0.5, B: randNormal(rng, d), L: randNormal(rng, 2*d), S: []float64{1, -0.5}}
+	net := data.RandomNet(model.NewNet(d, 4, 2), seed)
+	others := []msg.Request{
+		&msg.Moments12Request{D: d, Order: 1, Base: base},
+		&msg.Moments12Request{D: d, Order: 2, Base: base},
+		&msg.Moment4Request{D: d, K: 2, V: randNormal(rng, d*2), Base: base},
+		&msg.DeepRequest{Step: 1, Net: net, Layers: []int{1, 2}, Joint: true, Prev: data.PerturbNet(net, 0.1, 2)},
 	}
-	v := randNormal(rng, d*2)
-	a, err := e64.Moment4(4, v, 2, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := e32.Moment4(4, v, 2, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(a.Sum, b.Sum) {
-		t.Fatal("Moment4 differs with float32 storage")
+	for _, req := range others {
+		if a, b := fetch[msg.Partial](t, e64, req, 4), fetch[msg.Partial](t, e32, req, 4); !samePartial(a, b) {
+			t.Fatalf("%s request: float32 storage differs from float64", req.Kind())
+		}
 	}
 }
 
@@ -298,13 +284,15 @@ func BenchmarkComputeStorage(b *testing.B) {
 			us := [2][]float64{u0, u1}
 			it := 0
 			for b.Loop() {
-				req := &shard.Request{Iter: it, D: d, Signs: signs, U: us[it%2]}
+				req := &msg.StatsRequest{Iter: it, D: d, Signs: signs, U: us[it%2]}
 				if it > 0 {
 					req.Prev = us[(it+1)%2]
 				}
-				if _, err := e.Compute(req, 0); err != nil {
+				p, err := e.Fetch(context.Background(), req, 0)
+				if err != nil {
 					b.Fatal(err)
 				}
+				p.Release(nil)
 				it++
 			}
 		})

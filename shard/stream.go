@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"altmin/msg"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,13 +25,6 @@ import (
 
 // ErrStream is wrapped by errors in a streaming engine's configuration.
 var ErrStream = errors.New("shard: bad streaming configuration")
-
-// ErrData is wrapped by the error of a computation whose partition's rows
-// could not be read from the data source (a streaming engine reads them
-// when they are needed): the data changed or broke after the engine
-// checked them. It is not an outage: asking again later gives the same
-// error.
-var ErrData = errors.New("shard: cannot read the partition's data")
 
 // StreamConfig describes the partitions of a streaming engine.
 type StreamConfig struct {
@@ -173,11 +167,11 @@ func (e *Engine) pin(s *slot) (*Partition, error) {
 	defer r.mu.Unlock()
 	if err != nil {
 		r.held--
-		return nil, fmt.Errorf("%w: %w", ErrData, err)
+		return nil, fmt.Errorf("%w: %w", msg.ErrData, err)
 	}
 	if p.Rows != s.rows || p.D != s.d {
 		r.held--
-		return nil, fmt.Errorf("%w: partition %d now reads as %d rows of %d features, was %d of %d: the data changed", ErrData, s.id, p.Rows, p.D, s.rows, s.d)
+		return nil, fmt.Errorf("%w: partition %d now reads as %d rows of %d features, was %d of %d: the data changed", msg.ErrData, s.id, p.Rows, p.D, s.rows, s.d)
 	}
 	s.p, s.pins, s.used = p, 1, r.tick
 	return p, nil

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"altmin/data"
+	"altmin/model"
+	"altmin/msg"
 )
 
 // held returns the number of partitions whose rows a streaming engine holds
@@ -38,7 +40,7 @@ func (f *failing) Read(lo, hi int, x, y []float64) error {
 	return f.Source.Read(lo, hi, x, y)
 }
 
-func sameStats(a, b *Stats) bool {
+func sameStats(a, b *msg.Stats) bool {
 	bits := func(x, y []float64) bool {
 		return slices.EqualFunc(x, y, func(u, v float64) bool { return math.Float64bits(u) == math.Float64bits(v) })
 	}
@@ -48,7 +50,8 @@ func sameStats(a, b *Stats) bool {
 }
 
 // TestStreamingMatchesInMemory computes three iterations' statistics, the
-// moment sums and a pass over the rows (Use) of every partition served, all
+// statistics of a deep network's step, the moment sums and a pass over the
+// rows (Use) of every partition served, all
 // partitions at once, with streaming engines of several residencies and
 // parallelisms, and checks every result is the same bits as an in-memory
 // engine's, and that no more than the resident partitions are ever held.
@@ -88,19 +91,23 @@ func TestStreamingMatchesInMemory(t *testing.T) {
 		for i := range v {
 			v[i] = rng.NormFloat64()
 		}
+		net := data.RandomNet(model.NewNet(d, 3, 2), seed)
+		deepReq := &msg.DeepRequest{Step: 1, Net: net, Layers: []int{1, 2}, Joint: true, Prev: data.PerturbNet(net, 0.2, 3)}
 		type result struct {
-			stats []*Stats
-			m12   *Moments12
-			m4    *Moment4
+			stats []*msg.Stats
+			deep  *msg.DeepStats
+			m12   *msg.Moments12
+			m4    *msg.Moment4
 			sum   float64
 		}
+		ctx := context.Background()
 		run := func(e *Engine, check func()) map[int]*result {
 			out := map[int]*result{}
 			for _, id := range ids {
 				out[id] = &result{}
 			}
 			for it := range weights {
-				req := &Request{Iter: it, D: d, Signs: spec.Signs, U: weights[it]}
+				req := &msg.StatsRequest{Iter: it, D: d, Signs: spec.Signs, U: weights[it]}
 				if it > 0 {
 					req.Prev = weights[it-1]
 				}
@@ -110,14 +117,14 @@ func TestStreamingMatchesInMemory(t *testing.T) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						s, err := e.Compute(req, id)
+						s, err := e.Fetch(ctx, req, id)
 						if err != nil {
 							t.Error(err)
 							return
 						}
 						check()
 						mu.Lock()
-						out[id].stats = append(out[id].stats, s)
+						out[id].stats = append(out[id].stats, s.(*msg.Stats))
 						mu.Unlock()
 					}()
 				}
@@ -125,11 +132,22 @@ func TestStreamingMatchesInMemory(t *testing.T) {
 			}
 			for _, id := range ids {
 				r := out[id]
-				if r.m12, err = e.Moments12(id, nil, 2); err != nil {
-					t.Fatal(err)
-				}
-				if r.m4, err = e.Moment4(id, v, 2, nil); err != nil {
-					t.Fatal(err)
+				for _, req := range []msg.Request{deepReq, &msg.Moments12Request{D: d, Order: 2}, &msg.Moment4Request{D: d, K: 2, V: v}} {
+					p, err := e.Fetch(ctx, req, id)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := p.Check(req); err != nil {
+						t.Fatal(err)
+					}
+					switch p := p.(type) {
+					case *msg.DeepStats:
+						r.deep = p
+					case *msg.Moments12:
+						r.m12 = p
+					case *msg.Moment4:
+						r.m4 = p
+					}
 				}
 				err := e.Use(context.Background(), id, func(p *Partition) error {
 					check()
@@ -181,8 +199,8 @@ func TestStreamingMatchesInMemory(t *testing.T) {
 							t.Fatalf("%s: partition %d, iteration %d: statistics differ from the in-memory engine's", name, id, it)
 						}
 					}
-					if fmt.Sprint(w.m12) != fmt.Sprint(g.m12) || fmt.Sprint(w.m4) != fmt.Sprint(g.m4) || w.sum != g.sum {
-						t.Fatalf("%s: partition %d: moments or rows differ from the in-memory engine's", name, id)
+					if fmt.Sprint(w.m12) != fmt.Sprint(g.m12) || fmt.Sprint(w.m4) != fmt.Sprint(g.m4) || fmt.Sprint(w.deep) != fmt.Sprint(g.deep) || w.sum != g.sum {
+						t.Fatalf("%s: partition %d: deep statistics, moments or rows differ from the in-memory engine's", name, id)
 					}
 				}
 			}
@@ -259,22 +277,32 @@ func TestStreamingErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec, _ := src.Teacher()
-	req := &Request{D: 4, Signs: spec.Signs, U: make([]float64, 8)}
-	f.fail.Store(true)
-	if _, err := e.Compute(req, 3); err == nil || !strings.Contains(err.Error(), "loading partition 3") {
-		t.Fatalf("Compute with a failing read: %v", err)
+	ctx := context.Background()
+	for _, req := range []msg.Request{
+		&msg.StatsRequest{D: 4, Signs: spec.Signs, U: make([]float64, 8)},
+		&msg.DeepRequest{Net: data.RandomNet(model.NewNet(4, 2), 1), Layers: []int{1}},
+		&msg.Moments12Request{D: 4, Order: 2},
+		&msg.Moment4Request{D: 4, K: 1, V: make([]float64, 4)},
+	} {
+		f.fail.Store(true)
+		if _, err := e.Fetch(ctx, req, 3); !errors.Is(err, msg.ErrData) || !strings.Contains(err.Error(), "loading partition 3") {
+			t.Fatalf("%s with a failing read: %v, want msg.ErrData naming the partition", req.Kind(), err)
+		}
+		if e.held() != 0 {
+			t.Fatalf("holds %d partitions after a failed read", e.held())
+		}
+		f.fail.Store(false)
+		if _, err := e.Fetch(ctx, req, 3); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Fetch(ctx, req, 2); !errors.Is(err, msg.ErrNoPartition) {
+			t.Fatalf("%s of a partition not served: %v", req.Kind(), err)
+		}
+		if err := e.Use(ctx, 1, func(*Partition) error { return nil }); err != nil { // evicts partition 3
+			t.Fatal(err)
+		}
 	}
-	if e.held() != 0 {
-		t.Fatalf("holds %d partitions after a failed read", e.held())
-	}
-	f.fail.Store(false)
-	if _, err := e.Compute(req, 3); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Compute(req, 2); !errors.Is(err, ErrNoPartition) {
-		t.Fatalf("Compute of a partition not served: %v", err)
-	}
-	if err := e.Use(context.Background(), 2, func(*Partition) error { return nil }); !errors.Is(err, ErrNoPartition) {
+	if err := e.Use(ctx, 2, func(*Partition) error { return nil }); !errors.Is(err, msg.ErrNoPartition) {
 		t.Fatalf("Use of a partition not served: %v", err)
 	}
 }

@@ -16,15 +16,15 @@
 // The steps, three passes over the partitions, each reduced in partition
 // order:
 //
-//  1. sum y, sum y x, sum x (shard.Engine.Moments12, order 1): the mean
+//  1. sum y, sum y x, sum x (msg.Moments12Request, order 1): the mean
 //     label ybar and M1 = E[(y - ybar) x].
 //  2. sum r, sum r x, sum r x x^T for r = y - ybar - M1 . x (a baseline,
-//     shard.Baseline; order 2): M2. Subtracting the labels' Hermite
+//     msg.Baseline; order 2): M2. Subtracting the labels' Hermite
 //     expansion of lower degree leaves the expectation unchanged (x x^T - I
 //     is orthogonal to polynomials of degree < 2) and removes much of the
 //     variance. V = the top-k eigenvectors of M2 by |eigenvalue|.
 //  3. The projected fourth moment sum (y - b(x)) He4(V^T x)
-//     (shard.Engine.Moment4), with b the expansion up to degree two,
+//     (msg.Moment4Request), with b the expansion up to degree two,
 //     ybar + M1 . x + (x^T M2_k x - tr M2_k)/2, M2_k the part of M2 on its
 //     top-k eigenvectors (the rest is noise; rank k keeps the cost at D k
 //     per row), as a packed symmetric k^4 tensor. The baselines cut the
@@ -60,6 +60,7 @@
 // not whitened) the start has no guarantee, though it is still computed.
 //
 // Plan is the pure core (no goroutines, no I/O); Run does the three passes
-// through a MomentSource. EngineSource and LoadSource are in-process
-// sources; fleet.MomentSource asks the shards of a cluster over gRPC.
+// through any msg.Fetcher (round.Collect): a shard.Engine in process, or a
+// fleet.Fetcher asking the shards of a cluster over gRPC, with the
+// failover of the statistics.
 package tensorinit

@@ -1,6 +1,7 @@
 package tensorinit_test
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -78,16 +79,16 @@ func (s teacherSource) Read(lo, hi int, x, y []float64) error {
 // relative error of the last weights evaluated and the solves done.
 func (pl *planted) am(t testing.TB, w0 []float64, iters int) (float64, int) {
 	t.Helper()
-	cfg := coordinator.DefaultConfig()
+	cfg := coordinator.DefaultShallowConfig()
 	cfg.Spec, cfg.Partitions, cfg.MaxIters = pl.spec, pl.P, iters
-	core, err := coordinator.NewCore(cfg, pl.spec.Effective(w0))
+	core, err := coordinator.NewShallow(cfg, pl.spec.Effective(w0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for {
 		req := core.Request()
 		for p := 0; p < pl.P; p++ {
-			st, err := pl.eng.Compute(req, p)
+			st, err := pl.eng.Fetch(context.Background(), req, p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +101,7 @@ func (pl *planted) am(t testing.TB, w0 []float64, iters int) (float64, int) {
 			t.Fatal(err)
 		}
 		if rep.Stop != coordinator.Running {
-			e := pl.spec.RelErr(pl.spec.Learned(rep.U), pl.wstar)
+			e := pl.spec.RelErr(pl.spec.Learned(rep.Net.W[0]), pl.wstar)
 			if math.IsNaN(e) {
 				e = math.Inf(1)
 			}

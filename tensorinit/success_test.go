@@ -5,11 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
-	"altmin/job"
 	"altmin/model"
 	"altmin/tensorinit"
 )
@@ -25,6 +25,30 @@ const (
 	amSuccess = 1e-8 // relative error counted as success
 )
 
+// tensorStart is the start of --init tensor with --seed seed: Run with
+// the default configuration but that seed.
+func tensorStart(t testing.TB, pl *planted, seed uint64) *tensorinit.Result {
+	t.Helper()
+	cfg := tensorinit.DefaultConfig()
+	cfg.Seed = seed
+	res, err := tensorinit.Run(context.Background(), pl.eng, pl.spec, pl.P, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// randomStart is the start of --init random with --seed seed: learned
+// weights i.i.d. N(0, 1/d^2), drawn as job draws them.
+func randomStart(spec model.Spec, seed uint64) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 0x616c746d696e)) // "altmin"
+	w := make([]float64, spec.M())
+	for i := range w {
+		w[i] = rng.NormFloat64() / float64(spec.D)
+	}
+	return w
+}
+
 // median returns the median of v (sorted in place); the upper one for an
 // even length.
 func median(v []float64) float64 {
@@ -36,8 +60,10 @@ func median(v []float64) float64 {
 // solves, the coordinator's defaults, 8 partitions) reaches a relative
 // error <= 1e-8 from --init tensor and from --init random, on planted data
 // d = 20, k in {3, 4, 5}, signs ones and alternate, -trials trials each with
-// data seed = init seed = trial, n = -n samples. Both starts come from
-// job.Prepare, the path the command line takes. It also runs the tensor
+// data seed = init seed = trial, n = -n samples. Both starts are those of
+// the command line (job.Prepare): the tensor start with Config.Seed the
+// init seed (tensorStart), the random one drawn as job draws it
+// (randomStart). It also runs the tensor
 // start without Config.FourthSpan, and with the fourth-moment span forced
 // on every trial (MinGap 1e9). Run with
 //
@@ -59,22 +85,26 @@ func TestSuccessRates(t *testing.T) {
 				synth := fmt.Sprintf("model=sum,d=%d,k=%d,n=%d,seed=%d,signs=%s", d, k, n, trial, signs)
 				pl := loadPlanted(t, synth, P)
 				for _, init := range []string{"tensor", "random"} {
-					o := job.DefaultOptions()
-					o.Synthetic, o.Init, o.Seed, o.Partitions = synth, init, uint64(trial), P
-					pr, err := job.Prepare(o)
-					if err != nil {
-						t.Fatalf("%s init %s: %v", synth, init, err)
+					var w0 []float64
+					desc := init
+					if init == "tensor" {
+						res := tensorStart(t, pl, uint64(trial))
+						w0 = res.W
+						if res.Degenerate || res.Fallback {
+							desc += " (degenerate)"
+						}
+					} else {
+						w0 = randomStart(pl.spec, uint64(trial))
 					}
-					pr.Close()
-					e0 := pl.spec.RelErr(pr.Init, pl.wstar)
-					e, it := pl.am(t, pr.Init, amIters)
-					t.Logf("%s init %-6s: start rel err %.3f, after %2d solves %.2e  %s", synth, init, e0, it, e, pr.InitDesc)
+					e0 := pl.spec.RelErr(w0, pl.wstar)
+					e, it := pl.am(t, w0, amIters)
+					t.Logf("%s init %-6s: start rel err %.3f, after %2d solves %.2e  %s", synth, init, e0, it, e, desc)
 					if init == "tensor" {
 						errT, solT = append(errT, e0), append(solT, float64(it))
 						if e <= amSuccess {
 							okT++
 						}
-						if strings.Contains(pr.InitDesc, "degenerate") {
+						if strings.Contains(desc, "degenerate") {
 							degenerate++
 						}
 					} else {
@@ -88,7 +118,7 @@ func TestSuccessRates(t *testing.T) {
 				for _, minGap := range []float64{tensorinit.DefaultConfig().MinGap, 1e9} {
 					cfg := tensorinit.DefaultConfig()
 					cfg.Seed, cfg.FourthSpan, cfg.MinGap = uint64(trial), minGap == 1e9, minGap
-					res, err := tensorinit.Run(context.Background(), tensorinit.EngineSource{Engine: pl.eng}, pl.spec, P, cfg)
+					res, err := tensorinit.Run(context.Background(), pl.eng, pl.spec, P, cfg, nil)
 					if err != nil {
 						t.Fatalf("%s FourthSpan: %v", synth, err)
 					}
@@ -142,7 +172,7 @@ func TestDegenerateRates(t *testing.T) {
 			for i, fourth := range []bool{false, true} {
 				cfg := tensorinit.DefaultConfig()
 				cfg.Seed, cfg.FourthSpan = uint64(seed), fourth
-				res, err := tensorinit.Run(context.Background(), tensorinit.EngineSource{Engine: pl.eng}, spec, P, cfg)
+				res, err := tensorinit.Run(context.Background(), pl.eng, spec, P, cfg, nil)
 				if err != nil {
 					t.Fatalf("theta %v seed %d: %v", theta, seed, err)
 				}

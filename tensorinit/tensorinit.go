@@ -14,7 +14,8 @@ import (
 
 	"altmin/linalg"
 	"altmin/model"
-	"altmin/shard"
+	"altmin/msg"
+	"altmin/round"
 )
 
 // The Hermite coefficients c_n = E[relu(g) He_n(g)], g ~ N(0, 1), of the
@@ -28,7 +29,7 @@ const (
 )
 
 // Errors. Every error about the model or the moments wraps one of them;
-// an error of a MomentSource is returned wrapped with its partition.
+// an error of the msg.Fetcher is returned wrapped with its partition.
 var (
 	// ErrModel: the model is not one the moment method applies to.
 	ErrModel = errors.New("tensorinit: unsupported model")
@@ -129,7 +130,7 @@ type Result struct {
 // the labels less their quadratic part. Partials are reduced in partition
 // order, so the result does not depend on where each partition was
 // computed.
-func Run(ctx context.Context, src MomentSource, spec model.Spec, P int, cfg Config) (*Result, error) {
+func Run(ctx context.Context, f msg.Fetcher, spec model.Spec, P int, cfg Config, pool *msg.Pool) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -143,14 +144,19 @@ func Run(ctx context.Context, src MomentSource, spec model.Spec, P int, cfg Conf
 	if par == 0 {
 		par = runtime.GOMAXPROCS(0)
 	}
-	pass12 := func(base *shard.Baseline, order int) (*shard.Moments12, error) {
-		parts, err := gather(ctx, P, par, func(ctx context.Context, p int) (*shard.Moments12, error) {
-			return src.Moments12(ctx, p, base, order)
-		})
+	pass := func(req msg.Request) ([]msg.Partial, error) {
+		parts, err := round.Collect(ctx, f, req, P, par, fmt.Sprintf("tensorinit: %s pass", req.Kind()), pool)
+		if errors.Is(err, msg.ErrInvalid) { // misnumbered, missing or malformed moments
+			err = fmt.Errorf("%w: %w", ErrMoments, err)
+		}
+		return parts, err
+	}
+	pass12 := func(base *msg.Baseline, order int) (*msg.Moments12, error) {
+		parts, err := pass(&msg.Moments12Request{D: spec.D, Order: order, Base: base})
 		if err != nil {
 			return nil, err
 		}
-		return Reduce12(parts, spec.D, order)
+		return Reduce12(as[*msg.Moments12](parts), spec.D, order)
 	}
 	first, err := pass12(nil, 1)
 	if err != nil {
@@ -168,17 +174,25 @@ func Run(ctx context.Context, src MomentSource, spec model.Spec, P int, cfg Conf
 		return nil, err
 	}
 	v, k, base := plan.Projection()
-	parts4, err := gather(ctx, P, par, func(ctx context.Context, p int) (*shard.Moment4, error) {
-		return src.Moment4(ctx, p, v, k, base)
-	})
+	parts4, err := pass(&msg.Moment4Request{D: spec.D, K: k, V: v, Base: base})
 	if err != nil {
 		return nil, err
 	}
-	m4, err := Reduce4(parts4, k)
+	m4, err := Reduce4(as[*msg.Moment4](parts4), k)
 	if err != nil {
 		return nil, err
 	}
 	return plan.Finish(m4)
+}
+
+// as returns the partials of a pass as their concrete type (round.Collect
+// checked each against the request, so each is of its kind).
+func as[T msg.Partial](ps []msg.Partial) []T {
+	out := make([]T, len(ps))
+	for i, p := range ps {
+		out[i] = p.(T)
+	}
+	return out
 }
 
 func checkSpec(spec model.Spec) error {
@@ -217,14 +231,14 @@ type Plan struct {
 
 // NewPlan builds the plan from the first pass: the first-order moment sums
 // (order 1) over all partitions of the labels themselves (no baseline).
-func NewPlan(first *shard.Moments12, spec model.Spec, cfg Config) (*Plan, error) {
+func NewPlan(first *msg.Moments12, spec model.Spec, cfg Config) (*Plan, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if err := checkSpec(spec); err != nil {
 		return nil, err
 	}
-	if err := first.Validate(spec.D, 1); err != nil {
+	if err := first.Check(&msg.Moments12Request{D: spec.D, Order: 1}); err != nil {
 		return nil, fmt.Errorf("%w: first pass: %v", ErrMoments, err)
 	}
 	if first.Rows < 1 {
@@ -245,16 +259,16 @@ func NewPlan(first *shard.Moments12, spec model.Spec, cfg Config) (*Plan, error)
 // SecondBaseline returns the baseline of the second pass, the labels'
 // Hermite expansion up to degree one, ybar + M1 . x: subtracting it leaves
 // E[y (x x^T - I)] unchanged and removes much of its variance.
-func (pl *Plan) SecondBaseline() *shard.Baseline {
-	base := &shard.Baseline{C: pl.ybar, B: make([]float64, pl.spec.D)}
+func (pl *Plan) SecondBaseline() *msg.Baseline {
+	base := &msg.Baseline{C: pl.ybar, B: make([]float64, pl.spec.D)}
 	copy(base.B, pl.m1)
 	return base
 }
 
 // SecondMoments takes the second pass, the moment sums of order 2 over all
 // partitions of the labels minus SecondBaseline, and estimates the span.
-func (pl *Plan) SecondMoments(m *shard.Moments12) error {
-	if err := m.Validate(pl.spec.D, 2); err != nil {
+func (pl *Plan) SecondMoments(m *msg.Moments12) error {
+	if err := m.Check(&msg.Moments12Request{D: pl.spec.D, Order: 2}); err != nil {
 		return fmt.Errorf("%w: second pass: %v", ErrMoments, err)
 	}
 	if m.Rows != pl.rows {
@@ -314,7 +328,7 @@ func (pl *Plan) SecondMoments(m *shard.Moments12) error {
 // Hermite expansion up to degree two, ybar + M1 . x + (x^T M2 x - tr M2)/2,
 // with M2 cut to its k leading eigenpairs (the rest is noise), which leaves
 // the expected fourth moment unchanged and removes most of its variance.
-func (pl *Plan) Projection() ([]float64, int, *shard.Baseline) {
+func (pl *Plan) Projection() ([]float64, int, *msg.Baseline) {
 	if pl.m2 == nil {
 		panic("tensorinit: Projection before SecondMoments")
 	}
@@ -323,7 +337,7 @@ func (pl *Plan) Projection() ([]float64, int, *shard.Baseline) {
 	for j := 0; j < d; j++ {
 		copy(v[j*kk:(j+1)*kk], pl.vecs[j*d:j*d+kk])
 	}
-	base := &shard.Baseline{C: pl.ybar, B: make([]float64, D), L: v, S: make([]float64, kk)}
+	base := &msg.Baseline{C: pl.ybar, B: make([]float64, D), L: v, S: make([]float64, kk)}
 	copy(base.B, pl.m1)
 	for c := 0; c < kk; c++ {
 		base.S[c] = pl.eig[c] / 2
@@ -334,16 +348,16 @@ func (pl *Plan) Projection() ([]float64, int, *shard.Baseline) {
 
 // Finish turns the fourth moment sum over all partitions, for the
 // projection of Projection, into the initialization.
-func (pl *Plan) Finish(m4 *shard.Moment4) (*Result, error) {
+func (pl *Plan) Finish(m4 *msg.Moment4) (*Result, error) {
 	kk, k, d := pl.kk, pl.spec.K, pl.d
-	if err := m4.Validate(kk); err != nil {
+	if err := m4.Check(&msg.Moment4Request{D: pl.spec.D, K: kk}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMoments, err)
 	}
 	if m4.Rows != pl.rows {
 		return nil, fmt.Errorf("%w: fourth moment over %d rows, second over %d", ErrMoments, m4.Rows, pl.rows)
 	}
 	t := make([]float64, kk*kk*kk*kk)
-	shard.Sym4Unpack(t, m4.Sum, kk)
+	msg.Sym4Unpack(t, m4.Sum, kk)
 	for i := range t {
 		t[i] /= float64(pl.rows)
 	}

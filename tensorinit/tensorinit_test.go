@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"altmin/data"
-	"altmin/job"
 	"altmin/model"
+	"altmin/msg"
 	"altmin/shard"
 	"altmin/tensorinit"
 )
@@ -104,10 +104,7 @@ func TestMomentIdentities(t *testing.T) {
 			wbar[q*d+j] = w[q*d+j] / math.Sqrt(s)
 		}
 	}
-	m, err := pl.eng.Moments12(0, nil, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := fetch[*msg.Moments12](t, pl.eng, &msg.Moments12Request{D: d, Order: 2}, 0)
 	full := make([]float64, d*d)
 	for a := 0; a < d; a++ {
 		for b := a; b < d; b++ {
@@ -155,7 +152,7 @@ func TestMomentIdentities(t *testing.T) {
 	// sum_q t_q (C0 + C1 wbar_q . x + C2 ((wbar_q . x)^2 - 1) / 2) with
 	// C0 = E[relu(g)] = 1/sqrt(2 pi), the quadratic part as L diag(S) L^T
 	// with L = [wbar_1 wbar_2].
-	base := &shard.Baseline{B: want1, L: make([]float64, d*k), S: make([]float64, k)}
+	base := &msg.Baseline{B: want1, L: make([]float64, d*k), S: make([]float64, k)}
 	for q := 0; q < k; q++ {
 		base.C += tq[q]/math.Sqrt(2*math.Pi) - tensorinit.C2*tq[q]/2
 		base.S[q] = tensorinit.C2 * tq[q] / 2
@@ -163,12 +160,9 @@ func TestMomentIdentities(t *testing.T) {
 			base.L[j*k+q] = wbar[q*d+j]
 		}
 	}
-	m4, err := pl.eng.Moment4(0, v, 2, base)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m4 := fetch[*msg.Moment4](t, pl.eng, &msg.Moment4Request{D: d, K: 2, V: v, Base: base}, 0)
 	got := make([]float64, 16)
-	shard.Sym4Unpack(got, m4.Sum, 2)
+	msg.Sym4Unpack(got, m4.Sum, 2)
 	want4 := make([]float64, 16)
 	for q := 0; q < k; q++ {
 		var z [2]float64
@@ -200,31 +194,33 @@ func relDiff(a, b []float64) float64 {
 	return math.Sqrt(num / den)
 }
 
-// router is a MomentSource over several engines, each holding some
+// fetch returns eng's partial of partition p for req as its concrete type.
+func fetch[T msg.Partial](t testing.TB, eng *shard.Engine, req msg.Request, p int) T {
+	t.Helper()
+	v, err := eng.Fetch(context.Background(), req, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.(T)
+}
+
+// router is a msg.Fetcher over several engines, each holding some
 // partitions.
 type router struct{ engines []*shard.Engine }
 
-func (r router) engine(p int) *shard.Engine {
+func (r router) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
 	for _, e := range r.engines {
-		if e.Partition(p) != nil {
-			return e
+		if _, _, ok := e.Shape(p); ok {
+			return e.Fetch(ctx, req, p)
 		}
 	}
-	return nil
-}
-
-func (r router) Moments12(ctx context.Context, p int, base *shard.Baseline, order int) (*shard.Moments12, error) {
-	return tensorinit.EngineSource{Engine: r.engine(p)}.Moments12(ctx, p, base, order)
-}
-
-func (r router) Moment4(ctx context.Context, p int, v []float64, k int, base *shard.Baseline) (*shard.Moment4, error) {
-	return tensorinit.EngineSource{Engine: r.engine(p)}.Moment4(ctx, p, v, k, base)
+	return nil, fmt.Errorf("%w: %d", msg.ErrNoPartition, p)
 }
 
 // TestReductionBitIdentical runs the initialization with the same
 // partitions held by engines grouped in different ways, fetched with
-// different parallelism, and loaded on demand: the weights must agree to
-// the bit.
+// different parallelism, and read on demand by streaming engines: the
+// weights must agree to the bit.
 func TestReductionBitIdentical(t *testing.T) {
 	const P = 6
 	g, err := data.ParseSynthetic("model=sum,d=8,k=3,n=3000,seed=5,signs=alternate")
@@ -240,10 +236,10 @@ func TestReductionBitIdentical(t *testing.T) {
 	}
 	groupings := [][][]int{{{0, 1, 2, 3, 4, 5}}, {{0, 3}, {1, 4}, {2, 5}}, {{5}, {4}, {3}, {2}, {1}, {0}}, {{2, 3, 4}, {0, 1, 5}}}
 	var ref []float64
-	check := func(name string, src tensorinit.MomentSource, parallel int) {
+	check := func(name string, f msg.Fetcher, parallel int) {
 		cfg := tensorinit.DefaultConfig()
 		cfg.Parallel = parallel
-		res, err := tensorinit.Run(context.Background(), src, spec, P, cfg)
+		res, err := tensorinit.Run(context.Background(), f, spec, P, cfg, msg.NewPool())
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -274,7 +270,15 @@ func TestReductionBitIdentical(t *testing.T) {
 			check(fmt.Sprintf("grouping %d, parallel %d", gi, par), r, par)
 		}
 	}
-	check("LoadSource", tensorinit.LoadSource{Source: g, Partitions: P}, 3)
+	// Partitions read from the source when asked for (as LoadSource did),
+	// holding one or two at a time.
+	for _, resident := range []int{1, 2} {
+		e, err := shard.NewStreamingEngine(shard.StreamConfig{Source: g, Partitions: P, IDs: []int{0, 1, 2, 3, 4, 5}, Storage: shard.Float64, Resident: resident})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("streaming, %d resident", resident), e, 3)
+	}
 }
 
 // TestPlantedRecovery: on planted data the start is close to the teacher
@@ -306,7 +310,7 @@ func TestPlantedRecovery(t *testing.T) {
 		}
 		pl := load(t, g, spec, wstar, 4)
 		cfg := tensorinit.DefaultConfig()
-		res, err := tensorinit.Run(context.Background(), tensorinit.EngineSource{Engine: pl.eng}, spec, 4, cfg)
+		res, err := tensorinit.Run(context.Background(), pl.eng, spec, 4, cfg, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", c.synth, err)
 		}
@@ -348,7 +352,7 @@ func TestDegenerateSpectrum(t *testing.T) {
 	for _, fourth := range []bool{false, true} {
 		cfg := tensorinit.DefaultConfig()
 		cfg.FourthSpan = fourth
-		res, err := tensorinit.Run(context.Background(), tensorinit.EngineSource{Engine: pl.eng}, spec, 4, cfg)
+		res, err := tensorinit.Run(context.Background(), pl.eng, spec, 4, cfg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -367,7 +371,7 @@ func TestDegenerateSpectrum(t *testing.T) {
 	pl = loadPlanted(t, "model=sum,d=20,k=3,n=20000,seed=1,signs=alternate", 4)
 	cfg := tensorinit.DefaultConfig()
 	cfg.FourthSpan, cfg.MinGap = true, 1e9
-	res, err := tensorinit.Run(context.Background(), tensorinit.EngineSource{Engine: pl.eng}, pl.spec, 4, cfg)
+	res, err := tensorinit.Run(context.Background(), pl.eng, pl.spec, 4, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,54 +383,99 @@ func TestDegenerateSpectrum(t *testing.T) {
 	}
 }
 
+// failing fails the Moments12 requests of the partitions in bad.
 type failing struct {
-	tensorinit.MomentSource
+	msg.Fetcher
 	bad map[int]bool
 }
 
 var errInjected = errors.New("injected")
 
-func (f failing) Moments12(ctx context.Context, p int, base *shard.Baseline, order int) (*shard.Moments12, error) {
-	if f.bad[p] {
+func (f failing) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
+	if _, ok := req.(*msg.Moments12Request); ok && f.bad[p] {
 		return nil, errInjected
 	}
-	return f.MomentSource.Moments12(ctx, p, base, order)
+	return f.Fetcher.Fetch(ctx, req, p)
 }
 
-// misnumbered answers partition p with partition 0's moments.
-type misnumbered struct{ tensorinit.MomentSource }
+// answer replaces the answer of partition 1 to Moments12 requests.
+type answer struct {
+	msg.Fetcher
+	with func(ctx context.Context, req msg.Request) (msg.Partial, error)
+}
 
-func (m misnumbered) Moments12(ctx context.Context, p int, base *shard.Baseline, order int) (*shard.Moments12, error) {
-	return m.MomentSource.Moments12(ctx, 0, base, order)
+func (a answer) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
+	if _, ok := req.(*msg.Moments12Request); ok && p == 1 {
+		return a.with(ctx, req)
+	}
+	return a.Fetcher.Fetch(ctx, req, p)
 }
 
 func TestErrors(t *testing.T) {
 	pl := loadPlanted(t, "model=sum,d=5,k=2,n=200,seed=1", 3)
-	src := tensorinit.EngineSource{Engine: pl.eng}
+	src := pl.eng
 	ctx := context.Background()
 	cfg := tensorinit.DefaultConfig()
 	resnet := model.Spec{Kind: model.ResNet, D: 5, K: 5, Signs: []float64{1, 1, 1, 1, 1}}
-	if _, err := tensorinit.Run(ctx, src, resnet, 3, cfg); !errors.Is(err, tensorinit.ErrModel) || !strings.Contains(err.Error(), "identity") {
+	if _, err := tensorinit.Run(ctx, src, resnet, 3, cfg, nil); !errors.Is(err, tensorinit.ErrModel) || !strings.Contains(err.Error(), "identity") {
 		t.Errorf("resnet: %v", err)
 	}
 	wide := model.Spec{Kind: model.Sum, D: 5, K: 6, Signs: []float64{1, 1, 1, 1, 1, 1}}
-	if _, err := tensorinit.Run(ctx, src, wide, 3, cfg); !errors.Is(err, tensorinit.ErrModel) {
+	if _, err := tensorinit.Run(ctx, src, wide, 3, cfg, nil); !errors.Is(err, tensorinit.ErrModel) {
 		t.Errorf("k > d: %v", err)
 	}
-	_, err := tensorinit.Run(ctx, failing{src, map[int]bool{2: true, 1: true}}, pl.spec, 3, cfg)
+	if _, err := tensorinit.Run(ctx, src, pl.spec, 0, cfg, nil); !errors.Is(err, tensorinit.ErrMoments) {
+		t.Errorf("no partitions: %v", err)
+	}
+	// A failing partition is named. One fetch at a time, the first to
+	// fail is the lowest; with more, it is either.
+	one := cfg
+	one.Parallel = 1
+	_, err := tensorinit.Run(ctx, failing{src, map[int]bool{2: true, 1: true}}, pl.spec, 3, one, nil)
 	if !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "partition 1") {
 		t.Errorf("failing partitions 1 and 2: %v (want the error of partition 1)", err)
 	}
-	if _, err := tensorinit.Run(ctx, misnumbered{src}, pl.spec, 3, cfg); !errors.Is(err, tensorinit.ErrMoments) {
-		t.Errorf("misnumbered partials: %v", err)
+	_, err = tensorinit.Run(ctx, failing{src, map[int]bool{2: true, 1: true}}, pl.spec, 3, cfg, nil)
+	if !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "partition 1") && !strings.Contains(err.Error(), "partition 2") {
+		t.Errorf("failing partitions 1 and 2, in parallel: %v (want the error of one of them)", err)
+	}
+	if errors.Is(err, tensorinit.ErrMoments) {
+		t.Errorf("a fetch's own error is reported as bad moments: %v", err)
+	}
+	_, err = tensorinit.Run(ctx, failing{src, map[int]bool{0: true}}, pl.spec, 3, cfg, nil)
+	if !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "partition 0") {
+		t.Errorf("failing partition 0: %v", err)
+	}
+	// Answers that are not partition 1's moments for the request: bad
+	// moments, naming the partition.
+	for name, with := range map[string]func(ctx context.Context, req msg.Request) (msg.Partial, error){
+		"misnumbered": func(ctx context.Context, req msg.Request) (msg.Partial, error) { return src.Fetch(ctx, req, 0) },
+		"no answer":   func(ctx context.Context, req msg.Request) (msg.Partial, error) { return nil, nil },
+		"NaN": func(ctx context.Context, req msg.Request) (msg.Partial, error) {
+			m, err := src.Fetch(ctx, req, 1)
+			m.(*msg.Moments12).SumYX[0] = math.NaN()
+			return m, err
+		},
+		"another order": func(ctx context.Context, req msg.Request) (msg.Partial, error) {
+			r := *req.(*msg.Moments12Request)
+			r.Order = 3 - r.Order
+			return src.Fetch(ctx, &r, 1)
+		},
+		"another kind": func(ctx context.Context, req msg.Request) (msg.Partial, error) {
+			return src.Fetch(ctx, &msg.Moment4Request{D: 5, K: 1, V: make([]float64, 5)}, 1)
+		},
+	} {
+		if _, err := tensorinit.Run(ctx, answer{src, with}, pl.spec, 3, cfg, nil); !errors.Is(err, tensorinit.ErrMoments) || !strings.Contains(err.Error(), "partition 1") {
+			t.Errorf("%s partials: %v", name, err)
+		}
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := tensorinit.Run(cancelled, src, pl.spec, 3, cfg); !errors.Is(err, context.Canceled) {
+	if _, err := tensorinit.Run(cancelled, src, pl.spec, 3, cfg, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: %v", err)
 	}
 	zero := load(t, teacherSource{spec: pl.spec, w: make([]float64, 10), n: 50, seed: 1}, pl.spec, nil, 2)
-	if _, err := tensorinit.Run(ctx, tensorinit.EngineSource{Engine: zero.eng}, pl.spec, 2, cfg); !errors.Is(err, tensorinit.ErrMoments) {
+	if _, err := tensorinit.Run(ctx, zero.eng, pl.spec, 2, cfg, nil); !errors.Is(err, tensorinit.ErrMoments) {
 		t.Errorf("zero labels: %v", err)
 	}
 	for _, bad := range []func(*tensorinit.Config){
@@ -442,30 +491,71 @@ func TestErrors(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("config %+v accepted", c)
 		}
+		if _, err := tensorinit.Run(ctx, src, pl.spec, 3, c, nil); err == nil {
+			t.Errorf("Run with config %+v accepted", c)
+		}
 	}
 }
 
-// TestPrepareTensor goes through job.Prepare, the path of --init tensor.
-func TestPrepareTensor(t *testing.T) {
-	o := job.DefaultOptions()
-	o.Synthetic, o.Init, o.Partitions = "model=sum,d=10,k=2,n=8000,seed=3,signs=alternate", "tensor", 4
-	pr, err := job.Prepare(o)
+// TestReduce: the reductions add partitions 0..P-1 in partition order and
+// refuse missing, misnumbered and malformed moments with ErrMoments.
+func TestReduce(t *testing.T) {
+	pl := loadPlanted(t, "model=sum,d=4,k=2,n=90,seed=2", 3)
+	req2 := &msg.Moments12Request{D: 4, Order: 2}
+	req4 := &msg.Moment4Request{D: 4, K: 2, V: []float64{1, 0, 0, 1, 0.5, 0.5, 0, 0}}
+	var m12 []*msg.Moments12
+	var m4 []*msg.Moment4
+	for p := 0; p < 3; p++ {
+		m12 = append(m12, fetch[*msg.Moments12](t, pl.eng, req2, p))
+		m4 = append(m4, fetch[*msg.Moment4](t, pl.eng, req4, p))
+	}
+	s12, err := tensorinit.Reduce12(m12, 4, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pr.Close()
-	if pr.InitDesc != "tensor" {
-		t.Errorf("InitDesc %q", pr.InitDesc)
+	s4, err := tensorinit.Reduce4(m4, 2)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if e := pr.Spec.RelErr(pr.Init, pr.Teacher); !(e < 0.3) {
-		t.Errorf("start rel err %.3f", e)
+	// Partition order: ((0 + 1) + 2), from zero.
+	sum := func(f func(p int) float64) float64 { return ((0 + f(0)) + f(1)) + f(2) }
+	if s12.Rows != 90 || s4.Rows != 90 || s12.Partition != -1 || s12.Order != 2 ||
+		s12.SumY != sum(func(p int) float64 { return m12[p].SumY }) ||
+		s12.SumYXX[3] != sum(func(p int) float64 { return m12[p].SumYXX[3] }) ||
+		s12.SumX[1] != sum(func(p int) float64 { return m12[p].SumX[1] }) ||
+		s4.Sum[2] != sum(func(p int) float64 { return m4[p].Sum[2] }) {
+		t.Errorf("sums differ from the partition-order sums: %+v, %+v", s12, s4)
 	}
-	o.Synthetic = "model=resnet,d=4,n=100"
-	if _, err := job.Prepare(o); !errors.Is(err, job.ErrOptions) || !strings.Contains(err.Error(), "identity") {
-		t.Errorf("resnet: %v", err)
+	for name, f := range map[string]func() error{
+		"no partitions":     func() error { _, err := tensorinit.Reduce12(nil, 4, 2); return err },
+		"missing partition": func() error { _, err := tensorinit.Reduce12([]*msg.Moments12{m12[0], nil, m12[2]}, 4, 2); return err },
+		"misnumbered": func() error {
+			_, err := tensorinit.Reduce12([]*msg.Moments12{m12[1], m12[0], m12[2]}, 4, 2)
+			return err
+		},
+		"another order":         func() error { _, err := tensorinit.Reduce12(m12, 4, 1); return err },
+		"another width":         func() error { _, err := tensorinit.Reduce12(m12, 5, 2); return err },
+		"no fourth moments":     func() error { _, err := tensorinit.Reduce4(nil, 2); return err },
+		"missing fourth moment": func() error { _, err := tensorinit.Reduce4([]*msg.Moment4{m4[0], m4[1], nil}, 2); return err },
+		"misnumbered fourth":    func() error { _, err := tensorinit.Reduce4([]*msg.Moment4{m4[0], m4[2], m4[1]}, 2); return err },
+		"another k":             func() error { _, err := tensorinit.Reduce4(m4, 3); return err },
+	} {
+		if err := f(); !errors.Is(err, tensorinit.ErrMoments) {
+			t.Errorf("%s: %v, want ErrMoments", name, err)
+		}
 	}
-	o.Synthetic, o.Join = "model=sum,d=10,k=2,n=100", []string{"127.0.0.1:1"}
-	if _, err := job.Prepare(o); !errors.Is(err, job.ErrOptions) || !strings.Contains(err.Error(), "gRPC") {
-		t.Errorf("cluster: %v", err)
+}
+
+// TestStartFromEngine is the tensor start of --init tensor on a small
+// planted problem: computed from an engine over four partitions, it is
+// within 0.3 of the teacher.
+func TestStartFromEngine(t *testing.T) {
+	pl := loadPlanted(t, "model=sum,d=10,k=2,n=8000,seed=3,signs=alternate", 4)
+	res, err := tensorinit.Run(context.Background(), pl.eng, pl.spec, 4, tensorinit.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := pl.spec.RelErr(res.W, pl.wstar); !(e < 0.3) || res.Rows != 8000 {
+		t.Errorf("start rel err %.3f over %d rows", e, res.Rows)
 	}
 }

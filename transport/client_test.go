@@ -3,320 +3,304 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
-	"math/rand/v2"
-	"sync/atomic"
+	"strings"
 	"testing"
+	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"altmin/linalg"
+	"altmin/model"
+	"altmin/msg"
 	pb "altmin/proto/altminpb"
-	"altmin/shard"
 )
 
-// fakeShard is a hostile Shard server: it answers Step with whatever chunks
-// and final error its script returns.
-type fakeShard struct {
-	pb.UnimplementedShardServer
-	script func(req *pb.StepRequest) ([]*pb.StepChunk, error)
-	info   *pb.InfoReply
-	calls  atomic.Int64
-	last   atomic.Pointer[pb.StepRequest]
-}
-
-func (f *fakeShard) Step(req *pb.StepRequest, stream grpc.ServerStreamingServer[pb.StepChunk]) error {
-	f.calls.Add(1)
-	f.last.Store(req)
-	chunks, err := f.script(req)
-	for _, c := range chunks {
-		if err := stream.Send(c); err != nil {
-			return err
-		}
-	}
-	return err
-}
-
-func (f *fakeShard) Info(context.Context, *pb.InfoRequest) (*pb.InfoReply, error) {
-	return f.info, nil
-}
-
-func serveFake(t *testing.T, f *fakeShard) *Client {
-	t.Helper()
-	return dialBuf(t, func(gs *grpc.Server) { pb.RegisterShardServer(gs, f) })
-}
-
-// fakeStats returns seeded random statistics answering req for partition.
-func fakeStats(req *pb.StepRequest, seed uint64) *shard.Stats {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	m := len(req.GetU())
-	st := &shard.Stats{
-		Iter: int(req.GetIter()), Partition: int(req.GetPartition()), Rows: 5, M: m,
-		Gram: make([]float64, linalg.PackedLen(m)), R: make([]float64, m),
-		YY: rng.Float64(), SSE: rng.Float64(), Flips: -1,
-	}
-	if req.GetHasPrev() {
-		st.Flips = 3
-	}
-	for i := range st.Gram {
-		st.Gram[i] = rng.NormFloat64()
-	}
-	for i := range st.R {
-		st.R[i] = rng.NormFloat64()
-	}
-	return st
-}
-
-// TestClientRejectsHostileReplies checks that every kind of malformed,
-// stale or foreign reply is rejected with the right sentinel.
+// TestClientRejectsHostileReplies runs the table of malformed, stale and
+// foreign replies (chunks_test.go) against the Client over gRPC, for every
+// kind: each is rejected with the right sentinel, nothing is returned, and
+// the error names the kind, shard, partition and round. The valid reply is
+// accepted, bit for bit, and the shard received the request as sent.
 func TestClientRejectsHostileReplies(t *testing.T) {
-	const seed = 17
-	t.Logf("seed %d", seed)
-	// d = 4, k = 3: m = 12, 78 Gram values in chunks of 20 doubles: the
-	// first carries 8 Gram values after the 12 rhs values, then 20, 20, 20, 10.
-	req := &shard.Request{Iter: 4, D: 4, Signs: []float64{1, -1, 1}, U: make([]float64, 12), Prev: make([]float64, 12)}
-	const part = 2
-	valid := func(r *pb.StepRequest) []*pb.StepChunk {
-		return splitStats(fakeStats(r, seed), "s1", r.GetProtocolVersion(), 20)
+	f := &fakeShard{}
+	pool := msg.NewPool()
+	c := serveFake(t, f, pool)
+	ctx := context.Background()
+	for _, fx := range hostileFixtures() {
+		where := fmt.Sprintf("%s request on shard %q, partition %d, round %d", fx.kind, "s1", hostilePart, fx.req.Round())
+		for _, tc := range hostileCases() {
+			if tc.kind != "" && tc.kind != fx.kind {
+				continue
+			}
+			t.Run(fx.kind+"/"+tc.name, func(t *testing.T) {
+				f.script = func(*pb.ComputeRequest) ([]*pb.Chunk, error) {
+					_, cs := fx.valid(t)
+					return tc.edit(cs), nil
+				}
+				p, err := c.Call(ctx, "s1", fx.req, hostilePart)
+				if !errors.Is(err, tc.want) || p != nil {
+					t.Fatalf("got %v, %v; want %v", p, err, tc.want)
+				}
+				if !strings.Contains(err.Error(), tc.says) || !strings.Contains(err.Error(), where) {
+					t.Fatalf("%q does not say %q and %q", err, tc.says, where)
+				}
+			})
+		}
+
+		want, _ := fx.valid(t)
+		f.script = func(*pb.ComputeRequest) ([]*pb.Chunk, error) { _, cs := fx.valid(t); return cs, nil }
+		got, err := c.Call(ctx, "s1", fx.req, hostilePart)
+		if err != nil {
+			t.Fatalf("%s: the valid reply: %v", fx.kind, err)
+		}
+		sameBits(t, fx.kind, got, want)
+		sent := f.last.Load()
+		if sent.GetProtocolVersion() != ProtocolVersion || sent.GetShardId() != "s1" || sent.GetPartition() != hostilePart {
+			t.Fatalf("%s: the shard received version %d, shard %q, partition %d", fx.kind, sent.GetProtocolVersion(), sent.GetShardId(), sent.GetPartition())
+		}
+		back, _, err := requestFromProto(sent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameRequest(t, fx.kind+" as received", back, fx.req)
 	}
-	// cases edit the valid chunks of a request with previous weights.
+}
+
+// TestClientMapsStatus checks the errors of a call the shard refuses or
+// that fails, after some chunks or none: the status code is kept, and the
+// reasons of this package map to their sentinels (and only those of its
+// domain).
+func TestClientMapsStatus(t *testing.T) {
+	fx := hostileFixtures()[0]
+	foreign := func() error {
+		st, err := status.New(codes.InvalidArgument, "not ours").WithDetails(&errdetails.ErrorInfo{Reason: reasonTooLarge, Domain: "example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Err()
+	}()
 	cases := []struct {
-		name string
-		edit func(cs []*pb.StepChunk) ([]*pb.StepChunk, error)
-		want error
+		name   string
+		chunks int // valid chunks sent before the error
+		err    error
+		code   codes.Code
+		want   []error
+		absent []error
 	}{
-		{"no header", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[0].Header = nil
-			return cs, nil
-		}, ErrBadReply},
-		{"second header", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[2].Header = cs[0].Header
-			return cs, nil
-		}, ErrBadReply},
-		{"m too large", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[0].Header.M = 13
-			return cs, nil
-		}, ErrBadReply},
-		{"m huge", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[0].Header.M, cs[0].Header.GramLen = math.MaxInt32, math.MaxInt64
-			return cs, nil
-		}, ErrBadReply},
-		{"wrong Gram length", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[0].Header.GramLen = 77
-			return cs, nil
-		}, ErrBadReply},
-		{"short rhs", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[0].Header.R = cs[0].Header.R[:11]
-			return cs, nil
-		}, ErrBadReply},
-		{"negative rows", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[0].Header.Rows = -1
-			return cs, nil
-		}, ErrBadReply},
-		{"no flips with prev", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[0].Header.Flips = -1
-			return cs, nil
-		}, ErrBadReply},
-		{"NaN Gram", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[2].Gram[5] = math.NaN()
-			return cs, nil
-		}, ErrBadReply},
-		{"Inf rhs", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[0].Header.R[3] = math.Inf(-1)
-			return cs, nil
-		}, ErrBadReply},
-		{"NaN SSE", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[0].Header.Sse = math.NaN()
-			return cs, nil
-		}, ErrBadReply},
-		{"gap", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			return append(cs[:2], cs[3:]...), nil
-		}, ErrBadReply},
-		{"overlap", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[2].Offset--
-			return cs, nil
-		}, ErrBadReply},
-		{"repeated chunk", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			return append(cs[:3], cs[2:]...), nil
-		}, ErrBadReply},
-		{"out of order", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[1], cs[2] = cs[2], cs[1]
-			return cs, nil
-		}, ErrBadReply},
-		{"empty chunk", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			e := &pb.StepChunk{Iter: cs[0].Iter, Partition: cs[0].Partition, Offset: cs[1].Offset}
-			return append(cs[:1], append([]*pb.StepChunk{e}, cs[1:]...)...), nil
-		}, ErrBadReply},
-		{"overrun", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			last := cs[len(cs)-1]
-			last.Gram = append(last.Gram, 1)
-			return cs, nil
-		}, ErrBadReply},
-		{"ends early", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			return cs[:len(cs)-1], nil
-		}, ErrBadReply},
-		{"header only", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			return cs[:1], nil
-		}, ErrBadReply},
-		{"empty stream", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			return nil, nil
-		}, ErrBadReply},
-		{"stale iter", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			for _, c := range cs {
-				c.Iter--
-			}
-			return cs, nil
-		}, ErrStale},
-		{"future iter in a later chunk", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[3].Iter++
-			return cs, nil
-		}, ErrStale},
-		{"wrong partition", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			for _, c := range cs {
-				c.Partition = part + 1
-			}
-			return cs, nil
-		}, ErrStale},
-		{"other shard", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[0].Header.ShardId = "s2"
-			return cs, nil
-		}, ErrWrongShard},
-		{"version 3", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[0].Header.ProtocolVersion = MaxProtocolVersion + 1
-			return cs, nil
-		}, ErrVersion},
-		{"version 0", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			cs[0].Header.ProtocolVersion = 0
-			return cs, nil
-		}, ErrVersion},
-		{"refused version after a chunk", func(cs []*pb.StepChunk) ([]*pb.StepChunk, error) {
-			return cs[:1], statusWithReason(codes.FailedPrecondition, reasonVersion, "no")
-		}, ErrVersion},
+		{"version refused", 0, statusWithReason(codes.FailedPrecondition, reasonVersion, "no"), codes.FailedPrecondition, []error{ErrVersion}, nil},
+		{"version refused after a chunk", 1, statusWithReason(codes.FailedPrecondition, reasonVersion, "no"), codes.FailedPrecondition, []error{ErrVersion}, nil},
+		{"wrong shard", 0, statusWithReason(codes.FailedPrecondition, reasonWrongShard, "no"), codes.FailedPrecondition, []error{ErrWrongShard}, nil},
+		{"too large", 0, statusWithReason(codes.InvalidArgument, reasonTooLarge, "no"), codes.InvalidArgument, []error{msg.ErrTooLarge}, nil},
+		{"data unreadable", 0, statusWithReason(codes.DataLoss, reasonData, "no"), codes.DataLoss, []error{msg.ErrData}, nil},
+		{"data unreadable after two chunks", 2, statusWithReason(codes.DataLoss, reasonData, "no"), codes.DataLoss, []error{msg.ErrData}, nil},
+		{"unavailable midway", 3, status.Error(codes.Unavailable, "going away"), codes.Unavailable, nil, []error{ErrBadReply, ErrVersion}},
+		{"reason of another domain", 0, foreign, codes.InvalidArgument, nil, []error{msg.ErrTooLarge}},
+		{"not found", 0, status.Error(codes.NotFound, "no partition"), codes.NotFound, nil, []error{ErrVersion}},
+		{"unimplemented", 0, status.Error(codes.Unimplemented, "unknown method"), codes.Unimplemented, []error{ErrVersion, errors.ErrUnsupported}, nil},
 	}
 	f := &fakeShard{}
-	c := serveFake(t, f)
+	c := serveFake(t, f, nil)
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			f.script = func(r *pb.StepRequest) ([]*pb.StepChunk, error) { return tc.edit(valid(r)) }
-			st, err := c.Step(context.Background(), "s1", req, part)
-			if !errors.Is(err, tc.want) || st != nil {
-				t.Fatalf("got %v, %v; want error %v", st, err, tc.want)
+		f.script = func(*pb.ComputeRequest) ([]*pb.Chunk, error) { _, cs := fx.valid(t); return cs[:tc.chunks], tc.err }
+		p, err := c.Call(context.Background(), "s1", fx.req, hostilePart)
+		if p != nil || status.Code(err) != tc.code {
+			t.Errorf("%s: %v, %v (code %v); want code %v", tc.name, p, err, status.Code(err), tc.code)
+		}
+		for _, w := range tc.want {
+			if !errors.Is(err, w) {
+				t.Errorf("%s: %v, want %v", tc.name, err, w)
 			}
-			t.Log(err)
-		})
+		}
+		for _, w := range tc.absent {
+			if errors.Is(err, w) {
+				t.Errorf("%s: %v is %v", tc.name, err, w)
+			}
+		}
 	}
+}
 
-	// The unedited reply is accepted and equals the statistics sent.
-	f.script = func(r *pb.StepRequest) ([]*pb.StepChunk, error) { return valid(r), nil }
-	got, err := c.Step(context.Background(), "s1", req, part)
+// TestClientPool checks that the client takes the Gram buffers of the
+// partials it assembles from its pool and gives back those of a reply it
+// rejects; a client without a pool allocates.
+func TestClientPool(t *testing.T) {
+	fx := hostileFixtures()[0] // stats, m = 12
+	n := linalg.PackedLen(12)
+	f := &fakeShard{}
+	pool := msg.NewPool()
+	c := serveFake(t, f, pool)
+	ctx := context.Background()
+
+	buf := make([]float64, n)
+	pool.Put(buf)
+	f.script = func(*pb.ComputeRequest) ([]*pb.Chunk, error) { _, cs := fx.valid(t); return cs, nil }
+	p, err := c.Call(ctx, "s1", fx.req, hostilePart)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent := f.last.Load()
-	if sent.GetShardId() != "s1" || sent.GetProtocolVersion() != ProtocolVersion || sent.GetIter() != 4 ||
-		sent.GetPartition() != part || !sent.GetHasPrev() || sent.GetD() != 4 {
-		t.Fatalf("server received %v", sent)
+	if g := p.(*msg.Stats).Gram; &g[0] != &buf[0] {
+		t.Fatal("the partial's Gram buffer is not the pool's")
 	}
-	sameBits(t, "valid", got, fakeStats(sent, seed))
+	want, _ := fx.valid(t)
+	sameBits(t, "from the pool", p, want)
+	p.Release(pool)
 
-	// Without previous weights, flips must be -1.
-	noPrev := *req
-	noPrev.Prev = nil
-	f.script = func(r *pb.StepRequest) ([]*pb.StepChunk, error) {
-		cs := valid(r)
-		cs[0].Header.Flips = 0
+	// A NaN in the last chunk: the partial was begun, and its buffer goes
+	// back to the pool.
+	f.script = func(*pb.ComputeRequest) ([]*pb.Chunk, error) {
+		_, cs := fx.valid(t)
+		setValue(cs[len(cs)-1], 0, 0x7ff8000000000000)
 		return cs, nil
 	}
-	if _, err := c.Step(context.Background(), "s1", &noPrev, part); !errors.Is(err, ErrBadReply) {
-		t.Fatalf("flips 0 without prev: %v, want ErrBadReply", err)
+	if _, err := c.Call(ctx, "s1", fx.req, hostilePart); !errors.Is(err, ErrBadReply) {
+		t.Fatalf("NaN: %v", err)
+	}
+	if k, bytes := pool.Idle(); k != 1 || bytes != 8*int64(n) {
+		t.Fatalf("after a rejected reply the pool holds %d buffers of %d bytes, want the Gram buffer", k, bytes)
+	}
+	if g := pool.Get(n); &g[0] != &buf[0] {
+		t.Fatal("the rejected reply's buffer is not the one it took")
 	}
 
-	// A failed call keeps its status code.
-	f.script = func(*pb.StepRequest) ([]*pb.StepChunk, error) {
-		return nil, status.Error(codes.Unavailable, "going away")
+	// Without a pool.
+	f.script = func(*pb.ComputeRequest) ([]*pb.Chunk, error) { _, cs := fx.valid(t); return cs, nil }
+	c0 := serveFake(t, f, nil)
+	p, err = c0.Call(ctx, "s1", fx.req, hostilePart)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := c.Step(context.Background(), "s1", req, part); status.Code(err) != codes.Unavailable {
-		t.Fatalf("got %v, want code Unavailable", err)
-	}
+	sameBits(t, "without a pool", p, want)
 }
 
-// TestClientRefusesBadRequests checks that the client refuses requests
-// locally, without calling the shard.
+// TestClientRefusesBadRequests checks that the client refuses bad requests
+// of every kind locally, without calling the shard.
 func TestClientRefusesBadRequests(t *testing.T) {
-	f := &fakeShard{script: func(*pb.StepRequest) ([]*pb.StepChunk, error) { return nil, nil }}
-	c := serveFake(t, f)
-	big := &shard.Request{D: MaxM/2 + 1, Signs: []float64{1, 1}, U: make([]float64, MaxM+2)}
-	ok := &shard.Request{D: 2, Signs: []float64{1}, U: []float64{1, 2}}
-	nan := &shard.Request{D: 2, Signs: []float64{1}, U: []float64{1, math.NaN()}}
+	f := &fakeShard{script: func(*pb.ComputeRequest) ([]*pb.Chunk, error) { return nil, nil }}
+	c := serveFake(t, f, nil)
+	ok := &msg.StatsRequest{D: 2, Signs: []float64{1}, U: []float64{1, 2}}
+	good := model.NewNet(4, 3, 2)
+	nanNet := good.Clone()
+	nanNet.W[1][0] = math.NaN()
+	tooDeep := model.NewNet(make([]int, msg.MaxLayers+2)...)
+	for l := range tooDeep.Dims {
+		tooDeep.Dims[l] = 1
+	}
 	cases := []struct {
 		name string
 		id   string
-		req  *shard.Request
+		req  msg.Request
 		part int
 		want error
 	}{
-		{"too large", "s", big, 0, ErrTooLarge},
-		{"NaN weights", "s", nan, 0, shard.ErrRequest},
-		{"nil request", "s", nil, 0, shard.ErrRequest},
-		{"negative partition", "s", ok, -1, shard.ErrRequest},
-		{"partition beyond int32", "s", ok, math.MaxInt32 + 1, shard.ErrRequest},
-		{"no shard id", "", ok, 0, shard.ErrRequest},
+		{"nil request", "s", nil, 0, msg.ErrRequest},
+		{"no shard id", "", ok, 0, msg.ErrRequest},
+		{"negative partition", "s", ok, -1, msg.ErrRequest},
+		{"partition beyond int32", "s", ok, math.MaxInt32 + 1, msg.ErrRequest},
+		{"stats m over MaxM", "s", &msg.StatsRequest{D: msg.MaxM/2 + 1, Signs: []float64{1, 1}, U: make([]float64, msg.MaxM+2)}, 0, msg.ErrTooLarge},
+		{"stats NaN weights", "s", &msg.StatsRequest{D: 2, Signs: []float64{1}, U: []float64{1, math.NaN()}}, 0, msg.ErrRequest},
+		{"stats prev at iteration 0", "s", &msg.StatsRequest{D: 1, Signs: []float64{1}, U: []float64{1}, Prev: []float64{1}}, 0, msg.ErrRequest},
+		{"stats no prev at iteration 1", "s", &msg.StatsRequest{Iter: 1, D: 1, Signs: []float64{1}, U: []float64{1}}, 0, msg.ErrRequest},
+		{"deep too many layers", "s", &msg.DeepRequest{Net: tooDeep}, 0, msg.ErrTooLarge},
+		{"deep width over MaxM", "s", &msg.DeepRequest{Net: model.NewNet(1, msg.MaxM+1)}, 0, msg.ErrTooLarge},
+		{"deep too many weights", "s", &msg.DeepRequest{Net: model.NewNet(100, 90)}, 0, msg.ErrTooLarge},
+		{"deep NaN weight", "s", &msg.DeepRequest{Net: nanNet}, 0, msg.ErrRequest},
+		{"deep layers out of order", "s", &msg.DeepRequest{Net: good, Layers: []int{2, 1}}, 0, msg.ErrRequest},
+		{"deep previous of another shape", "s", &msg.DeepRequest{Net: good, Prev: model.NewNet(4, 2, 2)}, 0, msg.ErrRequest},
+		{"deep no weights", "s", &msg.DeepRequest{}, 0, msg.ErrRequest},
+		{"moments12 d over MaxMomentD", "s", &msg.Moments12Request{D: msg.MaxMomentD + 1, Order: 1}, 0, msg.ErrTooLarge},
+		{"moments12 no features", "s", &msg.Moments12Request{Order: 1}, 0, msg.ErrRequest},
+		{"moments12 order 3", "s", &msg.Moments12Request{D: 2, Order: 3}, 0, msg.ErrRequest},
+		{"moments12 short baseline", "s", &msg.Moments12Request{D: 3, Order: 2, Base: &msg.Baseline{B: []float64{1, 2}}}, 0, msg.ErrRequest},
+		{"moments12 NaN baseline", "s", &msg.Moments12Request{D: 2, Order: 2, Base: &msg.Baseline{C: math.NaN()}}, 0, msg.ErrRequest},
+		{"moments12 baseline rank too large", "s", &msg.Moments12Request{D: 2, Order: 2,
+			Base: &msg.Baseline{L: make([]float64, 2*(msg.MaxProjection/2+1)), S: make([]float64, msg.MaxProjection/2+1)}}, 0, msg.ErrTooLarge},
+		{"moment4 k above d", "s", &msg.Moment4Request{D: 2, K: 3, V: make([]float64, 6)}, 0, msg.ErrRequest},
+		{"moment4 k 0", "s", &msg.Moment4Request{D: 2}, 0, msg.ErrRequest},
+		{"moment4 projection too large", "s", &msg.Moment4Request{D: 200, K: 100, V: make([]float64, 20000)}, 0, msg.ErrTooLarge},
+		{"moment4 short projection", "s", &msg.Moment4Request{D: 3, K: 2, V: make([]float64, 5)}, 0, msg.ErrRequest},
+		{"moment4 Inf projection", "s", &msg.Moment4Request{D: 1, K: 1, V: []float64{math.Inf(1)}}, 0, msg.ErrRequest},
 	}
 	for _, tc := range cases {
-		if _, err := c.Step(context.Background(), tc.id, tc.req, tc.part); !errors.Is(err, tc.want) {
-			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		p, err := c.Call(context.Background(), tc.id, tc.req, tc.part)
+		if !errors.Is(err, tc.want) || p != nil {
+			t.Errorf("%s: %v, %v; want %v", tc.name, p, err, tc.want)
 		}
 	}
 	if n := f.calls.Load(); n != 0 {
 		t.Fatalf("shard called %d times", n)
 	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := c.Step(ctx, "s", ok, 0); status.Code(err) != codes.Canceled {
+	if _, err := c.Call(ctx, "s", ok, 0); status.Code(err) != codes.Canceled {
 		t.Fatalf("cancelled context: %v, want code Canceled", err)
+	}
+	if _, err := Dial(ctx, "passthrough:///x", nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Dial with a cancelled context: %v", err)
 	}
 }
 
-func TestClientInfoRejects(t *testing.T) {
-	good := func() *pb.InfoReply {
-		return &pb.InfoReply{
-			ShardId: "s", MinProtocolVersion: 1, MaxProtocolVersion: 1,
-			Schema:     &pb.Schema{N: 10, D: 3, Partitions: 2, Dtype: "float64", Fingerprint: "f"},
-			Partitions: []*pb.HeldPartition{{Partition: 1, Rows: 5}},
+// TestClientInfo checks Info over gRPC: the reply's checks (infoFromProto,
+// codec_test.go) apply to what a shard sends.
+func TestClientInfo(t *testing.T) {
+	f := &fakeShard{info: &pb.InfoReply{
+		ShardId: "s", MinProtocolVersion: ProtocolVersion, MaxProtocolVersion: ProtocolVersion,
+		Schema:     &pb.Schema{N: 10, D: 3, Partitions: 2, Bias: true, Dtype: "float32", Fingerprint: "f", Arith: "amd64/v1"},
+		Partitions: []*pb.HeldPartition{{Partition: 1, Rows: 5}},
+	}}
+	c := serveFake(t, f, nil)
+	info, err := c.Info(context.Background())
+	want := Schema{N: 10, D: 3, P: 2, Bias: true, DType: "float32", Fingerprint: "f", Arith: "amd64/v1", Protocol: ProtocolVersion, Rows: map[int]int{1: 5}}
+	if err != nil || info.ID != "s" || !info.Schema.Equal(want) {
+		t.Fatalf("got %+v, %v; want %+v", info, err, want)
+	}
+	f.info.MinProtocolVersion, f.info.MaxProtocolVersion = 1, 2
+	if _, err := c.Info(context.Background()); !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "1..2, this node 3") {
+		t.Fatalf("versions 1..2: %v", err)
+	}
+}
+
+// holdingShard sends its chunks and then holds the stream open until the
+// client ends it.
+type holdingShard struct {
+	pb.UnimplementedShardServer
+	chunks []*pb.Chunk
+	ended  chan error
+}
+
+func (h *holdingShard) Compute(_ *pb.ComputeRequest, stream grpc.ServerStreamingServer[pb.Chunk]) error {
+	for _, c := range h.chunks {
+		if err := stream.Send(c); err != nil {
+			h.ended <- err
+			return err
 		}
 	}
-	cases := []struct {
-		name string
-		edit func(r *pb.InfoReply)
-		want error
-	}{
-		{"ok", func(*pb.InfoReply) {}, nil},
-		{"version 2 only", func(r *pb.InfoReply) { r.MinProtocolVersion, r.MaxProtocolVersion = 2, 2 }, nil},
-		{"versions 1..3", func(r *pb.InfoReply) { r.MaxProtocolVersion = 3 }, nil},
-		{"newer versions only", func(r *pb.InfoReply) { r.MinProtocolVersion, r.MaxProtocolVersion = 3, 4 }, ErrVersion},
-		{"version 0 only", func(r *pb.InfoReply) { r.MinProtocolVersion, r.MaxProtocolVersion = 0, 0 }, ErrVersion},
-		{"empty range", func(r *pb.InfoReply) { r.MinProtocolVersion = 2 }, ErrBadReply},
-		{"no schema", func(r *pb.InfoReply) { r.Schema = nil }, ErrBadReply},
-		{"no id", func(r *pb.InfoReply) { r.ShardId = "" }, ErrBadReply},
-		{"partition twice", func(r *pb.InfoReply) { r.Partitions = append(r.Partitions, r.Partitions[0]) }, ErrBadReply},
-		{"partition out of range", func(r *pb.InfoReply) { r.Partitions[0].Partition = 2 }, ErrSchema},
-		{"wrong rows", func(r *pb.InfoReply) { r.Partitions[0].Rows = 6 }, ErrSchema},
-		{"no rows", func(r *pb.InfoReply) { r.Schema.N = 0 }, ErrSchema},
+	<-stream.Context().Done()
+	h.ended <- stream.Context().Err()
+	return nil
+}
+
+// TestClientEndsRejectedStream checks that a client rejecting a reply
+// before its end ends the stream, so the shard stops sending.
+func TestClientEndsRejectedStream(t *testing.T) {
+	fx := hostileFixtures()[0]
+	_, cs := fx.valid(t)
+	setValue(cs[1], 0, 0x7ff8000000000000)
+	h := &holdingShard{chunks: cs, ended: make(chan error, 1)}
+	c := dialBuf(t, nil, func(gs *grpc.Server) { pb.RegisterShardServer(gs, h) })
+	if _, err := c.Call(context.Background(), "s1", fx.req, hostilePart); !errors.Is(err, ErrBadReply) {
+		t.Fatalf("NaN: %v", err)
 	}
-	f := &fakeShard{}
-	c := serveFake(t, f)
-	for _, tc := range cases {
-		r := good()
-		tc.edit(r)
-		f.info = r
-		info, err := c.Info(context.Background())
-		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
-			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
-		}
-		if tc.want == nil && (info.ID != "s" || info.Schema.Rows[1] != 5 || info.Schema.Fingerprint != "f") {
-			t.Errorf("%s: info %+v", tc.name, info)
-		}
+	// A guard only: the stream ends as soon as the cancellation arrives.
+	guard, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	select {
+	case err := <-h.ended:
+		t.Logf("the shard's stream ended: %v", err)
+	case <-guard.Done():
+		t.Fatal("the client did not end the stream of a rejected reply")
 	}
 }

@@ -2,7 +2,7 @@ package transport
 
 import "google.golang.org/grpc"
 
-// Flow control for the statistics streams. A Step reply is a packed Gram
+// Flow control for the statistics streams. A Compute reply is a packed Gram
 // matrix of up to hundreds of megabytes sent in 1 MiB chunks; with gRPC's
 // default 64 KiB stream window (grown by its bandwidth estimator) and 32 KiB
 // buffers a 4 MB reply on loopback waits on many window updates. Larger

@@ -9,137 +9,74 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"altmin/shard"
+	"altmin/msg"
 )
 
-// Protocol versions. A peer speaks every version in
-// [MinProtocolVersion, MaxProtocolVersion]. A Client sends ProtocolVersion
-// until a shard refuses it naming an older version this package speaks
-// (a shard built before ProtocolVersion), then that version to that shard;
-// a Server answers a request in the request's version.
-//
-// Version 2 differs from version 1 in Step replies only: their Gram values
-// travel as raw little-endian bytes (StepChunk.gram_le, see
-// GramBytesVersion) instead of packed doubles (StepChunk.gram).
+// ProtocolVersion is the version of the wire format this package speaks,
+// and the only one: a peer of another version is refused with an error
+// naming both. Version 3 has one call, Compute, for every kind of request.
+const ProtocolVersion = 3
+
+// Sizes of the wire format. The limits of the requests themselves (msg.MaxM
+// and the others) are checked by msg.Request.Validate on both sides.
 const (
-	ProtocolVersion    = 2
-	MinProtocolVersion = 1
-	MaxProtocolVersion = 2
-
-	// GramBytesVersion is the first version whose Step replies carry the
-	// Gram values in StepChunk.gram_le.
-	GramBytesVersion = 2
-)
-
-// Size limits of the wire format.
-const (
-	// MaxM is the largest number of unknowns m = d*k accepted by the server
-	// and the client. Its Gram matrix is m(m+1)/2 doubles: 268 MB at 8192.
-	// A request of that size is 2m + k doubles, about 192 KiB.
-	MaxM = 8192
-
-	// ChunkBytes bounds the serialized size of one StepChunk.
+	// ChunkBytes bounds the serialized size of one Chunk.
 	ChunkBytes = 1 << 20
 
-	// ChunkDoubles is the number of doubles (Gram values, plus the rhs in
-	// the first chunk) put in one chunk: 960,000 bytes of payload, leaving
-	// more than 80 KiB of ChunkBytes for tags, lengths and header fields.
+	// ChunkDoubles is the number of payload values put in one chunk:
+	// 960,000 bytes, leaving more than 80 KiB of ChunkBytes for the
+	// header of the first chunk and the tags and lengths.
 	ChunkDoubles = 120000
 
 	// MaxShardIDLen bounds the length of a shard id in bytes, so the header
 	// chunk stays within ChunkBytes.
 	MaxShardIDLen = 256
-
-	// MaxMomentD is the largest number of features per row d (bias
-	// included) of a moment pass (Moments12, Moment4), as Step allows. The
-	// order-2 reply is d(d+1)/2 doubles, streamed like a Gram matrix
-	// (268 MB at 8192); its header carries 2d doubles (128 KiB).
-	MaxMomentD = MaxM
-
-	// MaxProjection bounds d*k, the values of a Moment4 projection V, and
-	// d*r, those of a baseline's quadratic factor L. With k <= d it keeps
-	// k <= 128, so the fourth moment has at most C(131, 4) = 11.7 million
-	// doubles (94 MB, streamed), and a request below 400 KiB. It is twice
-	// MaxM because the tensor initialization may project on 2k directions.
-	MaxProjection = 2 * MaxM
 )
 
-// Sentinel errors. Errors returned by the Client wrap one of them together
-// with the shard, partition and iteration; test with errors.Is. Errors that
-// come from the server also keep their gRPC status: status.Code(err) gives
-// the code.
+// Sentinel errors. Errors returned by the Client wrap one of them (or one of
+// msg's: msg.ErrRequest, msg.ErrTooLarge, msg.ErrData) together with the
+// shard, partition and round; test with errors.Is. Errors that come from
+// the server also keep their gRPC status: status.Code(err) gives the code.
 var (
-	// ErrBadReply: a reply is malformed: missing or repeated header, chunk
-	// offsets with gaps or overlaps, sizes that do not match the request,
-	// NaN or Inf values, or a stream that ends early.
+	// ErrBadReply: a reply is malformed: missing or repeated header, a
+	// header of another kind or shape than the request, chunk offsets
+	// with gaps or overlaps, NaN or Inf values, or a stream that ends
+	// early.
 	ErrBadReply = errors.New("transport: malformed reply")
-	// ErrStale: a reply names another iteration or partition than the
-	// request (a stale or misrouted reply).
-	ErrStale = errors.New("transport: reply for another iteration or partition")
+	// ErrStale: a reply names another round or partition than the request
+	// (a stale or misrouted reply).
+	ErrStale = errors.New("transport: reply for another round or partition")
 	// ErrWrongShard: the reply comes from another shard than expected, or
 	// the server refused a request meant for another shard.
 	ErrWrongShard = errors.New("transport: wrong shard")
-	// ErrVersion: the peer does not speak a supported protocol version.
+	// ErrVersion: the peer speaks another protocol version.
 	ErrVersion = errors.New("transport: unsupported protocol version")
-	// ErrTooLarge: the problem has more than MaxM unknowns.
-	ErrTooLarge = errors.New("transport: too many unknowns")
 	// ErrSchema: two shards describe different data sets, or a schema is
 	// inconsistent.
 	ErrSchema = errors.New("transport: incompatible schema")
 )
 
 // Error details attached to FailedPrecondition, InvalidArgument and
-// DataLoss statuses, so the client maps them back to sentinels without matching
-// strings.
+// DataLoss statuses, so the client maps them back to sentinels without
+// matching strings.
 const (
 	errDomain        = "altmin.v1"
 	reasonVersion    = "UNSUPPORTED_PROTOCOL_VERSION"
 	reasonWrongShard = "WRONG_SHARD"
-	reasonTooLarge   = "TOO_MANY_UNKNOWNS"
+	reasonTooLarge   = "TOO_LARGE"
 	reasonData       = "DATA_UNREADABLE"
 )
 
-// peerMaxVersion returns the newest version a shard speaks, as stated in
-// its refusal err of an unsupported version (the metadata of the ErrorInfo
-// detail that statusWithReason attaches, which every version of this
-// package sends), and whether err is such a refusal.
-func peerMaxVersion(err error) (uint32, bool) {
-	st, ok := status.FromError(err)
-	if !ok || st.Code() != codes.FailedPrecondition {
-		return 0, false
-	}
-	for _, d := range st.Details() {
-		ei, ok := d.(*errdetails.ErrorInfo)
-		if !ok || ei.GetDomain() != errDomain || ei.GetReason() != reasonVersion {
-			continue
-		}
-		v, err := strconv.ParseUint(ei.GetMetadata()["max_protocol_version"], 10, 32)
-		if err != nil {
-			return 0, false
-		}
-		return uint32(v), true
-	}
-	return 0, false
+// versionError is the error about a peer of version v.
+func versionError(who string, v uint32) error {
+	return fmt.Errorf("%w: %s speaks protocol version %d, this node %d", ErrVersion, who, v, ProtocolVersion)
 }
 
-// supportedRange describes the versions this package speaks.
-func supportedRange() string {
-	return fmt.Sprintf("supported: %d..%d", MinProtocolVersion, MaxProtocolVersion)
-}
-
-// versionOK reports whether v is a supported protocol version.
-func versionOK(v uint32) bool { return v >= MinProtocolVersion && v <= MaxProtocolVersion }
-
-// statusWithReason returns a status error carrying an ErrorInfo detail.
+// statusWithReason returns a status error carrying an ErrorInfo detail
+// with this node's protocol version.
 func statusWithReason(c codes.Code, reason, msg string) error {
 	st := status.New(c, msg)
-	md := map[string]string{
-		"min_protocol_version": strconv.Itoa(MinProtocolVersion),
-		"max_protocol_version": strconv.Itoa(MaxProtocolVersion),
-	}
-	if reason == reasonTooLarge {
-		md = map[string]string{"max_m": strconv.Itoa(MaxM)}
-	}
+	md := map[string]string{"protocol_version": strconv.Itoa(ProtocolVersion)}
 	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: errDomain, Metadata: md}); err == nil {
 		st = d
 	}
@@ -148,10 +85,16 @@ func statusWithReason(c codes.Code, reason, msg string) error {
 
 // fromStatus maps a status error carrying one of this package's reasons to
 // an error that wraps the matching sentinel and still carries the status.
+// UNIMPLEMENTED is the answer of a shard without the Compute call, one of
+// an older protocol version.
 func fromStatus(err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return err
+	}
+	if st.Code() == codes.Unimplemented {
+		return fmt.Errorf("%w: the shard does not implement the Compute call of protocol version %d (it speaks an older version; upgrade it): %w: %w",
+			ErrVersion, ProtocolVersion, errors.ErrUnsupported, err)
 	}
 	for _, d := range st.Details() {
 		ei, ok := d.(*errdetails.ErrorInfo)
@@ -164,10 +107,18 @@ func fromStatus(err error) error {
 		case reasonWrongShard:
 			return fmt.Errorf("%w: %w", ErrWrongShard, err)
 		case reasonTooLarge:
-			return fmt.Errorf("%w: %w", ErrTooLarge, err)
+			return fmt.Errorf("%w: %w", msg.ErrTooLarge, err)
 		case reasonData:
-			return fmt.Errorf("%w: %w", shard.ErrData, err)
+			return fmt.Errorf("%w: %w", msg.ErrData, err)
 		}
 	}
 	return err
+}
+
+// clip shortens a string from the network for an error message.
+func clip(s string) string {
+	if len(s) > MaxShardIDLen {
+		return s[:MaxShardIDLen] + "..."
+	}
+	return s
 }

@@ -44,6 +44,10 @@ type Schema struct {
 	// (arith.Build, e.g. "amd64/v1"): statistics computed by builds that
 	// fuse multiply-adds differently differ in their last bits.
 	Arith string `json:"arith,omitempty"`
+	// Protocol is the protocol version the shard speaks (ProtocolVersion
+	// of its build); 0 from a shard of a version before 3, which did not
+	// announce it.
+	Protocol int `json:"protocol,omitempty"`
 	// Rows maps each partition the shard holds to its number of rows.
 	Rows map[int]int `json:"rows,omitempty"`
 }
@@ -71,12 +75,15 @@ func (s Schema) Validate() error {
 }
 
 // Compatible returns nil when s and other describe the same data set split
-// the same way, held by builds with the same arithmetic, and otherwise an
-// error wrapping ErrSchema that explains the first difference, checked in
-// the order d, P, n, fingerprint, bias, dtype, arithmetic build. Rows,
-// which differ from shard to shard, are not compared.
+// the same way, held by builds with the same protocol and arithmetic, and
+// otherwise an error wrapping ErrSchema that explains the first difference,
+// checked in the order protocol, d, P, n, fingerprint, bias, dtype,
+// arithmetic build. Rows, which differ from shard to shard, are not
+// compared.
 func (s Schema) Compatible(other Schema) error {
 	switch {
+	case s.Protocol != other.Protocol:
+		return fmt.Errorf("%w: protocol version %s here, %s there", ErrSchema, protocolName(s.Protocol), protocolName(other.Protocol))
 	case s.D != other.D:
 		return fmt.Errorf("%w: d = %d here, %d there", ErrSchema, s.D, other.D)
 	case s.P != other.P:
@@ -108,6 +115,15 @@ func (s Schema) Features() int {
 		return s.D + 1
 	}
 	return s.D
+}
+
+// protocolName names a schema's protocol version; 0 is that of a shard
+// that did not announce one (a version before 3).
+func protocolName(v int) string {
+	if v == 0 {
+		return "1 or 2 (not announced)"
+	}
+	return fmt.Sprint(v)
 }
 
 // orUnknown names an empty build as unknown (a shard of protocol version 1).

@@ -14,42 +14,38 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"altmin/msg"
 	pb "altmin/proto/altminpb"
-	"altmin/shard"
 )
 
 // ServiceName is the gRPC name of the Shard service, also used for its
 // health status.
 const ServiceName = "altmin.v1.Shard"
 
-// Server exposes a shard.Engine as the Shard service. It is a thin adapter:
-// it checks the protocol version and the shard id, converts the request,
-// calls Engine.Compute (Step), Engine.Moments12 or Engine.Moment4 and
-// streams the result back in chunks.
+// Server exposes a msg.Fetcher (a shard's engine) as the Shard service. It
+// is a thin adapter: it checks the protocol version and the shard id,
+// converts the request, calls the fetcher, and streams the partial back in
+// chunks.
 type Server struct {
 	pb.UnimplementedShardServer
 
-	eng    *shard.Engine
+	f      msg.Fetcher
+	pool   *msg.Pool
 	info   ShardInfo
 	log    *zap.Logger
 	health *health.Server
 }
 
-// NewServer returns a server for eng. The rows of info.Schema are taken
-// from the engine: Rows maps every partition eng holds to its rows, whatever
-// info had. A nil log discards logs. Check info with ShardInfo.Validate
-// before serving.
-func NewServer(eng *shard.Engine, info ShardInfo, log *zap.Logger) *Server {
+// NewServer returns a server computing partials with f and giving their
+// buffers back to pool once sent. info describes the shard, info.Schema.Rows
+// the partitions f serves; check it with ShardInfo.Validate before
+// serving. A nil log discards logs.
+func NewServer(f msg.Fetcher, pool *msg.Pool, info ShardInfo, log *zap.Logger) *Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	info.Schema.Rows = make(map[int]int)
-	if eng != nil {
-		for _, id := range eng.Partitions() {
-			info.Schema.Rows[id], _, _ = eng.Shape(id)
-		}
-	}
-	s := &Server{eng: eng, info: info, log: log.With(zap.String("shard", info.ID)), health: health.NewServer()}
+	info.Schema.Rows = maps.Clone(info.Schema.Rows)
+	s := &Server{f: f, pool: pool, info: info, log: log.With(zap.String("shard", info.ID)), health: health.NewServer()}
 	s.SetServing(true)
 	return s
 }
@@ -85,26 +81,26 @@ func (s *Server) Info(context.Context, *pb.InfoRequest) (*pb.InfoReply, error) {
 	return infoToProto(s.info), nil
 }
 
-// Step implements the Step RPC: it computes the statistics of one partition
-// for one iteration and streams them in chunks of at most ChunkBytes.
-func (s *Server) Step(req *pb.StepRequest, stream grpc.ServerStreamingServer[pb.StepChunk]) (err error) {
+// Compute implements the Compute RPC: it computes one partition's partial
+// for one request of any kind and streams it in chunks of at most
+// ChunkDoubles values.
+func (s *Server) Compute(req *pb.ComputeRequest, stream grpc.ServerStreamingServer[pb.Chunk]) (err error) {
 	start := time.Now()
 	chunks := 0
+	var r msg.Request
 	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("step panicked", zap.Any("panic", r), zap.Stack("stack"))
+		if p := recover(); p != nil {
+			s.log.Error("compute panicked", zap.Any("panic", p), zap.Stack("stack"))
 			err = status.Errorf(codes.Internal, "shard %q: internal error", s.info.ID)
 		}
-		fields := []zap.Field{
-			zap.Int64("iter", req.GetIter()),
-			zap.Int32("partition", req.GetPartition()),
-			zap.Duration("dur", time.Since(start)),
-			zap.Int("chunks", chunks),
+		fields := []zap.Field{zap.Int32("partition", req.GetPartition()), zap.Duration("dur", time.Since(start)), zap.Int("chunks", chunks)}
+		if r != nil {
+			fields = append(fields, zap.Stringer("kind", r.Kind()), zap.Int("round", r.Round()))
 		}
 		if err != nil {
 			fields = append(fields, zap.Stringer("code", status.Code(err)), zap.Error(err))
 		}
-		s.log.Debug("step", fields...)
+		s.log.Debug("compute", fields...)
 	}()
 	if err := s.admit(req.GetProtocolVersion(), req.GetShardId()); err != nil {
 		return err
@@ -117,77 +113,23 @@ func (s *Server) Step(req *pb.StepRequest, stream grpc.ServerStreamingServer[pb.
 	if err := ctx.Err(); err != nil {
 		return status.FromContextError(err).Err()
 	}
-	if s.eng == nil {
-		return s.toStatus(fmt.Errorf("%w: %d", shard.ErrNoPartition, part))
-	}
-	st, err := s.eng.ComputeContext(ctx, r, part)
+	p, err := s.f.Fetch(ctx, r, part)
 	if err != nil {
 		return s.toStatus(err)
 	}
-	// The chunks view st's Gram buffer; Send encodes (copies) a chunk
-	// before it returns, and this server installs no stats handler that
-	// could read a message later, so the buffer is free once the loop ends.
-	defer st.Release()
-	// The reply is in the request's version: gram_le from version 2 on,
-	// gram for a coordinator of version 1.
-	for _, c := range statsToChunks(st, s.info.ID, req.GetProtocolVersion()) {
-		if err := stream.Send(c); err != nil {
-			return err
-		}
-		chunks++
-	}
-	return nil
-}
-
-// Moments12 implements the Moments12 RPC: it computes one partition's
-// moment sums of order 1 or 2 and streams them in chunks of at most
-// ChunkBytes.
-func (s *Server) Moments12(req *pb.Moments12Request, stream grpc.ServerStreamingServer[pb.Moments12Chunk]) (err error) {
-	chunks := 0
-	defer s.endCall("moments12", time.Now(), req.GetPartition(), &chunks, &err)
-	if err := s.admit(req.GetProtocolVersion(), req.GetShardId()); err != nil {
-		return err
-	}
-	a, err := moments12FromProto(req)
+	// The chunks view p's buffers; Send encodes (copies) a chunk before it
+	// returns, and this server installs no stats handler that could read a
+	// message later, so the buffers are free once the loop ends.
+	defer p.Release(s.pool)
+	h, vs, err := encodePartial(p, s.info.ID)
 	if err != nil {
 		return s.toStatus(err)
 	}
-	if err := s.ready(stream.Context(), a.partition, a.d); err != nil {
-		return err
-	}
-	m, err := s.eng.Moments12Context(stream.Context(), a.partition, a.base, a.order)
-	if err != nil {
-		return s.toStatus(err)
-	}
-	for _, c := range moments12ToChunks(m, s.info.ID, req.GetProtocolVersion()) {
-		if err := stream.Send(c); err != nil {
-			return err
-		}
-		chunks++
-	}
-	return nil
-}
-
-// Moment4 implements the Moment4 RPC: it computes one partition's
-// projected fourth moment and streams it in chunks of at most ChunkBytes.
-func (s *Server) Moment4(req *pb.Moment4Request, stream grpc.ServerStreamingServer[pb.Moment4Chunk]) (err error) {
-	chunks := 0
-	defer s.endCall("moment4", time.Now(), req.GetPartition(), &chunks, &err)
-	if err := s.admit(req.GetProtocolVersion(), req.GetShardId()); err != nil {
-		return err
-	}
-	a, err := moment4FromProto(req)
-	if err != nil {
-		return s.toStatus(err)
-	}
-	if err := s.ready(stream.Context(), a.partition, a.d); err != nil {
-		return err
-	}
-	m, err := s.eng.Moment4Context(stream.Context(), a.partition, a.v, a.k, a.base)
-	if err != nil {
-		return s.toStatus(err)
-	}
-	for _, c := range moment4ToChunks(m, s.info.ID, req.GetProtocolVersion()) {
+	// The chunks name the partition and round of the partial itself, not
+	// of the request: a fetcher's answer for another partition or round is
+	// then refused by the client as stale instead of passing for the one
+	// asked.
+	for _, c := range toChunks(h, vs, int32(p.Part()), int64(p.Round()), ChunkDoubles) {
 		if err := stream.Send(c); err != nil {
 			return err
 		}
@@ -197,12 +139,11 @@ func (s *Server) Moment4(req *pb.Moment4Request, stream grpc.ServerStreamingServ
 }
 
 // admit checks the protocol version and the shard id of a request. A
-// refused version's status names the supported range (statusWithReason),
-// from which a client of a newer version learns which to send instead.
+// refused version's status names both versions.
 func (s *Server) admit(version uint32, shardID string) error {
-	if !versionOK(version) {
+	if version != ProtocolVersion {
 		return statusWithReason(codes.FailedPrecondition, reasonVersion,
-			fmt.Sprintf("shard %q: protocol version %d not supported (%s)", s.info.ID, version, supportedRange()))
+			fmt.Sprintf("shard %q speaks protocol version %d, the request has version %d", s.info.ID, ProtocolVersion, version))
 	}
 	if shardID != s.info.ID {
 		return statusWithReason(codes.FailedPrecondition, reasonWrongShard,
@@ -211,65 +152,23 @@ func (s *Server) admit(version uint32, shardID string) error {
 	return nil
 }
 
-// ready checks, before a moment pass is computed, that the call is still
-// wanted and that the partition is held with d features per row.
-func (s *Server) ready(ctx context.Context, part, d int) error {
-	if err := ctx.Err(); err != nil {
-		return status.FromContextError(err).Err()
-	}
-	var pd int
-	ok := false
-	if s.eng != nil {
-		_, pd, ok = s.eng.Shape(part)
-	}
-	if !ok {
-		return s.toStatus(fmt.Errorf("%w: %d", shard.ErrNoPartition, part))
-	}
-	if pd != d {
-		return s.toStatus(fmt.Errorf("%w: request has d = %d, partition %d has d = %d", shard.ErrRequest, d, part, pd))
-	}
-	return nil
-}
-
-// endCall, deferred by a moment RPC, turns a panic into an Internal status
-// and logs the call at debug level.
-func (s *Server) endCall(name string, start time.Time, part int32, chunks *int, err *error) {
-	if r := recover(); r != nil {
-		s.log.Error(name+" panicked", zap.Any("panic", r), zap.Stack("stack"))
-		*err = status.Errorf(codes.Internal, "shard %q: internal error", s.info.ID)
-	}
-	fields := []zap.Field{zap.Int32("partition", part), zap.Duration("dur", time.Since(start)), zap.Int("chunks", *chunks)}
-	if *err != nil {
-		fields = append(fields, zap.Stringer("code", status.Code(*err)), zap.Error(*err))
-	}
-	s.log.Debug(name, fields...)
-}
-
-// toStatus maps an error of the engine or of request conversion to a gRPC
+// toStatus maps an error of the fetcher or of request conversion to a gRPC
 // status error.
 func (s *Server) toStatus(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		// The call gave up waiting for a computation token.
 		return status.FromContextError(err).Err()
 	}
-	msg := fmt.Sprintf("shard %q: %v", s.info.ID, err)
+	msgText := fmt.Sprintf("shard %q: %v", s.info.ID, err)
 	switch {
-	case errors.Is(err, ErrTooLarge):
-		return statusWithReason(codes.InvalidArgument, reasonTooLarge, msg)
-	case errors.Is(err, shard.ErrData):
-		return statusWithReason(codes.DataLoss, reasonData, msg)
-	case errors.Is(err, shard.ErrNoPartition):
-		return status.Error(codes.NotFound, msg)
-	case errors.Is(err, shard.ErrRequest):
-		return status.Error(codes.InvalidArgument, msg)
+	case errors.Is(err, msg.ErrTooLarge):
+		return statusWithReason(codes.InvalidArgument, reasonTooLarge, msgText)
+	case errors.Is(err, msg.ErrData):
+		return statusWithReason(codes.DataLoss, reasonData, msgText)
+	case errors.Is(err, msg.ErrNoPartition):
+		return status.Error(codes.NotFound, msgText)
+	case errors.Is(err, msg.ErrRequest):
+		return status.Error(codes.InvalidArgument, msgText)
 	}
-	return status.Error(codes.Internal, msg)
-}
-
-// clip shortens a string from the network for an error message.
-func clip(s string) string {
-	if len(s) > MaxShardIDLen {
-		return s[:MaxShardIDLen] + "..."
-	}
-	return s
+	return status.Error(codes.Internal, msgText)
 }

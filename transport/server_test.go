@@ -3,112 +3,575 @@ package transport
 import (
 	"context"
 	"errors"
-	"io"
+	"fmt"
 	"math"
-	"math/rand/v2"
-	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
-	"altmin/data"
-	"altmin/linalg"
+	"altmin/msg"
 	pb "altmin/proto/altminpb"
 	"altmin/shard"
 )
 
-// sameBits fails unless a and b are bit-identical statistics.
-func sameBits(t *testing.T, what string, a, b *shard.Stats) {
-	t.Helper()
-	if a.Iter != b.Iter || a.Partition != b.Partition || a.Rows != b.Rows || a.M != b.M || a.Flips != b.Flips {
-		t.Fatalf("%s: header (iter %d, part %d, rows %d, m %d, flips %d), want (%d, %d, %d, %d, %d)",
-			what, a.Iter, a.Partition, a.Rows, a.M, a.Flips, b.Iter, b.Partition, b.Rows, b.M, b.Flips)
-	}
-	eq := func(name string, x, y []float64) {
-		if len(x) != len(y) {
-			t.Fatalf("%s: %s has %d values, want %d", what, name, len(x), len(y))
-		}
-		for i := range x {
-			if math.Float64bits(x[i]) != math.Float64bits(y[i]) {
-				t.Fatalf("%s: %s[%d] = %v, want %v", what, name, i, x[i], y[i])
-			}
-		}
-	}
-	eq("gram", a.Gram, b.Gram)
-	eq("r", a.R, b.R)
-	eq("yy, sse", []float64{a.YY, a.SSE}, []float64{b.YY, b.SSE})
-}
+// The server's side of Compute: refusals, error statuses, panics,
+// cancellation, the release of buffers, health and Info.
 
-// TestStepChunkedBitIdentical streams the statistics of m = d*k = 1500
-// (1,125,750 Gram values, 10 chunks) and compares them bit for bit with
-// Engine.Compute called directly on the same partitions.
-func TestStepChunkedBitIdentical(t *testing.T) {
-	const seed = 11
-	t.Logf("seed %d", seed)
-	pr := newProblem(t, "model=sum,d=149,k=10,n=90,seed=5", 2, true) // d = 150 with bias
-	served, direct := pr.engine(t, 0, 1), pr.engine(t, 0, 1)
-	c, _, sizes := serveEngine(t, served, ShardInfo{ID: "s1", Schema: pr.schema()})
-	rng := rand.New(rand.NewPCG(seed, 0))
-	ctx := context.Background()
-
-	var prev []float64
-	for iter := 0; iter < 2; iter++ {
-		req := &shard.Request{Iter: iter, D: pr.features(), Signs: pr.signs, U: pr.weights(rng), Prev: prev}
-		if m := len(req.U); m != 1500 {
-			t.Fatalf("m = %d, want 1500", m)
+// TestServerRefuses sends requests the client would refuse, and requests
+// a shard cannot serve, straight to the server: each gets its status code,
+// and the ones with a reason map back to their sentinel.
+func TestServerRefuses(t *testing.T) {
+	ds := synthetic(t, "model=sum,d=3,k=2,n=20,seed=2", 2, false)
+	s := serve(t, ds.engine(t, shard.Float64, 0), ds.info("s", shard.Float64, 0))
+	// validWire's requests are for partition 1 of 3 or 4 features.
+	wire := func(kind string) *pb.ComputeRequest {
+		r := validWire()[kind]
+		r.Partition = 0
+		if m := r.GetMoments12(); m != nil {
+			m.D, m.Baseline = 3, &pb.Baseline{C: 1, B: []float64{1, 2, 3}, L: []float64{1, 0, 1}, S: []float64{0.5}}
 		}
-		for part := 0; part < 2; part++ {
-			got, err := c.Step(ctx, "s1", req, part)
-			if err != nil {
-				t.Fatal(err)
+		if m := r.GetMoment4(); m != nil {
+			m.D, m.V = 3, m.V[:6]
+		}
+		return r
+	}
+	cases := []struct {
+		kind string
+		name string
+		edit func(r *pb.ComputeRequest)
+		code codes.Code
+		want error // the sentinel the client maps the status to, or nil
+	}{
+		{"stats", "ok", func(*pb.ComputeRequest) {}, codes.OK, nil},
+		{"stats", "ok at iteration 0", func(r *pb.ComputeRequest) { s := r.GetStats(); s.Iter, s.HasPrev, s.Prev = 0, false, nil }, codes.OK, nil},
+		{"deep", "ok", func(*pb.ComputeRequest) {}, codes.OK, nil},
+		{"moments12", "ok", func(*pb.ComputeRequest) {}, codes.OK, nil},
+		{"moment4", "ok", func(*pb.ComputeRequest) {}, codes.OK, nil},
+		{"stats", "empty request", func(r *pb.ComputeRequest) { proto.Reset(r) }, codes.FailedPrecondition, ErrVersion},
+		{"stats", "other shard", func(r *pb.ComputeRequest) { r.ShardId = "t" }, codes.FailedPrecondition, ErrWrongShard},
+		{"moment4", "no shard id", func(r *pb.ComputeRequest) { r.ShardId = "" }, codes.FailedPrecondition, ErrWrongShard},
+		{"stats", "no kind", func(r *pb.ComputeRequest) { r.Kind = nil }, codes.InvalidArgument, nil},
+		{"stats", "partition not held", func(r *pb.ComputeRequest) { r.Partition = 1 }, codes.NotFound, nil},
+		{"deep", "partition not held", func(r *pb.ComputeRequest) { r.Partition = 1 }, codes.NotFound, nil},
+		{"moments12", "huge partition", func(r *pb.ComputeRequest) { r.Partition = math.MaxInt32 }, codes.NotFound, nil},
+		{"stats", "negative partition", func(r *pb.ComputeRequest) { r.Partition = -1 }, codes.InvalidArgument, nil},
+		{"stats", "other d", func(r *pb.ComputeRequest) { s := r.GetStats(); s.D, s.U, s.Prev = 2, s.U[:4], s.Prev[:4] }, codes.InvalidArgument, nil},
+		{"deep", "other d", func(r *pb.ComputeRequest) {
+			d := r.GetDeep()
+			d.Net.Dims, d.Net.W, d.Prev = []int32{4, 2, 2}, make([]float64, 12), nil
+		}, codes.InvalidArgument, nil},
+		{"moments12", "other d", func(r *pb.ComputeRequest) { m := r.GetMoments12(); m.D, m.Baseline = 5, nil }, codes.InvalidArgument, nil},
+		{"moment4", "other d", func(r *pb.ComputeRequest) { m := r.GetMoment4(); m.D, m.V = 4, make([]float64, 8) }, codes.InvalidArgument, nil},
+		{"stats", "m over MaxM", func(r *pb.ComputeRequest) {
+			s := r.GetStats()
+			s.D, s.Signs, s.U, s.Prev = msg.MaxM+1, []float64{1}, make([]float64, msg.MaxM+1), make([]float64, msg.MaxM+1)
+		}, codes.InvalidArgument, msg.ErrTooLarge},
+		{"stats", "huge d, no weights", func(r *pb.ComputeRequest) { r.GetStats().D = math.MaxInt32 }, codes.InvalidArgument, msg.ErrTooLarge},
+		{"stats", "huge k", func(r *pb.ComputeRequest) { r.GetStats().Signs = make([]float64, 5000) }, codes.InvalidArgument, msg.ErrTooLarge},
+		{"deep", "too many weights", func(r *pb.ComputeRequest) { r.GetDeep().Net.Dims = []int32{3, 3000, 2} }, codes.InvalidArgument, msg.ErrTooLarge},
+		{"deep", "too many layers", func(r *pb.ComputeRequest) { r.GetDeep().Net.Dims = make([]int32, msg.MaxLayers+2) }, codes.InvalidArgument, msg.ErrTooLarge},
+		{"moments12", "d over MaxMomentD", func(r *pb.ComputeRequest) {
+			r.GetMoments12().D, r.GetMoments12().Baseline = msg.MaxMomentD+1, nil
+		}, codes.InvalidArgument, msg.ErrTooLarge},
+		{"moment4", "projection too large", func(r *pb.ComputeRequest) {
+			m := r.GetMoment4()
+			m.D, m.K, m.V = 200, 100, make([]float64, 20000)
+		}, codes.InvalidArgument, msg.ErrTooLarge},
+		{"stats", "prev without has_prev", func(r *pb.ComputeRequest) { r.GetStats().HasPrev = false }, codes.InvalidArgument, nil},
+		{"stats", "has_prev without prev", func(r *pb.ComputeRequest) { r.GetStats().Prev = nil }, codes.InvalidArgument, nil},
+		{"stats", "short u", func(r *pb.ComputeRequest) { r.GetStats().U = r.GetStats().U[:5] }, codes.InvalidArgument, nil},
+		{"stats", "sign 2", func(r *pb.ComputeRequest) { r.GetStats().Signs[1] = 2 }, codes.InvalidArgument, nil},
+		{"stats", "NaN weight", func(r *pb.ComputeRequest) { r.GetStats().U[2] = math.NaN() }, codes.InvalidArgument, nil},
+		{"stats", "negative iteration", func(r *pb.ComputeRequest) { r.GetStats().Iter = -1 }, codes.InvalidArgument, nil},
+		{"deep", "no net", func(r *pb.ComputeRequest) { r.GetDeep().Net = nil }, codes.InvalidArgument, nil},
+		{"deep", "short weights", func(r *pb.ComputeRequest) { r.GetDeep().Net.W = r.GetDeep().Net.W[:5] }, codes.InvalidArgument, nil},
+		{"deep", "layer 3", func(r *pb.ComputeRequest) { r.GetDeep().Layers = []int32{1, 3} }, codes.InvalidArgument, nil},
+		{"deep", "negative step", func(r *pb.ComputeRequest) { r.GetDeep().Step = -1 }, codes.InvalidArgument, nil},
+		{"deep", "previous of another shape", func(r *pb.ComputeRequest) {
+			r.GetDeep().Prev = &pb.DeepNet{Dims: []int32{3, 1, 2}, W: make([]float64, 5), Signs: []float64{1, -1}}
+		}, codes.InvalidArgument, nil},
+		{"moments12", "order 0", func(r *pb.ComputeRequest) { r.GetMoments12().Order = 0 }, codes.InvalidArgument, nil},
+		{"moments12", "bad baseline", func(r *pb.ComputeRequest) { r.GetMoments12().Baseline.B = []float64{1} }, codes.InvalidArgument, nil},
+		{"moment4", "k above d", func(r *pb.ComputeRequest) { m := r.GetMoment4(); m.K, m.V = 4, make([]float64, 12) }, codes.InvalidArgument, nil},
+		{"moment4", "NaN projection", func(r *pb.ComputeRequest) { r.GetMoment4().V[3] = math.NaN() }, codes.InvalidArgument, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.kind+"/"+tc.name, func(t *testing.T) {
+			r := wire(tc.kind)
+			tc.edit(r)
+			cs, err := drain(s.c.rpc.Compute(context.Background(), r))
+			if status.Code(err) != tc.code {
+				t.Fatalf("code %v (%v), want %v", status.Code(err), err, tc.code)
 			}
-			want, err := direct.Compute(req, part)
-			if err != nil {
-				t.Fatal(err)
+			if tc.code == codes.OK && len(cs) == 0 {
+				t.Fatal("stream ended without a chunk")
 			}
-			sameBits(t, "step", got, want)
-			sz := sizes.take()
-			wantChunks := (linalg.PackedLen(1500) + 1500 + ChunkDoubles - 1) / ChunkDoubles
-			if len(sz) != wantChunks {
-				t.Errorf("iter %d partition %d: %d chunks, want %d", iter, part, len(sz), wantChunks)
+			if err != nil && !strings.Contains(err.Error(), `shard "s"`) {
+				t.Fatalf("%q does not name the shard", err)
 			}
-			for i, n := range sz {
-				if n > ChunkBytes {
-					t.Errorf("chunk %d is %d bytes, more than %d", i, n, ChunkBytes)
+			mapped := fromStatus(err)
+			for _, sentinel := range []error{ErrVersion, ErrWrongShard, msg.ErrTooLarge, msg.ErrData} {
+				if errors.Is(mapped, sentinel) != (sentinel == tc.want) {
+					t.Fatalf("%v maps to %v, want %v", err, mapped, tc.want)
 				}
 			}
-			if iter == 0 && part == 0 {
-				t.Logf("chunk sizes (bytes): %v", sz)
+			if tc.want == msg.ErrTooLarge {
+				if ei := errorInfo(err); ei.GetReason() != reasonTooLarge || ei.GetDomain() != errDomain {
+					t.Fatalf("detail %v", ei)
+				}
 			}
-		}
-		prev = req.U
+		})
+	}
+
+	// The Client maps the refusals it cannot foresee and keeps the code.
+	req := &msg.StatsRequest{Iter: 0, D: 3, Signs: []float64{1, -1}, U: []float64{1, 2, 3, 4, 5, 6}}
+	ctx := context.Background()
+	if _, err := s.c.Call(ctx, "not-s", req, 0); !errors.Is(err, ErrWrongShard) || status.Code(err) != codes.FailedPrecondition ||
+		!strings.Contains(err.Error(), `request for shard "not-s" reached shard "s"`) {
+		t.Fatalf("wrong shard: %v (code %v)", err, status.Code(err))
+	}
+	if _, err := s.c.Call(ctx, "s", req, 1); status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), "partition") {
+		t.Fatalf("partition not held: %v (code %v)", err, status.Code(err))
+	}
+	other := &msg.Moments12Request{D: 4, Order: 1}
+	if _, err := s.c.Call(ctx, "s", other, 0); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "d = 4") {
+		t.Fatalf("another d: %v (code %v)", err, status.Code(err))
 	}
 }
 
-func TestInfo(t *testing.T) {
-	pr := newProblem(t, "model=sum,d=4,k=2,n=10,seed=1", 3, false)
-	c, srv, _ := serveEngine(t, pr.engine(t, 0, 2), ShardInfo{ID: "s7", Schema: pr.schema()})
-	info, err := c.Info(context.Background())
+// TestServerRandomRequests sends seeded random, mostly malformed requests
+// of every kind: the server answers each with a chunk stream or a refusal,
+// never an internal error, and never panics.
+func TestServerRandomRequests(t *testing.T) {
+	const seed = 3
+	t.Logf("seed %d", seed)
+	ds := synthetic(t, "model=sum,d=3,k=2,n=20,seed=2", 2, false)
+	s := serve(t, ds.engine(t, shard.Float64, 0, 1), ds.info("s", shard.Float64, 0, 1))
+	rng := newRand(seed)
+	vals := []float64{0, 1, -1, 2, math.NaN(), math.Inf(-1), 1e308, -0.5}
+	vec := func(v []float64) []float64 {
+		if rng.IntN(4) == 0 {
+			return nil
+		}
+		if rng.IntN(2) == 0 {
+			v = make([]float64, rng.IntN(13))
+		}
+		for i := range v {
+			if rng.IntN(3) == 0 {
+				v[i] = vals[rng.IntN(len(vals))]
+			}
+		}
+		return v
+	}
+	ints := func(v []int32) []int32 {
+		v = append([]int32(nil), v...)
+		for i := range v {
+			if rng.IntN(3) == 0 {
+				v[i] = int32(rng.IntN(6) - 1)
+			}
+		}
+		return v
+	}
+	kinds := []string{"stats", "deep", "moments12", "moment4"}
+	ok := 0
+	for i := 0; i < 400; i++ {
+		r := validWire()[kinds[i%4]]
+		bad := func() bool { return rng.IntN(5) == 0 }
+		if bad() {
+			r.ProtocolVersion = uint32(rng.IntN(ProtocolVersion + 2))
+		}
+		if bad() {
+			r.ShardId = []string{"s", "", "x"}[rng.IntN(3)]
+		}
+		if bad() {
+			r.Partition = int32(rng.IntN(4) - 1)
+		}
+		switch k := r.GetKind().(type) {
+		case *pb.ComputeRequest_Stats:
+			s := k.Stats
+			if bad() {
+				s.Iter = rng.Int64N(5) - 1
+			}
+			if bad() {
+				s.D = int32(rng.IntN(6) - 1)
+			}
+			if bad() {
+				s.Signs = vec(s.Signs)
+			}
+			if bad() {
+				s.U = vec(s.U)
+			}
+			if bad() {
+				s.Prev = vec(s.Prev)
+			}
+			if bad() {
+				s.HasPrev = false
+			}
+		case *pb.ComputeRequest_Deep:
+			d := k.Deep
+			if bad() {
+				d.Step = rng.Int64N(5) - 1
+			}
+			if bad() {
+				d.Net.Dims = ints(d.Net.Dims)
+			}
+			if bad() {
+				d.Net.W = vec(d.Net.W)
+			}
+			if bad() {
+				d.Net.Signs = vec(d.Net.Signs)
+			}
+			if bad() {
+				d.Prev = nil
+			}
+			if bad() {
+				d.Layers = ints(d.Layers)
+			}
+			if bad() {
+				d.Joint = !d.Joint
+			}
+		case *pb.ComputeRequest_Moments12:
+			m := k.Moments12
+			if bad() {
+				m.D = int32(rng.IntN(6) - 1)
+			}
+			if bad() {
+				m.Order = int32(rng.IntN(4))
+			}
+			if bad() {
+				m.Baseline.B = vec(m.Baseline.B)
+			}
+			if bad() {
+				m.Baseline.L = vec(m.Baseline.L)
+			}
+			if bad() {
+				m.Baseline = nil
+			}
+		case *pb.ComputeRequest_Moment4:
+			m := k.Moment4
+			if bad() {
+				m.D = int32(rng.IntN(6) - 1)
+			}
+			if bad() {
+				m.K = int32(rng.IntN(5) - 1)
+			}
+			if bad() {
+				m.V = vec(m.V)
+			}
+		}
+		if bad() {
+			r.Kind = nil
+		}
+		_, err := drain(s.c.rpc.Compute(context.Background(), r))
+		switch code := status.Code(err); code {
+		case codes.OK:
+			ok++
+		case codes.FailedPrecondition, codes.InvalidArgument, codes.NotFound:
+		default:
+			t.Fatalf("request %d (%v): code %v: %v", i, r, code, err)
+		}
+	}
+	t.Logf("%d of 400 random requests served", ok)
+	if ok == 0 {
+		t.Fatal("no random request was served: the mutations are too many")
+	}
+}
+
+// recordingFetcher fetches with an engine and keeps the last partial and
+// its Gram buffers as fetched.
+type recordingFetcher struct {
+	eng   *shard.Engine
+	last  atomic.Pointer[msg.Partial]
+	grams atomic.Pointer[[][]float64]
+}
+
+func (f *recordingFetcher) Fetch(ctx context.Context, req msg.Request, part int) (msg.Partial, error) {
+	p, err := f.eng.Fetch(ctx, req, part)
+	if err == nil {
+		gs := grams(p)
+		f.last.Store(&p)
+		f.grams.Store(&gs)
+	}
+	return p, err
+}
+
+// inPool fails unless the pool holds exactly the buffers gs (taking them
+// out).
+func inPool(t *testing.T, what string, pool *msg.Pool, gs [][]float64) {
+	t.Helper()
+	if n, _ := pool.Idle(); n != len(gs) {
+		t.Errorf("%s: the pool holds %d buffers, want %d", what, n, len(gs))
+	}
+	for i, g := range gs {
+		if b := pool.Get(len(g)); &b[0] != &g[0] {
+			t.Errorf("%s: Gram buffer %d is not in the pool", what, i)
+		}
+	}
+}
+
+// grams returns the Gram buffers of a partial.
+func grams(p msg.Partial) [][]float64 {
+	switch q := p.(type) {
+	case *msg.Stats:
+		return [][]float64{q.Gram}
+	case *msg.DeepStats:
+		var out [][]float64
+		for _, sy := range q.Systems {
+			out = append(out, sy.Gram)
+		}
+		return out
+	}
+	return nil
+}
+
+// chunkStream is the server's side of a Compute stream without gRPC: it
+// keeps a copy of every chunk sent and calls onSend first.
+type chunkStream struct {
+	grpc.ServerStream // nil: only Context and Send are used
+	ctx               context.Context
+	sent              []*pb.Chunk
+	onSend            func()
+}
+
+func (s *chunkStream) Context() context.Context { return s.ctx }
+
+func (s *chunkStream) Send(c *pb.Chunk) error {
+	if s.onSend != nil {
+		s.onSend()
+	}
+	s.sent = append(s.sent, proto.Clone(c).(*pb.Chunk))
+	return nil
+}
+
+// TestServerReleasesAfterSending checks that the server gives the
+// partial's Gram buffers to its pool once the last chunk is sent, not
+// before, and that the engine computes the next statistics in them.
+func TestServerReleasesAfterSending(t *testing.T) {
+	ds := synthetic(t, "model=sum,d=29,k=2,n=20,seed=2", 2, true) // m = 60
+	rng := newRand(21)
+	reqs := []msg.Request{
+		&msg.StatsRequest{Iter: 0, D: ds.features(), Signs: ds.signs, U: ds.weights(rng)},
+		&msg.DeepRequest{Step: 0, Net: randNetFor(rng, ds.features(), 3, 2), Layers: []int{1, 2}},
+		&msg.Moments12Request{D: ds.features(), Order: 2},
+	}
+	f := &recordingFetcher{eng: ds.engine(t, shard.Float64, 1)}
+	for _, req := range reqs {
+		pool := msg.NewPool()
+		f.eng.SetPool(pool)
+		srv := NewServer(f, pool, ds.info("s", shard.Float64, 1), zaptest.NewLogger(t))
+		wire, err := requestToProto(req, 1, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Twice: the second statistics are computed in the buffer the
+		// first gave back.
+		var before [][]float64
+		for round := 0; round < 2; round++ {
+			what := fmt.Sprintf("%s, round %d", req.Kind(), round)
+			var p msg.Partial
+			var gs [][]float64
+			stream := &chunkStream{ctx: context.Background()}
+			stream.onSend = func() {
+				if p == nil {
+					p, gs = *f.last.Load(), *f.grams.Load()
+				}
+				for i, g := range grams(p) {
+					if g == nil {
+						t.Fatalf("%s: Gram buffer %d released before chunk %d was sent", what, i, len(stream.sent))
+					}
+				}
+			}
+			if err := srv.Compute(wire, stream); err != nil {
+				t.Fatal(err)
+			}
+			want, err := ds.engine(t, shard.Float64, 1).Fetch(context.Background(), req, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := assemble(t, req, 1, "s", nil, stream.sent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameBits(t, what, got, want)
+			for i, g := range grams(p) {
+				if g != nil {
+					t.Errorf("%s: Gram buffer %d not released after the reply", what, i)
+				}
+			}
+			inPool(t, what, pool, gs)
+			if _, ok := req.(*msg.StatsRequest); ok {
+				if round == 1 && &gs[0][0] != &before[0][0] {
+					t.Errorf("%s: the engine did not reuse the buffer given back", what)
+				}
+				pool.Put(gs[0]) // for the engine's next statistics
+			}
+			before = gs
+		}
+	}
+
+	// Over gRPC: the buffers are back by the time the client has the reply.
+	s := serve(t, f, ds.info("s", shard.Float64, 1))
+	f.eng.SetPool(s.serverPool)
+	for _, req := range reqs {
+		if _, err := s.c.Call(context.Background(), "s", req, 1); err != nil {
+			t.Fatal(err)
+		}
+		inPool(t, req.Kind().String()+" over gRPC", s.serverPool, *f.grams.Load())
+	}
+}
+
+// TestServerMapsErrors checks the status of each error a fetcher returns,
+// and the sentinel the client maps it back to: the message names the shard
+// and the error.
+func TestServerMapsErrors(t *testing.T) {
+	var next atomic.Pointer[error]
+	fetch := fetcherFunc(func(context.Context, msg.Request, int) (msg.Partial, error) { return nil, *next.Load() })
+	s := serve(t, fetch, ShardInfo{ID: "s7", Schema: Schema{N: 4, D: 2, P: 1, Protocol: ProtocolVersion}})
+	req := &msg.Moments12Request{D: 2, Order: 1}
+	cases := []struct {
+		name string
+		err  error
+		code codes.Code
+		want error
+	}{
+		{"data unreadable", fmt.Errorf("%w: x.npy: short read", msg.ErrData), codes.DataLoss, msg.ErrData},
+		{"too large", fmt.Errorf("%w: m = 9000", msg.ErrTooLarge), codes.InvalidArgument, msg.ErrTooLarge},
+		{"partition not held", fmt.Errorf("%w: 3", msg.ErrNoPartition), codes.NotFound, nil},
+		{"bad request", fmt.Errorf("%w: request for d = 2, partition 0 has d = 3", msg.ErrRequest), codes.InvalidArgument, nil},
+		{"deadline while waiting", fmt.Errorf("waiting for a token: %w", context.DeadlineExceeded), codes.DeadlineExceeded, nil},
+		{"cancelled while waiting", context.Canceled, codes.Canceled, nil},
+		{"anything else", errors.New("disk on fire"), codes.Internal, nil},
+	}
+	for _, tc := range cases {
+		next.Store(&tc.err)
+		p, err := s.c.Call(context.Background(), "s7", req, 0)
+		if p != nil || status.Code(err) != tc.code || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, %v (code %v); want code %v and %v", tc.name, p, err, status.Code(err), tc.code, tc.want)
+			continue
+		}
+		if tc.code != codes.Canceled && tc.code != codes.DeadlineExceeded && (!strings.Contains(err.Error(), `shard "s7"`) || !strings.Contains(err.Error(), tc.err.Error())) {
+			t.Errorf("%s: %q does not name the shard and %q", tc.name, err, tc.err)
+		}
+	}
+}
+
+// TestServerRecoversPanics checks that a fetcher that panics, or returns
+// no partial, costs one call an Internal status (without the panic's
+// text) and not the server.
+func TestServerRecoversPanics(t *testing.T) {
+	var calls atomic.Int64
+	fetch := fetcherFunc(func(_ context.Context, _ msg.Request, part int) (msg.Partial, error) {
+		switch calls.Add(1) {
+		case 1:
+			panic("kernel bug")
+		case 2:
+			return nil, nil
+		case 3:
+			return (*msg.Moments12)(nil), nil
+		}
+		return &msg.Moments12{Partition: part, Order: 1, Rows: 1, D: 2, SumY: 1, SumYX: []float64{1, 2}, SumX: []float64{3, 4}}, nil
+	})
+	s := serve(t, fetch, ShardInfo{ID: "s", Schema: Schema{N: 4, D: 2, P: 1, Protocol: ProtocolVersion}})
+	req := &msg.Moments12Request{D: 2, Order: 1}
+	for i, what := range []string{"panic", "nil partial", "typed nil partial"} {
+		_, err := s.c.Call(context.Background(), "s", req, 0)
+		if status.Code(err) != codes.Internal || strings.Contains(err.Error(), "kernel bug") || !strings.Contains(err.Error(), "internal error") {
+			t.Fatalf("call %d, %s: %v (code %v), want Internal", i+1, what, err, status.Code(err))
+		}
+	}
+	got, err := s.c.Call(context.Background(), "s", req, 0)
+	if err != nil {
+		t.Fatalf("after the panics: %v", err)
+	}
+	sameBits(t, "after the panics", got, &msg.Moments12{Partition: 0, Order: 1, Rows: 1, D: 2, SumY: 1, SumYX: []float64{1, 2}, SumX: []float64{3, 4}})
+}
+
+// TestServerCancelled checks that the server honours its call's context:
+// a call whose context is done is refused before the fetcher runs, a
+// fetcher waiting for an engine's computation token gives up when the
+// call is cancelled, and a client that cancels mid-call gets Canceled.
+func TestServerCancelled(t *testing.T) {
+	ds := synthetic(t, "model=sum,d=3,k=2,n=20,seed=2", 1, false)
+	req := &msg.StatsRequest{Iter: 0, D: 3, Signs: ds.signs, U: ds.weights(newRand(1))}
+	wire, err := requestToProto(req, 0, "s")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := pr.schema()
-	want.Rows = map[int]int{0: 3, 2: 4} // data.Bounds(10, 3, p)
-	if info.ID != "s7" || !info.Schema.Equal(want) {
-		t.Fatalf("info = %+v, want id s7, schema %+v", info, want)
+
+	// Done before the call: the fetcher is not called.
+	var fetched atomic.Int64
+	fetch := fetcherFunc(func(context.Context, msg.Request, int) (msg.Partial, error) {
+		fetched.Add(1)
+		return nil, errors.New("fetched")
+	})
+	srv := NewServer(fetch, nil, ds.info("s", shard.Float64, 0), zaptest.NewLogger(t))
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel2()
+	for _, c := range []struct {
+		ctx  context.Context
+		code codes.Code
+	}{{cancelled, codes.Canceled}, {expired, codes.DeadlineExceeded}} {
+		stream := &chunkStream{ctx: c.ctx}
+		if err := srv.Compute(wire, stream); status.Code(err) != c.code || len(stream.sent) != 0 {
+			t.Fatalf("context done: %v, %d chunks; want %v", err, len(stream.sent), c.code)
+		}
 	}
-	if got := srv.ShardInfo(); !got.Schema.Equal(want) {
-		t.Fatalf("ShardInfo() = %+v", got)
+	if n := fetched.Load(); n != 0 {
+		t.Fatalf("the fetcher was called %d times", n)
+	}
+
+	// Waiting for the engine's only computation token, held here: the call
+	// returns once cancelled, without it.
+	eng := ds.engine(t, shard.Float64, 0)
+	eng.SetParallel(1)
+	release, err := eng.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv = NewServer(eng, nil, ds.info("s", shard.Float64, 0), zaptest.NewLogger(t))
+	ctx, cancel3 := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Compute(wire, &chunkStream{ctx: ctx}) }()
+	cancel3()
+	if err := <-done; status.Code(err) != codes.Canceled {
+		t.Fatalf("cancelled while waiting for a token: %v", err)
+	}
+	release()
+
+	// Over gRPC: the client cancels while the fetcher runs; the fetcher
+	// sees its context cancelled.
+	started, saw := make(chan struct{}), make(chan error, 1)
+	block := fetcherFunc(func(ctx context.Context, _ msg.Request, _ int) (msg.Partial, error) {
+		close(started)
+		<-ctx.Done()
+		saw <- ctx.Err()
+		return nil, ctx.Err()
+	})
+	s := serve(t, block, ds.info("s", shard.Float64, 0))
+	ctx, cancel4 := context.WithCancel(context.Background())
+	go func() { <-started; cancel4() }()
+	if _, err := s.c.Call(ctx, "s", req, 0); status.Code(err) != codes.Canceled {
+		t.Fatalf("cancelled mid-call: %v", err)
+	}
+	if err := <-saw; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the fetcher saw %v", err)
 	}
 }
 
 func TestHealth(t *testing.T) {
-	pr := newProblem(t, "model=sum,d=4,k=2,n=10,seed=1", 1, false)
-	c, srv, _ := serveEngine(t, pr.engine(t, 0), ShardInfo{ID: "h", Schema: pr.schema()})
-	hc := healthpb.NewHealthClient(c.conn)
+	ds := synthetic(t, "model=sum,d=4,k=2,n=10,seed=1", 1, false)
+	s := serve(t, ds.engine(t, shard.Float64, 0), ds.info("h", shard.Float64, 0))
+	hc := healthpb.NewHealthClient(s.c.conn)
 	check := func(want healthpb.HealthCheckResponse_ServingStatus) {
 		t.Helper()
 		for _, svc := range []string{"", ServiceName} {
@@ -122,215 +585,44 @@ func TestHealth(t *testing.T) {
 		}
 	}
 	check(healthpb.HealthCheckResponse_SERVING)
-	srv.SetServing(false)
+	s.srv.SetServing(false)
 	check(healthpb.HealthCheckResponse_NOT_SERVING)
-}
-
-// TestServerRefuses sends malformed requests with the raw generated client
-// and checks the status codes.
-func TestServerRefuses(t *testing.T) {
-	pr := newProblem(t, "model=sum,d=3,k=2,n=20,seed=2", 2, false)
-	c, _, _ := serveEngine(t, pr.engine(t, 0), ShardInfo{ID: "s", Schema: pr.schema()})
-	raw := pb.NewShardClient(c.conn)
-	good := func() *pb.StepRequest {
-		return &pb.StepRequest{
-			ProtocolVersion: ProtocolVersion, ShardId: "s", Iter: 3, Partition: 0, D: 3,
-			Signs: []float64{1, -1}, U: []float64{1, 2, 3, 4, 5, 6},
-		}
-	}
-	cases := []struct {
-		name  string
-		edit  func(r *pb.StepRequest)
-		code  codes.Code
-		sentl error // sentinel the Client maps the status to, or nil
-	}{
-		{"ok", func(*pb.StepRequest) {}, codes.OK, nil},
-		{"ok with prev", func(r *pb.StepRequest) { r.HasPrev, r.Prev = true, []float64{1, 1, 1, 1, 1, 1} }, codes.OK, nil},
-		{"version 0", func(r *pb.StepRequest) { r.ProtocolVersion = 0 }, codes.FailedPrecondition, ErrVersion},
-		{"version 1", func(r *pb.StepRequest) { r.ProtocolVersion = 1 }, codes.OK, nil},
-		{"version 3", func(r *pb.StepRequest) { r.ProtocolVersion = MaxProtocolVersion + 1 }, codes.FailedPrecondition, ErrVersion},
-		{"empty request", func(r *pb.StepRequest) { *r = pb.StepRequest{} }, codes.FailedPrecondition, ErrVersion},
-		{"other shard", func(r *pb.StepRequest) { r.ShardId = "t" }, codes.FailedPrecondition, ErrWrongShard},
-		{"no shard id", func(r *pb.StepRequest) { r.ShardId = "" }, codes.FailedPrecondition, ErrWrongShard},
-		{"unknown partition", func(r *pb.StepRequest) { r.Partition = 1 }, codes.NotFound, nil},
-		{"huge partition", func(r *pb.StepRequest) { r.Partition = math.MaxInt32 }, codes.NotFound, nil},
-		{"negative partition", func(r *pb.StepRequest) { r.Partition = -1 }, codes.InvalidArgument, nil},
-		{"negative iter", func(r *pb.StepRequest) { r.Iter = -1 }, codes.InvalidArgument, nil},
-		{"m over MaxM", func(r *pb.StepRequest) {
-			r.D, r.Signs, r.U = MaxM+1, []float64{1}, make([]float64, MaxM+1)
-		}, codes.InvalidArgument, ErrTooLarge},
-		{"huge d, no weights", func(r *pb.StepRequest) { r.D = math.MaxInt32 }, codes.InvalidArgument, ErrTooLarge},
-		{"huge k", func(r *pb.StepRequest) { r.Signs = make([]float64, 5000) }, codes.InvalidArgument, ErrTooLarge},
-		{"negative d", func(r *pb.StepRequest) { r.D = -3 }, codes.InvalidArgument, nil},
-		{"d of another data set", func(r *pb.StepRequest) { r.D, r.U = 2, []float64{1, 2, 3, 4} }, codes.InvalidArgument, nil},
-		{"short u", func(r *pb.StepRequest) { r.U = r.U[:5] }, codes.InvalidArgument, nil},
-		{"nil u", func(r *pb.StepRequest) { r.U = nil }, codes.InvalidArgument, nil},
-		{"no signs", func(r *pb.StepRequest) { r.Signs = nil }, codes.InvalidArgument, nil},
-		{"sign 2", func(r *pb.StepRequest) { r.Signs[1] = 2 }, codes.InvalidArgument, nil},
-		{"NaN weight", func(r *pb.StepRequest) { r.U[2] = math.NaN() }, codes.InvalidArgument, nil},
-		{"Inf prev", func(r *pb.StepRequest) { r.HasPrev, r.Prev = true, []float64{1, 1, math.Inf(1), 1, 1, 1} }, codes.InvalidArgument, nil},
-		{"short prev", func(r *pb.StepRequest) { r.HasPrev, r.Prev = true, []float64{1} }, codes.InvalidArgument, nil},
-		{"has_prev, empty prev", func(r *pb.StepRequest) { r.HasPrev = true }, codes.InvalidArgument, nil},
-		{"prev without has_prev", func(r *pb.StepRequest) { r.Prev = []float64{1, 1, 1, 1, 1, 1} }, codes.InvalidArgument, nil},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := good()
-			tc.edit(r)
-			stream, err := raw.Step(context.Background(), r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var n int
-			for err == nil {
-				_, err = stream.Recv()
-				n++
-			}
-			code := status.Code(err)
-			if errors.Is(err, io.EOF) {
-				if n < 2 {
-					t.Fatal("stream ended without a chunk")
-				}
-				code = codes.OK
-			}
-			if code != tc.code {
-				t.Fatalf("code %v (%v), want %v", code, err, tc.code)
-			}
-			if tc.sentl != nil && !errors.Is(fromStatus(err), tc.sentl) {
-				t.Fatalf("%v does not map to %v", err, tc.sentl)
-			}
-		})
-	}
-
-	// The Client maps a refusal to a sentinel and keeps the status code.
-	req := &shard.Request{Iter: 1, D: 3, Signs: []float64{1, -1}, U: []float64{1, 2, 3, 4, 5, 6}}
-	_, err := c.Step(context.Background(), "not-s", req, 0)
-	if !errors.Is(err, ErrWrongShard) || status.Code(err) != codes.FailedPrecondition {
-		t.Fatalf("wrong shard: %v (code %v), want ErrWrongShard and FailedPrecondition", err, status.Code(err))
-	}
-	_, err = c.Step(context.Background(), "s", req, 1)
-	if status.Code(err) != codes.NotFound {
-		t.Fatalf("unknown partition: %v (code %v), want NotFound", err, status.Code(err))
+	s.srv.SetServing(true)
+	check(healthpb.HealthCheckResponse_SERVING)
+	if ServiceName != pb.Shard_ServiceDesc.ServiceName {
+		t.Fatalf("ServiceName %q, the service is %q", ServiceName, pb.Shard_ServiceDesc.ServiceName)
 	}
 }
 
-// TestServerRandomRequests sends seeded random, mostly malformed requests:
-// the server answers every one with a status and never panics.
-func TestServerRandomRequests(t *testing.T) {
-	const seed = 3
-	t.Logf("seed %d", seed)
-	pr := newProblem(t, "model=sum,d=3,k=2,n=20,seed=2", 2, false)
-	c, _, _ := serveEngine(t, pr.engine(t, 0, 1), ShardInfo{ID: "s", Schema: pr.schema()})
-	raw := pb.NewShardClient(c.conn)
-	rng := rand.New(rand.NewPCG(seed, 0))
-	vals := []float64{0, 1, -1, 2, math.NaN(), math.Inf(-1), 1e308, -0.5}
-	vec := func() []float64 {
-		if rng.IntN(4) == 0 {
-			return nil
-		}
-		v := make([]float64, rng.IntN(9))
-		for i := range v {
-			v[i] = vals[rng.IntN(len(vals))]
-		}
-		return v
-	}
-	ok := 0
-	for i := 0; i < 300; i++ {
-		// A valid request with each field replaced at random, a quarter of
-		// the time.
-		r := &pb.StepRequest{
-			ProtocolVersion: ProtocolVersion, ShardId: "s", Iter: 2, Partition: 1, D: 3,
-			Signs: []float64{1, -1}, U: []float64{1, 2, 3, 4, 5, 6},
-			HasPrev: true, Prev: []float64{6, 5, 4, 3, 2, 1},
-		}
-		bad := func() bool { return rng.IntN(4) == 0 }
-		if bad() {
-			r.ProtocolVersion = uint32(rng.IntN(MaxProtocolVersion + 2))
-		}
-		if bad() {
-			r.ShardId = []string{"s", "", "x"}[rng.IntN(3)]
-		}
-		if bad() {
-			r.Iter = rng.Int64N(5) - 1
-		}
-		if bad() {
-			r.Partition = int32(rng.IntN(4) - 1)
-		}
-		if bad() {
-			r.D = int32(rng.IntN(6) - 1)
-		}
-		if bad() {
-			r.Signs = vec()
-		}
-		if bad() {
-			r.U = vec()
-		}
-		if bad() {
-			r.Prev = vec()
-		}
-		if bad() {
-			r.HasPrev = false
-		}
-		stream, err := raw.Step(context.Background(), r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for err == nil {
-			_, err = stream.Recv()
-		}
-		if errors.Is(err, io.EOF) {
-			ok++
-			continue
-		}
-		switch code := status.Code(err); code {
-		case codes.FailedPrecondition, codes.InvalidArgument, codes.NotFound:
-		default:
-			t.Fatalf("request %d (%v): code %v: %v", i, r, code, err)
-		}
-	}
-	t.Logf("%d of 300 random requests succeeded", ok)
-}
-
-// flaky fails every read once broken is set.
-type flaky struct {
-	*data.Synthetic
-	broken bool
-}
-
-func (f *flaky) Read(lo, hi int, x, y []float64) error {
-	if f.broken {
-		return errors.New("disk gone")
-	}
-	return f.Synthetic.Read(lo, hi, x, y)
-}
-
-// TestStepUnreadableData: a streaming shard that cannot read a partition's
-// rows answers DataLoss with a reason the client maps to shard.ErrData,
-// naming the partition; the streaming shard otherwise serves the same
-// statistics as an in-memory one.
-func TestStepUnreadableData(t *testing.T) {
-	p := newProblem(t, "model=sum,d=4,k=2,n=300,seed=3", 3, false)
-	src := &flaky{Synthetic: p.src}
-	eng, err := shard.NewStreamingEngine(shard.StreamConfig{Source: src, Partitions: 3, IDs: []int{0, 2}, Storage: shard.Float64, Resident: 1})
+func TestInfo(t *testing.T) {
+	ds := synthetic(t, "model=sum,d=4,k=2,n=10,seed=1", 3, true)
+	info := ds.info("s7", shard.Float32, 0, 2)
+	info.Schema.Arith = "amd64/v1"
+	s := serve(t, ds.engine(t, shard.Float32, 0, 2), info)
+	info.Schema.Rows[1] = 3 // the server keeps its own copy
+	got, err := s.c.Info(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, _ := serveEngine(t, eng, ShardInfo{ID: "s1", Schema: p.schema()})
-	req := &shard.Request{D: p.features(), Signs: p.signs, U: p.weights(rand.New(rand.NewPCG(1, 0)))}
-	got, err := c.Step(context.Background(), "s1", req, 2)
-	if err != nil {
-		t.Fatal(err)
+	want := ds.info("s7", shard.Float32, 0, 2).Schema
+	want.Arith = "amd64/v1"
+	if want.Rows[0] != 3 || want.Rows[2] != 4 { // data.Bounds(10, 3, p)
+		t.Fatalf("rows %v", want.Rows)
 	}
-	want, err := p.engine(t, 2).Compute(req, 2)
-	if err != nil {
-		t.Fatal(err)
+	if got.ID != "s7" || !got.Schema.Equal(want) || got.Schema.Features() != 5 {
+		t.Fatalf("Info = %+v, want id s7, schema %+v", got, want)
 	}
-	if !slices.Equal(got.Gram, want.Gram) || !slices.Equal(got.R, want.R) || got.SSE != want.SSE {
-		t.Fatal("streamed partition's statistics differ from the in-memory engine's")
+	mine := s.srv.ShardInfo()
+	if !mine.Schema.Equal(want) {
+		t.Fatalf("ShardInfo() = %+v", mine)
 	}
-	src.broken = true
-	_, err = c.Step(context.Background(), "s1", req, 0)
-	if !errors.Is(err, shard.ErrData) || status.Code(err) != codes.DataLoss || !strings.Contains(err.Error(), "partition 0") || !strings.Contains(err.Error(), "disk gone") {
-		t.Fatalf("Step of an unreadable partition: %v (code %s), want DataLoss wrapping shard.ErrData", err, status.Code(err))
+	mine.Schema.Rows[1] = 3
+	if s.srv.ShardInfo().Schema.Rows[1] != 0 {
+		t.Fatal("ShardInfo shares the server's rows")
+	}
+	// Without a logger the server discards its logs.
+	r, err := NewServer(ds.engine(t, shard.Float32, 0, 2), nil, info, nil).Info(context.Background(), &pb.InfoRequest{})
+	if err != nil || r.GetShardId() != "s7" {
+		t.Fatalf("server without a logger: %v, %v", r, err)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"altmin/coordinator"
-	"altmin/deep"
 	"altmin/experiment"
 )
 
@@ -179,8 +178,8 @@ func samplesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func deepCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var schedSet, initSet bool
-	cfg, cm, err := parseTwice("deep", args, stderr, deep.DefaultExperiment, deep.QuickExperiment,
-		func(fs *flag.FlagSet, c *deep.ExperimentConfig) {
+	cfg, cm, err := parseTwice("deep", args, stderr, experiment.DefaultDeep, experiment.QuickDeep,
+		func(fs *flag.FlagSet, c *experiment.DeepConfig) {
 			fs.Var(&casesFlag{p: &c.Cases}, "case", "a planted problem d,k1,...,kL/n (repeatable; replaces the preset's cases)")
 			fs.Var(schedulesFlag(&c.Schedules, &schedSet), "schedule", "comma-separated schedules: joint, sequential, simultaneous (for every case)")
 			fs.Var(deepInitsFlag(&c.Inits, &initSet), "init", "comma-separated starts: a relative perturbation of the teacher (0.05) or random (for every case)")
@@ -204,7 +203,7 @@ func deepCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // overrideDeep makes an explicit --schedule or --init apply to every case,
 // also to the preset's cases that carry their own.
-func overrideDeep(cfg *deep.ExperimentConfig, schedSet, initSet bool) {
+func overrideDeep(cfg *experiment.DeepConfig, schedSet, initSet bool) {
 	for i := range cfg.Cases {
 		if schedSet {
 			cfg.Cases[i].Schedules = nil
@@ -311,13 +310,14 @@ func stringsFlag(p *[]string) *listFlag[string] {
 }
 
 // schedulesFlag is a comma-separated list of deep schedules.
-func schedulesFlag(p *[]deep.Schedule, set *bool) *listFlag[deep.Schedule] {
-	return &listFlag[deep.Schedule]{p: p, set: set, parse: deep.ParseSchedule, format: func(v deep.Schedule) string { return string(v) }}
+func schedulesFlag(p *[]coordinator.Schedule, set *bool) *listFlag[coordinator.Schedule] {
+	return &listFlag[coordinator.Schedule]{p: p, set: set, parse: experiment.ParseSchedule,
+		format: func(v coordinator.Schedule) string { return string(v) }}
 }
 
 // deepInitsFlag is a comma-separated list of deep starts.
-func deepInitsFlag(p *[]deep.Init, set *bool) *listFlag[deep.Init] {
-	return &listFlag[deep.Init]{p: p, set: set, parse: deep.ParseInit, format: deep.Init.String}
+func deepInitsFlag(p *[]experiment.DeepInit, set *bool) *listFlag[experiment.DeepInit] {
+	return &listFlag[experiment.DeepInit]{p: p, set: set, parse: experiment.ParseDeepInit, format: experiment.DeepInit.String}
 }
 
 // methodsFlag is a comma-separated list of methods.
@@ -332,9 +332,10 @@ func methodsFlag(p *[]coordinator.Method) *listFlag[coordinator.Method] {
 	return &listFlag[coordinator.Method]{p: p, parse: parse, format: func(m coordinator.Method) string { return string(m) }}
 }
 
-// casesFlag is a repeatable deep.Case; the first use replaces the preset.
+// casesFlag is a repeatable experiment.DeepCase; the first use replaces the
+// preset.
 type casesFlag struct {
-	p   *[]deep.Case
+	p   *[]experiment.DeepCase
 	set bool
 }
 
@@ -350,7 +351,7 @@ func (f *casesFlag) String() string {
 }
 
 func (f *casesFlag) Set(s string) error {
-	c, err := deep.ParseCase(s)
+	c, err := experiment.ParseDeepCase(s)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"altmin/deep"
+	"altmin/coordinator"
+	"altmin/experiment"
 )
 
 // readCSV reads dir/name and checks its header.
@@ -266,7 +267,7 @@ func TestExperimentDeepOverride(t *testing.T) {
 		t.Fatalf("deep_summary.csv rows %v", rows)
 	}
 	// The default preset's first case carries its own three schedules.
-	cfg := deep.DefaultExperiment()
+	cfg := experiment.DefaultDeep()
 	overrideDeep(&cfg, true, true)
 	for _, c := range cfg.Cases {
 		if c.Schedules != nil || c.Inits != nil {
@@ -310,7 +311,7 @@ func TestListFlag(t *testing.T) {
 			t.Errorf("ints %q: %v, kept %v", bad, err, ns)
 		}
 	}
-	var sc []deep.Schedule
+	var sc []coordinator.Schedule
 	var set bool
 	g := schedulesFlag(&sc, &set)
 	if g.String() != "" || set {

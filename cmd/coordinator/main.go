@@ -171,11 +171,7 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer stop() // on a panic too; the error is reported below
-	if o.IsDeep() {
-		_, err = job.TrainDeep(ctx, o, stdout, log)
-	} else {
-		_, err = job.Train(ctx, o, stdout, log)
-	}
+	_, err = job.Train(ctx, o, stdout, log)
 	return errors.Join(err, stop())
 }
 
@@ -225,7 +221,7 @@ func predictCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	n, err := job.PredictAny(o)
+	n, err := job.Predict(o)
 	if err != nil {
 		return err
 	}

@@ -3,60 +3,28 @@
 // Regenerate the Go code with scripts/genproto.sh; CI runs
 // scripts/genproto.sh --check and fails when the committed code differs.
 //
-// Protocol versions 1 and 2. Every request names the protocol version, the
-// iteration, the partition and the shard it is meant for; every reply names
-// the protocol version, the iteration, the partition and the shard that
-// computed it, so stale or misrouted replies are dropped. A shard answers in
-// the version of the request (its replies' headers echo it); Info lists the
-// versions a shard accepts.
+// Protocol version 3. One call, Compute, carries every kind of request (the
+// statistics of a 1-hidden-layer model's iteration, of a deep network's
+// solve step, and the moment passes of the tensor initialization) and
+// streams back the partition's partial. Every request names the protocol
+// version, the shard it is meant for and the partition; every reply chunk
+// names the partition and the round (iteration or step, 0 for a moment
+// pass), and its first chunk the shard that computed it, so stale or
+// misrouted replies are dropped. A peer refuses a version other than its
+// own with an error naming both; Info lists the versions a shard speaks.
 //
-// Version 2 changed the content of one message, so it raised the version:
-// a Step reply to a request of version 2 carries the Gram values of each
-// chunk in StepChunk.gram_le (raw little-endian IEEE-754 doubles, 8 bytes
-// per value, decoded without the per-value work of a packed repeated
-// double) instead of StepChunk.gram; a reply to a request of version 1
-// still uses gram, so a coordinator that speaks only version 1 keeps
-// working with a newer shard. A chunk carries its values in one of the two
-// fields, never both. Nothing else differs between the versions: the other
-// calls and messages are the same in both. A client that speaks both sends
-// version 2 and, when a shard built before version 2 refuses it (status
-// FAILED_PRECONDITION with an ErrorInfo of reason
-// UNSUPPORTED_PROTOCOL_VERSION whose metadata max_protocol_version is 1),
-// calls that shard again with version 1.
+// A reply is a header (scalars and shapes, in the first chunk) and a
+// payload: the partial's vectors, in an order fixed per kind (below),
+// concatenated as raw little-endian IEEE-754 doubles and cut into runs at
+// explicit offsets, each chunk at most 1 MiB serialized. The receiver knows
+// every length from its own request, so it allocates before any value
+// arrives and decodes each run straight into place, checking every value
+// finite.
 //
-// Sizes: a request carries 2*m + k doubles (m = d*k unknowns) and must fit
-// gRPC's default 4 MiB receive limit; a reply carries the packed Gram
-// matrix, m(m+1)/2 doubles, streamed in chunks of at most 1 MiB each. The
-// largest m accepted by both sides is 8192 (Go: transport.MaxM): a 268 MB
-// Gram matrix per partition and iteration, and a 128 KiB request.
-//
-// The moment passes of the tensor initialization (Moments12, Moment4) follow
-// the same rules: d (features per row, bias included) is at most 8192
-// (transport.MaxMomentD), so the order-2 reply, d(d+1)/2 doubles, is
-// streamed in chunks of at most 1 MiB exactly like the Gram matrix; a
-// projection or baseline factor has at most d*k <= 16384 values
-// (transport.MaxProjection) with k <= d, so a request stays below 400 KiB
-// and the fourth moment, C(k+3, 4) doubles (at most 94 MB at k = 128), is
-// streamed too.
-//
-// Compatibility: Moments12 and Moment4 were added to protocol version 1
-// without changing Info or Step, so the version stayed 1: a coordinator
-// that does not know them never calls them, and a shard built before them
-// answers them with the gRPC status UNIMPLEMENTED (the generated server's
-// default). The coordinator reports that as an error naming the shard
-// (in Go: wrapping errors.ErrUnsupported), asks another replica of the
-// partition, and fails at once, without waiting for a rejoin, when no live
-// holder of the partition implements the call. A future change to the
-// content of an existing message must raise the version instead.
-//
-// DeepStep (deep networks, package deep) was added to version 1 in the same
-// way: a shard built before it answers UNIMPLEMENTED, which the coordinator
-// reports wrapping errors.ErrUnsupported. Its request carries the network's
-// weights and the previous step's, together at most 2 * 8192 doubles
-// (transport.MaxM weights per network, at most transport.MaxDeepLayers = 16
-// hidden layers, every width at most 8192), 128 KiB; its reply carries the
-// right-hand sides (at most 8192 doubles in the first chunk) and the packed
-// Gram matrices, streamed in chunks of at most 1 MiB like Step's.
+// Sizes: a request is at most a few hundred KiB: m = d*k unknowns (the
+// weights of a deep network) at most 8192, so a request carries at most
+// 2m + k doubles and the reply's Gram matrix m(m+1)/2 (268 MB at 8192);
+// a moment pass has d at most 8192 and a projection at most 16384 values.
 
 // Code generated by protoc-gen-go. DO NOT EDIT.
 // versions:
@@ -134,9 +102,8 @@ type Schema struct {
 	// Identifies the data content; equal data sets have equal fingerprints.
 	Fingerprint string `protobuf:"bytes,6,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
 	// The floating-point arithmetic of the shard's build, GOARCH and its
-	// level, e.g. "amd64/v1" (added in version 2): builds that may fuse
-	// multiply-adds differently round differently, so a cluster refuses to
-	// mix them. Empty from a shard of version 1.
+	// level, e.g. "amd64/v1": builds that may fuse multiply-adds differently
+	// round differently, so a cluster refuses to mix them.
 	Arith         string `protobuf:"bytes,7,opt,name=arith,proto3" json:"arith,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -352,43 +319,38 @@ func (x *InfoReply) GetPartitions() []*HeldPartition {
 	return nil
 }
 
-// StepRequest asks for the statistics of partition `partition` at the
-// effective weights of iteration `iter`.
-type StepRequest struct {
+// ComputeRequest asks one shard for one partition's partial.
+type ComputeRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
 	// The shard the request is meant for; any other shard refuses it.
 	ShardId   string `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
-	Iter      int64  `protobuf:"varint,3,opt,name=iter,proto3" json:"iter,omitempty"`
-	Partition int32  `protobuf:"varint,4,opt,name=partition,proto3" json:"partition,omitempty"`
-	// Features per row, including the bias feature.
-	D int32 `protobuf:"varint,5,opt,name=d,proto3" json:"d,omitempty"`
-	// Output signs, each +1 or -1; k = len(signs).
-	Signs []float64 `protobuf:"fixed64,6,rep,packed,name=signs,proto3" json:"signs,omitempty"`
-	// Effective weights of iteration iter, k x d, row-major.
-	U []float64 `protobuf:"fixed64,7,rep,packed,name=u,proto3" json:"u,omitempty"`
-	// Effective weights of iteration iter-1, k x d, row-major; meaningful only
-	// when has_prev is set (it is not at the first iteration).
-	Prev          []float64 `protobuf:"fixed64,8,rep,packed,name=prev,proto3" json:"prev,omitempty"`
-	HasPrev       bool      `protobuf:"varint,9,opt,name=has_prev,json=hasPrev,proto3" json:"has_prev,omitempty"`
+	Partition int32  `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*ComputeRequest_Stats
+	//	*ComputeRequest_Deep
+	//	*ComputeRequest_Moments12
+	//	*ComputeRequest_Moment4
+	Kind          isComputeRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *StepRequest) Reset() {
-	*x = StepRequest{}
+func (x *ComputeRequest) Reset() {
+	*x = ComputeRequest{}
 	mi := &file_altmin_v1_altmin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *StepRequest) String() string {
+func (x *ComputeRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*StepRequest) ProtoMessage() {}
+func (*ComputeRequest) ProtoMessage() {}
 
-func (x *StepRequest) ProtoReflect() protoreflect.Message {
+func (x *ComputeRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_altmin_v1_altmin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -400,228 +362,225 @@ func (x *StepRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use StepRequest.ProtoReflect.Descriptor instead.
-func (*StepRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use ComputeRequest.ProtoReflect.Descriptor instead.
+func (*ComputeRequest) Descriptor() ([]byte, []int) {
 	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{4}
 }
 
-func (x *StepRequest) GetProtocolVersion() uint32 {
+func (x *ComputeRequest) GetProtocolVersion() uint32 {
 	if x != nil {
 		return x.ProtocolVersion
 	}
 	return 0
 }
 
-func (x *StepRequest) GetShardId() string {
+func (x *ComputeRequest) GetShardId() string {
 	if x != nil {
 		return x.ShardId
 	}
 	return ""
 }
 
-func (x *StepRequest) GetIter() int64 {
-	if x != nil {
-		return x.Iter
-	}
-	return 0
-}
-
-func (x *StepRequest) GetPartition() int32 {
+func (x *ComputeRequest) GetPartition() int32 {
 	if x != nil {
 		return x.Partition
 	}
 	return 0
 }
 
-func (x *StepRequest) GetD() int32 {
+func (x *ComputeRequest) GetKind() isComputeRequest_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *ComputeRequest) GetStats() *StatsRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*ComputeRequest_Stats); ok {
+			return x.Stats
+		}
+	}
+	return nil
+}
+
+func (x *ComputeRequest) GetDeep() *DeepRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*ComputeRequest_Deep); ok {
+			return x.Deep
+		}
+	}
+	return nil
+}
+
+func (x *ComputeRequest) GetMoments12() *Moments12Request {
+	if x != nil {
+		if x, ok := x.Kind.(*ComputeRequest_Moments12); ok {
+			return x.Moments12
+		}
+	}
+	return nil
+}
+
+func (x *ComputeRequest) GetMoment4() *Moment4Request {
+	if x != nil {
+		if x, ok := x.Kind.(*ComputeRequest_Moment4); ok {
+			return x.Moment4
+		}
+	}
+	return nil
+}
+
+type isComputeRequest_Kind interface {
+	isComputeRequest_Kind()
+}
+
+type ComputeRequest_Stats struct {
+	Stats *StatsRequest `protobuf:"bytes,4,opt,name=stats,proto3,oneof"`
+}
+
+type ComputeRequest_Deep struct {
+	Deep *DeepRequest `protobuf:"bytes,5,opt,name=deep,proto3,oneof"`
+}
+
+type ComputeRequest_Moments12 struct {
+	Moments12 *Moments12Request `protobuf:"bytes,6,opt,name=moments12,proto3,oneof"`
+}
+
+type ComputeRequest_Moment4 struct {
+	Moment4 *Moment4Request `protobuf:"bytes,7,opt,name=moment4,proto3,oneof"`
+}
+
+func (*ComputeRequest_Stats) isComputeRequest_Kind() {}
+
+func (*ComputeRequest_Deep) isComputeRequest_Kind() {}
+
+func (*ComputeRequest_Moments12) isComputeRequest_Kind() {}
+
+func (*ComputeRequest_Moment4) isComputeRequest_Kind() {}
+
+// StatsRequest: the statistics of a 1-hidden-layer model,
+// y = sum_q signs_q relu(u_q . x), at the effective weights of iteration
+// `iter`.
+type StatsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Iter  int64                  `protobuf:"varint,1,opt,name=iter,proto3" json:"iter,omitempty"`
+	// Features per row, including the bias feature.
+	D int32 `protobuf:"varint,2,opt,name=d,proto3" json:"d,omitempty"`
+	// Output signs, each +1 or -1; k = len(signs).
+	Signs []float64 `protobuf:"fixed64,3,rep,packed,name=signs,proto3" json:"signs,omitempty"`
+	// Effective weights of iteration iter, k x d, row-major.
+	U []float64 `protobuf:"fixed64,4,rep,packed,name=u,proto3" json:"u,omitempty"`
+	// Effective weights of iteration iter-1 (absent at iteration 0): the
+	// reply then counts the activation-pattern bits that changed since.
+	Prev          []float64 `protobuf:"fixed64,5,rep,packed,name=prev,proto3" json:"prev,omitempty"`
+	HasPrev       bool      `protobuf:"varint,6,opt,name=has_prev,json=hasPrev,proto3" json:"has_prev,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsRequest) Reset() {
+	*x = StatsRequest{}
+	mi := &file_altmin_v1_altmin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsRequest) ProtoMessage() {}
+
+func (x *StatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_altmin_v1_altmin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
+func (*StatsRequest) Descriptor() ([]byte, []int) {
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StatsRequest) GetIter() int64 {
+	if x != nil {
+		return x.Iter
+	}
+	return 0
+}
+
+func (x *StatsRequest) GetD() int32 {
 	if x != nil {
 		return x.D
 	}
 	return 0
 }
 
-func (x *StepRequest) GetSigns() []float64 {
+func (x *StatsRequest) GetSigns() []float64 {
 	if x != nil {
 		return x.Signs
 	}
 	return nil
 }
 
-func (x *StepRequest) GetU() []float64 {
+func (x *StatsRequest) GetU() []float64 {
 	if x != nil {
 		return x.U
 	}
 	return nil
 }
 
-func (x *StepRequest) GetPrev() []float64 {
+func (x *StatsRequest) GetPrev() []float64 {
 	if x != nil {
 		return x.Prev
 	}
 	return nil
 }
 
-func (x *StepRequest) GetHasPrev() bool {
+func (x *StatsRequest) GetHasPrev() bool {
 	if x != nil {
 		return x.HasPrev
 	}
 	return false
 }
 
-// StepHeader is the scalar part of a partition's statistics, sent in the
-// first chunk of a Step reply.
-type StepHeader struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	// The shard that computed the statistics.
-	ShardId string `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
-	// Samples in the partition.
-	Rows int64 `protobuf:"varint,3,opt,name=rows,proto3" json:"rows,omitempty"`
-	// Unknowns, d*k.
-	M int32 `protobuf:"varint,4,opt,name=m,proto3" json:"m,omitempty"`
-	// y^T y.
-	Yy float64 `protobuf:"fixed64,5,opt,name=yy,proto3" json:"yy,omitempty"`
-	// Sum of squared residuals at the request's weights.
-	Sse float64 `protobuf:"fixed64,6,opt,name=sse,proto3" json:"sse,omitempty"`
-	// Pattern bits changed since the previous weights; -1 without them.
-	Flips int64 `protobuf:"varint,7,opt,name=flips,proto3" json:"flips,omitempty"`
-	// Length of the packed Gram matrix, m(m+1)/2.
-	GramLen int64 `protobuf:"varint,8,opt,name=gram_len,json=gramLen,proto3" json:"gram_len,omitempty"`
-	// B^T y, m values (at most 64 KiB, so it always fits the first chunk).
-	R             []float64 `protobuf:"fixed64,9,rep,packed,name=r,proto3" json:"r,omitempty"`
+// DeepNet is a bias-free ReLU network with a fixed output layer of signs:
+// h_0 = x, h_l = relu(W_l h_{l-1}) (l = 1..L), f(x) = signs . h_L.
+type DeepNet struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Widths n_0, n_1, ..., n_L: n_0 is the features per row (bias
+	// included), n_l the units of hidden layer l.
+	Dims []int32 `protobuf:"varint,1,rep,packed,name=dims,proto3" json:"dims,omitempty"`
+	// The weights of every layer concatenated, layer 1 first, W_l an
+	// n_l x n_{l-1} matrix row-major: sum_l n_l n_{l-1} values.
+	W []float64 `protobuf:"fixed64,2,rep,packed,name=w,proto3" json:"w,omitempty"`
+	// Output signs of the units of layer L, each +1 or -1.
+	Signs         []float64 `protobuf:"fixed64,3,rep,packed,name=signs,proto3" json:"signs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *StepHeader) Reset() {
-	*x = StepHeader{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *StepHeader) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*StepHeader) ProtoMessage() {}
-
-func (x *StepHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use StepHeader.ProtoReflect.Descriptor instead.
-func (*StepHeader) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *StepHeader) GetProtocolVersion() uint32 {
-	if x != nil {
-		return x.ProtocolVersion
-	}
-	return 0
-}
-
-func (x *StepHeader) GetShardId() string {
-	if x != nil {
-		return x.ShardId
-	}
-	return ""
-}
-
-func (x *StepHeader) GetRows() int64 {
-	if x != nil {
-		return x.Rows
-	}
-	return 0
-}
-
-func (x *StepHeader) GetM() int32 {
-	if x != nil {
-		return x.M
-	}
-	return 0
-}
-
-func (x *StepHeader) GetYy() float64 {
-	if x != nil {
-		return x.Yy
-	}
-	return 0
-}
-
-func (x *StepHeader) GetSse() float64 {
-	if x != nil {
-		return x.Sse
-	}
-	return 0
-}
-
-func (x *StepHeader) GetFlips() int64 {
-	if x != nil {
-		return x.Flips
-	}
-	return 0
-}
-
-func (x *StepHeader) GetGramLen() int64 {
-	if x != nil {
-		return x.GramLen
-	}
-	return 0
-}
-
-func (x *StepHeader) GetR() []float64 {
-	if x != nil {
-		return x.R
-	}
-	return nil
-}
-
-// StepChunk is one message of a Step reply, at most 1 MiB serialized.
-type StepChunk struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Iter      int64                  `protobuf:"varint,1,opt,name=iter,proto3" json:"iter,omitempty"`
-	Partition int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
-	// Present in the first chunk only.
-	Header *StepHeader `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`
-	// Position of the chunk's first Gram value in the packed upper triangle of
-	// B^T B (stored row by row). Chunks arrive in order, without gaps or
-	// overlaps; a chunk after the first carries at least one value.
-	Offset int64 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
-	// The chunk's run of Gram values, in a reply to a request of version 1.
-	Gram []float64 `protobuf:"fixed64,5,rep,packed,name=gram,proto3" json:"gram,omitempty"`
-	// Version 2: the same run as raw little-endian IEEE-754 doubles, 8 bytes
-	// per value (a length that is not a multiple of 8 is malformed). A chunk
-	// sets at most one of gram and gram_le. A shard answers a request of
-	// version 2 with gram_le; a client of version 2 accepts either field.
-	GramLe        []byte `protobuf:"bytes,6,opt,name=gram_le,json=gramLe,proto3" json:"gram_le,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *StepChunk) Reset() {
-	*x = StepChunk{}
+func (x *DeepNet) Reset() {
+	*x = DeepNet{}
 	mi := &file_altmin_v1_altmin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *StepChunk) String() string {
+func (x *DeepNet) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*StepChunk) ProtoMessage() {}
+func (*DeepNet) ProtoMessage() {}
 
-func (x *StepChunk) ProtoReflect() protoreflect.Message {
+func (x *DeepNet) ProtoReflect() protoreflect.Message {
 	mi := &file_altmin_v1_altmin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -633,49 +592,113 @@ func (x *StepChunk) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use StepChunk.ProtoReflect.Descriptor instead.
-func (*StepChunk) Descriptor() ([]byte, []int) {
+// Deprecated: Use DeepNet.ProtoReflect.Descriptor instead.
+func (*DeepNet) Descriptor() ([]byte, []int) {
 	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{6}
 }
 
-func (x *StepChunk) GetIter() int64 {
+func (x *DeepNet) GetDims() []int32 {
 	if x != nil {
-		return x.Iter
-	}
-	return 0
-}
-
-func (x *StepChunk) GetPartition() int32 {
-	if x != nil {
-		return x.Partition
-	}
-	return 0
-}
-
-func (x *StepChunk) GetHeader() *StepHeader {
-	if x != nil {
-		return x.Header
+		return x.Dims
 	}
 	return nil
 }
 
-func (x *StepChunk) GetOffset() int64 {
+func (x *DeepNet) GetW() []float64 {
 	if x != nil {
-		return x.Offset
-	}
-	return 0
-}
-
-func (x *StepChunk) GetGram() []float64 {
-	if x != nil {
-		return x.Gram
+		return x.W
 	}
 	return nil
 }
 
-func (x *StepChunk) GetGramLe() []byte {
+func (x *DeepNet) GetSigns() []float64 {
 	if x != nil {
-		return x.GramLe
+		return x.Signs
+	}
+	return nil
+}
+
+// DeepRequest: the statistics of one solve step of a deep network.
+type DeepRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Step  int64                  `protobuf:"varint,1,opt,name=step,proto3" json:"step,omitempty"`
+	// The current weights, whose activation patterns are held.
+	Net *DeepNet `protobuf:"bytes,2,opt,name=net,proto3" json:"net,omitempty"`
+	// The layers (1-based, ascending) whose normal equations are wanted;
+	// empty for an evaluation only.
+	Layers []int32 `protobuf:"varint,3,rep,packed,name=layers,proto3" json:"layers,omitempty"`
+	// One joint system over all of `layers` (the Gauss-Newton equations of
+	// the network with its patterns held) instead of one system per layer.
+	Joint bool `protobuf:"varint,4,opt,name=joint,proto3" json:"joint,omitempty"`
+	// The previous step's weights, with the widths and signs of `net`
+	// (absent at step 0): the reply then counts the pattern bits of all
+	// layers that changed since.
+	Prev          *DeepNet `protobuf:"bytes,5,opt,name=prev,proto3" json:"prev,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeepRequest) Reset() {
+	*x = DeepRequest{}
+	mi := &file_altmin_v1_altmin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeepRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeepRequest) ProtoMessage() {}
+
+func (x *DeepRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_altmin_v1_altmin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeepRequest.ProtoReflect.Descriptor instead.
+func (*DeepRequest) Descriptor() ([]byte, []int) {
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DeepRequest) GetStep() int64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *DeepRequest) GetNet() *DeepNet {
+	if x != nil {
+		return x.Net
+	}
+	return nil
+}
+
+func (x *DeepRequest) GetLayers() []int32 {
+	if x != nil {
+		return x.Layers
+	}
+	return nil
+}
+
+func (x *DeepRequest) GetJoint() bool {
+	if x != nil {
+		return x.Joint
+	}
+	return false
+}
+
+func (x *DeepRequest) GetPrev() *DeepNet {
+	if x != nil {
+		return x.Prev
 	}
 	return nil
 }
@@ -701,7 +724,7 @@ type Baseline struct {
 
 func (x *Baseline) Reset() {
 	*x = Baseline{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[7]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +736,7 @@ func (x *Baseline) String() string {
 func (*Baseline) ProtoMessage() {}
 
 func (x *Baseline) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[7]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +749,7 @@ func (x *Baseline) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Baseline.ProtoReflect.Descriptor instead.
 func (*Baseline) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{7}
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Baseline) GetC() float64 {
@@ -757,27 +780,22 @@ func (x *Baseline) GetS() []float64 {
 	return nil
 }
 
-// Moments12Request asks for the moment sums of order `order` (1 or 2) of
-// partition `partition`, of r_i = y_i - baseline(x_i).
+// Moments12Request: the moment sums of order 1 or 2 of
+// r_i = y_i - baseline(x_i).
 type Moments12Request struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	// The shard the request is meant for; any other shard refuses it.
-	ShardId   string `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
-	Partition int32  `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
-	// Features per row, including the bias feature; a shard whose partition
-	// has another d refuses the request.
-	D int32 `protobuf:"varint,4,opt,name=d,proto3" json:"d,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Features per row, including the bias feature.
+	D int32 `protobuf:"varint,1,opt,name=d,proto3" json:"d,omitempty"`
 	// 1: first-order sums only; 2: also the second-order sum.
-	Order         int32     `protobuf:"varint,5,opt,name=order,proto3" json:"order,omitempty"`
-	Baseline      *Baseline `protobuf:"bytes,6,opt,name=baseline,proto3" json:"baseline,omitempty"`
+	Order         int32     `protobuf:"varint,2,opt,name=order,proto3" json:"order,omitempty"`
+	Baseline      *Baseline `protobuf:"bytes,3,opt,name=baseline,proto3" json:"baseline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Moments12Request) Reset() {
 	*x = Moments12Request{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[8]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +807,7 @@ func (x *Moments12Request) String() string {
 func (*Moments12Request) ProtoMessage() {}
 
 func (x *Moments12Request) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[8]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,28 +820,7 @@ func (x *Moments12Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Moments12Request.ProtoReflect.Descriptor instead.
 func (*Moments12Request) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{8}
-}
-
-func (x *Moments12Request) GetProtocolVersion() uint32 {
-	if x != nil {
-		return x.ProtocolVersion
-	}
-	return 0
-}
-
-func (x *Moments12Request) GetShardId() string {
-	if x != nil {
-		return x.ShardId
-	}
-	return ""
-}
-
-func (x *Moments12Request) GetPartition() int32 {
-	if x != nil {
-		return x.Partition
-	}
-	return 0
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Moments12Request) GetD() int32 {
@@ -847,220 +844,23 @@ func (x *Moments12Request) GetBaseline() *Baseline {
 	return nil
 }
 
-// Moments12Header is the first-order part of a Moments12 reply, sent in its
-// first chunk.
-type Moments12Header struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	// The shard that computed the sums.
-	ShardId string `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
-	// Samples in the partition.
-	Rows int64 `protobuf:"varint,3,opt,name=rows,proto3" json:"rows,omitempty"`
-	// Echo of the request's order and d.
-	Order int32 `protobuf:"varint,4,opt,name=order,proto3" json:"order,omitempty"`
-	D     int32 `protobuf:"varint,5,opt,name=d,proto3" json:"d,omitempty"`
-	// sum_i r_i.
-	SumY float64 `protobuf:"fixed64,6,opt,name=sum_y,json=sumY,proto3" json:"sum_y,omitempty"`
-	// sum_i r_i x_i, d values.
-	SumYx []float64 `protobuf:"fixed64,7,rep,packed,name=sum_yx,json=sumYx,proto3" json:"sum_yx,omitempty"`
-	// sum_i x_i, d values.
-	SumX []float64 `protobuf:"fixed64,8,rep,packed,name=sum_x,json=sumX,proto3" json:"sum_x,omitempty"`
-	// Length of the packed second-order sum: d(d+1)/2 for order 2, else 0.
-	SumYxxLen     int64 `protobuf:"varint,9,opt,name=sum_yxx_len,json=sumYxxLen,proto3" json:"sum_yxx_len,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Moments12Header) Reset() {
-	*x = Moments12Header{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[9]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Moments12Header) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Moments12Header) ProtoMessage() {}
-
-func (x *Moments12Header) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[9]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Moments12Header.ProtoReflect.Descriptor instead.
-func (*Moments12Header) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{9}
-}
-
-func (x *Moments12Header) GetProtocolVersion() uint32 {
-	if x != nil {
-		return x.ProtocolVersion
-	}
-	return 0
-}
-
-func (x *Moments12Header) GetShardId() string {
-	if x != nil {
-		return x.ShardId
-	}
-	return ""
-}
-
-func (x *Moments12Header) GetRows() int64 {
-	if x != nil {
-		return x.Rows
-	}
-	return 0
-}
-
-func (x *Moments12Header) GetOrder() int32 {
-	if x != nil {
-		return x.Order
-	}
-	return 0
-}
-
-func (x *Moments12Header) GetD() int32 {
-	if x != nil {
-		return x.D
-	}
-	return 0
-}
-
-func (x *Moments12Header) GetSumY() float64 {
-	if x != nil {
-		return x.SumY
-	}
-	return 0
-}
-
-func (x *Moments12Header) GetSumYx() []float64 {
-	if x != nil {
-		return x.SumYx
-	}
-	return nil
-}
-
-func (x *Moments12Header) GetSumX() []float64 {
-	if x != nil {
-		return x.SumX
-	}
-	return nil
-}
-
-func (x *Moments12Header) GetSumYxxLen() int64 {
-	if x != nil {
-		return x.SumYxxLen
-	}
-	return 0
-}
-
-// Moments12Chunk is one message of a Moments12 reply, at most 1 MiB
-// serialized.
-type Moments12Chunk struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Partition int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	// Present in the first chunk only.
-	Header *Moments12Header `protobuf:"bytes,2,opt,name=header,proto3" json:"header,omitempty"`
-	// Position of sum_yxx[0] in the packed upper triangle of
-	// sum_i r_i x_i x_i^T (stored row by row). Chunks arrive in order,
-	// without gaps or overlaps.
-	Offset        int64     `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
-	SumYxx        []float64 `protobuf:"fixed64,4,rep,packed,name=sum_yxx,json=sumYxx,proto3" json:"sum_yxx,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Moments12Chunk) Reset() {
-	*x = Moments12Chunk{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Moments12Chunk) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Moments12Chunk) ProtoMessage() {}
-
-func (x *Moments12Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[10]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Moments12Chunk.ProtoReflect.Descriptor instead.
-func (*Moments12Chunk) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *Moments12Chunk) GetPartition() int32 {
-	if x != nil {
-		return x.Partition
-	}
-	return 0
-}
-
-func (x *Moments12Chunk) GetHeader() *Moments12Header {
-	if x != nil {
-		return x.Header
-	}
-	return nil
-}
-
-func (x *Moments12Chunk) GetOffset() int64 {
-	if x != nil {
-		return x.Offset
-	}
-	return 0
-}
-
-func (x *Moments12Chunk) GetSumYxx() []float64 {
-	if x != nil {
-		return x.SumYxx
-	}
-	return nil
-}
-
-// Moment4Request asks for sum_i (y_i - baseline(x_i)) He4(V^T x_i) over the
-// rows of partition `partition`.
+// Moment4Request: sum_i (y_i - baseline(x_i)) He4(V^T x_i).
 type Moment4Request struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	// The shard the request is meant for; any other shard refuses it.
-	ShardId   string `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
-	Partition int32  `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
-	// Features per row, including the bias feature; a shard whose partition
-	// has another d refuses the request.
-	D int32 `protobuf:"varint,4,opt,name=d,proto3" json:"d,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Features per row, including the bias feature.
+	D int32 `protobuf:"varint,1,opt,name=d,proto3" json:"d,omitempty"`
 	// Order of the projection, 1 <= k <= d.
-	K int32 `protobuf:"varint,5,opt,name=k,proto3" json:"k,omitempty"`
+	K int32 `protobuf:"varint,2,opt,name=k,proto3" json:"k,omitempty"`
 	// The projection V, d x k, row-major.
-	V             []float64 `protobuf:"fixed64,6,rep,packed,name=v,proto3" json:"v,omitempty"`
-	Baseline      *Baseline `protobuf:"bytes,7,opt,name=baseline,proto3" json:"baseline,omitempty"`
+	V             []float64 `protobuf:"fixed64,3,rep,packed,name=v,proto3" json:"v,omitempty"`
+	Baseline      *Baseline `protobuf:"bytes,4,opt,name=baseline,proto3" json:"baseline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Moment4Request) Reset() {
 	*x = Moment4Request{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[11]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +872,7 @@ func (x *Moment4Request) String() string {
 func (*Moment4Request) ProtoMessage() {}
 
 func (x *Moment4Request) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[11]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,28 +885,7 @@ func (x *Moment4Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Moment4Request.ProtoReflect.Descriptor instead.
 func (*Moment4Request) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{11}
-}
-
-func (x *Moment4Request) GetProtocolVersion() uint32 {
-	if x != nil {
-		return x.ProtocolVersion
-	}
-	return 0
-}
-
-func (x *Moment4Request) GetShardId() string {
-	if x != nil {
-		return x.ShardId
-	}
-	return ""
-}
-
-func (x *Moment4Request) GetPartition() int32 {
-	if x != nil {
-		return x.Partition
-	}
-	return 0
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Moment4Request) GetD() int32 {
@@ -1137,26 +916,524 @@ func (x *Moment4Request) GetBaseline() *Baseline {
 	return nil
 }
 
-// Moment4Header is the scalar part of a Moment4 reply, sent in its first
-// chunk.
-type Moment4Header struct {
+// Chunk is one message of a Compute reply, at most 1 MiB serialized.
+type Chunk struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	// The request's round: its iteration or step, 0 for a moment pass.
+	Round int64 `protobuf:"varint,2,opt,name=round,proto3" json:"round,omitempty"`
+	// Present in the first chunk only.
+	Header *Header `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`
+	// Position of the chunk's first value in the payload. Chunks arrive in
+	// order, without gaps or overlaps; a chunk after the first carries at
+	// least one value.
+	Offset int64 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	// A run of the payload: raw little-endian IEEE-754 doubles, 8 bytes per
+	// value.
+	Values        []byte `protobuf:"bytes,5,opt,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Chunk) Reset() {
+	*x = Chunk{}
+	mi := &file_altmin_v1_altmin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Chunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Chunk) ProtoMessage() {}
+
+func (x *Chunk) ProtoReflect() protoreflect.Message {
+	mi := &file_altmin_v1_altmin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
+func (*Chunk) Descriptor() ([]byte, []int) {
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Chunk) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *Chunk) GetRound() int64 {
+	if x != nil {
+		return x.Round
+	}
+	return 0
+}
+
+func (x *Chunk) GetHeader() *Header {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *Chunk) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *Chunk) GetValues() []byte {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// Header is the first chunk's description of the partial: who computed
+// it, its scalars and shapes, and the payload's length. Its kind is that
+// of the request.
+type Header struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	// The shard that computed the sum.
+	// The shard that computed the partial.
 	ShardId string `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
 	// Samples in the partition.
 	Rows int64 `protobuf:"varint,3,opt,name=rows,proto3" json:"rows,omitempty"`
+	// Length of the payload, in doubles.
+	Payload int64 `protobuf:"varint,4,opt,name=payload,proto3" json:"payload,omitempty"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Header_Stats
+	//	*Header_Deep
+	//	*Header_Moments12
+	//	*Header_Moment4
+	Kind          isHeader_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Header) Reset() {
+	*x = Header{}
+	mi := &file_altmin_v1_altmin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Header) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Header) ProtoMessage() {}
+
+func (x *Header) ProtoReflect() protoreflect.Message {
+	mi := &file_altmin_v1_altmin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Header.ProtoReflect.Descriptor instead.
+func (*Header) Descriptor() ([]byte, []int) {
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Header) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+func (x *Header) GetShardId() string {
+	if x != nil {
+		return x.ShardId
+	}
+	return ""
+}
+
+func (x *Header) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *Header) GetPayload() int64 {
+	if x != nil {
+		return x.Payload
+	}
+	return 0
+}
+
+func (x *Header) GetKind() isHeader_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Header) GetStats() *StatsHeader {
+	if x != nil {
+		if x, ok := x.Kind.(*Header_Stats); ok {
+			return x.Stats
+		}
+	}
+	return nil
+}
+
+func (x *Header) GetDeep() *DeepHeader {
+	if x != nil {
+		if x, ok := x.Kind.(*Header_Deep); ok {
+			return x.Deep
+		}
+	}
+	return nil
+}
+
+func (x *Header) GetMoments12() *Moments12Header {
+	if x != nil {
+		if x, ok := x.Kind.(*Header_Moments12); ok {
+			return x.Moments12
+		}
+	}
+	return nil
+}
+
+func (x *Header) GetMoment4() *Moment4Header {
+	if x != nil {
+		if x, ok := x.Kind.(*Header_Moment4); ok {
+			return x.Moment4
+		}
+	}
+	return nil
+}
+
+type isHeader_Kind interface {
+	isHeader_Kind()
+}
+
+type Header_Stats struct {
+	Stats *StatsHeader `protobuf:"bytes,5,opt,name=stats,proto3,oneof"`
+}
+
+type Header_Deep struct {
+	Deep *DeepHeader `protobuf:"bytes,6,opt,name=deep,proto3,oneof"`
+}
+
+type Header_Moments12 struct {
+	Moments12 *Moments12Header `protobuf:"bytes,7,opt,name=moments12,proto3,oneof"`
+}
+
+type Header_Moment4 struct {
+	Moment4 *Moment4Header `protobuf:"bytes,8,opt,name=moment4,proto3,oneof"`
+}
+
+func (*Header_Stats) isHeader_Kind() {}
+
+func (*Header_Deep) isHeader_Kind() {}
+
+func (*Header_Moments12) isHeader_Kind() {}
+
+func (*Header_Moment4) isHeader_Kind() {}
+
+// StatsHeader. Payload: r = B^T y (m values), then the packed upper
+// triangle of B^T B stored row by row (m(m+1)/2 values).
+type StatsHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unknowns, d*k.
+	M int32 `protobuf:"varint,1,opt,name=m,proto3" json:"m,omitempty"`
+	// y^T y.
+	Yy float64 `protobuf:"fixed64,2,opt,name=yy,proto3" json:"yy,omitempty"`
+	// Sum of squared residuals at the request's weights.
+	Sse float64 `protobuf:"fixed64,3,opt,name=sse,proto3" json:"sse,omitempty"`
+	// Pattern bits changed since the previous weights; -1 without them.
+	Flips         int64 `protobuf:"varint,4,opt,name=flips,proto3" json:"flips,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsHeader) Reset() {
+	*x = StatsHeader{}
+	mi := &file_altmin_v1_altmin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsHeader) ProtoMessage() {}
+
+func (x *StatsHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_altmin_v1_altmin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsHeader.ProtoReflect.Descriptor instead.
+func (*StatsHeader) Descriptor() ([]byte, []int) {
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StatsHeader) GetM() int32 {
+	if x != nil {
+		return x.M
+	}
+	return 0
+}
+
+func (x *StatsHeader) GetYy() float64 {
+	if x != nil {
+		return x.Yy
+	}
+	return 0
+}
+
+func (x *StatsHeader) GetSse() float64 {
+	if x != nil {
+		return x.Sse
+	}
+	return 0
+}
+
+func (x *StatsHeader) GetFlips() int64 {
+	if x != nil {
+		return x.Flips
+	}
+	return 0
+}
+
+// DeepSystem describes one system of normal equations of a deep step:
+// G = B^T B and r = B^T (y - f) for the change of the weights of `layers`,
+// whose m unknowns are those layers' weights concatenated.
+type DeepSystem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Layers        []int32                `protobuf:"varint,1,rep,packed,name=layers,proto3" json:"layers,omitempty"`
+	M             int32                  `protobuf:"varint,2,opt,name=m,proto3" json:"m,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeepSystem) Reset() {
+	*x = DeepSystem{}
+	mi := &file_altmin_v1_altmin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeepSystem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeepSystem) ProtoMessage() {}
+
+func (x *DeepSystem) ProtoReflect() protoreflect.Message {
+	mi := &file_altmin_v1_altmin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeepSystem.ProtoReflect.Descriptor instead.
+func (*DeepSystem) Descriptor() ([]byte, []int) {
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DeepSystem) GetLayers() []int32 {
+	if x != nil {
+		return x.Layers
+	}
+	return nil
+}
+
+func (x *DeepSystem) GetM() int32 {
+	if x != nil {
+		return x.M
+	}
+	return 0
+}
+
+// DeepHeader. Payload: for each system in order, r (m values) then the
+// packed upper triangle of G (m(m+1)/2 values).
+type DeepHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// y^T y.
+	Yy float64 `protobuf:"fixed64,1,opt,name=yy,proto3" json:"yy,omitempty"`
+	// ||f(X) - y||^2 at the request's weights.
+	Sse float64 `protobuf:"fixed64,2,opt,name=sse,proto3" json:"sse,omitempty"`
+	// Pattern bits (all layers) changed since the previous weights; -1
+	// without them.
+	Flips int64 `protobuf:"varint,3,opt,name=flips,proto3" json:"flips,omitempty"`
+	// The systems, one per requested layer or one joint system.
+	Systems       []*DeepSystem `protobuf:"bytes,4,rep,name=systems,proto3" json:"systems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeepHeader) Reset() {
+	*x = DeepHeader{}
+	mi := &file_altmin_v1_altmin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeepHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeepHeader) ProtoMessage() {}
+
+func (x *DeepHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_altmin_v1_altmin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeepHeader.ProtoReflect.Descriptor instead.
+func (*DeepHeader) Descriptor() ([]byte, []int) {
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DeepHeader) GetYy() float64 {
+	if x != nil {
+		return x.Yy
+	}
+	return 0
+}
+
+func (x *DeepHeader) GetSse() float64 {
+	if x != nil {
+		return x.Sse
+	}
+	return 0
+}
+
+func (x *DeepHeader) GetFlips() int64 {
+	if x != nil {
+		return x.Flips
+	}
+	return 0
+}
+
+func (x *DeepHeader) GetSystems() []*DeepSystem {
+	if x != nil {
+		return x.Systems
+	}
+	return nil
+}
+
+// Moments12Header. Payload: sum_i r_i x_i (d values), sum_i x_i (d
+// values), and for order 2 the packed upper triangle of
+// sum_i r_i x_i x_i^T (d(d+1)/2 values).
+type Moments12Header struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Echo of the request's order and d.
+	Order int32 `protobuf:"varint,1,opt,name=order,proto3" json:"order,omitempty"`
+	D     int32 `protobuf:"varint,2,opt,name=d,proto3" json:"d,omitempty"`
+	// sum_i r_i.
+	SumY          float64 `protobuf:"fixed64,3,opt,name=sum_y,json=sumY,proto3" json:"sum_y,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Moments12Header) Reset() {
+	*x = Moments12Header{}
+	mi := &file_altmin_v1_altmin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Moments12Header) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Moments12Header) ProtoMessage() {}
+
+func (x *Moments12Header) ProtoReflect() protoreflect.Message {
+	mi := &file_altmin_v1_altmin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Moments12Header.ProtoReflect.Descriptor instead.
+func (*Moments12Header) Descriptor() ([]byte, []int) {
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Moments12Header) GetOrder() int32 {
+	if x != nil {
+		return x.Order
+	}
+	return 0
+}
+
+func (x *Moments12Header) GetD() int32 {
+	if x != nil {
+		return x.D
+	}
+	return 0
+}
+
+func (x *Moments12Header) GetSumY() float64 {
+	if x != nil {
+		return x.SumY
+	}
+	return 0
+}
+
+// Moment4Header. Payload: the packed symmetric tensor, entries (i, j, l, m)
+// with i <= j <= l <= m in lexicographic order (C(k+3, 4) values).
+type Moment4Header struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
 	// Echo of the request's k.
-	K int32 `protobuf:"varint,4,opt,name=k,proto3" json:"k,omitempty"`
-	// Length of the packed symmetric tensor, C(k+3, 4).
-	SumLen        int64 `protobuf:"varint,5,opt,name=sum_len,json=sumLen,proto3" json:"sum_len,omitempty"`
+	K             int32 `protobuf:"varint,1,opt,name=k,proto3" json:"k,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Moment4Header) Reset() {
 	*x = Moment4Header{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[12]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1168,7 +1445,7 @@ func (x *Moment4Header) String() string {
 func (*Moment4Header) ProtoMessage() {}
 
 func (x *Moment4Header) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[12]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1181,28 +1458,7 @@ func (x *Moment4Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Moment4Header.ProtoReflect.Descriptor instead.
 func (*Moment4Header) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{12}
-}
-
-func (x *Moment4Header) GetProtocolVersion() uint32 {
-	if x != nil {
-		return x.ProtocolVersion
-	}
-	return 0
-}
-
-func (x *Moment4Header) GetShardId() string {
-	if x != nil {
-		return x.ShardId
-	}
-	return ""
-}
-
-func (x *Moment4Header) GetRows() int64 {
-	if x != nil {
-		return x.Rows
-	}
-	return 0
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Moment4Header) GetK() int32 {
@@ -1210,520 +1466,6 @@ func (x *Moment4Header) GetK() int32 {
 		return x.K
 	}
 	return 0
-}
-
-func (x *Moment4Header) GetSumLen() int64 {
-	if x != nil {
-		return x.SumLen
-	}
-	return 0
-}
-
-// Moment4Chunk is one message of a Moment4 reply, at most 1 MiB serialized.
-type Moment4Chunk struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Partition int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	// Present in the first chunk only.
-	Header *Moment4Header `protobuf:"bytes,2,opt,name=header,proto3" json:"header,omitempty"`
-	// Position of sum[0] in the packed symmetric tensor (entries (i, j, l, m)
-	// with i <= j <= l <= m in lexicographic order). Chunks arrive in order,
-	// without gaps or overlaps.
-	Offset        int64     `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
-	Sum           []float64 `protobuf:"fixed64,4,rep,packed,name=sum,proto3" json:"sum,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Moment4Chunk) Reset() {
-	*x = Moment4Chunk{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[13]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Moment4Chunk) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Moment4Chunk) ProtoMessage() {}
-
-func (x *Moment4Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[13]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Moment4Chunk.ProtoReflect.Descriptor instead.
-func (*Moment4Chunk) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{13}
-}
-
-func (x *Moment4Chunk) GetPartition() int32 {
-	if x != nil {
-		return x.Partition
-	}
-	return 0
-}
-
-func (x *Moment4Chunk) GetHeader() *Moment4Header {
-	if x != nil {
-		return x.Header
-	}
-	return nil
-}
-
-func (x *Moment4Chunk) GetOffset() int64 {
-	if x != nil {
-		return x.Offset
-	}
-	return 0
-}
-
-func (x *Moment4Chunk) GetSum() []float64 {
-	if x != nil {
-		return x.Sum
-	}
-	return nil
-}
-
-// DeepNet is a bias-free ReLU network with a fixed output layer of signs:
-// h_0 = x, h_l = relu(W_l h_{l-1}) (l = 1..L), f(x) = signs . h_L.
-type DeepNet struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Widths n_0, n_1, ..., n_L: n_0 is the features per row (bias
-	// included), n_l the units of hidden layer l.
-	Dims []int32 `protobuf:"varint,1,rep,packed,name=dims,proto3" json:"dims,omitempty"`
-	// The weights of every layer concatenated, layer 1 first, W_l an
-	// n_l x n_{l-1} matrix row-major: sum_l n_l n_{l-1} values.
-	W []float64 `protobuf:"fixed64,2,rep,packed,name=w,proto3" json:"w,omitempty"`
-	// Output signs of the units of layer L, each +1 or -1.
-	Signs         []float64 `protobuf:"fixed64,3,rep,packed,name=signs,proto3" json:"signs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DeepNet) Reset() {
-	*x = DeepNet{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[14]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DeepNet) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DeepNet) ProtoMessage() {}
-
-func (x *DeepNet) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[14]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DeepNet.ProtoReflect.Descriptor instead.
-func (*DeepNet) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{14}
-}
-
-func (x *DeepNet) GetDims() []int32 {
-	if x != nil {
-		return x.Dims
-	}
-	return nil
-}
-
-func (x *DeepNet) GetW() []float64 {
-	if x != nil {
-		return x.W
-	}
-	return nil
-}
-
-func (x *DeepNet) GetSigns() []float64 {
-	if x != nil {
-		return x.Signs
-	}
-	return nil
-}
-
-// DeepStepRequest asks for the statistics of partition `partition` for
-// solve step `step` of a deep network.
-type DeepStepRequest struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	// The shard the request is meant for; any other shard refuses it.
-	ShardId   string `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
-	Step      int64  `protobuf:"varint,3,opt,name=step,proto3" json:"step,omitempty"`
-	Partition int32  `protobuf:"varint,4,opt,name=partition,proto3" json:"partition,omitempty"`
-	// The current weights, whose activation patterns are held.
-	Net *DeepNet `protobuf:"bytes,5,opt,name=net,proto3" json:"net,omitempty"`
-	// The layers (1-based, ascending) whose normal equations are wanted;
-	// empty for an evaluation only.
-	Layers []int32 `protobuf:"varint,6,rep,packed,name=layers,proto3" json:"layers,omitempty"`
-	// One joint system over all of `layers` (the Gauss-Newton equations of
-	// the network with its patterns held) instead of one system per layer.
-	Joint bool `protobuf:"varint,7,opt,name=joint,proto3" json:"joint,omitempty"`
-	// The previous step's weights, with the widths and signs of `net`; the
-	// reply then counts the pattern bits of all layers that changed since.
-	// Absent at the first step.
-	Prev          *DeepNet `protobuf:"bytes,8,opt,name=prev,proto3" json:"prev,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DeepStepRequest) Reset() {
-	*x = DeepStepRequest{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[15]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DeepStepRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DeepStepRequest) ProtoMessage() {}
-
-func (x *DeepStepRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[15]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DeepStepRequest.ProtoReflect.Descriptor instead.
-func (*DeepStepRequest) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{15}
-}
-
-func (x *DeepStepRequest) GetProtocolVersion() uint32 {
-	if x != nil {
-		return x.ProtocolVersion
-	}
-	return 0
-}
-
-func (x *DeepStepRequest) GetShardId() string {
-	if x != nil {
-		return x.ShardId
-	}
-	return ""
-}
-
-func (x *DeepStepRequest) GetStep() int64 {
-	if x != nil {
-		return x.Step
-	}
-	return 0
-}
-
-func (x *DeepStepRequest) GetPartition() int32 {
-	if x != nil {
-		return x.Partition
-	}
-	return 0
-}
-
-func (x *DeepStepRequest) GetNet() *DeepNet {
-	if x != nil {
-		return x.Net
-	}
-	return nil
-}
-
-func (x *DeepStepRequest) GetLayers() []int32 {
-	if x != nil {
-		return x.Layers
-	}
-	return nil
-}
-
-func (x *DeepStepRequest) GetJoint() bool {
-	if x != nil {
-		return x.Joint
-	}
-	return false
-}
-
-func (x *DeepStepRequest) GetPrev() *DeepNet {
-	if x != nil {
-		return x.Prev
-	}
-	return nil
-}
-
-// DeepSystemHeader describes one system of normal equations of a DeepStep
-// reply: G = B^T B and r = B^T (y - f) for the change of the weights of
-// `layers`, whose m unknowns are those layers' weights concatenated.
-type DeepSystemHeader struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Layers []int32                `protobuf:"varint,1,rep,packed,name=layers,proto3" json:"layers,omitempty"`
-	M      int32                  `protobuf:"varint,2,opt,name=m,proto3" json:"m,omitempty"`
-	// Length of the packed Gram matrix, m(m+1)/2.
-	GramLen int64 `protobuf:"varint,3,opt,name=gram_len,json=gramLen,proto3" json:"gram_len,omitempty"`
-	// r, m values.
-	R             []float64 `protobuf:"fixed64,4,rep,packed,name=r,proto3" json:"r,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DeepSystemHeader) Reset() {
-	*x = DeepSystemHeader{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[16]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DeepSystemHeader) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DeepSystemHeader) ProtoMessage() {}
-
-func (x *DeepSystemHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[16]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DeepSystemHeader.ProtoReflect.Descriptor instead.
-func (*DeepSystemHeader) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{16}
-}
-
-func (x *DeepSystemHeader) GetLayers() []int32 {
-	if x != nil {
-		return x.Layers
-	}
-	return nil
-}
-
-func (x *DeepSystemHeader) GetM() int32 {
-	if x != nil {
-		return x.M
-	}
-	return 0
-}
-
-func (x *DeepSystemHeader) GetGramLen() int64 {
-	if x != nil {
-		return x.GramLen
-	}
-	return 0
-}
-
-func (x *DeepSystemHeader) GetR() []float64 {
-	if x != nil {
-		return x.R
-	}
-	return nil
-}
-
-// DeepStepHeader is the scalar part of a DeepStep reply and the systems'
-// right-hand sides, sent in its first chunk.
-type DeepStepHeader struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	// The shard that computed the statistics.
-	ShardId string `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
-	// Samples in the partition.
-	Rows int64 `protobuf:"varint,3,opt,name=rows,proto3" json:"rows,omitempty"`
-	// y^T y.
-	Yy float64 `protobuf:"fixed64,4,opt,name=yy,proto3" json:"yy,omitempty"`
-	// ||f(X) - y||^2 at the request's weights.
-	Sse float64 `protobuf:"fixed64,5,opt,name=sse,proto3" json:"sse,omitempty"`
-	// Pattern bits (all layers) changed since the previous weights; -1
-	// without them.
-	Flips int64 `protobuf:"varint,6,opt,name=flips,proto3" json:"flips,omitempty"`
-	// The systems, one per requested layer or one joint system.
-	Systems       []*DeepSystemHeader `protobuf:"bytes,7,rep,name=systems,proto3" json:"systems,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DeepStepHeader) Reset() {
-	*x = DeepStepHeader{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[17]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DeepStepHeader) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DeepStepHeader) ProtoMessage() {}
-
-func (x *DeepStepHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[17]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DeepStepHeader.ProtoReflect.Descriptor instead.
-func (*DeepStepHeader) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{17}
-}
-
-func (x *DeepStepHeader) GetProtocolVersion() uint32 {
-	if x != nil {
-		return x.ProtocolVersion
-	}
-	return 0
-}
-
-func (x *DeepStepHeader) GetShardId() string {
-	if x != nil {
-		return x.ShardId
-	}
-	return ""
-}
-
-func (x *DeepStepHeader) GetRows() int64 {
-	if x != nil {
-		return x.Rows
-	}
-	return 0
-}
-
-func (x *DeepStepHeader) GetYy() float64 {
-	if x != nil {
-		return x.Yy
-	}
-	return 0
-}
-
-func (x *DeepStepHeader) GetSse() float64 {
-	if x != nil {
-		return x.Sse
-	}
-	return 0
-}
-
-func (x *DeepStepHeader) GetFlips() int64 {
-	if x != nil {
-		return x.Flips
-	}
-	return 0
-}
-
-func (x *DeepStepHeader) GetSystems() []*DeepSystemHeader {
-	if x != nil {
-		return x.Systems
-	}
-	return nil
-}
-
-// DeepStepChunk is one message of a DeepStep reply, at most 1 MiB
-// serialized.
-type DeepStepChunk struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Step      int64                  `protobuf:"varint,1,opt,name=step,proto3" json:"step,omitempty"`
-	Partition int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
-	// Present in the first chunk only.
-	Header *DeepStepHeader `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`
-	// Position of gram[0] in the systems' packed Gram matrices (upper
-	// triangles stored row by row) concatenated in the header's order.
-	// Chunks arrive in order, without gaps or overlaps.
-	Offset        int64     `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
-	Gram          []float64 `protobuf:"fixed64,5,rep,packed,name=gram,proto3" json:"gram,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DeepStepChunk) Reset() {
-	*x = DeepStepChunk{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[18]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DeepStepChunk) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DeepStepChunk) ProtoMessage() {}
-
-func (x *DeepStepChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[18]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DeepStepChunk.ProtoReflect.Descriptor instead.
-func (*DeepStepChunk) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{18}
-}
-
-func (x *DeepStepChunk) GetStep() int64 {
-	if x != nil {
-		return x.Step
-	}
-	return 0
-}
-
-func (x *DeepStepChunk) GetPartition() int32 {
-	if x != nil {
-		return x.Partition
-	}
-	return 0
-}
-
-func (x *DeepStepChunk) GetHeader() *DeepStepHeader {
-	if x != nil {
-		return x.Header
-	}
-	return nil
-}
-
-func (x *DeepStepChunk) GetOffset() int64 {
-	if x != nil {
-		return x.Offset
-	}
-	return 0
-}
-
-func (x *DeepStepChunk) GetGram() []float64 {
-	if x != nil {
-		return x.Gram
-	}
-	return nil
 }
 
 var File_altmin_v1_altmin_proto protoreflect.FileDescriptor
@@ -1752,119 +1494,87 @@ const file_altmin_v1_altmin_proto_rawDesc = "" +
 	"\x06schema\x18\x04 \x01(\v2\x11.altmin.v1.SchemaR\x06schema\x128\n" +
 	"\n" +
 	"partitions\x18\x05 \x03(\v2\x18.altmin.v1.HeldPartitionR\n" +
-	"partitions\"\xe6\x01\n" +
-	"\vStepRequest\x12)\n" +
+	"partitions\"\xcf\x02\n" +
+	"\x0eComputeRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
-	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x12\n" +
-	"\x04iter\x18\x03 \x01(\x03R\x04iter\x12\x1c\n" +
-	"\tpartition\x18\x04 \x01(\x05R\tpartition\x12\f\n" +
-	"\x01d\x18\x05 \x01(\x05R\x01d\x12\x14\n" +
-	"\x05signs\x18\x06 \x03(\x01R\x05signs\x12\f\n" +
-	"\x01u\x18\a \x03(\x01R\x01u\x12\x12\n" +
-	"\x04prev\x18\b \x03(\x01R\x04prev\x12\x19\n" +
-	"\bhas_prev\x18\t \x01(\bR\ahasPrev\"\xd5\x01\n" +
-	"\n" +
-	"StepHeader\x12)\n" +
-	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
-	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x12\n" +
-	"\x04rows\x18\x03 \x01(\x03R\x04rows\x12\f\n" +
-	"\x01m\x18\x04 \x01(\x05R\x01m\x12\x0e\n" +
-	"\x02yy\x18\x05 \x01(\x01R\x02yy\x12\x10\n" +
-	"\x03sse\x18\x06 \x01(\x01R\x03sse\x12\x14\n" +
-	"\x05flips\x18\a \x01(\x03R\x05flips\x12\x19\n" +
-	"\bgram_len\x18\b \x01(\x03R\agramLen\x12\f\n" +
-	"\x01r\x18\t \x03(\x01R\x01r\"\xb1\x01\n" +
-	"\tStepChunk\x12\x12\n" +
-	"\x04iter\x18\x01 \x01(\x03R\x04iter\x12\x1c\n" +
-	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12-\n" +
-	"\x06header\x18\x03 \x01(\v2\x15.altmin.v1.StepHeaderR\x06header\x12\x16\n" +
-	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04gram\x18\x05 \x03(\x01R\x04gram\x12\x17\n" +
-	"\agram_le\x18\x06 \x01(\fR\x06gramLe\"B\n" +
+	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x1c\n" +
+	"\tpartition\x18\x03 \x01(\x05R\tpartition\x12/\n" +
+	"\x05stats\x18\x04 \x01(\v2\x17.altmin.v1.StatsRequestH\x00R\x05stats\x12,\n" +
+	"\x04deep\x18\x05 \x01(\v2\x16.altmin.v1.DeepRequestH\x00R\x04deep\x12;\n" +
+	"\tmoments12\x18\x06 \x01(\v2\x1b.altmin.v1.Moments12RequestH\x00R\tmoments12\x125\n" +
+	"\amoment4\x18\a \x01(\v2\x19.altmin.v1.Moment4RequestH\x00R\amoment4B\x06\n" +
+	"\x04kind\"\x83\x01\n" +
+	"\fStatsRequest\x12\x12\n" +
+	"\x04iter\x18\x01 \x01(\x03R\x04iter\x12\f\n" +
+	"\x01d\x18\x02 \x01(\x05R\x01d\x12\x14\n" +
+	"\x05signs\x18\x03 \x03(\x01R\x05signs\x12\f\n" +
+	"\x01u\x18\x04 \x03(\x01R\x01u\x12\x12\n" +
+	"\x04prev\x18\x05 \x03(\x01R\x04prev\x12\x19\n" +
+	"\bhas_prev\x18\x06 \x01(\bR\ahasPrev\"A\n" +
+	"\aDeepNet\x12\x12\n" +
+	"\x04dims\x18\x01 \x03(\x05R\x04dims\x12\f\n" +
+	"\x01w\x18\x02 \x03(\x01R\x01w\x12\x14\n" +
+	"\x05signs\x18\x03 \x03(\x01R\x05signs\"\x9d\x01\n" +
+	"\vDeepRequest\x12\x12\n" +
+	"\x04step\x18\x01 \x01(\x03R\x04step\x12$\n" +
+	"\x03net\x18\x02 \x01(\v2\x12.altmin.v1.DeepNetR\x03net\x12\x16\n" +
+	"\x06layers\x18\x03 \x03(\x05R\x06layers\x12\x14\n" +
+	"\x05joint\x18\x04 \x01(\bR\x05joint\x12&\n" +
+	"\x04prev\x18\x05 \x01(\v2\x12.altmin.v1.DeepNetR\x04prev\"B\n" +
 	"\bBaseline\x12\f\n" +
 	"\x01c\x18\x01 \x01(\x01R\x01c\x12\f\n" +
 	"\x01b\x18\x02 \x03(\x01R\x01b\x12\f\n" +
 	"\x01l\x18\x03 \x03(\x01R\x01l\x12\f\n" +
-	"\x01s\x18\x04 \x03(\x01R\x01s\"\xcb\x01\n" +
-	"\x10Moments12Request\x12)\n" +
-	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
-	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x1c\n" +
-	"\tpartition\x18\x03 \x01(\x05R\tpartition\x12\f\n" +
-	"\x01d\x18\x04 \x01(\x05R\x01d\x12\x14\n" +
-	"\x05order\x18\x05 \x01(\x05R\x05order\x12/\n" +
-	"\bbaseline\x18\x06 \x01(\v2\x13.altmin.v1.BaselineR\bbaseline\"\xf0\x01\n" +
-	"\x0fMoments12Header\x12)\n" +
-	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
-	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x12\n" +
-	"\x04rows\x18\x03 \x01(\x03R\x04rows\x12\x14\n" +
-	"\x05order\x18\x04 \x01(\x05R\x05order\x12\f\n" +
-	"\x01d\x18\x05 \x01(\x05R\x01d\x12\x13\n" +
-	"\x05sum_y\x18\x06 \x01(\x01R\x04sumY\x12\x15\n" +
-	"\x06sum_yx\x18\a \x03(\x01R\x05sumYx\x12\x13\n" +
-	"\x05sum_x\x18\b \x03(\x01R\x04sumX\x12\x1e\n" +
-	"\vsum_yxx_len\x18\t \x01(\x03R\tsumYxxLen\"\x93\x01\n" +
-	"\x0eMoments12Chunk\x12\x1c\n" +
-	"\tpartition\x18\x01 \x01(\x05R\tpartition\x122\n" +
-	"\x06header\x18\x02 \x01(\v2\x1a.altmin.v1.Moments12HeaderR\x06header\x12\x16\n" +
-	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x17\n" +
-	"\asum_yxx\x18\x04 \x03(\x01R\x06sumYxx\"\xcf\x01\n" +
-	"\x0eMoment4Request\x12)\n" +
-	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
-	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x1c\n" +
-	"\tpartition\x18\x03 \x01(\x05R\tpartition\x12\f\n" +
-	"\x01d\x18\x04 \x01(\x05R\x01d\x12\f\n" +
-	"\x01k\x18\x05 \x01(\x05R\x01k\x12\f\n" +
-	"\x01v\x18\x06 \x03(\x01R\x01v\x12/\n" +
-	"\bbaseline\x18\a \x01(\v2\x13.altmin.v1.BaselineR\bbaseline\"\x90\x01\n" +
-	"\rMoment4Header\x12)\n" +
+	"\x01s\x18\x04 \x03(\x01R\x01s\"g\n" +
+	"\x10Moments12Request\x12\f\n" +
+	"\x01d\x18\x01 \x01(\x05R\x01d\x12\x14\n" +
+	"\x05order\x18\x02 \x01(\x05R\x05order\x12/\n" +
+	"\bbaseline\x18\x03 \x01(\v2\x13.altmin.v1.BaselineR\bbaseline\"k\n" +
+	"\x0eMoment4Request\x12\f\n" +
+	"\x01d\x18\x01 \x01(\x05R\x01d\x12\f\n" +
+	"\x01k\x18\x02 \x01(\x05R\x01k\x12\f\n" +
+	"\x01v\x18\x03 \x03(\x01R\x01v\x12/\n" +
+	"\bbaseline\x18\x04 \x01(\v2\x13.altmin.v1.BaselineR\bbaseline\"\x96\x01\n" +
+	"\x05Chunk\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x14\n" +
+	"\x05round\x18\x02 \x01(\x03R\x05round\x12)\n" +
+	"\x06header\x18\x03 \x01(\v2\x11.altmin.v1.HeaderR\x06header\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x16\n" +
+	"\x06values\x18\x05 \x01(\fR\x06values\"\xd3\x02\n" +
+	"\x06Header\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
 	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x12\n" +
-	"\x04rows\x18\x03 \x01(\x03R\x04rows\x12\f\n" +
-	"\x01k\x18\x04 \x01(\x05R\x01k\x12\x17\n" +
-	"\asum_len\x18\x05 \x01(\x03R\x06sumLen\"\x88\x01\n" +
-	"\fMoment4Chunk\x12\x1c\n" +
-	"\tpartition\x18\x01 \x01(\x05R\tpartition\x120\n" +
-	"\x06header\x18\x02 \x01(\v2\x18.altmin.v1.Moment4HeaderR\x06header\x12\x16\n" +
-	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x10\n" +
-	"\x03sum\x18\x04 \x03(\x01R\x03sum\"A\n" +
-	"\aDeepNet\x12\x12\n" +
-	"\x04dims\x18\x01 \x03(\x05R\x04dims\x12\f\n" +
-	"\x01w\x18\x02 \x03(\x01R\x01w\x12\x14\n" +
-	"\x05signs\x18\x03 \x03(\x01R\x05signs\"\x85\x02\n" +
-	"\x0fDeepStepRequest\x12)\n" +
-	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
-	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x12\n" +
-	"\x04step\x18\x03 \x01(\x03R\x04step\x12\x1c\n" +
-	"\tpartition\x18\x04 \x01(\x05R\tpartition\x12$\n" +
-	"\x03net\x18\x05 \x01(\v2\x12.altmin.v1.DeepNetR\x03net\x12\x16\n" +
-	"\x06layers\x18\x06 \x03(\x05R\x06layers\x12\x14\n" +
-	"\x05joint\x18\a \x01(\bR\x05joint\x12&\n" +
-	"\x04prev\x18\b \x01(\v2\x12.altmin.v1.DeepNetR\x04prev\"a\n" +
-	"\x10DeepSystemHeader\x12\x16\n" +
+	"\x04rows\x18\x03 \x01(\x03R\x04rows\x12\x18\n" +
+	"\apayload\x18\x04 \x01(\x03R\apayload\x12.\n" +
+	"\x05stats\x18\x05 \x01(\v2\x16.altmin.v1.StatsHeaderH\x00R\x05stats\x12+\n" +
+	"\x04deep\x18\x06 \x01(\v2\x15.altmin.v1.DeepHeaderH\x00R\x04deep\x12:\n" +
+	"\tmoments12\x18\a \x01(\v2\x1a.altmin.v1.Moments12HeaderH\x00R\tmoments12\x124\n" +
+	"\amoment4\x18\b \x01(\v2\x18.altmin.v1.Moment4HeaderH\x00R\amoment4B\x06\n" +
+	"\x04kind\"S\n" +
+	"\vStatsHeader\x12\f\n" +
+	"\x01m\x18\x01 \x01(\x05R\x01m\x12\x0e\n" +
+	"\x02yy\x18\x02 \x01(\x01R\x02yy\x12\x10\n" +
+	"\x03sse\x18\x03 \x01(\x01R\x03sse\x12\x14\n" +
+	"\x05flips\x18\x04 \x01(\x03R\x05flips\"2\n" +
+	"\n" +
+	"DeepSystem\x12\x16\n" +
 	"\x06layers\x18\x01 \x03(\x05R\x06layers\x12\f\n" +
-	"\x01m\x18\x02 \x01(\x05R\x01m\x12\x19\n" +
-	"\bgram_len\x18\x03 \x01(\x03R\agramLen\x12\f\n" +
-	"\x01r\x18\x04 \x03(\x01R\x01r\"\xd9\x01\n" +
-	"\x0eDeepStepHeader\x12)\n" +
-	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
-	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x12\n" +
-	"\x04rows\x18\x03 \x01(\x03R\x04rows\x12\x0e\n" +
-	"\x02yy\x18\x04 \x01(\x01R\x02yy\x12\x10\n" +
-	"\x03sse\x18\x05 \x01(\x01R\x03sse\x12\x14\n" +
-	"\x05flips\x18\x06 \x01(\x03R\x05flips\x125\n" +
-	"\asystems\x18\a \x03(\v2\x1b.altmin.v1.DeepSystemHeaderR\asystems\"\xa0\x01\n" +
-	"\rDeepStepChunk\x12\x12\n" +
-	"\x04step\x18\x01 \x01(\x03R\x04step\x12\x1c\n" +
-	"\tpartition\x18\x02 \x01(\x05R\tpartition\x121\n" +
-	"\x06header\x18\x03 \x01(\v2\x19.altmin.v1.DeepStepHeaderR\x06header\x12\x16\n" +
-	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04gram\x18\x05 \x03(\x01R\x04gram2\xc1\x02\n" +
+	"\x01m\x18\x02 \x01(\x05R\x01m\"u\n" +
+	"\n" +
+	"DeepHeader\x12\x0e\n" +
+	"\x02yy\x18\x01 \x01(\x01R\x02yy\x12\x10\n" +
+	"\x03sse\x18\x02 \x01(\x01R\x03sse\x12\x14\n" +
+	"\x05flips\x18\x03 \x01(\x03R\x05flips\x12/\n" +
+	"\asystems\x18\x04 \x03(\v2\x15.altmin.v1.DeepSystemR\asystems\"J\n" +
+	"\x0fMoments12Header\x12\x14\n" +
+	"\x05order\x18\x01 \x01(\x05R\x05order\x12\f\n" +
+	"\x01d\x18\x02 \x01(\x05R\x01d\x12\x13\n" +
+	"\x05sum_y\x18\x03 \x01(\x01R\x04sumY\"\x1d\n" +
+	"\rMoment4Header\x12\f\n" +
+	"\x01k\x18\x01 \x01(\x05R\x01k2w\n" +
 	"\x05Shard\x124\n" +
-	"\x04Info\x12\x16.altmin.v1.InfoRequest\x1a\x14.altmin.v1.InfoReply\x126\n" +
-	"\x04Step\x12\x16.altmin.v1.StepRequest\x1a\x14.altmin.v1.StepChunk0\x01\x12E\n" +
-	"\tMoments12\x12\x1b.altmin.v1.Moments12Request\x1a\x19.altmin.v1.Moments12Chunk0\x01\x12?\n" +
-	"\aMoment4\x12\x19.altmin.v1.Moment4Request\x1a\x17.altmin.v1.Moment4Chunk0\x01\x12B\n" +
-	"\bDeepStep\x12\x1a.altmin.v1.DeepStepRequest\x1a\x18.altmin.v1.DeepStepChunk0\x01B Z\x1ealtmin/proto/altminpb;altminpbb\x06proto3"
+	"\x04Info\x12\x16.altmin.v1.InfoRequest\x1a\x14.altmin.v1.InfoReply\x128\n" +
+	"\aCompute\x12\x19.altmin.v1.ComputeRequest\x1a\x10.altmin.v1.Chunk0\x01B Z\x1ealtmin/proto/altminpb;altminpbb\x06proto3"
 
 var (
 	file_altmin_v1_altmin_proto_rawDescOnce sync.Once
@@ -1878,55 +1588,53 @@ func file_altmin_v1_altmin_proto_rawDescGZIP() []byte {
 	return file_altmin_v1_altmin_proto_rawDescData
 }
 
-var file_altmin_v1_altmin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_altmin_v1_altmin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_altmin_v1_altmin_proto_goTypes = []any{
 	(*InfoRequest)(nil),      // 0: altmin.v1.InfoRequest
 	(*Schema)(nil),           // 1: altmin.v1.Schema
 	(*HeldPartition)(nil),    // 2: altmin.v1.HeldPartition
 	(*InfoReply)(nil),        // 3: altmin.v1.InfoReply
-	(*StepRequest)(nil),      // 4: altmin.v1.StepRequest
-	(*StepHeader)(nil),       // 5: altmin.v1.StepHeader
-	(*StepChunk)(nil),        // 6: altmin.v1.StepChunk
-	(*Baseline)(nil),         // 7: altmin.v1.Baseline
-	(*Moments12Request)(nil), // 8: altmin.v1.Moments12Request
-	(*Moments12Header)(nil),  // 9: altmin.v1.Moments12Header
-	(*Moments12Chunk)(nil),   // 10: altmin.v1.Moments12Chunk
-	(*Moment4Request)(nil),   // 11: altmin.v1.Moment4Request
-	(*Moment4Header)(nil),    // 12: altmin.v1.Moment4Header
-	(*Moment4Chunk)(nil),     // 13: altmin.v1.Moment4Chunk
-	(*DeepNet)(nil),          // 14: altmin.v1.DeepNet
-	(*DeepStepRequest)(nil),  // 15: altmin.v1.DeepStepRequest
-	(*DeepSystemHeader)(nil), // 16: altmin.v1.DeepSystemHeader
-	(*DeepStepHeader)(nil),   // 17: altmin.v1.DeepStepHeader
-	(*DeepStepChunk)(nil),    // 18: altmin.v1.DeepStepChunk
+	(*ComputeRequest)(nil),   // 4: altmin.v1.ComputeRequest
+	(*StatsRequest)(nil),     // 5: altmin.v1.StatsRequest
+	(*DeepNet)(nil),          // 6: altmin.v1.DeepNet
+	(*DeepRequest)(nil),      // 7: altmin.v1.DeepRequest
+	(*Baseline)(nil),         // 8: altmin.v1.Baseline
+	(*Moments12Request)(nil), // 9: altmin.v1.Moments12Request
+	(*Moment4Request)(nil),   // 10: altmin.v1.Moment4Request
+	(*Chunk)(nil),            // 11: altmin.v1.Chunk
+	(*Header)(nil),           // 12: altmin.v1.Header
+	(*StatsHeader)(nil),      // 13: altmin.v1.StatsHeader
+	(*DeepSystem)(nil),       // 14: altmin.v1.DeepSystem
+	(*DeepHeader)(nil),       // 15: altmin.v1.DeepHeader
+	(*Moments12Header)(nil),  // 16: altmin.v1.Moments12Header
+	(*Moment4Header)(nil),    // 17: altmin.v1.Moment4Header
 }
 var file_altmin_v1_altmin_proto_depIdxs = []int32{
 	1,  // 0: altmin.v1.InfoReply.schema:type_name -> altmin.v1.Schema
 	2,  // 1: altmin.v1.InfoReply.partitions:type_name -> altmin.v1.HeldPartition
-	5,  // 2: altmin.v1.StepChunk.header:type_name -> altmin.v1.StepHeader
-	7,  // 3: altmin.v1.Moments12Request.baseline:type_name -> altmin.v1.Baseline
-	9,  // 4: altmin.v1.Moments12Chunk.header:type_name -> altmin.v1.Moments12Header
-	7,  // 5: altmin.v1.Moment4Request.baseline:type_name -> altmin.v1.Baseline
-	12, // 6: altmin.v1.Moment4Chunk.header:type_name -> altmin.v1.Moment4Header
-	14, // 7: altmin.v1.DeepStepRequest.net:type_name -> altmin.v1.DeepNet
-	14, // 8: altmin.v1.DeepStepRequest.prev:type_name -> altmin.v1.DeepNet
-	16, // 9: altmin.v1.DeepStepHeader.systems:type_name -> altmin.v1.DeepSystemHeader
-	17, // 10: altmin.v1.DeepStepChunk.header:type_name -> altmin.v1.DeepStepHeader
-	0,  // 11: altmin.v1.Shard.Info:input_type -> altmin.v1.InfoRequest
-	4,  // 12: altmin.v1.Shard.Step:input_type -> altmin.v1.StepRequest
-	8,  // 13: altmin.v1.Shard.Moments12:input_type -> altmin.v1.Moments12Request
-	11, // 14: altmin.v1.Shard.Moment4:input_type -> altmin.v1.Moment4Request
-	15, // 15: altmin.v1.Shard.DeepStep:input_type -> altmin.v1.DeepStepRequest
-	3,  // 16: altmin.v1.Shard.Info:output_type -> altmin.v1.InfoReply
-	6,  // 17: altmin.v1.Shard.Step:output_type -> altmin.v1.StepChunk
-	10, // 18: altmin.v1.Shard.Moments12:output_type -> altmin.v1.Moments12Chunk
-	13, // 19: altmin.v1.Shard.Moment4:output_type -> altmin.v1.Moment4Chunk
-	18, // 20: altmin.v1.Shard.DeepStep:output_type -> altmin.v1.DeepStepChunk
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	5,  // 2: altmin.v1.ComputeRequest.stats:type_name -> altmin.v1.StatsRequest
+	7,  // 3: altmin.v1.ComputeRequest.deep:type_name -> altmin.v1.DeepRequest
+	9,  // 4: altmin.v1.ComputeRequest.moments12:type_name -> altmin.v1.Moments12Request
+	10, // 5: altmin.v1.ComputeRequest.moment4:type_name -> altmin.v1.Moment4Request
+	6,  // 6: altmin.v1.DeepRequest.net:type_name -> altmin.v1.DeepNet
+	6,  // 7: altmin.v1.DeepRequest.prev:type_name -> altmin.v1.DeepNet
+	8,  // 8: altmin.v1.Moments12Request.baseline:type_name -> altmin.v1.Baseline
+	8,  // 9: altmin.v1.Moment4Request.baseline:type_name -> altmin.v1.Baseline
+	12, // 10: altmin.v1.Chunk.header:type_name -> altmin.v1.Header
+	13, // 11: altmin.v1.Header.stats:type_name -> altmin.v1.StatsHeader
+	15, // 12: altmin.v1.Header.deep:type_name -> altmin.v1.DeepHeader
+	16, // 13: altmin.v1.Header.moments12:type_name -> altmin.v1.Moments12Header
+	17, // 14: altmin.v1.Header.moment4:type_name -> altmin.v1.Moment4Header
+	14, // 15: altmin.v1.DeepHeader.systems:type_name -> altmin.v1.DeepSystem
+	0,  // 16: altmin.v1.Shard.Info:input_type -> altmin.v1.InfoRequest
+	4,  // 17: altmin.v1.Shard.Compute:input_type -> altmin.v1.ComputeRequest
+	3,  // 18: altmin.v1.Shard.Info:output_type -> altmin.v1.InfoReply
+	11, // 19: altmin.v1.Shard.Compute:output_type -> altmin.v1.Chunk
+	18, // [18:20] is the sub-list for method output_type
+	16, // [16:18] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_altmin_v1_altmin_proto_init() }
@@ -1934,13 +1642,25 @@ func file_altmin_v1_altmin_proto_init() {
 	if File_altmin_v1_altmin_proto != nil {
 		return
 	}
+	file_altmin_v1_altmin_proto_msgTypes[4].OneofWrappers = []any{
+		(*ComputeRequest_Stats)(nil),
+		(*ComputeRequest_Deep)(nil),
+		(*ComputeRequest_Moments12)(nil),
+		(*ComputeRequest_Moment4)(nil),
+	}
+	file_altmin_v1_altmin_proto_msgTypes[12].OneofWrappers = []any{
+		(*Header_Stats)(nil),
+		(*Header_Deep)(nil),
+		(*Header_Moments12)(nil),
+		(*Header_Moment4)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_altmin_v1_altmin_proto_rawDesc), len(file_altmin_v1_altmin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

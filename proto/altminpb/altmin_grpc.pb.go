@@ -3,60 +3,28 @@
 // Regenerate the Go code with scripts/genproto.sh; CI runs
 // scripts/genproto.sh --check and fails when the committed code differs.
 //
-// Protocol versions 1 and 2. Every request names the protocol version, the
-// iteration, the partition and the shard it is meant for; every reply names
-// the protocol version, the iteration, the partition and the shard that
-// computed it, so stale or misrouted replies are dropped. A shard answers in
-// the version of the request (its replies' headers echo it); Info lists the
-// versions a shard accepts.
+// Protocol version 3. One call, Compute, carries every kind of request (the
+// statistics of a 1-hidden-layer model's iteration, of a deep network's
+// solve step, and the moment passes of the tensor initialization) and
+// streams back the partition's partial. Every request names the protocol
+// version, the shard it is meant for and the partition; every reply chunk
+// names the partition and the round (iteration or step, 0 for a moment
+// pass), and its first chunk the shard that computed it, so stale or
+// misrouted replies are dropped. A peer refuses a version other than its
+// own with an error naming both; Info lists the versions a shard speaks.
 //
-// Version 2 changed the content of one message, so it raised the version:
-// a Step reply to a request of version 2 carries the Gram values of each
-// chunk in StepChunk.gram_le (raw little-endian IEEE-754 doubles, 8 bytes
-// per value, decoded without the per-value work of a packed repeated
-// double) instead of StepChunk.gram; a reply to a request of version 1
-// still uses gram, so a coordinator that speaks only version 1 keeps
-// working with a newer shard. A chunk carries its values in one of the two
-// fields, never both. Nothing else differs between the versions: the other
-// calls and messages are the same in both. A client that speaks both sends
-// version 2 and, when a shard built before version 2 refuses it (status
-// FAILED_PRECONDITION with an ErrorInfo of reason
-// UNSUPPORTED_PROTOCOL_VERSION whose metadata max_protocol_version is 1),
-// calls that shard again with version 1.
+// A reply is a header (scalars and shapes, in the first chunk) and a
+// payload: the partial's vectors, in an order fixed per kind (below),
+// concatenated as raw little-endian IEEE-754 doubles and cut into runs at
+// explicit offsets, each chunk at most 1 MiB serialized. The receiver knows
+// every length from its own request, so it allocates before any value
+// arrives and decodes each run straight into place, checking every value
+// finite.
 //
-// Sizes: a request carries 2*m + k doubles (m = d*k unknowns) and must fit
-// gRPC's default 4 MiB receive limit; a reply carries the packed Gram
-// matrix, m(m+1)/2 doubles, streamed in chunks of at most 1 MiB each. The
-// largest m accepted by both sides is 8192 (Go: transport.MaxM): a 268 MB
-// Gram matrix per partition and iteration, and a 128 KiB request.
-//
-// The moment passes of the tensor initialization (Moments12, Moment4) follow
-// the same rules: d (features per row, bias included) is at most 8192
-// (transport.MaxMomentD), so the order-2 reply, d(d+1)/2 doubles, is
-// streamed in chunks of at most 1 MiB exactly like the Gram matrix; a
-// projection or baseline factor has at most d*k <= 16384 values
-// (transport.MaxProjection) with k <= d, so a request stays below 400 KiB
-// and the fourth moment, C(k+3, 4) doubles (at most 94 MB at k = 128), is
-// streamed too.
-//
-// Compatibility: Moments12 and Moment4 were added to protocol version 1
-// without changing Info or Step, so the version stayed 1: a coordinator
-// that does not know them never calls them, and a shard built before them
-// answers them with the gRPC status UNIMPLEMENTED (the generated server's
-// default). The coordinator reports that as an error naming the shard
-// (in Go: wrapping errors.ErrUnsupported), asks another replica of the
-// partition, and fails at once, without waiting for a rejoin, when no live
-// holder of the partition implements the call. A future change to the
-// content of an existing message must raise the version instead.
-//
-// DeepStep (deep networks, package deep) was added to version 1 in the same
-// way: a shard built before it answers UNIMPLEMENTED, which the coordinator
-// reports wrapping errors.ErrUnsupported. Its request carries the network's
-// weights and the previous step's, together at most 2 * 8192 doubles
-// (transport.MaxM weights per network, at most transport.MaxDeepLayers = 16
-// hidden layers, every width at most 8192), 128 KiB; its reply carries the
-// right-hand sides (at most 8192 doubles in the first chunk) and the packed
-// Gram matrices, streamed in chunks of at most 1 MiB like Step's.
+// Sizes: a request is at most a few hundred KiB: m = d*k unknowns (the
+// weights of a deep network) at most 8192, so a request carries at most
+// 2m + k doubles and the reply's Gram matrix m(m+1)/2 (268 MB at 8192);
+// a moment pass has d at most 8192 and a projection at most 16384 values.
 
 // Code generated by protoc-gen-go-grpc. DO NOT EDIT.
 // versions:
@@ -79,46 +47,23 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Shard_Info_FullMethodName      = "/altmin.v1.Shard/Info"
-	Shard_Step_FullMethodName      = "/altmin.v1.Shard/Step"
-	Shard_Moments12_FullMethodName = "/altmin.v1.Shard/Moments12"
-	Shard_Moment4_FullMethodName   = "/altmin.v1.Shard/Moment4"
-	Shard_DeepStep_FullMethodName  = "/altmin.v1.Shard/DeepStep"
+	Shard_Info_FullMethodName    = "/altmin.v1.Shard/Info"
+	Shard_Compute_FullMethodName = "/altmin.v1.Shard/Compute"
 )
 
 // ShardClient is the client API for Shard service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Shard serves the per-partition statistics of alternating minimization.
+// Shard serves the per-partition partials of alternating minimization.
 type ShardClient interface {
 	// Info describes the shard: its id, the protocol versions it speaks, the
 	// data set it holds and which partitions of it.
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoReply, error)
-	// Step computes one partition's statistics for one iteration. The reply is
-	// a stream of chunks: the first carries a StepHeader, every chunk carries
-	// a contiguous run of the packed Gram matrix at an explicit offset.
-	Step(ctx context.Context, in *StepRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StepChunk], error)
-	// Moments12 computes one partition's moment sums of order 1 or 2 for the
-	// tensor initialization, of the labels less a baseline. The reply is a
-	// stream of chunks: the first carries a Moments12Header (with the
-	// first-order sums), every chunk a contiguous run of the packed
-	// second-order sum at an explicit offset (order 1: one chunk, no run).
-	Moments12(ctx context.Context, in *Moments12Request, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Moments12Chunk], error)
-	// Moment4 computes one partition's projected fourth Hermite moment of the
-	// labels less a baseline. The reply is a stream of chunks: the first
-	// carries a Moment4Header, every chunk a contiguous run of the packed
-	// symmetric tensor at an explicit offset.
-	Moment4(ctx context.Context, in *Moment4Request, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Moment4Chunk], error)
-	// DeepStep computes one partition's statistics for one solve step of a
-	// deep network (L >= 1 hidden layers, package deep): the loss, the
-	// pattern flips and the normal equations of the requested layers with the
-	// activation patterns of all layers held. The reply is a stream of
-	// chunks: the first carries a DeepStepHeader (with every system's
-	// right-hand side), every chunk a contiguous run of the systems' packed
-	// Gram matrices, concatenated in the header's order, at an explicit
-	// offset.
-	DeepStep(ctx context.Context, in *DeepStepRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DeepStepChunk], error)
+	// Compute computes one partition's partial for one request of any kind.
+	// The reply is a stream of chunks: the first carries the Header, every
+	// chunk a run of the payload at an explicit offset.
+	Compute(ctx context.Context, in *ComputeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error)
 }
 
 type shardClient struct {
@@ -139,13 +84,13 @@ func (c *shardClient) Info(ctx context.Context, in *InfoRequest, opts ...grpc.Ca
 	return out, nil
 }
 
-func (c *shardClient) Step(ctx context.Context, in *StepRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StepChunk], error) {
+func (c *shardClient) Compute(ctx context.Context, in *ComputeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Shard_ServiceDesc.Streams[0], Shard_Step_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Shard_ServiceDesc.Streams[0], Shard_Compute_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[StepRequest, StepChunk]{ClientStream: stream}
+	x := &grpc.GenericClientStream[ComputeRequest, Chunk]{ClientStream: stream}
 	if err := x.ClientStream.SendMsg(in); err != nil {
 		return nil, err
 	}
@@ -156,98 +101,21 @@ func (c *shardClient) Step(ctx context.Context, in *StepRequest, opts ...grpc.Ca
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Shard_StepClient = grpc.ServerStreamingClient[StepChunk]
-
-func (c *shardClient) Moments12(ctx context.Context, in *Moments12Request, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Moments12Chunk], error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Shard_ServiceDesc.Streams[1], Shard_Moments12_FullMethodName, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	x := &grpc.GenericClientStream[Moments12Request, Moments12Chunk]{ClientStream: stream}
-	if err := x.ClientStream.SendMsg(in); err != nil {
-		return nil, err
-	}
-	if err := x.ClientStream.CloseSend(); err != nil {
-		return nil, err
-	}
-	return x, nil
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Shard_Moments12Client = grpc.ServerStreamingClient[Moments12Chunk]
-
-func (c *shardClient) Moment4(ctx context.Context, in *Moment4Request, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Moment4Chunk], error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Shard_ServiceDesc.Streams[2], Shard_Moment4_FullMethodName, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	x := &grpc.GenericClientStream[Moment4Request, Moment4Chunk]{ClientStream: stream}
-	if err := x.ClientStream.SendMsg(in); err != nil {
-		return nil, err
-	}
-	if err := x.ClientStream.CloseSend(); err != nil {
-		return nil, err
-	}
-	return x, nil
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Shard_Moment4Client = grpc.ServerStreamingClient[Moment4Chunk]
-
-func (c *shardClient) DeepStep(ctx context.Context, in *DeepStepRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DeepStepChunk], error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Shard_ServiceDesc.Streams[3], Shard_DeepStep_FullMethodName, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	x := &grpc.GenericClientStream[DeepStepRequest, DeepStepChunk]{ClientStream: stream}
-	if err := x.ClientStream.SendMsg(in); err != nil {
-		return nil, err
-	}
-	if err := x.ClientStream.CloseSend(); err != nil {
-		return nil, err
-	}
-	return x, nil
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Shard_DeepStepClient = grpc.ServerStreamingClient[DeepStepChunk]
+type Shard_ComputeClient = grpc.ServerStreamingClient[Chunk]
 
 // ShardServer is the server API for Shard service.
 // All implementations must embed UnimplementedShardServer
 // for forward compatibility.
 //
-// Shard serves the per-partition statistics of alternating minimization.
+// Shard serves the per-partition partials of alternating minimization.
 type ShardServer interface {
 	// Info describes the shard: its id, the protocol versions it speaks, the
 	// data set it holds and which partitions of it.
 	Info(context.Context, *InfoRequest) (*InfoReply, error)
-	// Step computes one partition's statistics for one iteration. The reply is
-	// a stream of chunks: the first carries a StepHeader, every chunk carries
-	// a contiguous run of the packed Gram matrix at an explicit offset.
-	Step(*StepRequest, grpc.ServerStreamingServer[StepChunk]) error
-	// Moments12 computes one partition's moment sums of order 1 or 2 for the
-	// tensor initialization, of the labels less a baseline. The reply is a
-	// stream of chunks: the first carries a Moments12Header (with the
-	// first-order sums), every chunk a contiguous run of the packed
-	// second-order sum at an explicit offset (order 1: one chunk, no run).
-	Moments12(*Moments12Request, grpc.ServerStreamingServer[Moments12Chunk]) error
-	// Moment4 computes one partition's projected fourth Hermite moment of the
-	// labels less a baseline. The reply is a stream of chunks: the first
-	// carries a Moment4Header, every chunk a contiguous run of the packed
-	// symmetric tensor at an explicit offset.
-	Moment4(*Moment4Request, grpc.ServerStreamingServer[Moment4Chunk]) error
-	// DeepStep computes one partition's statistics for one solve step of a
-	// deep network (L >= 1 hidden layers, package deep): the loss, the
-	// pattern flips and the normal equations of the requested layers with the
-	// activation patterns of all layers held. The reply is a stream of
-	// chunks: the first carries a DeepStepHeader (with every system's
-	// right-hand side), every chunk a contiguous run of the systems' packed
-	// Gram matrices, concatenated in the header's order, at an explicit
-	// offset.
-	DeepStep(*DeepStepRequest, grpc.ServerStreamingServer[DeepStepChunk]) error
+	// Compute computes one partition's partial for one request of any kind.
+	// The reply is a stream of chunks: the first carries the Header, every
+	// chunk a run of the payload at an explicit offset.
+	Compute(*ComputeRequest, grpc.ServerStreamingServer[Chunk]) error
 	mustEmbedUnimplementedShardServer()
 }
 
@@ -261,17 +129,8 @@ type UnimplementedShardServer struct{}
 func (UnimplementedShardServer) Info(context.Context, *InfoRequest) (*InfoReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Info not implemented")
 }
-func (UnimplementedShardServer) Step(*StepRequest, grpc.ServerStreamingServer[StepChunk]) error {
-	return status.Error(codes.Unimplemented, "method Step not implemented")
-}
-func (UnimplementedShardServer) Moments12(*Moments12Request, grpc.ServerStreamingServer[Moments12Chunk]) error {
-	return status.Error(codes.Unimplemented, "method Moments12 not implemented")
-}
-func (UnimplementedShardServer) Moment4(*Moment4Request, grpc.ServerStreamingServer[Moment4Chunk]) error {
-	return status.Error(codes.Unimplemented, "method Moment4 not implemented")
-}
-func (UnimplementedShardServer) DeepStep(*DeepStepRequest, grpc.ServerStreamingServer[DeepStepChunk]) error {
-	return status.Error(codes.Unimplemented, "method DeepStep not implemented")
+func (UnimplementedShardServer) Compute(*ComputeRequest, grpc.ServerStreamingServer[Chunk]) error {
+	return status.Error(codes.Unimplemented, "method Compute not implemented")
 }
 func (UnimplementedShardServer) mustEmbedUnimplementedShardServer() {}
 func (UnimplementedShardServer) testEmbeddedByValue()               {}
@@ -312,49 +171,16 @@ func _Shard_Info_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Shard_Step_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(StepRequest)
+func _Shard_Compute_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ComputeRequest)
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(ShardServer).Step(m, &grpc.GenericServerStream[StepRequest, StepChunk]{ServerStream: stream})
+	return srv.(ShardServer).Compute(m, &grpc.GenericServerStream[ComputeRequest, Chunk]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Shard_StepServer = grpc.ServerStreamingServer[StepChunk]
-
-func _Shard_Moments12_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(Moments12Request)
-	if err := stream.RecvMsg(m); err != nil {
-		return err
-	}
-	return srv.(ShardServer).Moments12(m, &grpc.GenericServerStream[Moments12Request, Moments12Chunk]{ServerStream: stream})
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Shard_Moments12Server = grpc.ServerStreamingServer[Moments12Chunk]
-
-func _Shard_Moment4_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(Moment4Request)
-	if err := stream.RecvMsg(m); err != nil {
-		return err
-	}
-	return srv.(ShardServer).Moment4(m, &grpc.GenericServerStream[Moment4Request, Moment4Chunk]{ServerStream: stream})
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Shard_Moment4Server = grpc.ServerStreamingServer[Moment4Chunk]
-
-func _Shard_DeepStep_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(DeepStepRequest)
-	if err := stream.RecvMsg(m); err != nil {
-		return err
-	}
-	return srv.(ShardServer).DeepStep(m, &grpc.GenericServerStream[DeepStepRequest, DeepStepChunk]{ServerStream: stream})
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Shard_DeepStepServer = grpc.ServerStreamingServer[DeepStepChunk]
+type Shard_ComputeServer = grpc.ServerStreamingServer[Chunk]
 
 // Shard_ServiceDesc is the grpc.ServiceDesc for Shard service.
 // It's only intended for direct use with grpc.RegisterService,
@@ -370,23 +196,8 @@ var Shard_ServiceDesc = grpc.ServiceDesc{
 	},
 	Streams: []grpc.StreamDesc{
 		{
-			StreamName:    "Step",
-			Handler:       _Shard_Step_Handler,
-			ServerStreams: true,
-		},
-		{
-			StreamName:    "Moments12",
-			Handler:       _Shard_Moments12_Handler,
-			ServerStreams: true,
-		},
-		{
-			StreamName:    "Moment4",
-			Handler:       _Shard_Moment4_Handler,
-			ServerStreams: true,
-		},
-		{
-			StreamName:    "DeepStep",
-			Handler:       _Shard_DeepStep_Handler,
+			StreamName:    "Compute",
+			Handler:       _Shard_Compute_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -1,0 +1,401 @@
+package coordinator
+
+import (
+	"fmt"
+	"math"
+
+	"altmin/linalg"
+	"altmin/model"
+	"altmin/msg"
+	"altmin/round"
+)
+
+// Schedule is the order of the per-layer solves within an outer iteration.
+type Schedule string
+
+// The schedules.
+const (
+	// Sequential (block Gauss-Seidel): an outer iteration is L steps; step l
+	// recomputes every pattern at the current weights and solves layer l
+	// with all other layers fixed at their newest values, l = 1..L.
+	Sequential Schedule = "sequential"
+	// Simultaneous (block Jacobi): an outer iteration is one step; one pass
+	// at the current weights and patterns yields the normal equations of
+	// every layer, each is solved with the other layers at their old values,
+	// and all layers are replaced at once.
+	Simultaneous Schedule = "simultaneous"
+	// Joint (Gauss-Newton): an outer iteration is one step; one pass at the
+	// current weights and patterns yields the joint normal equations of all
+	// layers, linearized at the current weights (see msg.DeepRequest), and
+	// all layers are solved together. The rescaling symmetry between layers
+	// makes this system singular; the core removes it with a penalty on the
+	// rescaling directions (see addGauge).
+	Joint Schedule = "joint"
+)
+
+// DeepConfig configures the core of deep networks (Deep).
+type DeepConfig struct {
+	Schedule   Schedule // Sequential (also when empty), Simultaneous or Joint
+	Partitions int      // P, number of partitions (contiguous row ranges)
+	// MaxIters is the maximum number of outer iterations (each solves every
+	// layer once); 0 evaluates the start only.
+	MaxIters int
+	// Tol stops training when the relative change of the balanced weights
+	// over one outer iteration, ||theta_{t+1} - theta_t|| / ||theta_t|| over
+	// all layers, is below Tol; 0 disables.
+	Tol float64
+	// FitTol stops training when the relative training residual
+	// ||f(X) - y|| / ||y|| at the start of an outer iteration is at most
+	// FitTol; 0 disables.
+	FitTol float64
+	// Pool, when set, takes back the Gram buffers of reduced partials.
+	Pool *msg.Pool
+}
+
+// DefaultDeepConfig returns the defaults: sequential schedule, 8
+// partitions, 100 outer iterations, Tol 1e-13, FitTol 1e-13.
+func DefaultDeepConfig() DeepConfig {
+	return DeepConfig{Schedule: Sequential, Partitions: DefaultPartitions, MaxIters: 100, Tol: 1e-13, FitTol: 1e-13}
+}
+
+// Validate checks the configuration.
+func (c DeepConfig) Validate() error {
+	if err := validateCommon(c.Partitions, c.MaxIters, c.Tol); err != nil {
+		return err
+	}
+	switch {
+	case c.Schedule != "" && c.Schedule != Sequential && c.Schedule != Simultaneous && c.Schedule != Joint:
+		return fmt.Errorf("coordinator: schedule %q, want sequential, simultaneous or joint", c.Schedule)
+	case !(c.FitTol >= 0) || math.IsInf(c.FitTol, 0):
+		return fmt.Errorf("coordinator: fit tol = %v, need a finite value >= 0", c.FitTol)
+	}
+	return nil
+}
+
+// Deep is the core of deep networks (model.Net with L >= 2 hidden layers,
+// or any L >= 1): each step evaluates the current weights on every
+// partition (msg.DeepRequest) and solves the normal equations of the
+// step's layers, for the change of their weights, with the activation
+// patterns of every layer held.
+type Deep struct {
+	cfg   DeepConfig
+	net   *model.Net // current weights
+	prev  *model.Net // weights of the previous step; nil at step 0
+	start *model.Net // balanced weights at the start of the outer iteration
+	iter  int
+	step  int
+	layer int // sequential: next layer to solve (1-based)
+	got   round.Set
+	req   *msg.DeepRequest
+	// pending is a stop decided at the end of an outer iteration, reported
+	// at the next evaluation.
+	pending Reason
+	stopped Reason
+}
+
+// NewDeep returns a core starting from init (copied).
+func NewDeep(cfg DeepConfig, init *model.Net) (*Deep, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Schedule == "" {
+		cfg.Schedule = Sequential
+	}
+	if init == nil {
+		return nil, fmt.Errorf("coordinator: no initial weights")
+	}
+	if err := msg.CheckDims(init.Dims); err != nil {
+		return nil, err
+	}
+	if err := init.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Deep{cfg: cfg, net: init.Clone(), layer: 1, got: round.NewSet(cfg.Partitions)}
+	c.net.Balance()
+	c.start = c.net.Clone()
+	return c, nil
+}
+
+// Stopped implements Core.
+func (c *Deep) Stopped() Reason { return c.stopped }
+
+// Net returns a copy of the current weights.
+func (c *Deep) Net() *model.Net { return c.net.Clone() }
+
+// Request implements Core: the request of the current step.
+func (c *Deep) Request() msg.Request {
+	if c.req != nil {
+		return c.req
+	}
+	r := &msg.DeepRequest{Step: c.step, Net: c.net.Clone()}
+	if c.prev != nil {
+		r.Prev = c.prev.Clone()
+	}
+	if c.cfg.Schedule == Sequential {
+		r.Layers = []int{c.layer}
+	} else {
+		for l := 1; l <= c.net.Layers(); l++ {
+			r.Layers = append(r.Layers, l)
+		}
+		r.Joint = c.cfg.Schedule == Joint
+	}
+	c.req = r
+	return r
+}
+
+// Offer implements Core.
+func (c *Deep) Offer(p msg.Partial) error {
+	if c.stopped != Running {
+		return ErrDone
+	}
+	return c.got.Offer(p, c.Request())
+}
+
+// Skip implements Core: every partition is needed every step.
+func (c *Deep) Skip(int) error { return ErrSkip }
+
+// Missing returns the partitions not yet received for the current step.
+func (c *Deep) Missing() []int { return c.got.Missing() }
+
+// Ready reports whether every partition's statistics have been received.
+func (c *Deep) Ready() bool { return c.got.Ready() }
+
+// Advance implements Core: it reduces the received partials in partition
+// order, decides whether training stops at the current weights, and
+// otherwise solves the requested layers and moves to the next step.
+func (c *Deep) Advance() (Report, error) {
+	if c.stopped != Running {
+		return Report{}, ErrDone
+	}
+	if !c.Ready() {
+		return Report{}, fmt.Errorf("%w: step %d lacks partitions %v", ErrNotReady, c.step, c.Missing())
+	}
+	c.Request()
+	req := c.req
+	systems := req.Systems()
+	gs := make([][]float64, len(systems))
+	rs := make([][]float64, len(systems))
+	for i, sy := range systems {
+		m := c.net.UnknownsOf(sy)
+		gs[i], rs[i] = make([]float64, linalg.PackedLen(m)), make([]float64, m)
+	}
+	var yy, sse float64
+	var rows int
+	var flips int64
+	for _, pa := range c.got.All() { // partition order: the only reduction order
+		p := pa.(*msg.DeepStats)
+		yy += p.YY
+		sse += p.SSE
+		rows += p.Rows
+		flips += p.Flips
+		for i, sy := range p.Systems {
+			for j, v := range sy.Gram {
+				gs[i][j] += v
+			}
+			for j, v := range sy.R {
+				rs[i][j] += v
+			}
+		}
+	}
+	if rows == 0 {
+		return Report{}, fmt.Errorf("%w: the partitions hold no rows", ErrNoSamples)
+	}
+	rep := Report{Iter: c.iter, Step: c.step, Rows: rows, Loss: sse / (2 * float64(rows)), RelRes: relRes(sse, yy), Flips: flips, Net: c.net.Clone()}
+	if req.Prev == nil {
+		rep.Flips = -1
+	}
+	if c.cfg.Schedule != Sequential || c.layer == 1 { // start of an outer iteration
+		switch {
+		case c.pending != Running:
+			rep.Stop = c.pending
+		case rep.RelRes <= c.cfg.FitTol:
+			rep.Stop = Fit
+		case c.iter >= c.cfg.MaxIters:
+			rep.Stop = IterLimit
+		}
+	}
+	if rep.Stop != Running {
+		c.stopped = rep.Stop
+		c.got.Release(c.cfg.Pool)
+		return rep, nil
+	}
+	next := c.net.Clone()
+	for i, sy := range systems {
+		m := len(rs[i])
+		if len(sy) > 1 {
+			addGauge(gs[i], c.net, sy)
+		}
+		delta := make([]float64, m)
+		sol, err := linalg.SolveNormal(delta, gs[i], rs[i], m, make([]float64, m))
+		if err != nil {
+			return rep, fmt.Errorf("coordinator: step %d (iteration %d), layers %v: %w", c.step, c.iter, sy, err)
+		}
+		for _, l := range sy {
+			w := next.W[l-1]
+			for j := range w {
+				w[j] += delta[j]
+			}
+			delta = delta[len(w):]
+		}
+		rep.Ridge = math.Max(rep.Ridge, sol.Ridge)
+		rep.Cond = math.Max(rep.Cond, sol.Cond)
+	}
+	rep.Layers = append([]int(nil), req.Layers...)
+	rep.Solved = true
+	c.prev, c.net = c.net, next
+	c.step++
+	c.req = nil
+	c.got.Release(c.cfg.Pool)
+	if c.cfg.Schedule == Sequential && c.layer < c.net.Layers() {
+		c.layer++
+		return rep, nil
+	}
+	// End of an outer iteration.
+	c.layer = 1
+	c.net.Balance()
+	rep.Change = relChange(c.net, c.start)
+	if rep.Change < c.cfg.Tol {
+		c.pending = Tolerance
+	}
+	c.start = c.net.Clone()
+	c.iter++
+	return rep, nil
+}
+
+// addGauge adds to the packed joint Gram matrix g over layers (ascending,
+// consecutive) the penalty alpha sum_j g_j g_j^T on the rescaling
+// directions of the hidden units shared by two of the layers: for unit j of
+// layer l with l, l+1 both in the system, g_j is W_l's row j in layer l's
+// block and minus W_{l+1}'s column j in layer l+1's block, normalized. With
+// the patterns held, B g_j = 0 exactly (growing row j and shrinking column
+// j by the same factor leaves f unchanged to first order), so the joint
+// system is singular along these directions and the right-hand side has no
+// component there; the penalty makes the solve pick the step with no
+// rescaling component, without changing it otherwise. alpha is the mean
+// diagonal of g.
+func addGauge(g []float64, n *model.Net, layers []int) {
+	m := n.UnknownsOf(layers)
+	var trace float64
+	for a := 0; a < m; a++ {
+		trace += g[linalg.PackedIndex(m, a, a)]
+	}
+	alpha := trace / float64(m)
+	if !(alpha > 0) {
+		alpha = 1
+	}
+	start := make(map[int]int, len(layers))
+	off := 0
+	for _, l := range layers {
+		start[l] = off
+		off += n.Unknowns(l)
+	}
+	var idx []int
+	var val []float64
+	for _, l := range layers {
+		s1, ok := start[l+1]
+		if !ok {
+			continue
+		}
+		in, k, out := n.Dims[l-1], n.Dims[l], n.Dims[l+1]
+		for j := 0; j < k; j++ {
+			idx, val = idx[:0], val[:0]
+			for i := 0; i < in; i++ {
+				idx, val = append(idx, start[l]+j*in+i), append(val, n.W[l-1][j*in+i])
+			}
+			for r := 0; r < out; r++ {
+				idx, val = append(idx, s1+r*k+j), append(val, -n.W[l][r*k+j])
+			}
+			s := norm(val)
+			if s == 0 {
+				continue
+			}
+			f := alpha / (s * s)
+			for a, ia := range idx { // idx is ascending
+				for b := a; b < len(idx); b++ {
+					g[linalg.PackedIndex(m, ia, idx[b])] += f * val[a] * val[b]
+				}
+			}
+		}
+	}
+}
+
+// relChange returns ||a - b|| / ||b|| over all layers' weights.
+func relChange(a, b *model.Net) float64 {
+	var dn, bn float64
+	for l, w := range a.W {
+		for i, v := range w {
+			t := v - b.W[l][i]
+			dn += t * t
+			bn += b.W[l][i] * b.W[l][i]
+		}
+	}
+	if bn == 0 {
+		return math.Sqrt(dn)
+	}
+	return math.Sqrt(dn / bn)
+}
+
+// State implements Core. Partials received for the current step are not
+// part of it: a restored core asks for them again.
+func (c *Deep) State() State {
+	s := State{Iter: c.iter, Step: c.step, Layer: c.layer, Net: c.net.Clone(), Start: c.start.Clone(), Pending: c.pending, Stopped: c.stopped}
+	if c.prev != nil {
+		s.Prev = c.prev.Clone()
+	}
+	return s
+}
+
+// Restore implements Core: it replaces the core's state by s (copied),
+// after checking that it fits the core: the same network shape, consistent
+// counters, known stop reasons. Partials already received are dropped.
+func (c *Deep) Restore(s State) error {
+	valid := func(what string, n *model.Net, optional bool) error {
+		if n == nil {
+			if optional {
+				return nil
+			}
+			return fmt.Errorf("coordinator: state has no %s weights", what)
+		}
+		if err := n.Validate(); err != nil {
+			return fmt.Errorf("coordinator: state's %s weights: %w", what, err)
+		}
+		if !n.SameShape(c.net) {
+			return fmt.Errorf("coordinator: state's %s weights have widths %v and signs %v, the core %v and %v", what, n.Dims, n.V, c.net.Dims, c.net.V)
+		}
+		return nil
+	}
+	reason := func(r Reason) bool { return r.known() && r != FixedPoint }
+	switch {
+	case s.Iter < 0 || s.Step < s.Iter || s.Layer < 1 || s.Layer > c.net.Layers():
+		return fmt.Errorf("coordinator: state at iteration %d, step %d, layer %d is inconsistent", s.Iter, s.Step, s.Layer)
+	case (s.Prev == nil) != (s.Step == 0):
+		return fmt.Errorf("coordinator: state at step %d: previous weights are given exactly after step 0", s.Step)
+	case !reason(s.Pending) || !reason(s.Stopped):
+		return fmt.Errorf("coordinator: state has unknown stop reasons %q, %q", s.Pending, s.Stopped)
+	}
+	for _, v := range []struct {
+		what     string
+		n        *model.Net
+		optional bool
+	}{{"current", s.Net, false}, {"previous", s.Prev, true}, {"start", s.Start, false}} {
+		if err := valid(v.what, v.n, v.optional); err != nil {
+			return err
+		}
+	}
+	c.iter, c.step, c.layer, c.pending, c.stopped = s.Iter, s.Step, s.Layer, s.Pending, s.Stopped
+	c.net, c.start, c.prev = s.Net.Clone(), s.Start.Clone(), nil
+	if s.Prev != nil {
+		c.prev = s.Prev.Clone()
+	}
+	c.req = nil
+	c.got.Release(c.cfg.Pool)
+	return nil
+}
+
+func norm(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x * x
+	}
+	return math.Sqrt(s)
+}
