@@ -172,35 +172,11 @@ func (c *Deep) Advance() (Report, error) {
 	}
 	c.Request()
 	req := c.req
-	systems := req.Systems()
-	gs := make([][]float64, len(systems))
-	rs := make([][]float64, len(systems))
-	for i, sy := range systems {
-		m := c.net.UnknownsOf(sy)
-		gs[i], rs[i] = make([]float64, linalg.PackedLen(m)), make([]float64, m)
-	}
-	var yy, sse float64
-	var rows int
-	var flips int64
-	for _, pa := range c.got.All() { // partition order: the only reduction order
-		p := pa.(*msg.DeepStats)
-		yy += p.YY
-		sse += p.SSE
-		rows += p.Rows
-		flips += p.Flips
-		for i, sy := range p.Systems {
-			for j, v := range sy.Gram {
-				gs[i][j] += v
-			}
-			for j, v := range sy.R {
-				rs[i][j] += v
-			}
-		}
-	}
-	if rows == 0 {
+	sum := c.reduce()
+	if sum.rows == 0 {
 		return Report{}, fmt.Errorf("%w: the partitions hold no rows", ErrNoSamples)
 	}
-	rep := Report{Iter: c.iter, Step: c.step, Rows: rows, Loss: sse / (2 * float64(rows)), RelRes: relRes(sse, yy), Flips: flips, Net: c.net.Clone()}
+	rep := Report{Iter: c.iter, Step: c.step, Rows: sum.rows, Loss: sum.sse / (2 * float64(sum.rows)), RelRes: relRes(sum.sse, sum.yy), Flips: sum.flips, Net: c.net.Clone()}
 	if req.Prev == nil {
 		rep.Flips = -1
 	}
@@ -219,26 +195,9 @@ func (c *Deep) Advance() (Report, error) {
 		c.got.Release(c.cfg.Pool)
 		return rep, nil
 	}
-	next := c.net.Clone()
-	for i, sy := range systems {
-		m := len(rs[i])
-		if len(sy) > 1 {
-			addGauge(gs[i], c.net, sy)
-		}
-		delta := make([]float64, m)
-		sol, err := linalg.SolveNormal(delta, gs[i], rs[i], m, make([]float64, m))
-		if err != nil {
-			return rep, fmt.Errorf("coordinator: step %d (iteration %d), layers %v: %w", c.step, c.iter, sy, err)
-		}
-		for _, l := range sy {
-			w := next.W[l-1]
-			for j := range w {
-				w[j] += delta[j]
-			}
-			delta = delta[len(w):]
-		}
-		rep.Ridge = math.Max(rep.Ridge, sol.Ridge)
-		rep.Cond = math.Max(rep.Cond, sol.Cond)
+	next, err := c.solve(&rep, req.Systems(), sum.gs, sum.rs)
+	if err != nil {
+		return rep, err
 	}
 	rep.Layers = append([]int(nil), req.Layers...)
 	rep.Solved = true
@@ -260,6 +219,64 @@ func (c *Deep) Advance() (Report, error) {
 	c.start = c.net.Clone()
 	c.iter++
 	return rep, nil
+}
+
+// deepSums are a step's partials reduced in partition order.
+type deepSums struct {
+	rows    int
+	yy, sse float64
+	flips   int64
+	gs, rs  [][]float64 // per system: the packed Gram matrix, the right-hand side
+}
+
+// reduce adds the received partials in partition order.
+func (c *Deep) reduce() deepSums {
+	systems := c.req.Systems()
+	s := deepSums{gs: make([][]float64, len(systems)), rs: make([][]float64, len(systems))}
+	for i, sy := range systems {
+		m := c.net.UnknownsOf(sy)
+		s.gs[i], s.rs[i] = make([]float64, linalg.PackedLen(m)), make([]float64, m)
+	}
+	for _, pa := range c.got.All() { // partition order: the only reduction order
+		p := pa.(*msg.DeepStats)
+		s.yy += p.YY
+		s.sse += p.SSE
+		s.rows += p.Rows
+		s.flips += p.Flips
+		for i, sy := range p.Systems {
+			addTo(s.gs[i], sy.Gram)
+			addTo(s.rs[i], sy.R)
+		}
+	}
+	return s
+}
+
+// solve solves every system for the change of its layers' weights and
+// returns the weights moved by it, recording the largest ridge and
+// condition number in rep.
+func (c *Deep) solve(rep *Report, systems [][]int, gs, rs [][]float64) (*model.Net, error) {
+	next := c.net.Clone()
+	for i, sy := range systems {
+		m := len(rs[i])
+		if len(sy) > 1 {
+			addGauge(gs[i], c.net, sy)
+		}
+		delta := make([]float64, m)
+		sol, err := linalg.SolveNormal(delta, gs[i], rs[i], m, make([]float64, m))
+		if err != nil {
+			return nil, fmt.Errorf("coordinator: step %d (iteration %d), layers %v: %w", c.step, c.iter, sy, err)
+		}
+		for _, l := range sy {
+			w := next.W[l-1]
+			for j := range w {
+				w[j] += delta[j]
+			}
+			delta = delta[len(w):]
+		}
+		rep.Ridge = math.Max(rep.Ridge, sol.Ridge)
+		rep.Cond = math.Max(rep.Cond, sol.Cond)
+	}
+	return next, nil
 }
 
 // addGauge adds to the packed joint Gram matrix g over layers (ascending,

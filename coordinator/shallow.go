@@ -232,24 +232,7 @@ func (c *Shallow) Advance() (Report, error) {
 	if !c.Ready() {
 		return Report{}, fmt.Errorf("%w: iteration %d lacks partitions %v", ErrNotReady, c.iter, c.Missing())
 	}
-	m := c.cfg.Spec.M()
-	// The sums are reused from one iteration to the next: at m = 1000 the
-	// Gram matrix is 4 MB, and fresh memory costs more than the sum.
-	c.gsum = grow(c.gsum, linalg.PackedLen(m))
-	c.rsum = grow(c.rsum, m)
-	g, r := c.gsum, c.rsum
-	var yy, sse float64
-	var rows int
-	var flips int64
-	for _, p := range c.got.All() { // partition order: the only reduction order
-		s := p.(*msg.Stats)
-		addTo(g, s.Gram)
-		addTo(r, s.R)
-		yy += s.YY
-		sse += s.SSE
-		rows += s.Rows
-		flips += s.Flips
-	}
+	rows, yy, sse, flips := c.reduce()
 	if rows == 0 {
 		return Report{}, fmt.Errorf("%w: the partitions hold no rows", ErrNoSamples)
 	}
@@ -271,35 +254,11 @@ func (c *Shallow) Advance() (Report, error) {
 		c.endRound()
 		return rep, nil
 	}
-	next := make([]float64, m)
-	if c.cfg.Method == GD {
-		eta := c.cfg.Step
-		if eta == 0 {
-			var err error
-			if eta, err = linalg.StepRule(g, m, rows); err != nil {
-				return rep, fmt.Errorf("coordinator: iteration %d: %w", c.iter, err)
-			}
-		}
-		linalg.GradientStep(next, g, r, c.u, m, rows, eta)
-		rep.Solved, rep.StepSize = true, eta
-	} else {
-		sol, err := linalg.SolveNormal(next, g, r, m, c.u)
-		if err != nil {
-			return rep, fmt.Errorf("coordinator: iteration %d: %w", c.iter, err)
-		}
-		rep.Solved, rep.Ridge, rep.Cond = true, sol.Ridge, sol.Cond
+	next, err := c.step(&rep, rows)
+	if err != nil {
+		return rep, err
 	}
-	var dn, un float64
-	for i := range next {
-		t := next[i] - c.u[i]
-		dn += t * t
-		un += c.u[i] * c.u[i]
-	}
-	if un > 0 {
-		rep.Change = math.Sqrt(dn / un)
-	} else {
-		rep.Change = math.Sqrt(dn)
-	}
+	rep.Change = relChangeOf(next, c.u)
 	if rep.Change < c.cfg.Tol {
 		c.pending = Tolerance
 	}
@@ -308,6 +267,67 @@ func (c *Shallow) Advance() (Report, error) {
 	c.endRound()
 	rep.Next = c.net(c.u)
 	return rep, nil
+}
+
+// reduce adds the received partials in partition order into the core's
+// sums of the Gram matrices and right-hand sides, and returns the totals
+// of the scalars.
+func (c *Shallow) reduce() (rows int, yy, sse float64, flips int64) {
+	m := c.cfg.Spec.M()
+	// The sums are reused from one iteration to the next: at m = 1000 the
+	// Gram matrix is 4 MB, and fresh memory costs more than the sum.
+	c.gsum = grow(c.gsum, linalg.PackedLen(m))
+	c.rsum = grow(c.rsum, m)
+	for _, p := range c.got.All() { // partition order: the only reduction order
+		s := p.(*msg.Stats)
+		addTo(c.gsum, s.Gram)
+		addTo(c.rsum, s.R)
+		yy += s.YY
+		sse += s.SSE
+		rows += s.Rows
+		flips += s.Flips
+	}
+	return rows, yy, sse, flips
+}
+
+// step returns the next weights from the reduced sums: the least-squares
+// solution (AM) or a gradient step (GD), recording the solve in rep.
+func (c *Shallow) step(rep *Report, rows int) ([]float64, error) {
+	m := c.cfg.Spec.M()
+	g, r := c.gsum, c.rsum
+	next := make([]float64, m)
+	if c.cfg.Method == GD {
+		eta := c.cfg.Step
+		if eta == 0 {
+			var err error
+			if eta, err = linalg.StepRule(g, m, rows); err != nil {
+				return nil, fmt.Errorf("coordinator: iteration %d: %w", c.iter, err)
+			}
+		}
+		linalg.GradientStep(next, g, r, c.u, m, rows, eta)
+		rep.Solved, rep.StepSize = true, eta
+		return next, nil
+	}
+	sol, err := linalg.SolveNormal(next, g, r, m, c.u)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: iteration %d: %w", c.iter, err)
+	}
+	rep.Solved, rep.Ridge, rep.Cond = true, sol.Ridge, sol.Cond
+	return next, nil
+}
+
+// relChangeOf returns ||next - u|| / ||u||, or ||next - u|| when u = 0.
+func relChangeOf(next, u []float64) float64 {
+	var dn, un float64
+	for i := range next {
+		t := next[i] - u[i]
+		dn += t * t
+		un += u[i] * u[i]
+	}
+	if un > 0 {
+		return math.Sqrt(dn / un)
+	}
+	return math.Sqrt(dn)
 }
 
 // endRound gives the Gram buffers of the received partials back to the

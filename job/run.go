@@ -99,42 +99,10 @@ func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Poo
 		spec.Kind, widths(spec), spec.Bias, info.N, o.Partitions, storageNote(o), pr.StartDesc, pr.DataDesc)
 	fmt.Fprintf(out, "%5s  %12s  %10s  %10s  %9s  %10s  %9s  %8s\n", "iter", "loss", "rel_res", "rel_err", "flips", "change", "ridge", "seconds")
 
-	var lastRel *float64
-	var degraded []DegradedIter
+	rec := &recorder{pr: pr, rt: rt, core: core, files: rf, out: out, log: log}
 	d := &coordinator.Driver{
 		Core: core, Fetcher: rt.fetcher, Parallel: rt.parallel, Log: log, Pool: pool, AllowDegraded: o.AllowDegraded,
-		OnReport: func(r coordinator.Report, tm coordinator.Timing) error {
-			m := Metric{Iter: r.Iter, Loss: r.Loss, RelRes: r.RelRes, Seconds: tm.Total.Seconds(), StatsSeconds: tm.Stats.Seconds(),
-				SolveSeconds: tm.Solve.Seconds(), Ridge: r.Ridge, Step: r.StepSize, Cond: r.Cond, Change: r.Change, Layers: r.Layers,
-				Rows: r.Rows, Skipped: r.Skipped}
-			if len(r.Skipped) > 0 {
-				degraded = append(degraded, DegradedIter{Iter: r.Iter, Partitions: r.Skipped})
-				fmt.Fprintf(out, "WARNING: iteration %d left out partitions %v (--allow-degraded)\n", r.Iter, r.Skipped)
-			}
-			// The relative error is of the weights evaluated in this
-			// iteration, like the loss.
-			if pr.Teacher != nil {
-				e := fam.relErr(spec, fam.learned(spec, r.Net), pr.Teacher)
-				m.RelErr, lastRel = &e, &e
-			}
-			var flips string
-			m.Flips, flips = flipsCell(r.Flips)
-			change, ridge := solveCells(r.Solved, r.Change, r.Ridge)
-			row := fmt.Sprintf("%5d  %12.5e  %10.3e  %10s  %9s  %10s  %9s  %8.3f\n", r.Iter, r.Loss, r.RelRes, relErrCell(m.RelErr), flips, change, ridge, tm.Total.Seconds())
-			if err := rf.record(m, out, row, core.State()); err != nil {
-				return err
-			}
-			fields := []zap.Field{zap.Int("iter", r.Iter), zap.Float64("loss", r.Loss), zap.Float64("relres", r.RelRes), zap.Int64("flips", r.Flips), zap.Duration("dur", tm.Total)}
-			if rt.answered != nil {
-				fields = append(fields, zap.Strings("shards", rt.answered(r.Step)))
-			}
-			if r.Ridge > 0 {
-				log.Warn("normal equations regularized", append(fields, zap.Float64("ridge", r.Ridge), zap.Float64("cond", r.Cond))...)
-			} else {
-				log.Info("iteration", fields...)
-			}
-			return nil
-		},
+		OnReport: rec.report,
 	}
 	final, err := d.Run(ctx)
 	if err != nil {
@@ -143,8 +111,8 @@ func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Poo
 	w := fam.learned(spec, final.Net)
 	mf := ModelFile{Format: ModelFormat, Model: string(spec.Kind), D: spec.InputD(), K: spec.K, Hidden: spec.Hidden, Signs: spec.Signs,
 		Bias: spec.Bias, Weights: fam.files(spec), Iterations: final.Iter, StopReason: string(final.Stop),
-		FinalLoss: final.Loss, FinalRelRes: final.RelRes, FinalRelErr: lastRel, Rows: final.Rows, Partitions: o.Partitions,
-		Data: pr.DataDesc, Init: pr.StartDesc, Method: o.method(), Seed: o.Seed, Version: Version, Degraded: degraded}
+		FinalLoss: final.Loss, FinalRelRes: final.RelRes, FinalRelErr: rec.lastRel, Rows: final.Rows, Partitions: o.Partitions,
+		Data: pr.DataDesc, Init: pr.StartDesc, Method: o.method(), Seed: o.Seed, Version: Version, Degraded: rec.degraded}
 	if spec.Kind == model.Deep {
 		mf.Dims, mf.Schedule = spec.Dims(), string(coordinator.Joint)
 	}
@@ -155,12 +123,59 @@ func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Poo
 		return nil, err
 	}
 	fmt.Fprintf(out, "stopped: %s after %d iterations, loss %.5e, relative residual %.3e%s\nmodel written to %s\n",
-		final.Stop, final.Iter, final.Loss, final.RelRes, relErrSuffix(lastRel), o.Out)
+		final.Stop, final.Iter, final.Loss, final.RelRes, relErrSuffix(rec.lastRel), o.Out)
 	res := &Result{Net: w, Final: final, Model: mf}
 	if math.IsNaN(final.Loss) {
 		return res, errNaNLoss
 	}
 	return res, nil
+}
+
+// recorder ends every iteration of a run: metrics.jsonl, the table row,
+// the checkpoint and the log line.
+type recorder struct {
+	pr       *Problem
+	rt       *backend
+	core     coordinator.Core
+	files    *runFiles
+	out      io.Writer
+	log      *zap.Logger
+	lastRel  *float64
+	degraded []DegradedIter
+}
+
+// report is the driver's OnReport.
+func (rc *recorder) report(r coordinator.Report, tm coordinator.Timing) error {
+	m := Metric{Iter: r.Iter, Loss: r.Loss, RelRes: r.RelRes, Seconds: tm.Total.Seconds(), StatsSeconds: tm.Stats.Seconds(),
+		SolveSeconds: tm.Solve.Seconds(), Ridge: r.Ridge, Step: r.StepSize, Cond: r.Cond, Change: r.Change, Layers: r.Layers,
+		Rows: r.Rows, Skipped: r.Skipped}
+	if len(r.Skipped) > 0 {
+		rc.degraded = append(rc.degraded, DegradedIter{Iter: r.Iter, Partitions: r.Skipped})
+		fmt.Fprintf(rc.out, "WARNING: iteration %d left out partitions %v (--allow-degraded)\n", r.Iter, r.Skipped)
+	}
+	// The relative error is of the weights evaluated in this iteration,
+	// like the loss.
+	if pr := rc.pr; pr.Teacher != nil {
+		e := pr.fam.relErr(pr.Spec, pr.fam.learned(pr.Spec, r.Net), pr.Teacher)
+		m.RelErr, rc.lastRel = &e, &e
+	}
+	var flips string
+	m.Flips, flips = flipsCell(r.Flips)
+	change, ridge := solveCells(r.Solved, r.Change, r.Ridge)
+	row := fmt.Sprintf("%5d  %12.5e  %10.3e  %10s  %9s  %10s  %9s  %8.3f\n", r.Iter, r.Loss, r.RelRes, relErrCell(m.RelErr), flips, change, ridge, tm.Total.Seconds())
+	if err := rc.files.record(m, rc.out, row, rc.core.State()); err != nil {
+		return err
+	}
+	fields := []zap.Field{zap.Int("iter", r.Iter), zap.Float64("loss", r.Loss), zap.Float64("relres", r.RelRes), zap.Int64("flips", r.Flips), zap.Duration("dur", tm.Total)}
+	if rc.rt.answered != nil {
+		fields = append(fields, zap.Strings("shards", rc.rt.answered(r.Step)))
+	}
+	if r.Ridge > 0 {
+		rc.log.Warn("normal equations regularized", append(fields, zap.Float64("ridge", r.Ridge), zap.Float64("cond", r.Cond))...)
+	} else {
+		rc.log.Info("iteration", fields...)
+	}
+	return nil
 }
 
 // widths describes the model's widths for the table's header.

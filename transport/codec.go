@@ -207,80 +207,27 @@ func encodePartial(p msg.Partial, shardID string) (*pb.Header, [][]float64, erro
 // compared with h before anything is allocated; the Gram buffers come from
 // pool. Errors wrap ErrBadReply.
 func newPartial(req msg.Request, partition int, h *pb.Header, pool *msg.Pool) (msg.Partial, [][]float64, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrBadReply, fmt.Sprintf(format, args...))
-	}
 	rows := int(h.GetRows())
 	if h.GetRows() < 0 || int64(rows) != h.GetRows() {
-		return nil, nil, bad("reply has %d rows", h.GetRows())
+		return nil, nil, badReply("reply has %d rows", h.GetRows())
 	}
 	var p msg.Partial
 	var vs [][]float64
+	var err error
 	switch r := req.(type) {
 	case *msg.StatsRequest:
-		sh := h.GetStats()
-		m := len(r.U)
-		switch {
-		case sh == nil:
-			return nil, nil, bad("reply to a stats request has no stats header")
-		case int64(sh.GetM()) != int64(m):
-			return nil, nil, bad("reply has m = %d, request has %d", sh.GetM(), m)
-		case !finite(sh.GetYy(), sh.GetSse()):
-			return nil, nil, bad("y^T y = %v, SSE = %v", sh.GetYy(), sh.GetSse())
-		}
-		s := &msg.Stats{Iter: r.Iter, Partition: partition, Rows: rows, M: m, YY: sh.GetYy(), SSE: sh.GetSse(), Flips: sh.GetFlips(),
-			R: make([]float64, m), Gram: pool.Get(linalg.PackedLen(m))} // every Gram value is overwritten
-		p, vs = s, [][]float64{s.R, s.Gram}
+		p, vs, err = newStats(r, partition, rows, h.GetStats(), pool)
 	case *msg.DeepRequest:
-		dh := h.GetDeep()
-		want := r.Systems()
-		switch {
-		case dh == nil:
-			return nil, nil, bad("reply to a deep request has no deep header")
-		case len(dh.GetSystems()) != len(want):
-			return nil, nil, bad("reply has %d systems, request %d", len(dh.GetSystems()), len(want))
-		case !finite(dh.GetYy(), dh.GetSse()):
-			return nil, nil, bad("y^T y = %v, SSE = %v", dh.GetYy(), dh.GetSse())
-		}
-		d := &msg.DeepStats{Step: r.Step, Partition: partition, Rows: rows, YY: dh.GetYy(), SSE: dh.GetSse(), Flips: dh.GetFlips()}
-		for i, layers := range want {
-			hs := dh.GetSystems()[i]
-			m := r.Net.UnknownsOf(layers)
-			if !slices.Equal(int32s(layers), hs.GetLayers()) || int64(hs.GetM()) != int64(m) {
-				return nil, nil, bad("reply's system %d is over layers %v with m = %d, request's over %v with m = %d", i, hs.GetLayers(), hs.GetM(), layers, m)
-			}
-			sy := msg.System{Layers: layers, M: m, R: make([]float64, m), Gram: pool.Get(linalg.PackedLen(m))}
-			d.Systems = append(d.Systems, sy)
-			vs = append(vs, sy.R, sy.Gram)
-		}
-		p = d
+		p, vs, err = newDeepStats(r, partition, rows, h.GetDeep(), pool)
 	case *msg.Moments12Request:
-		mh := h.GetMoments12()
-		switch {
-		case mh == nil:
-			return nil, nil, bad("reply to a moments12 request has no moments12 header")
-		case int64(mh.GetOrder()) != int64(r.Order) || int64(mh.GetD()) != int64(r.D):
-			return nil, nil, bad("reply has order %d, d = %d; request has order %d, d = %d", mh.GetOrder(), mh.GetD(), r.Order, r.D)
-		case !finite(mh.GetSumY()):
-			return nil, nil, bad("sum of the labels is %v", mh.GetSumY())
-		}
-		m := &msg.Moments12{Partition: partition, Order: r.Order, Rows: rows, D: r.D, SumY: mh.GetSumY(), SumYX: make([]float64, r.D), SumX: make([]float64, r.D)}
-		if r.Order == 2 {
-			m.SumYXX = make([]float64, linalg.PackedLen(r.D))
-		}
-		p, vs = m, [][]float64{m.SumYX, m.SumX, m.SumYXX}
+		p, vs, err = newMoments12(r, partition, rows, h.GetMoments12())
 	case *msg.Moment4Request:
-		mh := h.GetMoment4()
-		switch {
-		case mh == nil:
-			return nil, nil, bad("reply to a moment4 request has no moment4 header")
-		case int64(mh.GetK()) != int64(r.K):
-			return nil, nil, bad("reply has k = %d, request has %d", mh.GetK(), r.K)
-		}
-		m := &msg.Moment4{Partition: partition, Rows: rows, K: r.K, Sum: make([]float64, msg.Sym4Len(r.K))}
-		p, vs = m, [][]float64{m.Sum}
+		p, vs, err = newMoment4(r, partition, rows, h.GetMoment4())
 	default:
 		return nil, nil, fmt.Errorf("%w: no wire form for a %v request", msg.ErrRequest, req.Kind())
+	}
+	if err != nil {
+		return nil, nil, err
 	}
 	var n int64
 	for _, v := range vs {
@@ -288,9 +235,90 @@ func newPartial(req msg.Request, partition int, h *pb.Header, pool *msg.Pool) (m
 	}
 	if h.GetPayload() != n {
 		p.Release(pool)
-		return nil, nil, bad("reply announces %d values, want %d", h.GetPayload(), n)
+		return nil, nil, badReply("reply announces %d values, want %d", h.GetPayload(), n)
 	}
 	return p, vs, nil
+}
+
+// badReply returns an error wrapping ErrBadReply.
+func badReply(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadReply, fmt.Sprintf(format, args...))
+}
+
+// newStats is newPartial for a 1-hidden-layer model's statistics. Payload:
+// R, then the packed Gram matrix.
+func newStats(r *msg.StatsRequest, partition, rows int, sh *pb.StatsHeader, pool *msg.Pool) (msg.Partial, [][]float64, error) {
+	m := len(r.U)
+	switch {
+	case sh == nil:
+		return nil, nil, badReply("reply to a stats request has no stats header")
+	case int64(sh.GetM()) != int64(m):
+		return nil, nil, badReply("reply has m = %d, request has %d", sh.GetM(), m)
+	case !finite(sh.GetYy(), sh.GetSse()):
+		return nil, nil, badReply("y^T y = %v, SSE = %v", sh.GetYy(), sh.GetSse())
+	}
+	s := &msg.Stats{Iter: r.Iter, Partition: partition, Rows: rows, M: m, YY: sh.GetYy(), SSE: sh.GetSse(), Flips: sh.GetFlips(),
+		R: make([]float64, m), Gram: pool.Get(linalg.PackedLen(m))} // every Gram value is overwritten
+	return s, [][]float64{s.R, s.Gram}, nil
+}
+
+// newDeepStats is newPartial for a deep network's statistics. Payload: for
+// each system, R then the packed Gram matrix.
+func newDeepStats(r *msg.DeepRequest, partition, rows int, dh *pb.DeepHeader, pool *msg.Pool) (msg.Partial, [][]float64, error) {
+	want := r.Systems()
+	switch {
+	case dh == nil:
+		return nil, nil, badReply("reply to a deep request has no deep header")
+	case len(dh.GetSystems()) != len(want):
+		return nil, nil, badReply("reply has %d systems, request %d", len(dh.GetSystems()), len(want))
+	case !finite(dh.GetYy(), dh.GetSse()):
+		return nil, nil, badReply("y^T y = %v, SSE = %v", dh.GetYy(), dh.GetSse())
+	}
+	d := &msg.DeepStats{Step: r.Step, Partition: partition, Rows: rows, YY: dh.GetYy(), SSE: dh.GetSse(), Flips: dh.GetFlips()}
+	var vs [][]float64
+	for i, layers := range want {
+		hs := dh.GetSystems()[i]
+		m := r.Net.UnknownsOf(layers)
+		if !slices.Equal(int32s(layers), hs.GetLayers()) || int64(hs.GetM()) != int64(m) {
+			d.Release(pool)
+			return nil, nil, badReply("reply's system %d is over layers %v with m = %d, request's over %v with m = %d", i, hs.GetLayers(), hs.GetM(), layers, m)
+		}
+		sy := msg.System{Layers: layers, M: m, R: make([]float64, m), Gram: pool.Get(linalg.PackedLen(m))}
+		d.Systems = append(d.Systems, sy)
+		vs = append(vs, sy.R, sy.Gram)
+	}
+	return d, vs, nil
+}
+
+// newMoments12 is newPartial for first or second moment sums. Payload:
+// SumYX, SumX, SumYXX.
+func newMoments12(r *msg.Moments12Request, partition, rows int, mh *pb.Moments12Header) (msg.Partial, [][]float64, error) {
+	switch {
+	case mh == nil:
+		return nil, nil, badReply("reply to a moments12 request has no moments12 header")
+	case int64(mh.GetOrder()) != int64(r.Order) || int64(mh.GetD()) != int64(r.D):
+		return nil, nil, badReply("reply has order %d, d = %d; request has order %d, d = %d", mh.GetOrder(), mh.GetD(), r.Order, r.D)
+	case !finite(mh.GetSumY()):
+		return nil, nil, badReply("sum of the labels is %v", mh.GetSumY())
+	}
+	m := &msg.Moments12{Partition: partition, Order: r.Order, Rows: rows, D: r.D, SumY: mh.GetSumY(), SumYX: make([]float64, r.D), SumX: make([]float64, r.D)}
+	if r.Order == 2 {
+		m.SumYXX = make([]float64, linalg.PackedLen(r.D))
+	}
+	return m, [][]float64{m.SumYX, m.SumX, m.SumYXX}, nil
+}
+
+// newMoment4 is newPartial for a fourth moment. Payload: the packed
+// symmetric tensor.
+func newMoment4(r *msg.Moment4Request, partition, rows int, mh *pb.Moment4Header) (msg.Partial, [][]float64, error) {
+	switch {
+	case mh == nil:
+		return nil, nil, badReply("reply to a moment4 request has no moment4 header")
+	case int64(mh.GetK()) != int64(r.K):
+		return nil, nil, badReply("reply has k = %d, request has %d", mh.GetK(), r.K)
+	}
+	m := &msg.Moment4{Partition: partition, Rows: rows, K: r.K, Sum: make([]float64, msg.Sym4Len(r.K))}
+	return m, [][]float64{m.Sum}, nil
 }
 
 func int32s(v []int) []int32 {
