@@ -3,6 +3,7 @@ package coordinator
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"altmin/linalg"
 	"altmin/model"
@@ -48,6 +49,17 @@ type DeepConfig struct {
 	// ||f(X) - y|| / ||y|| at the start of an outer iteration is at most
 	// FitTol; 0 disables.
 	FitTol float64
+	// Damping makes the solves monotone (see Damping), with the Joint
+	// schedule; nil is the plain step.
+	Damping *Damping
+	// Patience stops training when the validation loss (the training
+	// loss without validation rows) has not improved for that many
+	// accepted iterations; 0 disables.
+	Patience int
+	// Transform and Split are sent with every request: the standardization
+	// of the rows and the validation rows (nil: none).
+	Transform *msg.Affine
+	Split     *msg.Split
 	// Pool, when set, takes back the Gram buffers of reduced partials.
 	Pool *msg.Pool
 }
@@ -60,10 +72,12 @@ func DefaultDeepConfig() DeepConfig {
 
 // Validate checks the configuration.
 func (c DeepConfig) Validate() error {
-	if err := validateCommon(c.Partitions, c.MaxIters, c.Tol); err != nil {
+	if err := validateCommon(c.Partitions, c.MaxIters, c.Tol, c.Patience, c.Damping); err != nil {
 		return err
 	}
 	switch {
+	case c.Damping != nil && c.Schedule != Joint:
+		return fmt.Errorf("coordinator: damping needs the joint schedule, not %q", c.Schedule)
 	case c.Schedule != "" && c.Schedule != Sequential && c.Schedule != Simultaneous && c.Schedule != Joint:
 		return fmt.Errorf("coordinator: schedule %q, want sequential, simultaneous or joint", c.Schedule)
 	case !(c.FitTol >= 0) || math.IsInf(c.FitTol, 0):
@@ -91,6 +105,12 @@ type Deep struct {
 	// at the next evaluation.
 	pending Reason
 	stopped Reason
+	refresh bool // this step evaluates prev again, for its sums (Damping)
+	lm      DescentState
+	best    BestState
+
+	cur, acc deepSums // this step's reduced sums, the accepted iterate's
+	haveAcc  bool     // acc holds the sums of prev
 }
 
 // NewDeep returns a core starting from init (copied).
@@ -110,7 +130,7 @@ func NewDeep(cfg DeepConfig, init *model.Net) (*Deep, error) {
 	if err := init.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Deep{cfg: cfg, net: init.Clone(), layer: 1, got: round.NewSet(cfg.Partitions)}
+	c := &Deep{cfg: cfg, net: init.Clone(), layer: 1, got: round.NewSet(cfg.Partitions), lm: DescentState{cfg: cfg.Damping}}
 	c.net.Balance()
 	c.start = c.net.Clone()
 	return c, nil
@@ -127,7 +147,7 @@ func (c *Deep) Request() msg.Request {
 	if c.req != nil {
 		return c.req
 	}
-	r := &msg.DeepRequest{Step: c.step, Net: c.net.Clone()}
+	r := &msg.DeepRequest{Step: c.step, Net: c.net.Clone(), Transform: c.cfg.Transform, Split: c.cfg.Split}
 	if c.prev != nil {
 		r.Prev = c.prev.Clone()
 	}
@@ -161,8 +181,10 @@ func (c *Deep) Missing() []int { return c.got.Missing() }
 func (c *Deep) Ready() bool { return c.got.Ready() }
 
 // Advance implements Core: it reduces the received partials in partition
-// order, decides whether training stops at the current weights, and
-// otherwise solves the requested layers and moves to the next step.
+// order, judges the weights evaluated (accepted, or rejected with
+// Damping), decides whether training stops at them, and otherwise solves
+// the requested layers from the accepted iterate's sums and moves to the
+// next step.
 func (c *Deep) Advance() (Report, error) {
 	if c.stopped != Running {
 		return Report{}, ErrDone
@@ -171,23 +193,35 @@ func (c *Deep) Advance() (Report, error) {
 		return Report{}, fmt.Errorf("%w: step %d lacks partitions %v", ErrNotReady, c.step, c.Missing())
 	}
 	c.Request()
-	req := c.req
-	sum := c.reduce()
-	if sum.rows == 0 {
-		return Report{}, fmt.Errorf("%w: the partitions hold no rows", ErrNoSamples)
+	c.reduce()
+	if c.cur.rows == 0 {
+		return Report{}, fmt.Errorf("%w: the partitions hold no training rows", ErrNoSamples)
 	}
-	rep := Report{Iter: c.iter, Step: c.step, Rows: sum.rows, Loss: sum.sse / (2 * float64(sum.rows)), RelRes: relRes(sum.sse, sum.yy), Flips: sum.flips, Net: c.net.Clone()}
-	if req.Prev == nil {
-		rep.Flips = -1
+	rep := c.report(&c.cur)
+	if c.refresh { // the accepted iterate again: its sums, for the solve
+		c.refresh, rep.Refresh, rep.Accepted = false, true, true
+		c.cur, c.acc, c.haveAcc = c.acc, c.cur, true
+		return c.solveNext(rep)
 	}
+	accept, noDescent := c.lm.judge(rep.Loss)
+	rep.Accepted = accept
+	if accept {
+		c.prev, c.cur, c.acc, c.haveAcc = c.net, c.acc, c.cur, true
+		c.best.see(c.iter, bestLoss(rep), rep.Net)
+	}
+	rep.Best, rep.BestIter = c.best.Net.Clone(), c.best.Iter
 	if c.cfg.Schedule != Sequential || c.layer == 1 { // start of an outer iteration
 		switch {
 		case c.pending != Running:
 			rep.Stop = c.pending
-		case rep.RelRes <= c.cfg.FitTol:
+		case accept && rep.RelRes <= c.cfg.FitTol:
 			rep.Stop = Fit
+		case noDescent:
+			rep.Stop = NoDescent
 		case c.iter >= c.cfg.MaxIters:
 			rep.Stop = IterLimit
+		case c.cfg.Patience > 0 && accept && c.best.Since >= c.cfg.Patience:
+			rep.Stop = Patience
 		}
 	}
 	if rep.Stop != Running {
@@ -195,13 +229,41 @@ func (c *Deep) Advance() (Report, error) {
 		c.got.Release(c.cfg.Pool)
 		return rep, nil
 	}
-	next, err := c.solve(&rep, req.Systems(), sum.gs, sum.rs)
+	if !c.haveAcc { // rejected after a restore: evaluate the accepted iterate again
+		c.refresh, c.net = true, c.prev.Clone()
+		c.step++
+		c.req = nil
+		c.got.Release(c.cfg.Pool)
+		return rep, nil
+	}
+	return c.solveNext(rep)
+}
+
+// report returns the report of the weights evaluated in this step, from
+// their reduced sums.
+func (c *Deep) report(s *deepSums) Report {
+	rep := Report{Iter: c.iter, Step: c.step, Rows: s.rows, Loss: s.sse / (2 * float64(s.rows)), RelRes: relRes(s.sse, s.yy), Flips: s.flips,
+		Net: c.net.Clone(), R2: msg.R2(s.rows, s.sse, s.yy, s.sumY), Val: s.val, ValLoss: math.NaN(), ValR2: math.NaN()}
+	if s.val.Rows > 0 {
+		rep.ValLoss, rep.ValR2 = s.val.SSE/(2*float64(s.val.Rows)), msg.R2(s.val.Rows, s.val.SSE, s.val.YY, s.val.SumY)
+	}
+	if c.req.Prev == nil {
+		rep.Flips = -1
+	}
+	return rep
+}
+
+// solveNext solves the step's layers from the accepted iterate's sums,
+// records the solve in rep and moves to the next step.
+func (c *Deep) solveNext(rep Report) (Report, error) {
+	req := c.req
+	next, err := c.solve(&rep, req.Systems())
 	if err != nil {
 		return rep, err
 	}
 	rep.Layers = append([]int(nil), req.Layers...)
 	rep.Solved = true
-	c.prev, c.net = c.net, next
+	c.net = next
 	c.step++
 	c.req = nil
 	c.got.Release(c.cfg.Pool)
@@ -212,6 +274,9 @@ func (c *Deep) Advance() (Report, error) {
 	// End of an outer iteration.
 	c.layer = 1
 	c.net.Balance()
+	if c.cfg.Damping != nil {
+		c.start = c.prev // the accepted iterate, balanced when it was made
+	}
 	rep.Change = relChange(c.net, c.start)
 	if rep.Change < c.cfg.Tol {
 		c.pending = Tolerance
@@ -223,46 +288,58 @@ func (c *Deep) Advance() (Report, error) {
 
 // deepSums are a step's partials reduced in partition order.
 type deepSums struct {
-	rows    int
-	yy, sse float64
-	flips   int64
-	gs, rs  [][]float64 // per system: the packed Gram matrix, the right-hand side
+	rows          int
+	yy, sse, sumY float64
+	flips         int64
+	val           msg.Eval
+	gs, rs        [][]float64 // per system: the packed Gram matrix, the right-hand side
 }
 
-// reduce adds the received partials in partition order.
-func (c *Deep) reduce() deepSums {
+// reduce adds the received partials in partition order into the sums of
+// this step.
+func (c *Deep) reduce() {
 	systems := c.req.Systems()
 	s := deepSums{gs: make([][]float64, len(systems)), rs: make([][]float64, len(systems))}
 	for i, sy := range systems {
-		m := c.net.UnknownsOf(sy)
+		m := c.req.Unknowns(sy)
 		s.gs[i], s.rs[i] = make([]float64, linalg.PackedLen(m)), make([]float64, m)
 	}
 	for _, pa := range c.got.All() { // partition order: the only reduction order
 		p := pa.(*msg.DeepStats)
 		s.yy += p.YY
+		s.sumY += p.SumY
 		s.sse += p.SSE
 		s.rows += p.Rows
 		s.flips += p.Flips
+		s.val.Add(p.Val)
 		for i, sy := range p.Systems {
 			addTo(s.gs[i], sy.Gram)
 			addTo(s.rs[i], sy.R)
 		}
 	}
-	return s
+	c.cur = s
 }
 
-// solve solves every system for the change of its layers' weights and
-// returns the weights moved by it, recording the largest ridge and
-// condition number in rep.
-func (c *Deep) solve(rep *Report, systems [][]int, gs, rs [][]float64) (*model.Net, error) {
-	next := c.net.Clone()
+// solve solves every system for the change of its layers' weights (and of
+// the linear term, in a joint system) from the accepted iterate's sums,
+// damped with Damping, and returns the accepted weights moved by it,
+// recording the largest ridge and condition number in rep.
+func (c *Deep) solve(rep *Report, systems [][]int) (*model.Net, error) {
+	base := c.prev
+	next := base.Clone()
 	for i, sy := range systems {
-		m := len(rs[i])
+		g, r := c.acc.gs[i], c.acc.rs[i]
+		m := len(r)
+		if c.cfg.Damping != nil {
+			// The accepted sums serve every solve until a candidate is
+			// accepted: damp and penalize a copy.
+			g, r = c.lm.damp(slices.Clone(g), r, m, nil)
+		}
 		if len(sy) > 1 {
-			addGauge(gs[i], c.net, sy)
+			addGauge(g, m, base, sy)
 		}
 		delta := make([]float64, m)
-		sol, err := linalg.SolveNormal(delta, gs[i], rs[i], m, make([]float64, m))
+		sol, err := linalg.SolveNormal(delta, g, r, m, make([]float64, m))
 		if err != nil {
 			return nil, fmt.Errorf("coordinator: step %d (iteration %d), layers %v: %w", c.step, c.iter, sy, err)
 		}
@@ -273,14 +350,19 @@ func (c *Deep) solve(rep *Report, systems [][]int, gs, rs [][]float64) (*model.N
 			}
 			delta = delta[len(w):]
 		}
+		for j := range delta { // the linear term of a joint system
+			next.Skip[j] += delta[j]
+		}
 		rep.Ridge = math.Max(rep.Ridge, sol.Ridge)
 		rep.Cond = math.Max(rep.Cond, sol.Cond)
 	}
+	c.lm.Solved = c.lm.Lambda
+	rep.Lambda = c.lm.Lambda
 	return next, nil
 }
 
-// addGauge adds to the packed joint Gram matrix g over layers (ascending,
-// consecutive) the penalty alpha sum_j g_j g_j^T on the rescaling
+// addGauge adds to the packed joint Gram matrix g of m unknowns over layers
+// (ascending, consecutive; a linear term's unknowns after them) the penalty alpha sum_j g_j g_j^T on the rescaling
 // directions of the hidden units shared by two of the layers: for unit j of
 // layer l with l, l+1 both in the system, g_j is W_l's row j in layer l's
 // block and minus W_{l+1}'s column j in layer l+1's block, normalized. With
@@ -290,8 +372,7 @@ func (c *Deep) solve(rep *Report, systems [][]int, gs, rs [][]float64) (*model.N
 // component there; the penalty makes the solve pick the step with no
 // rescaling component, without changing it otherwise. alpha is the mean
 // diagonal of g.
-func addGauge(g []float64, n *model.Net, layers []int) {
-	m := n.UnknownsOf(layers)
+func addGauge(g []float64, m int, n *model.Net, layers []int) {
 	var trace float64
 	for a := 0; a < m; a++ {
 		trace += g[linalg.PackedIndex(m, a, a)]
@@ -355,9 +436,17 @@ func relChange(a, b *model.Net) float64 {
 // State implements Core. Partials received for the current step are not
 // part of it: a restored core asks for them again.
 func (c *Deep) State() State {
-	s := State{Iter: c.iter, Step: c.step, Layer: c.layer, Net: c.net.Clone(), Start: c.start.Clone(), Pending: c.pending, Stopped: c.stopped}
+	s := State{Iter: c.iter, Step: c.step, Layer: c.layer, Net: c.net.Clone(), Start: c.start.Clone(), Pending: c.pending, Stopped: c.stopped, Refresh: c.refresh}
 	if c.prev != nil {
 		s.Prev = c.prev.Clone()
+	}
+	if c.cfg.Damping != nil {
+		lm := c.lm
+		s.Descent = &lm
+	}
+	if c.best.Net != nil {
+		b := c.best.clone()
+		s.Best = &b
 	}
 	return s
 }
@@ -389,6 +478,13 @@ func (c *Deep) Restore(s State) error {
 		return fmt.Errorf("coordinator: state at step %d: previous weights are given exactly after step 0", s.Step)
 	case !reason(s.Pending) || !reason(s.Stopped):
 		return fmt.Errorf("coordinator: state has unknown stop reasons %q, %q", s.Pending, s.Stopped)
+	case (s.Descent != nil) != (c.cfg.Damping != nil) || (s.Refresh && s.Descent == nil):
+		return fmt.Errorf("coordinator: state of a run with%s damping", without(s.Descent != nil))
+	}
+	if s.Best != nil {
+		if err := valid("best", s.Best.Net, false); err != nil {
+			return err
+		}
 	}
 	for _, v := range []struct {
 		what     string
@@ -403,6 +499,15 @@ func (c *Deep) Restore(s State) error {
 	c.net, c.start, c.prev = s.Net.Clone(), s.Start.Clone(), nil
 	if s.Prev != nil {
 		c.prev = s.Prev.Clone()
+	}
+	c.refresh, c.haveAcc = s.Refresh, false
+	c.lm, c.best = DescentState{cfg: c.cfg.Damping}, BestState{}
+	if s.Descent != nil {
+		c.lm = *s.Descent
+		c.lm.cfg = c.cfg.Damping
+	}
+	if s.Best != nil {
+		c.best = s.Best.clone()
 	}
 	c.req = nil
 	c.got.Release(c.cfg.Pool)

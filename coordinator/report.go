@@ -27,12 +27,14 @@ const (
 	Fit        Reason = "fit"             // relative training residual <= FitTol (deep networks)
 	Tolerance  Reason = "tolerance"       // relative change of the weights below Tol
 	IterLimit  Reason = "iteration-limit" // MaxIters iterations done
+	NoDescent  Reason = "no-descent"      // no damped step lowers the training loss (Damping.Max)
+	Patience   Reason = "patience"        // the validation loss did not improve for Patience accepted iterations
 )
 
 // known reports whether r is a stop reason of this package.
 func (r Reason) known() bool {
 	switch r {
-	case Running, FixedPoint, Fit, Tolerance, IterLimit:
+	case Running, FixedPoint, Fit, Tolerance, IterLimit, NoDescent, Patience:
 		return true
 	}
 	return false
@@ -103,6 +105,25 @@ type Report struct {
 	// Next is the solution of a 1-hidden-layer model's solve (a copy);
 	// nil when training stopped, and for deep networks.
 	Next *model.Net
+
+	// Accepted reports that the weights evaluated were accepted (always,
+	// without Damping); Lambda is the damping of this round's solve.
+	Accepted bool
+	Lambda   float64
+	// Refresh marks a round that evaluated the accepted iterate again,
+	// after a resume, for the statistics a rejection needs: not an
+	// iteration (Iter is the next one's).
+	Refresh bool
+	// R2 is the training R^2; Val the validation rows' sums (zero without
+	// a validation split), ValLoss = Val.SSE / (2 Val.Rows), ValR2 theirs.
+	R2      float64
+	Val     msg.Eval
+	ValLoss float64
+	ValR2   float64
+	// Best is the best accepted iterate so far (by validation loss, or by
+	// training loss without validation rows) and BestIter its iteration.
+	Best     *model.Net
+	BestIter int
 }
 
 // State is a core's complete state between rounds, for checkpoints: a core
@@ -116,8 +137,15 @@ type State struct {
 	// schedule, 1-based); 0 otherwise.
 	Layer   int        `json:"layer,omitempty"`
 	Net     *model.Net `json:"net"`             // current weights
-	Prev    *model.Net `json:"prev,omitempty"`  // weights of the previous round; nil at the first
+	Prev    *model.Net `json:"prev,omitempty"`  // weights of the previous round (the accepted iterate with Damping); nil at the first
 	Start   *model.Net `json:"start,omitempty"` // deep networks: balanced weights at the start of the iteration
 	Pending Reason     `json:"pending,omitempty"`
 	Stopped Reason     `json:"stopped,omitempty"`
+	// Round counts the rounds (iterations and refreshes), Refresh marks
+	// a refresh to come, Descent is the damping state, Best the best
+	// accepted iterate.
+	Round   int           `json:"round,omitempty"`
+	Refresh bool          `json:"refresh,omitempty"`
+	Descent *DescentState `json:"descent,omitempty"`
+	Best    *BestState    `json:"best,omitempty"`
 }

@@ -29,7 +29,7 @@ type ShallowConfig struct {
 	Method     Method // AM (also when empty) or GD
 	Spec       model.Spec
 	Partitions int     // P, number of partitions; the data are rows split into P contiguous ranges
-	MaxIters   int     // maximum number of least-squares solves; 0 evaluates the start only
+	MaxIters   int     // maximum number of solves; 0 evaluates the start only
 	Tol        float64 // stop when ||U_{t+1} - U_t||_F / ||U_t||_F < Tol; 0 disables
 	// Step is GD's step size eta; 0 means the papers' rule
 	// eta = 2 / (s_min^2 + s_max^2), s the extreme singular values of
@@ -38,6 +38,17 @@ type ShallowConfig struct {
 	// iteration, to a relative accuracy of about 1e-4, with the full
 	// eigendecomposition as fallback).
 	Step float64
+	// Damping makes the AM solves monotone (see Damping); nil is the
+	// papers' plain step. GD is never damped.
+	Damping *Damping
+	// Patience stops training when the validation loss (the training
+	// loss without validation rows) has not improved for that many
+	// accepted iterations; 0 disables.
+	Patience int
+	// Transform and Split are sent with every request: the standardization
+	// of the rows and the validation rows (nil: none).
+	Transform *msg.Affine
+	Split     *msg.Split
 	// Pool, when set, takes back the Gram buffers of reduced partials.
 	Pool *msg.Pool
 }
@@ -47,7 +58,7 @@ type ShallowConfig struct {
 const DefaultPartitions = 8
 
 // DefaultShallowConfig returns the defaults: 8 partitions, 50 iterations,
-// Tol 1e-12.
+// Tol 1e-12, the papers' plain step.
 func DefaultShallowConfig() ShallowConfig {
 	return ShallowConfig{Partitions: DefaultPartitions, MaxIters: 50, Tol: 1e-12}
 }
@@ -60,7 +71,7 @@ func (c ShallowConfig) Validate() error {
 	if c.Spec.Kind == model.Deep {
 		return fmt.Errorf("coordinator: the 1-hidden-layer core cannot train a deep model (use NewDeep)")
 	}
-	if err := validateCommon(c.Partitions, c.MaxIters, c.Tol); err != nil {
+	if err := validateCommon(c.Partitions, c.MaxIters, c.Tol, c.Patience, c.Damping); err != nil {
 		return err
 	}
 	switch {
@@ -68,12 +79,14 @@ func (c ShallowConfig) Validate() error {
 		return fmt.Errorf("coordinator: method %q, want am or gd", c.Method)
 	case !(c.Step >= 0) || math.IsInf(c.Step, 0):
 		return fmt.Errorf("coordinator: step = %v, need a finite value >= 0", c.Step)
+	case c.Method == GD && c.Damping != nil:
+		return fmt.Errorf("coordinator: gradient descent is not damped")
 	}
 	return nil
 }
 
 // validateCommon checks the settings every core has.
-func validateCommon(partitions, maxIters int, tol float64) error {
+func validateCommon(partitions, maxIters int, tol float64, patience int, d *Damping) error {
 	switch {
 	case partitions < 1:
 		return fmt.Errorf("coordinator: partitions = %d, need at least 1", partitions)
@@ -81,47 +94,70 @@ func validateCommon(partitions, maxIters int, tol float64) error {
 		return fmt.Errorf("coordinator: iters = %d, need >= 0", maxIters)
 	case !(tol >= 0) || math.IsInf(tol, 0):
 		return fmt.Errorf("coordinator: tol = %v, need a finite value >= 0", tol)
+	case patience < 0:
+		return fmt.Errorf("coordinator: patience = %d, need >= 0", patience)
 	}
-	return nil
+	return d.validate()
 }
 
 // Shallow is the core of the 1-hidden-layer models, y = sum_q v_q
-// relu(u_q . x) with fixed output signs v: each iteration evaluates the
-// effective weights U_t on every partition (msg.StatsRequest) and solves
-// the normal equations of the least-squares step with the activation
-// patterns held for U_{t+1}.
+// relu(u_q . x) (+ w . x with a linear term) with fixed output signs v:
+// each round evaluates the weights on every partition (msg.StatsRequest)
+// and solves the normal equations of the least-squares step with the
+// activation patterns held. The weights are the effective weights U,
+// k x d, followed by the linear term's d weights.
 type Shallow struct {
 	cfg     ShallowConfig
-	iter    int
-	u, prev []float64
-	req     *msg.StatsRequest // the current round's, made on demand
+	iter    int       // solves done
+	round   int       // requests made: iterations and refreshes
+	u       []float64 // the weights evaluated in this round
+	prev    []float64 // the accepted iterate (the previous weights without damping); nil in round 0
+	req     *msg.StatsRequest
 	got     round.Set
-	skipped []int // partitions given up for this iteration (Skip)
+	skipped []int // partitions given up for this round (Skip)
 	pending Reason
 	stopped Reason
+	refresh bool // this round evaluates prev again, for its sums
+	lm      DescentState
+	best    BestState
 
-	gsum, rsum []float64 // Advance's sums, reused
+	cur, acc sums // this round's reduced sums, the accepted iterate's
+	haveAcc  bool // acc holds the sums of prev
 }
 
-// NewShallow returns a core starting from the effective weights u0 (k x d).
+// sums are reduced statistics: the packed Gram matrix, the right-hand
+// side, the scalars.
+type sums struct {
+	g, r          []float64
+	rows          int
+	yy, sse, sumY float64
+	flips         int64
+	val           msg.Eval
+}
+
+// NewShallow returns a core starting from the effective weights u0 (k x d,
+// then the linear term's d weights).
 func NewShallow(cfg ShallowConfig, u0 []float64) (*Shallow, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if len(u0) != cfg.Spec.M() {
-		return nil, fmt.Errorf("coordinator: %d initial weights, want k*d = %d", len(u0), cfg.Spec.M())
+		return nil, fmt.Errorf("coordinator: %d initial weights, want %d", len(u0), cfg.Spec.M())
 	}
-	return &Shallow{cfg: cfg, u: slices.Clone(u0), got: round.NewSet(cfg.Partitions)}, nil
+	return &Shallow{cfg: cfg, u: slices.Clone(u0), got: round.NewSet(cfg.Partitions), lm: DescentState{cfg: cfg.Damping}}, nil
 }
 
 // net returns u as the weights of a network of one hidden layer.
 func (c *Shallow) net(u []float64) *model.Net {
 	s := c.cfg.Spec
-	return &model.Net{Dims: []int{s.D, s.K}, W: [][]float64{slices.Clone(u)}, V: slices.Clone(s.Signs)}
+	n := &model.Net{Dims: []int{s.D, s.K}, W: [][]float64{slices.Clone(u[:s.K*s.D])}, V: slices.Clone(s.Signs)}
+	if s.Linear {
+		n.Skip = slices.Clone(u[s.K*s.D:])
+	}
+	return n
 }
 
-// weights returns the effective weights of a state's network, checking
-// its shape.
+// weights returns the weights of a state's network, checking its shape.
 func (c *Shallow) weights(what string, n *model.Net, optional bool) ([]float64, error) {
 	s := c.cfg.Spec
 	switch {
@@ -129,25 +165,34 @@ func (c *Shallow) weights(what string, n *model.Net, optional bool) ([]float64, 
 		return nil, nil
 	case n == nil:
 		return nil, fmt.Errorf("coordinator: state has no %s weights", what)
-	case !slices.Equal(n.Dims, []int{s.D, s.K}) || len(n.W) != 1 || !slices.Equal(n.V, s.Signs):
+	case !slices.Equal(n.Dims, []int{s.D, s.K}) || len(n.W) != 1 || !slices.Equal(n.V, s.Signs) || (n.Skip != nil) != s.Linear:
 		return nil, fmt.Errorf("coordinator: state's %s weights have widths %v and signs %v, the model %v and %v", what, n.Dims, n.V, []int{s.D, s.K}, s.Signs)
 	}
 	if err := n.Validate(); err != nil {
 		return nil, fmt.Errorf("coordinator: state's %s weights: %w", what, err)
 	}
-	return slices.Clone(n.W[0]), nil
+	return append(slices.Clone(n.W[0]), n.Skip...), nil
 }
 
 // State implements Core.
 func (c *Shallow) State() State {
-	st := State{Iter: c.iter, Step: c.iter, Net: c.net(c.u), Pending: c.pending, Stopped: c.stopped}
+	st := State{Iter: c.iter, Step: c.round, Net: c.net(c.u), Pending: c.pending, Stopped: c.stopped, Refresh: c.refresh}
 	if c.prev != nil {
 		st.Prev = c.net(c.prev)
+	}
+	if c.cfg.Damping != nil {
+		lm := c.lm
+		st.Descent = &lm
+	}
+	if c.best.Net != nil {
+		b := c.best.clone()
+		st.Best = &b
 	}
 	return st
 }
 
-// Restore implements Core.
+// Restore implements Core. The accepted iterate's sums are not part of a
+// state: a rejection after a restore evaluates it again first (a refresh).
 func (c *Shallow) Restore(st State) error {
 	u, err := c.weights("current", st.Net, false)
 	if err != nil {
@@ -157,20 +202,43 @@ func (c *Shallow) Restore(st State) error {
 	if err != nil {
 		return err
 	}
+	if st.Best != nil {
+		if _, err := c.weights("best", st.Best.Net, false); err != nil {
+			return err
+		}
+	}
 	switch {
-	case st.Iter < 0 || st.Step != st.Iter || st.Layer != 0 || st.Start != nil:
+	case st.Iter < 0 || st.Step < st.Iter || st.Layer != 0 || st.Start != nil:
 		return fmt.Errorf("coordinator: state at iteration %d, step %d, layer %d is not one of a 1-hidden-layer model", st.Iter, st.Step, st.Layer)
-	case (prev == nil) != (st.Iter == 0):
-		return fmt.Errorf("coordinator: state at iteration %d: previous weights are given exactly after iteration 0", st.Iter)
+	case (prev == nil) != (st.Step == 0):
+		return fmt.Errorf("coordinator: state at round %d: previous weights are given exactly after round 0", st.Step)
 	case !st.Pending.known() || !st.Stopped.known() || st.Pending == Fit || st.Stopped == Fit:
 		return fmt.Errorf("coordinator: state has unknown stop reasons %q, %q", st.Pending, st.Stopped)
+	case (st.Descent != nil) != (c.cfg.Damping != nil) || (st.Refresh && st.Descent == nil):
+		return fmt.Errorf("coordinator: state of a run with%s damping", without(st.Descent != nil))
 	}
-	c.iter, c.u, c.prev = st.Iter, u, prev
+	c.iter, c.round, c.u, c.prev, c.refresh = st.Iter, st.Step, u, prev, st.Refresh
 	c.pending, c.stopped = st.Pending, st.Stopped
+	c.lm, c.best, c.haveAcc = DescentState{cfg: c.cfg.Damping}, BestState{}, false
+	if st.Descent != nil {
+		c.lm = *st.Descent
+		c.lm.cfg = c.cfg.Damping
+	}
+	if st.Best != nil {
+		c.best = st.Best.clone()
+	}
 	c.req = nil
 	c.got.Release(c.cfg.Pool)
 	c.skipped = nil
 	return nil
+}
+
+// without returns "" or "out".
+func without(has bool) string {
+	if has {
+		return ""
+	}
+	return "out"
 }
 
 // Iter returns the current iteration.
@@ -179,12 +247,22 @@ func (c *Shallow) Iter() int { return c.iter }
 // Stopped implements Core.
 func (c *Shallow) Stopped() Reason { return c.stopped }
 
-// Request implements Core: the statistics request of the current
-// iteration.
+// signs returns the output signs of the request: the model's, and +1 for
+// the linear unit.
+func (c *Shallow) signs() []float64 {
+	s := slices.Clone(c.cfg.Spec.Signs)
+	if c.cfg.Spec.Linear {
+		s = append(s, 1)
+	}
+	return s
+}
+
+// Request implements Core: the statistics request of the current round.
 func (c *Shallow) Request() msg.Request {
 	if c.req == nil {
 		s := c.cfg.Spec
-		c.req = &msg.StatsRequest{Iter: c.iter, D: s.D, Signs: slices.Clone(s.Signs), U: slices.Clone(c.u)}
+		c.req = &msg.StatsRequest{Iter: c.round, D: s.D, Signs: c.signs(), U: slices.Clone(c.u), Linear: s.Linear,
+			Transform: c.cfg.Transform, Split: c.cfg.Split}
 		if c.prev != nil {
 			c.req.Prev = slices.Clone(c.prev)
 		}
@@ -201,17 +279,17 @@ func (c *Shallow) Offer(p msg.Partial) error {
 }
 
 // Skip implements Core: partition p's samples are left out of this
-// iteration's solve; training does not stop at a fixed point in a degraded
-// iteration.
+// round's solve; training does not stop at a fixed point in a degraded
+// round.
 func (c *Shallow) Skip(p int) error {
 	if c.stopped != Running {
 		return ErrDone
 	}
-	if err := c.got.Check(p, c.iter, c.iter); err != nil {
+	if err := c.got.Check(p, c.round, c.round); err != nil {
 		return err
 	}
 	m := c.cfg.Spec.M()
-	c.got.Put(p, &msg.Stats{Iter: c.iter, Partition: p, M: m, Gram: make([]float64, linalg.PackedLen(m)), R: make([]float64, m)})
+	c.got.Put(p, &msg.Stats{Iter: c.round, Partition: p, M: m, Gram: make([]float64, linalg.PackedLen(m)), R: make([]float64, m)})
 	c.skipped = append(c.skipped, p)
 	return nil
 }
@@ -223,8 +301,9 @@ func (c *Shallow) Missing() []int { return c.got.Missing() }
 func (c *Shallow) Ready() bool { return c.got.Ready() }
 
 // Advance implements Core: it reduces the partials in partition order,
-// decides whether training stops at U_t, and otherwise solves for U_{t+1}
-// (or takes a gradient step) and moves to the next iteration.
+// judges the weights evaluated (accepted, or rejected with Damping),
+// decides whether training stops, and otherwise solves for the next
+// weights (or takes a gradient step) from the accepted iterate's sums.
 func (c *Shallow) Advance() (Report, error) {
 	if c.stopped != Running {
 		return Report{}, ErrDone
@@ -232,87 +311,140 @@ func (c *Shallow) Advance() (Report, error) {
 	if !c.Ready() {
 		return Report{}, fmt.Errorf("%w: iteration %d lacks partitions %v", ErrNotReady, c.iter, c.Missing())
 	}
-	rows, yy, sse, flips := c.reduce()
-	if rows == 0 {
-		return Report{}, fmt.Errorf("%w: the partitions hold no rows", ErrNoSamples)
+	c.reduce()
+	if c.cur.rows == 0 {
+		return Report{}, fmt.Errorf("%w: the partitions hold no training rows", ErrNoSamples)
 	}
-	rep := Report{Iter: c.iter, Step: c.iter, Rows: rows, Loss: sse / (2 * float64(rows)), RelRes: relRes(sse, yy), Flips: flips,
-		Net: c.net(c.u), Skipped: slices.Sorted(slices.Values(c.skipped))}
-	if c.iter == 0 {
-		rep.Flips = -1
+	rep := c.report(&c.cur)
+	flips := c.cur.flips
+	if c.refresh { // the accepted iterate again: its sums, for the solve
+		c.refresh, rep.Refresh, rep.Accepted = false, true, true
+		c.cur, c.acc, c.haveAcc = c.acc, c.cur, true
+		return c.solveNext(rep)
 	}
+	accept, noDescent := c.lm.judge(rep.Loss)
+	rep.Accepted = accept
+	if accept {
+		c.prev, c.cur, c.acc, c.haveAcc = c.u, c.acc, c.cur, true
+		c.best.see(c.iter, bestLoss(rep), rep.Net)
+	}
+	rep.Best, rep.BestIter = c.best.Net.Clone(), c.best.Iter
 	switch {
 	case c.pending != Running:
 		rep.Stop = c.pending
-	case c.iter > 0 && flips == 0 && c.cfg.Method != GD && len(c.skipped) == 0:
+	case accept && c.round > 0 && flips == 0 && c.lm.Solved == 0 && c.cfg.Method != GD && len(c.skipped) == 0:
 		rep.Stop = FixedPoint
+	case noDescent:
+		rep.Stop = NoDescent
 	case c.iter >= c.cfg.MaxIters:
 		rep.Stop = IterLimit
+	case c.cfg.Patience > 0 && accept && c.best.Since >= c.cfg.Patience:
+		rep.Stop = Patience
 	}
 	if rep.Stop != Running {
 		c.stopped = rep.Stop
 		c.endRound()
 		return rep, nil
 	}
-	next, err := c.step(&rep, rows)
+	if !c.haveAcc { // rejected after a restore: evaluate the accepted iterate again
+		c.refresh, c.u = true, slices.Clone(c.prev)
+		c.round++
+		c.endRound()
+		return rep, nil
+	}
+	return c.solveNext(rep)
+}
+
+// report returns the report of the weights evaluated in this round, from
+// their reduced sums.
+func (c *Shallow) report(s *sums) Report {
+	rep := Report{Iter: c.iter, Step: c.round, Rows: s.rows, Loss: s.sse / (2 * float64(s.rows)), RelRes: relRes(s.sse, s.yy),
+		Flips: s.flips, Net: c.net(c.u), Skipped: slices.Sorted(slices.Values(c.skipped)), R2: msg.R2(s.rows, s.sse, s.yy, s.sumY),
+		Val: s.val, ValLoss: math.NaN(), ValR2: math.NaN()}
+	if s.val.Rows > 0 {
+		rep.ValLoss, rep.ValR2 = s.val.SSE/(2*float64(s.val.Rows)), msg.R2(s.val.Rows, s.val.SSE, s.val.YY, s.val.SumY)
+	}
+	if c.round == 0 {
+		rep.Flips = -1
+	}
+	return rep
+}
+
+// bestLoss is the loss the best iterate is chosen by: the validation
+// loss, or the training loss without validation rows.
+func bestLoss(rep Report) float64 {
+	if rep.Val.Rows > 0 {
+		return rep.ValLoss
+	}
+	return rep.Loss
+}
+
+// solveNext solves for the weights of the next round from the accepted
+// iterate's sums, records the solve in rep and moves to the next round.
+func (c *Shallow) solveNext(rep Report) (Report, error) {
+	next, err := c.step(&rep)
 	if err != nil {
 		return rep, err
 	}
-	rep.Change = relChangeOf(next, c.u)
+	rep.Change = relChangeOf(next, c.prev)
 	if rep.Change < c.cfg.Tol {
 		c.pending = Tolerance
 	}
-	c.prev, c.u = c.u, next
+	c.u = next
 	c.iter++
+	c.round++
 	c.endRound()
 	rep.Next = c.net(c.u)
 	return rep, nil
 }
 
-// reduce adds the received partials in partition order into the core's
-// sums of the Gram matrices and right-hand sides, and returns the totals
-// of the scalars.
-func (c *Shallow) reduce() (rows int, yy, sse float64, flips int64) {
+// reduce adds the received partials in partition order into the sums of
+// this round.
+func (c *Shallow) reduce() {
 	m := c.cfg.Spec.M()
-	// The sums are reused from one iteration to the next: at m = 1000 the
+	s := &c.cur
+	// The sums are reused from one round to the next: at m = 1000 the
 	// Gram matrix is 4 MB, and fresh memory costs more than the sum.
-	c.gsum = grow(c.gsum, linalg.PackedLen(m))
-	c.rsum = grow(c.rsum, m)
+	*s = sums{g: grow(s.g, linalg.PackedLen(m)), r: grow(s.r, m)}
 	for _, p := range c.got.All() { // partition order: the only reduction order
-		s := p.(*msg.Stats)
-		addTo(c.gsum, s.Gram)
-		addTo(c.rsum, s.R)
-		yy += s.YY
-		sse += s.SSE
-		rows += s.Rows
-		flips += s.Flips
+		st := p.(*msg.Stats)
+		addTo(s.g, st.Gram)
+		addTo(s.r, st.R)
+		s.yy += st.YY
+		s.sumY += st.SumY
+		s.sse += st.SSE
+		s.rows += st.Rows
+		s.flips += st.Flips
+		s.val.Add(st.Val)
 	}
-	return rows, yy, sse, flips
 }
 
-// step returns the next weights from the reduced sums: the least-squares
-// solution (AM) or a gradient step (GD), recording the solve in rep.
-func (c *Shallow) step(rep *Report, rows int) ([]float64, error) {
+// step returns the next weights from the accepted iterate's sums: the
+// (damped) least-squares solution (AM) or a gradient step (GD), recording
+// the solve in rep.
+func (c *Shallow) step(rep *Report) ([]float64, error) {
 	m := c.cfg.Spec.M()
-	g, r := c.gsum, c.rsum
+	g, r := c.acc.g, c.acc.r
 	next := make([]float64, m)
 	if c.cfg.Method == GD {
 		eta := c.cfg.Step
 		if eta == 0 {
 			var err error
-			if eta, err = linalg.StepRule(g, m, rows); err != nil {
+			if eta, err = linalg.StepRule(g, m, c.acc.rows); err != nil {
 				return nil, fmt.Errorf("coordinator: iteration %d: %w", c.iter, err)
 			}
 		}
-		linalg.GradientStep(next, g, r, c.u, m, rows, eta)
+		linalg.GradientStep(next, g, r, c.prev, m, c.acc.rows, eta)
 		rep.Solved, rep.StepSize = true, eta
 		return next, nil
 	}
-	sol, err := linalg.SolveNormal(next, g, r, m, c.u)
+	gd, rd := c.lm.damp(g, r, m, c.prev)
+	sol, err := linalg.SolveNormal(next, gd, rd, m, c.prev)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: iteration %d: %w", c.iter, err)
 	}
-	rep.Solved, rep.Ridge, rep.Cond = true, sol.Ridge, sol.Cond
+	c.lm.Solved = c.lm.Lambda
+	rep.Solved, rep.Ridge, rep.Cond, rep.Lambda = true, sol.Ridge, sol.Cond, c.lm.Lambda
 	return next, nil
 }
 

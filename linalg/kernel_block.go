@@ -6,7 +6,7 @@ import "slices"
 
 // statsJob holds what one call of Stats passes to its blocks.
 type statsJob struct {
-	x      features
+	x      Rows
 	y      []float64
 	d, ldx int
 	dp     int // stripLen(ldx)

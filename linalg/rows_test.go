@@ -65,7 +65,7 @@ func TestFloat32RowsSameBits(t *testing.T) {
 				continue // keep the test short
 			}
 			ws.stats(g64, r64, x, y, c.d, pat, signs, b)
-			ws32.statsOf(g32, r32, features{f32: x32, d: c.d}, y, pat, signs, b)
+			ws32.statsOf(g32, r32, Rows{F32: x32, D: c.d}, y, pat, signs, b)
 			if !slices.Equal(g64, g32) || !slices.Equal(r64, r32) {
 				t.Fatalf("%v, b=%d: float32 rows differ from float64 rows", c, b)
 			}
@@ -94,7 +94,7 @@ func TestGather32(t *testing.T) {
 				dst[i] = -1
 			}
 			if kernel == "dispatch" {
-				features{f32: x, d: d}.gather(dst, ldx, idx, n)
+				Rows{F32: x, D: d}.gather(dst, ldx, idx, n)
 			} else {
 				gather32Go(dst, ldx, x, d, idx[:n])
 			}
@@ -132,7 +132,7 @@ func TestFloat32PanicsOnBadDimensions(t *testing.T) {
 		ComputePatterns32(pat, nil, make([]float32, 7), 3, make([]float64, 6), []float64{1, 1})
 	})
 	panics("gather32 bad index", func() {
-		features{f32: make([]float32, 6), d: 3}.gather(make([]float64, 8), 4, []int32{2}, 1)
+		Rows{F32: make([]float32, 6), D: 3}.gather(make([]float64, 8), 4, []int32{2}, 1)
 	})
 }
 

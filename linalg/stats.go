@@ -32,6 +32,9 @@ func (p *Patterns) Slice(lo, hi int) *Patterns {
 	return &Patterns{Rows: hi - lo, K: p.K, Words: p.Words, Bits: p.Bits[lo*p.Words : hi*p.Words]}
 }
 
+// Clear clears row i's bits.
+func (p *Patterns) Clear(i int) { clear(p.Bits[i*p.Words : (i+1)*p.Words]) }
+
 // Flips returns the number of pattern bits that differ between p and o.
 func (p *Patterns) Flips(o *Patterns) int64 {
 	if len(p.Bits) != len(o.Bits) {
@@ -54,16 +57,20 @@ func (p *Patterns) Flips(o *Patterns) int64 {
 // kernels. The rows are taken four at a time against blocks of up to twelve
 // neurons (a 4 x 12 register tile); it allocates O(d*k) scratch per call.
 func ComputePatterns(pat *Patterns, pred, x []float64, d int, u, signs []float64) {
-	computePatterns(pat, pred, features{f64: x, d: d}, u, signs)
+	Rows{F64: x, D: d}.Patterns(pat, pred, u, signs, 0)
 }
 
-// computePatterns is ComputePatterns for rows held as float64 or float32.
-func computePatterns(pat *Patterns, pred []float64, x features, u, signs []float64) {
-	k, d := len(signs), x.d
+// Patterns is ComputePatterns for the rows x, whose last linear units are
+// linear: such a unit's bit is set on every row (its design row is
+// signs[q] x_i, unconditionally) and it adds signs[q] z_iq to the
+// prediction, instead of signs[q] relu(z_iq).
+func (x Rows) Patterns(pat *Patterns, pred, u, signs []float64, linear int) {
+	k, d := len(signs), x.D
 	rows := pat.Rows
-	if d < 0 || x.len() != rows*d || len(u) != k*d || pat.K != k || pred != nil && len(pred) < rows {
+	if d < 0 || x.len() != rows*d || len(u) != k*d || pat.K != k || pred != nil && len(pred) < rows || linear < 0 || linear > k {
 		panic("linalg: bad dimensions in ComputePatterns")
 	}
+	kr := k - linear // the ReLU units
 	clear(pat.Bits)
 	if pred != nil {
 		clear(pred[:rows])
@@ -98,6 +105,9 @@ func computePatterns(pat *Patterns, pred []float64, x features, u, signs []float
 				// +Inf (NaN and the negatives are above, +0 wraps around).
 				b := math.Float64bits(s)
 				_, on := bits.Sub64(b-1, 0x7ff0000000000000, 0)
+				if q >= kr { // a linear unit
+					on, b = 1, math.Float64bits(s)
+				}
 				w |= on << (uint(q) % 64)
 				// relu(s); adding signs[q] * +0 leaves out unchanged.
 				out += signs[q] * math.Float64frombits(b&-on)
@@ -161,12 +171,12 @@ type StatsWorkspace struct {
 // B^T B; rows with no active neuron cost nothing. The result is a
 // deterministic function of the inputs.
 func Stats(ws *StatsWorkspace, g, r, x, y []float64, d int, pat *Patterns, signs []float64) {
-	statsRows(ws, g, r, features{f64: x, d: d}, y, pat, signs)
+	Rows{F64: x, D: d}.Stats(ws, g, r, y, pat, signs)
 }
 
-// statsRows is Stats for rows held as float64 or float32.
-func statsRows(ws *StatsWorkspace, g, r []float64, x features, y []float64, pat *Patterns, signs []float64) {
-	k, d := len(signs), x.d
+// Stats is Stats for the rows x.
+func (x Rows) Stats(ws *StatsWorkspace, g, r, y []float64, pat *Patterns, signs []float64) {
+	k, d := len(signs), x.D
 	m := d * k
 	rows := pat.Rows
 	if d < 0 || x.len() != rows*d || len(y) != rows || len(g) != PackedLen(m) || len(r) != m || pat.K != k {
@@ -186,12 +196,12 @@ func statsRows(ws *StatsWorkspace, g, r []float64, x features, y []float64, pat 
 // stats is Stats with block size b, 1 <= b <= min(k, maxBlockBits), for
 // non-empty inputs whose dimensions Stats has checked.
 func (ws *StatsWorkspace) stats(g, r, x, y []float64, d int, pat *Patterns, signs []float64, b int) {
-	ws.statsOf(g, r, features{f64: x, d: d}, y, pat, signs, b)
+	ws.statsOf(g, r, Rows{F64: x, D: d}, y, pat, signs, b)
 }
 
 // statsOf is stats for rows held as float64 or float32.
-func (ws *StatsWorkspace) statsOf(g, r []float64, x features, y []float64, pat *Patterns, signs []float64, b int) {
-	k, d := len(signs), x.d
+func (ws *StatsWorkspace) statsOf(g, r []float64, x Rows, y []float64, pat *Patterns, signs []float64, b int) {
+	k, d := len(signs), x.D
 	ldx := padTo4(d)
 	dp := stripLen(ldx)
 	j := &statsJob{x: x, y: y, d: d, ldx: ldx, dp: dp, k: k, b: b, pat: pat,

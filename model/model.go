@@ -37,6 +37,9 @@ type Spec struct {
 	Hidden []int     `json:"hidden,omitempty"`
 	Signs  []float64 `json:"signs"` // output signs, each +1 or -1, length K
 	Bias   bool      `json:"bias"`  // a constant-1 feature is appended to inputs
+	// Linear adds a linear term of the input (Net.Skip) to the output;
+	// with Bias, its last weight is the output's bias.
+	Linear bool `json:"linear,omitempty"`
 }
 
 // ParseKind parses a model name.
@@ -57,11 +60,15 @@ func (s Spec) Dims() []int {
 	return []int{s.D, s.K}
 }
 
-// M returns the number of unknowns: D*K, or a deep model's weights.
+// M returns the number of unknowns: D*K, or a deep model's weights, and D
+// more with a linear term.
 func (s Spec) M() int {
 	dims, m := s.Dims(), 0
 	for l := 1; l < len(dims); l++ {
 		m += dims[l] * dims[l-1]
+	}
+	if s.Linear {
+		m += s.D
 	}
 	return m
 }
@@ -71,6 +78,9 @@ func (s Spec) M() int {
 func (s Spec) Shape() *Net {
 	n := NewNet(s.Dims()...)
 	n.V = append([]float64(nil), s.Signs...)
+	if s.Linear {
+		n.Skip = make([]float64, s.D)
+	}
 	return n
 }
 

@@ -5,10 +5,10 @@ import (
 	"math"
 )
 
-// Net is a bias-free ReLU network with L >= 1 hidden layers and a fixed
-// output layer of signs:
+// Net is a bias-free ReLU network with L >= 1 hidden layers, a fixed
+// output layer of signs and an optional linear term:
 //
-//	h_0 = x,  h_l = relu(W_l h_{l-1}) (l = 1..L),  f(x) = V . h_L.
+//	h_0 = x,  h_l = relu(W_l h_{l-1}) (l = 1..L),  f(x) = V . h_L + Skip . x.
 //
 // Dims holds the widths n_0 = d, n_1 = k1, ..., n_L; W[l-1] is W_l, an
 // n_l x n_{l-1} matrix stored row-major (W[l-1][q*n_{l-1}+j] is the weight of
@@ -18,6 +18,9 @@ type Net struct {
 	Dims []int
 	W    [][]float64
 	V    []float64
+	// Skip, when not nil, holds n_0 weights of a linear term of the input
+	// (with a constant-1 feature, its weight is the output's bias).
+	Skip []float64 `json:",omitempty"`
 }
 
 // NewNet returns a network of the given widths with zero weights and all
@@ -78,6 +81,14 @@ func (n *Net) Validate() error {
 			}
 		}
 	}
+	if n.Skip != nil && len(n.Skip) != n.Dims[0] {
+		return fmt.Errorf("%w: %d linear weights for %d inputs", ErrSpec, len(n.Skip), n.Dims[0])
+	}
+	for _, x := range n.Skip {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("%w: a non-finite linear weight", ErrSpec)
+		}
+	}
 	if len(n.V) != n.Dims[n.Layers()] {
 		return fmt.Errorf("%w: %d output signs for %d units", ErrSpec, len(n.V), n.Dims[n.Layers()])
 	}
@@ -89,9 +100,10 @@ func (n *Net) Validate() error {
 	return nil
 }
 
-// SameShape reports whether o has the widths and signs of n.
+// SameShape reports whether o has the widths and signs of n, and a linear
+// term when n has one.
 func (n *Net) SameShape(o *Net) bool {
-	if len(n.Dims) != len(o.Dims) || len(n.V) != len(o.V) {
+	if len(n.Dims) != len(o.Dims) || len(n.V) != len(o.V) || (n.Skip == nil) != (o.Skip == nil) {
 		return false
 	}
 	for l, v := range n.Dims {
@@ -110,6 +122,9 @@ func (n *Net) SameShape(o *Net) bool {
 // Clone returns a deep copy of n.
 func (n *Net) Clone() *Net {
 	c := &Net{Dims: append([]int(nil), n.Dims...), V: append([]float64(nil), n.V...)}
+	if n.Skip != nil {
+		c.Skip = append([]float64(nil), n.Skip...)
+	}
 	for _, w := range n.W {
 		c.W = append(c.W, append([]float64(nil), w...))
 	}
@@ -208,6 +223,9 @@ func (f *Pass) Run(n *Net, x []float64) float64 {
 	var out float64
 	for q, v := range f.H[L] {
 		out = math.FMA(n.V[q], v, out)
+	}
+	for j, v := range n.Skip {
+		out = math.FMA(v, x[j], out)
 	}
 	return out
 }

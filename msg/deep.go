@@ -23,7 +23,9 @@ type DeepRequest struct {
 	Joint bool
 	// Prev, when non-nil, is the previous step's weights: the partial then
 	// counts the pattern bits (all layers) that changed since.
-	Prev *model.Net
+	Prev      *model.Net
+	Transform *Affine // standardization of the rows; nil: none
+	Split     *Split  // validation rows; nil: none
 }
 
 // Kind implements Request.
@@ -99,11 +101,28 @@ func (r *DeepRequest) Validate() error {
 			return fmt.Errorf("%w: layers %v, want ascending values in 1..%d", ErrRequest, r.Layers, r.Net.Layers())
 		}
 	}
-	return nil
+	if r.Net.Skip != nil && len(r.Layers) > 0 && (!r.Joint || len(r.Layers) != r.Net.Layers()) {
+		return fmt.Errorf("%w: a network with a linear term is solved jointly over all its layers", ErrRequest)
+	}
+	if err := r.Transform.check(r.Net.In()); err != nil {
+		return err
+	}
+	return r.Split.check()
+}
+
+// Unknowns returns the number of unknowns of the system over layers: their
+// weights, and the linear term's with a joint system over every layer.
+func (r *DeepRequest) Unknowns(layers []int) int {
+	m := r.Net.UnknownsOf(layers)
+	if r.Net.Skip != nil && len(layers) == r.Net.Layers() {
+		m += len(r.Net.Skip)
+	}
+	return m
 }
 
 // Systems returns the systems a request asks for, each a list of layers:
-// one per layer, or one joint system.
+// one per layer, or one joint system (with the linear term, if any, after
+// the layers' weights).
 func (r *DeepRequest) Systems() [][]int {
 	if len(r.Layers) == 0 {
 		return nil
@@ -120,7 +139,8 @@ func (r *DeepRequest) Systems() [][]int {
 
 // System is a set of normal equations over some rows: Gram = B^T B and
 // R = B^T (y - f) for the change of the weights of Layers, the unknowns
-// being [vec(W_l) for l in Layers] concatenated.
+// being [vec(W_l) for l in Layers] concatenated, then the linear term's
+// weights for a joint system of a network with one.
 type System struct {
 	Layers []int
 	M      int       // unknowns, sum of n_l n_{l-1} over Layers
@@ -135,9 +155,11 @@ type DeepStats struct {
 	Partition int
 	Rows      int
 	YY        float64  // y^T y
+	SumY      float64  // sum of the labels
 	SSE       float64  // ||f(X) - y||^2 at the request's weights
 	Flips     int64    // pattern bits changed since Prev (all layers); -1 without Prev
 	Systems   []System // in the order of DeepRequest.Systems
+	Val       Eval     // the validation rows' sums (Split), which every other field leaves out
 
 	// finiteChecked records that the producer checked every value finite
 	// (MarkFiniteChecked).
@@ -172,11 +194,14 @@ func (p *DeepStats) Check(req Request) error {
 		return fmt.Errorf("%w: partial of partition %d: %d rows, %d systems for %d requested", ErrInvalid, p.Partition, p.Rows, len(p.Systems), len(want))
 	case (r.Prev != nil) != (p.Flips >= 0) || p.Flips < -1:
 		return fmt.Errorf("%w: partial of partition %d has %d flips for a request with%s previous weights", ErrInvalid, p.Partition, p.Flips, without(r.Prev != nil))
-	case !finite(p.YY, p.SSE):
+	case !finite(p.YY, p.SSE, p.SumY):
 		return fmt.Errorf("%w: partial of partition %d has non-finite sums", ErrInvalid, p.Partition)
 	}
+	if err := p.Val.check(p.Partition); err != nil {
+		return err
+	}
 	for i, sy := range p.Systems {
-		m := r.Net.UnknownsOf(want[i])
+		m := r.Unknowns(want[i])
 		if !slices.Equal(sy.Layers, want[i]) || sy.M != m || len(sy.Gram) != linalg.PackedLen(m) || len(sy.R) != m {
 			return fmt.Errorf("%w: partial of partition %d: system over layers %v with m = %d, want layers %v, m = %d", ErrInvalid, p.Partition, sy.Layers, sy.M, want[i], m)
 		}

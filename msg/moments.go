@@ -97,9 +97,11 @@ func checkMomentD(d int) error {
 // Moments12Request asks a partition for its moment sums of order 1 or 2 of
 // r_i = y_i - Base(x_i).
 type Moments12Request struct {
-	D     int // features per row, including the bias feature
-	Order int // 1: first-order sums only; 2: also the second-order sum
-	Base  *Baseline
+	D         int // features per row, including the bias feature
+	Order     int // 1: first-order sums only; 2: also the second-order sum
+	Base      *Baseline
+	Transform *Affine // standardization of the rows; nil: none
+	Split     *Split  // validation rows, left out; nil: none
 }
 
 // Kind implements Request.
@@ -120,6 +122,12 @@ func (r *Moments12Request) Validate() error {
 	}
 	if r.Order != 1 && r.Order != 2 {
 		return fmt.Errorf("%w: moment order %d, want 1 or 2", ErrRequest, r.Order)
+	}
+	if err := r.Transform.check(r.D); err != nil {
+		return err
+	}
+	if err := r.Split.check(); err != nil {
+		return err
 	}
 	return r.Base.check(r.D)
 }
@@ -176,10 +184,12 @@ func (m *Moments12) Check(req Request) error {
 // Moment4Request asks a partition for sum_i (y_i - Base(x_i)) He4(V^T x_i)
 // (see shard's kernel for He4).
 type Moment4Request struct {
-	D    int       // features per row, including the bias feature
-	K    int       // order of the projection, 1 <= K <= D
-	V    []float64 // the projection, D x K, row-major
-	Base *Baseline
+	D         int       // features per row, including the bias feature
+	K         int       // order of the projection, 1 <= K <= D
+	V         []float64 // the projection, D x K, row-major
+	Base      *Baseline
+	Transform *Affine // standardization of the rows; nil: none
+	Split     *Split  // validation rows, left out; nil: none
 }
 
 // Kind implements Request.
@@ -207,6 +217,12 @@ func (r *Moment4Request) Validate() error {
 		return fmt.Errorf("%w: projection has %d values for d = %d, k = %d", ErrRequest, len(r.V), r.D, r.K)
 	case !finite(r.V...):
 		return fmt.Errorf("%w: projection has NaN or Inf values", ErrRequest)
+	}
+	if err := r.Transform.check(r.D); err != nil {
+		return err
+	}
+	if err := r.Split.check(); err != nil {
+		return err
 	}
 	return r.Base.check(r.D)
 }

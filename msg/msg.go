@@ -39,6 +39,10 @@ const (
 	// KindMoment4: the projected fourth moment of the tensor
 	// initialization (Moment4Request, Moment4).
 	KindMoment4
+	// KindSummary: column means and deviations and sampled rows, for the
+	// standardization and start of training on real data
+	// (SummaryRequest, Summary).
+	KindSummary
 )
 
 func (k Kind) String() string {
@@ -51,13 +55,15 @@ func (k Kind) String() string {
 		return "moments12"
 	case KindMoment4:
 		return "moment4"
+	case KindSummary:
+		return "summary"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
 // Request asks one partition for its partial of one round. The concrete
-// types are *StatsRequest, *DeepRequest, *Moments12Request and
-// *Moment4Request.
+// types are *StatsRequest, *DeepRequest, *Moments12Request,
+// *Moment4Request and *SummaryRequest.
 type Request interface {
 	// Kind names the request's kind.
 	Kind() Kind
@@ -75,7 +81,7 @@ type Request interface {
 }
 
 // Partial is one partition's result for a request. The concrete types are
-// *Stats, *DeepStats, *Moments12 and *Moment4.
+// *Stats, *DeepStats, *Moments12, *Moment4 and *Summary.
 type Partial interface {
 	// Kind names the partial's kind, that of its request.
 	Kind() Kind
@@ -139,6 +145,8 @@ const (
 	MaxProjection = 2 * MaxM
 	// MaxLayers is the largest number of hidden layers of a deep network.
 	MaxLayers = 16
+	// MaxSamples bounds the rows a Summary samples.
+	MaxSamples = MaxM
 )
 
 func finite(v ...float64) bool {

@@ -14,6 +14,11 @@ type StatsRequest struct {
 	Signs []float64 // output signs v, each +1 or -1; k = len(Signs)
 	U     []float64 // effective weights, k x D, row-major
 	Prev  []float64 // effective weights of iteration Iter-1; nil at the first
+	// Linear makes the last unit linear: its output is u_k . x on every
+	// row (sign +1), a linear term of the input, instead of relu(u_k . x).
+	Linear    bool
+	Transform *Affine // standardization of the rows; nil: none
+	Split     *Split  // validation rows; nil: none
 }
 
 // Kind implements Request.
@@ -52,7 +57,13 @@ func (r *StatsRequest) Validate() error {
 	if !finiteAll(r.U, r.Prev) {
 		return fmt.Errorf("%w: non-finite weights", ErrRequest)
 	}
-	return nil
+	if r.Linear && r.Signs[k-1] != 1 {
+		return fmt.Errorf("%w: the linear unit has output sign %v, want +1", ErrRequest, r.Signs[k-1])
+	}
+	if err := r.Transform.check(r.D); err != nil {
+		return err
+	}
+	return r.Split.check()
 }
 
 // Stats are one partition's statistics for one iteration: its part of the
@@ -66,8 +77,12 @@ type Stats struct {
 	Gram      []float64 // packed upper triangle of B^T B, linalg.PackedLen(M)
 	R         []float64 // B^T y, M
 	YY        float64   // y^T y
+	SumY      float64   // sum of the labels
 	SSE       float64   // sum of squared residuals at the request's weights
 	Flips     int64     // pattern bits changed since Prev; -1 without Prev
+	// Val are the sums of the partition's validation rows (Split), which
+	// every other field leaves out.
+	Val Eval
 
 	// finiteChecked records that the producer checked every value finite
 	// (MarkFiniteChecked).
@@ -100,10 +115,10 @@ func (s *Stats) Check(req Request) error {
 		return fmt.Errorf("%w: partial of partition %d has %d rows", ErrInvalid, s.Partition, s.Rows)
 	case (r.Prev != nil) != (s.Flips >= 0) || s.Flips < -1:
 		return fmt.Errorf("%w: partial of partition %d has %d flips for a request with%s previous weights", ErrInvalid, s.Partition, s.Flips, without(r.Prev != nil))
-	case !s.finiteChecked && !(finite(s.YY, s.SSE) && finiteAll(s.R, s.Gram)):
+	case !s.finiteChecked && !(finite(s.YY, s.SSE, s.SumY) && finiteAll(s.R, s.Gram)):
 		return fmt.Errorf("%w: partial of partition %d has NaN or Inf values", ErrInvalid, s.Partition)
 	}
-	return nil
+	return s.Val.check(s.Partition)
 }
 
 // without returns "" or "out", for messages about what a request has.

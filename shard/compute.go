@@ -16,6 +16,7 @@ import (
 // LoadAs.
 type Partition struct {
 	ID   int
+	Lo   int // global index of the first row (a validation split is by global index)
 	Rows int
 	D    int       // features per row, including the bias feature
 	X    []float64 // Rows x D, row-major; nil with float32 storage
@@ -23,25 +24,46 @@ type Partition struct {
 	Y    []float64 // Rows
 }
 
-// patterns computes the activation patterns of rows lo..hi-1 into pat and,
-// when pred is non-nil, their predictions, from either storage.
-func (p *Partition) patterns(pat *linalg.Patterns, pred []float64, lo, hi int, u, signs []float64) {
+// rows returns rows lo..hi-1 for the kernels of package linalg, read
+// through the standardization t (nil: none).
+func (p *Partition) rows(lo, hi int, t *msg.Affine) linalg.Rows {
 	d := p.D
+	x := linalg.Rows{D: d}
 	if p.X32 != nil {
-		linalg.ComputePatterns32(pat, pred, p.X32[lo*d:hi*d], d, u, signs)
-		return
+		x.F32 = p.X32[lo*d : hi*d]
+	} else {
+		x.F64 = p.X[lo*d : hi*d]
 	}
-	linalg.ComputePatterns(pat, pred, p.X[lo*d:hi*d], d, u, signs)
+	if t != nil {
+		x.Shift, x.Scale = t.XShift, t.XScale
+	}
+	return x
 }
 
-// stats computes the partition's Gram matrix and B^T y into g and r, from
-// either storage.
-func (p *Partition) stats(ws *linalg.StatsWorkspace, g, r []float64, pat *linalg.Patterns, signs []float64) {
-	if p.X32 != nil {
-		linalg.Stats32(ws, g, r, p.X32, p.Y, p.D, pat, signs)
-		return
+// row returns row i's features and label through the standardization t
+// (nil: none): a slice of X, or buf (room for D values) holding the row
+// converted from float32 and standardized. The result must not be
+// modified.
+func (p *Partition) row(i int, buf []float64, t *msg.Affine) ([]float64, float64) {
+	x := p.Row(i, buf)
+	if t != nil {
+		x = buf[:copy(buf[:p.D], x)]
+		t.Row(x)
 	}
-	linalg.Stats(ws, g, r, p.X, p.Y, p.D, pat, signs)
+	return x, t.Label(p.Y[i])
+}
+
+// labels returns the partition's labels through the standardization t:
+// p.Y itself, or buf (grown) holding them standardized.
+func (p *Partition) labels(t *msg.Affine, buf []float64) []float64 {
+	if t == nil {
+		return p.Y
+	}
+	buf = grow(buf, p.Rows)
+	for i, y := range p.Y {
+		buf[i] = t.Label(y)
+	}
+	return buf
 }
 
 // Engine computes statistics for the partitions it serves. It is safe for
@@ -72,11 +94,13 @@ type slot struct {
 
 // scratch is the working memory of one statistics computation.
 type scratch struct {
-	ws    linalg.StatsWorkspace
-	pat   *linalg.Patterns // scratch for the patterns of the request
-	lastU []float64        // weights whose patterns are in last; nil when last holds none
-	last  *linalg.Patterns
-	pred  []float64 // predictions of one chunk of rows
+	ws      linalg.StatsWorkspace
+	pat     *linalg.Patterns  // scratch for the patterns of the request
+	lastU   []float64         // weights whose patterns are in last; nil when last holds none
+	lastReq *msg.StatsRequest // the request of lastU, for its settings
+	last    *linalg.Patterns
+	pred    []float64 // predictions of one chunk of rows
+	y       []float64 // standardized labels
 }
 
 // predChunk is the number of rows whose predictions are held at a time: the
@@ -238,6 +262,8 @@ func (e *Engine) Fetch(ctx context.Context, req msg.Request, id int) (msg.Partia
 		return partial(e.moments12(ctx, s, r))
 	case *msg.Moment4Request:
 		return partial(e.moment4(ctx, s, r))
+	case *msg.SummaryRequest:
+		return partial(e.summary(ctx, s, r))
 	}
 	return nil, fmt.Errorf("%w: %s requests are not served", msg.ErrRequest, req.Kind())
 }
@@ -273,23 +299,41 @@ func (e *Engine) stats(ctx context.Context, s *slot, req *msg.StatsRequest) (*ms
 }
 
 // compute returns the statistics of p for req, keeping the request's
-// patterns in sc.last for the next request's flip count.
+// patterns in sc.last for the next request's flip count. Validation rows
+// (req.Split) have their patterns cleared, so they take no part in the
+// Gram matrix, the right-hand side or the flip count; their residuals go
+// to the validation sums.
 func (sc *scratch) compute(p *Partition, req *msg.StatsRequest, pool *msg.Pool) (*msg.Stats, error) {
 	k, d := len(req.Signs), p.D
-	if sc.last == nil || sc.last.Rows != p.Rows || sc.last.K != k {
-		sc.lastU = nil // last holds no patterns of these rows and neurons
+	if sc.last == nil || sc.last.Rows != p.Rows || sc.last.K != k || !sameRows(sc.lastReq, req) {
+		sc.lastU = nil // last holds no patterns of these rows, units and settings
+	}
+	linear := 0
+	if req.Linear {
+		linear = 1
 	}
 	sc.pat = fitPatterns(sc.pat, p.Rows, k)
 	sc.last = fitPatterns(sc.last, p.Rows, k)
 	sc.pred = grow(sc.pred, min(p.Rows, predChunk))
-	st := &msg.Stats{Iter: req.Iter, Partition: p.ID, Rows: p.Rows, M: d * k, Flips: -1}
+	y := p.labels(req.Transform, sc.y)
+	if req.Transform != nil {
+		sc.y = y // p.Y otherwise, not scratch
+	}
+	st := &msg.Stats{Iter: req.Iter, Partition: p.ID, M: d * k, Flips: -1}
 	for lo := 0; lo < p.Rows; lo += predChunk {
 		hi := min(p.Rows, lo+predChunk)
 		pred := sc.pred[:hi-lo]
-		p.patterns(sc.pat.Slice(lo, hi), pred, lo, hi, req.U, req.Signs)
-		for i, yi := range p.Y[lo:hi] {
-			st.YY += yi * yi
+		p.rows(lo, hi, req.Transform).Patterns(sc.pat.Slice(lo, hi), pred, req.U, req.Signs, linear)
+		for i, yi := range y[lo:hi] {
 			r := pred[i] - yi
+			if req.Split.Holds(p.Lo + lo + i) {
+				st.Val.Add(msg.Eval{Rows: 1, SSE: r * r, YY: yi * yi, SumY: yi})
+				sc.pat.Clear(lo + i)
+				continue
+			}
+			st.Rows++
+			st.YY += yi * yi
+			st.SumY += yi
 			st.SSE += r * r
 		}
 	}
@@ -299,18 +343,37 @@ func (sc *scratch) compute(p *Partition, req *msg.StatsRequest, pool *msg.Pool) 
 			// patterns. (One pass over 2k neurons, U and Prev, was tried:
 			// no measurable gain, and the prediction's sum over the Prev
 			// neurons with sign 0 turns an infinite z into NaN.)
-			p.patterns(sc.last, nil, 0, p.Rows, req.Prev, req.Signs)
+			p.rows(0, p.Rows, req.Transform).Patterns(sc.last, nil, req.Prev, req.Signs, linear)
+			for i := 0; i < p.Rows && req.Split != nil; i++ {
+				if req.Split.Holds(p.Lo + i) {
+					sc.last.Clear(i)
+				}
+			}
 		}
 		st.Flips = sc.pat.Flips(sc.last)
 	}
-	st.Gram = pool.Get(linalg.PackedLen(st.M)) // overwritten by stats
+	st.Gram = pool.Get(linalg.PackedLen(st.M)) // overwritten by Stats
 	st.R = make([]float64, st.M)
-	p.stats(&sc.ws, st.Gram, st.R, sc.pat, req.Signs)
+	p.rows(0, p.Rows, req.Transform).Stats(&sc.ws, st.Gram, st.R, y, sc.pat, req.Signs)
 
 	// Keep this request's patterns for the next iteration's flip count.
 	sc.pat, sc.last = sc.last, sc.pat
 	sc.lastU = append(sc.lastU[:0], req.U...)
+	sc.lastReq = req
 	return st, nil
+}
+
+// sameRows reports whether two requests read the rows alike: the same
+// linear unit, standardization and validation split.
+func sameRows(a, b *msg.StatsRequest) bool {
+	if a == nil || a.Linear != b.Linear || (a.Split == nil) != (b.Split == nil) || (a.Split != nil && *a.Split != *b.Split) ||
+		(a.Transform == nil) != (b.Transform == nil) {
+		return false
+	}
+	if t, u := a.Transform, b.Transform; t != nil {
+		return t.YShift == u.YShift && t.YScale == u.YScale && slices.Equal(t.XShift, u.XShift) && slices.Equal(t.XScale, u.XScale)
+	}
+	return true
 }
 
 // fitPatterns returns patterns for rows x k, reusing pt's memory when it is

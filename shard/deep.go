@@ -61,40 +61,39 @@ func deepStats(ws *deepScratch, p *Partition, req *msg.DeepRequest) *msg.DeepSta
 	acc := make([]*linalg.Accum, len(systems))
 	cs := make([][][]float64, len(systems))
 	hs := make([][][]float64, len(systems))
+	skip := []float64{1} // the coefficient of the linear term's block
 	for i, sy := range systems {
 		var shapes []int
 		for _, l := range sy {
 			shapes = append(shapes, net.Dims[l], net.Dims[l-1])
 		}
+		if withSkip := req.Unknowns(sy) > net.UnknownsOf(sy); withSkip {
+			shapes = append(shapes, 1, net.Dims[0])
+		}
 		acc[i] = linalg.NewAccum(shapes...)
-		cs[i], hs[i] = make([][]float64, len(sy)), make([][]float64, len(sy))
+		cs[i], hs[i] = make([][]float64, len(shapes)/2), make([][]float64, len(shapes)/2)
 	}
-	out := &msg.DeepStats{Step: req.Step, Partition: p.ID, Rows: p.Rows, Flips: -1}
+	out := &msg.DeepStats{Step: req.Step, Partition: p.ID, Flips: -1}
 	if req.Prev != nil {
 		out.Flips = 0
 	}
-	row := ws.row[:0]
-	if p.Storage() != Float64 {
-		if cap(ws.row) < p.D {
-			ws.row = make([]float64, p.D)
-		}
-		row = ws.row[:p.D]
+	if cap(ws.row) < p.D {
+		ws.row = make([]float64, p.D)
 	}
 	for i := 0; i < p.Rows; i++ {
-		x, y := p.Row(i, row), p.Y[i] // float32 storage: converted exactly into row
+		x, y := p.row(i, ws.row, req.Transform) // float32 storage: converted exactly
 		f := ws.fw.Run(net, x)
 		e := f - y
+		if req.Split.Holds(p.Lo + i) {
+			out.Val.Add(msg.Eval{Rows: 1, SSE: e * e, YY: y * y, SumY: y})
+			continue
+		}
+		out.Rows++
 		out.SSE = math.FMA(e, e, out.SSE)
 		out.YY = math.FMA(y, y, out.YY)
+		out.SumY += y
 		if req.Prev != nil {
-			ws.prev.Run(req.Prev, x)
-			for l := 1; l <= net.Layers(); l++ {
-				for q, z := range ws.fw.Z[l] {
-					if (z > 0) != (ws.prev.Z[l][q] > 0) {
-						out.Flips++
-					}
-				}
-			}
+			out.Flips += flips(&ws.fw, &ws.prev, req.Prev, x)
 		}
 		if len(acc) == 0 {
 			continue
@@ -104,6 +103,9 @@ func deepStats(ws *deepScratch, p *Partition, req *msg.DeepRequest) *msg.DeepSta
 			for t, l := range sy {
 				cs[j][t], hs[j][t] = ws.fw.C[l], ws.fw.H[l-1]
 			}
+			if len(cs[j]) > len(sy) { // the linear term
+				cs[j][len(sy)], hs[j][len(sy)] = skip, x
+			}
 			acc[j].AddRow(cs[j], hs[j], -e)
 		}
 	}
@@ -111,4 +113,19 @@ func deepStats(ws *deepScratch, p *Partition, req *msg.DeepRequest) *msg.DeepSta
 		out.Systems = append(out.Systems, msg.System{Layers: sy, M: acc[i].M, Gram: acc[i].G, R: acc[i].R})
 	}
 	return out
+}
+
+// flips returns the number of pattern bits of the last run of fw that
+// differ from those of prev evaluated on x.
+func flips(fw, pv *model.Pass, prev *model.Net, x []float64) int64 {
+	pv.Run(prev, x)
+	var n int64
+	for l := 1; l < len(fw.Z); l++ {
+		for q, z := range fw.Z[l] {
+			if (z > 0) != (pv.Z[l][q] > 0) {
+				n++
+			}
+		}
+	}
+	return n
 }

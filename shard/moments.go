@@ -26,14 +26,18 @@ func (e *Engine) moments12(ctx context.Context, s *slot, req *msg.Moments12Reque
 		return nil, err
 	}
 	defer done()
-	m := &msg.Moments12{Partition: s.id, Order: order, Rows: p.Rows, D: d, SumYX: make([]float64, d), SumX: make([]float64, d)}
+	m := &msg.Moments12{Partition: s.id, Order: order, D: d, SumYX: make([]float64, d), SumX: make([]float64, d)}
 	if order == 2 {
 		m.SumYXX = make([]float64, linalg.PackedLen(d))
 	}
 	var scratch []float64
-	row := make([]float64, d) // a float32 row converted
-	for i, yi := range p.Y {
-		xi := p.Row(i, row)
+	row := make([]float64, d) // a float32 row converted, or standardized
+	for i := range p.Y {
+		if req.Split.Holds(p.Lo + i) {
+			continue
+		}
+		xi, yi := p.row(i, row, req.Transform)
+		m.Rows++
 		yi -= base.Eval(xi, &scratch)
 		m.SumY += yi
 		for a, xa := range xi {
@@ -82,9 +86,14 @@ func (e *Engine) moment4(ctx context.Context, s *slot, req *msg.Moment4Request) 
 	var s0 float64
 	z := make([]float64, k)
 	var scratch []float64
-	row := make([]float64, d) // a float32 row converted
-	for r, yi := range p.Y {
-		xr := p.Row(r, row)
+	row := make([]float64, d) // a float32 row converted, or standardized
+	rows := 0
+	for r := range p.Y {
+		if req.Split.Holds(p.Lo + r) {
+			continue
+		}
+		xr, yi := p.row(r, row, req.Transform)
+		rows++
 		yi -= base.Eval(xr, &scratch)
 		clear(z)
 		for j, xj := range xr {
@@ -113,7 +122,7 @@ func (e *Engine) moment4(ctx context.Context, s *slot, req *msg.Moment4Request) 
 	}
 	// He4 sums from the raw sums: subtract the six delta terms and add the
 	// three delta-delta terms, entry by entry.
-	out := &msg.Moment4{Partition: s.id, Rows: p.Rows, K: k, Sum: s4}
+	out := &msg.Moment4{Partition: s.id, Rows: rows, K: k, Sum: s4}
 	pairs := [6][4]int{{0, 1, 2, 3}, {0, 2, 1, 3}, {0, 3, 1, 2}, {1, 2, 0, 3}, {1, 3, 0, 2}, {2, 3, 0, 1}}
 	idx := 0
 	for i := 0; i < k; i++ {

@@ -90,7 +90,7 @@ func loadInto(reuse *Partition, capRows int, buf *loadBuf, src data.Source, part
 		buf = new(loadBuf)
 	}
 	c := max(rows, capRows)
-	p := &Partition{ID: id, Rows: rows, D: dd, Y: reuseF64(reuse.Y, rows, c)}
+	p := &Partition{ID: id, Lo: lo, Rows: rows, D: dd, Y: reuseF64(reuse.Y, rows, c)}
 	var err error
 	switch r, native := data.AsFloat32Reader(src); {
 	case st == Float32 && native:

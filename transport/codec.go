@@ -26,17 +26,23 @@ func requestToProto(req msg.Request, partition int, shardID string) (*pb.Compute
 	c := &pb.ComputeRequest{ProtocolVersion: ProtocolVersion, ShardId: shardID, Partition: int32(partition)}
 	switch r := req.(type) {
 	case *msg.StatsRequest:
-		c.Kind = &pb.ComputeRequest_Stats{Stats: &pb.StatsRequest{Iter: int64(r.Iter), D: int32(r.D), Signs: r.Signs, U: r.U, Prev: r.Prev, HasPrev: r.Prev != nil}}
+		c.Kind = &pb.ComputeRequest_Stats{Stats: &pb.StatsRequest{Iter: int64(r.Iter), D: int32(r.D), Signs: r.Signs, U: r.U, Prev: r.Prev, HasPrev: r.Prev != nil,
+			Linear: r.Linear, Transform: affineToProto(r.Transform), Split: splitToProto(r.Split)}}
 	case *msg.DeepRequest:
-		d := &pb.DeepRequest{Step: int64(r.Step), Net: netToProto(r.Net), Joint: r.Joint, Prev: netToProto(r.Prev)}
+		d := &pb.DeepRequest{Step: int64(r.Step), Net: netToProto(r.Net), Joint: r.Joint, Prev: netToProto(r.Prev),
+			Transform: affineToProto(r.Transform), Split: splitToProto(r.Split)}
 		for _, l := range r.Layers {
 			d.Layers = append(d.Layers, int32(l))
 		}
 		c.Kind = &pb.ComputeRequest_Deep{Deep: d}
 	case *msg.Moments12Request:
-		c.Kind = &pb.ComputeRequest_Moments12{Moments12: &pb.Moments12Request{D: int32(r.D), Order: int32(r.Order), Baseline: baselineToProto(r.Base)}}
+		c.Kind = &pb.ComputeRequest_Moments12{Moments12: &pb.Moments12Request{D: int32(r.D), Order: int32(r.Order), Baseline: baselineToProto(r.Base),
+			Transform: affineToProto(r.Transform), Split: splitToProto(r.Split)}}
 	case *msg.Moment4Request:
-		c.Kind = &pb.ComputeRequest_Moment4{Moment4: &pb.Moment4Request{D: int32(r.D), K: int32(r.K), V: r.V, Baseline: baselineToProto(r.Base)}}
+		c.Kind = &pb.ComputeRequest_Moment4{Moment4: &pb.Moment4Request{D: int32(r.D), K: int32(r.K), V: r.V, Baseline: baselineToProto(r.Base),
+			Transform: affineToProto(r.Transform), Split: splitToProto(r.Split)}}
+	case *msg.SummaryRequest:
+		c.Kind = &pb.ComputeRequest_Summary{Summary: &pb.SummaryRequest{D: int32(r.D), Split: splitToProto(r.Split), Samples: int32(r.Samples), Seed: r.Seed}}
 	default:
 		return nil, fmt.Errorf("%w: no wire form for a %v request", msg.ErrRequest, req.Kind())
 	}
@@ -58,7 +64,8 @@ func requestFromProto(p *pb.ComputeRequest) (msg.Request, int, error) {
 		if !s.GetHasPrev() && len(s.GetPrev()) > 0 {
 			return nil, 0, fmt.Errorf("%w: %d previous weights without has_prev", msg.ErrRequest, len(s.GetPrev()))
 		}
-		r := &msg.StatsRequest{Iter: int(s.GetIter()), D: int(s.GetD()), Signs: s.GetSigns(), U: s.GetU()}
+		r := &msg.StatsRequest{Iter: int(s.GetIter()), D: int(s.GetD()), Signs: s.GetSigns(), U: s.GetU(), Linear: s.GetLinear(),
+			Transform: affineFromProto(s.GetTransform()), Split: splitFromProto(s.GetSplit())}
 		if s.GetHasPrev() {
 			r.Prev = s.GetPrev()
 			if r.Prev == nil {
@@ -72,7 +79,8 @@ func requestFromProto(p *pb.ComputeRequest) (msg.Request, int, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		r := &msg.DeepRequest{Step: int(d.GetStep()), Net: net, Joint: d.GetJoint()}
+		r := &msg.DeepRequest{Step: int(d.GetStep()), Net: net, Joint: d.GetJoint(),
+			Transform: affineFromProto(d.GetTransform()), Split: splitFromProto(d.GetSplit())}
 		if d.GetPrev() != nil {
 			if r.Prev, err = netFromProto("previous", d.GetPrev()); err != nil {
 				return nil, 0, err
@@ -87,10 +95,15 @@ func requestFromProto(p *pb.ComputeRequest) (msg.Request, int, error) {
 		req = r
 	case *pb.ComputeRequest_Moments12:
 		m := k.Moments12
-		req = &msg.Moments12Request{D: int(m.GetD()), Order: int(m.GetOrder()), Base: baselineFromProto(m.GetBaseline())}
+		req = &msg.Moments12Request{D: int(m.GetD()), Order: int(m.GetOrder()), Base: baselineFromProto(m.GetBaseline()),
+			Transform: affineFromProto(m.GetTransform()), Split: splitFromProto(m.GetSplit())}
 	case *pb.ComputeRequest_Moment4:
 		m := k.Moment4
-		req = &msg.Moment4Request{D: int(m.GetD()), K: int(m.GetK()), V: m.GetV(), Base: baselineFromProto(m.GetBaseline())}
+		req = &msg.Moment4Request{D: int(m.GetD()), K: int(m.GetK()), V: m.GetV(), Base: baselineFromProto(m.GetBaseline()),
+			Transform: affineFromProto(m.GetTransform()), Split: splitFromProto(m.GetSplit())}
+	case *pb.ComputeRequest_Summary:
+		m := k.Summary
+		req = &msg.SummaryRequest{D: int(m.GetD()), Split: splitFromProto(m.GetSplit()), Samples: int(m.GetSamples()), Seed: m.GetSeed()}
 	default:
 		return nil, 0, fmt.Errorf("%w: a request without a known kind", msg.ErrRequest)
 	}
@@ -106,7 +119,7 @@ func netToProto(n *model.Net) *pb.DeepNet {
 	if n == nil {
 		return nil
 	}
-	p := &pb.DeepNet{Dims: make([]int32, len(n.Dims)), Signs: n.V}
+	p := &pb.DeepNet{Dims: make([]int32, len(n.Dims)), Signs: n.V, Skip: n.Skip}
 	for l, v := range n.Dims {
 		p.Dims[l] = int32(v)
 	}
@@ -129,7 +142,7 @@ func netFromProto(what string, p *pb.DeepNet) (*model.Net, error) {
 	if err := msg.CheckDims(dims); err != nil {
 		return nil, fmt.Errorf("%s network: %w", what, err)
 	}
-	n := &model.Net{Dims: dims, V: p.GetSigns()}
+	n := &model.Net{Dims: dims, V: p.GetSigns(), Skip: p.GetSkip()}
 	w := p.GetW()
 	for l := 1; l < len(dims); l++ {
 		k := dims[l] * dims[l-1]
@@ -146,6 +159,42 @@ func netFromProto(what string, p *pb.DeepNet) (*model.Net, error) {
 		return nil, fmt.Errorf("%w: %s network with widths %v has %d weights, want %d", msg.ErrRequest, what, dims, len(p.GetW()), want)
 	}
 	return n, nil
+}
+
+func affineToProto(a *msg.Affine) *pb.Affine {
+	if a == nil {
+		return nil
+	}
+	return &pb.Affine{XShift: a.XShift, XScale: a.XScale, YShift: a.YShift, YScale: a.YScale}
+}
+
+func affineFromProto(p *pb.Affine) *msg.Affine {
+	if p == nil {
+		return nil
+	}
+	return &msg.Affine{XShift: p.GetXShift(), XScale: p.GetXScale(), YShift: p.GetYShift(), YScale: p.GetYScale()}
+}
+
+func splitToProto(s *msg.Split) *pb.Split {
+	if s == nil {
+		return nil
+	}
+	return &pb.Split{Fraction: s.Fraction, Seed: s.Seed, From: int64(s.From)}
+}
+
+func splitFromProto(p *pb.Split) *msg.Split {
+	if p == nil {
+		return nil
+	}
+	return &msg.Split{Fraction: p.GetFraction(), Seed: p.GetSeed(), From: int(p.GetFrom())}
+}
+
+func evalToProto(e msg.Eval) *pb.Eval {
+	return &pb.Eval{Rows: int64(e.Rows), Sse: e.SSE, Yy: e.YY, SumY: e.SumY}
+}
+
+func evalFromProto(p *pb.Eval) msg.Eval {
+	return msg.Eval{Rows: int(p.GetRows()), SSE: p.GetSse(), YY: p.GetYy(), SumY: p.GetSumY()}
 }
 
 func baselineToProto(b *msg.Baseline) *pb.Baseline {
@@ -170,10 +219,10 @@ func encodePartial(p msg.Partial, shardID string) (*pb.Header, [][]float64, erro
 	switch q := p.(type) {
 	case *msg.Stats:
 		h.Rows = int64(q.Rows)
-		h.Kind = &pb.Header_Stats{Stats: &pb.StatsHeader{M: int32(q.M), Yy: q.YY, Sse: q.SSE, Flips: q.Flips}}
+		h.Kind = &pb.Header_Stats{Stats: &pb.StatsHeader{M: int32(q.M), Yy: q.YY, Sse: q.SSE, Flips: q.Flips, SumY: q.SumY, Val: evalToProto(q.Val)}}
 		vs = [][]float64{q.R, q.Gram}
 	case *msg.DeepStats:
-		dh := &pb.DeepHeader{Yy: q.YY, Sse: q.SSE, Flips: q.Flips}
+		dh := &pb.DeepHeader{Yy: q.YY, Sse: q.SSE, Flips: q.Flips, SumY: q.SumY, Val: evalToProto(q.Val)}
 		for _, sy := range q.Systems {
 			ps := &pb.DeepSystem{M: int32(sy.M)}
 			for _, l := range sy.Layers {
@@ -192,6 +241,10 @@ func encodePartial(p msg.Partial, shardID string) (*pb.Header, [][]float64, erro
 		h.Rows = int64(q.Rows)
 		h.Kind = &pb.Header_Moment4{Moment4: &pb.Moment4Header{K: int32(q.K)}}
 		vs = [][]float64{q.Sum}
+	case *msg.Summary:
+		h.Rows = int64(q.Rows)
+		h.Kind = &pb.Header_Summary{Summary: &pb.SummaryHeader{D: int32(len(q.Mean) - 1), Samples: int32(len(q.Index))}}
+		vs = [][]float64{q.Mean, q.M2, q.Index, q.Sample}
 	default:
 		return nil, nil, fmt.Errorf("%w: no wire form for a %v partial", msg.ErrRequest, p.Kind())
 	}
@@ -223,6 +276,8 @@ func newPartial(req msg.Request, partition int, h *pb.Header, pool *msg.Pool) (m
 		p, vs, err = newMoments12(r, partition, rows, h.GetMoments12())
 	case *msg.Moment4Request:
 		p, vs, err = newMoment4(r, partition, rows, h.GetMoment4())
+	case *msg.SummaryRequest:
+		p, vs, err = newSummary(r, partition, rows, h.GetSummary())
 	default:
 		return nil, nil, fmt.Errorf("%w: no wire form for a %v request", msg.ErrRequest, req.Kind())
 	}
@@ -254,10 +309,11 @@ func newStats(r *msg.StatsRequest, partition, rows int, sh *pb.StatsHeader, pool
 		return nil, nil, badReply("reply to a stats request has no stats header")
 	case int64(sh.GetM()) != int64(m):
 		return nil, nil, badReply("reply has m = %d, request has %d", sh.GetM(), m)
-	case !finite(sh.GetYy(), sh.GetSse()):
-		return nil, nil, badReply("y^T y = %v, SSE = %v", sh.GetYy(), sh.GetSse())
+	case !finite(sh.GetYy(), sh.GetSse(), sh.GetSumY()) || evalFromProto(sh.GetVal()).Check() != nil:
+		return nil, nil, badReply("y^T y = %v, SSE = %v, sum y = %v, validation %v", sh.GetYy(), sh.GetSse(), sh.GetSumY(), sh.GetVal())
 	}
 	s := &msg.Stats{Iter: r.Iter, Partition: partition, Rows: rows, M: m, YY: sh.GetYy(), SSE: sh.GetSse(), Flips: sh.GetFlips(),
+		SumY: sh.GetSumY(), Val: evalFromProto(sh.GetVal()),
 		R: make([]float64, m), Gram: pool.Get(linalg.PackedLen(m))} // every Gram value is overwritten
 	return s, [][]float64{s.R, s.Gram}, nil
 }
@@ -271,14 +327,15 @@ func newDeepStats(r *msg.DeepRequest, partition, rows int, dh *pb.DeepHeader, po
 		return nil, nil, badReply("reply to a deep request has no deep header")
 	case len(dh.GetSystems()) != len(want):
 		return nil, nil, badReply("reply has %d systems, request %d", len(dh.GetSystems()), len(want))
-	case !finite(dh.GetYy(), dh.GetSse()):
-		return nil, nil, badReply("y^T y = %v, SSE = %v", dh.GetYy(), dh.GetSse())
+	case !finite(dh.GetYy(), dh.GetSse(), dh.GetSumY()) || evalFromProto(dh.GetVal()).Check() != nil:
+		return nil, nil, badReply("y^T y = %v, SSE = %v, sum y = %v, validation %v", dh.GetYy(), dh.GetSse(), dh.GetSumY(), dh.GetVal())
 	}
-	d := &msg.DeepStats{Step: r.Step, Partition: partition, Rows: rows, YY: dh.GetYy(), SSE: dh.GetSse(), Flips: dh.GetFlips()}
+	d := &msg.DeepStats{Step: r.Step, Partition: partition, Rows: rows, YY: dh.GetYy(), SSE: dh.GetSse(), Flips: dh.GetFlips(),
+		SumY: dh.GetSumY(), Val: evalFromProto(dh.GetVal())}
 	var vs [][]float64
 	for i, layers := range want {
 		hs := dh.GetSystems()[i]
-		m := r.Net.UnknownsOf(layers)
+		m := r.Unknowns(layers)
 		if !slices.Equal(int32s(layers), hs.GetLayers()) || int64(hs.GetM()) != int64(m) {
 			d.Release(pool)
 			return nil, nil, badReply("reply's system %d is over layers %v with m = %d, request's over %v with m = %d", i, hs.GetLayers(), hs.GetM(), layers, m)
@@ -319,6 +376,22 @@ func newMoment4(r *msg.Moment4Request, partition, rows int, mh *pb.Moment4Header
 	}
 	m := &msg.Moment4{Partition: partition, Rows: rows, K: r.K, Sum: make([]float64, msg.Sym4Len(r.K))}
 	return m, [][]float64{m.Sum}, nil
+}
+
+// newSummary is newPartial for a summary. Payload: Mean, M2, Index,
+// Sample.
+func newSummary(r *msg.SummaryRequest, partition, rows int, sh *pb.SummaryHeader) (msg.Partial, [][]float64, error) {
+	switch {
+	case sh == nil:
+		return nil, nil, badReply("reply to a summary request has no summary header")
+	case int64(sh.GetD()) != int64(r.D):
+		return nil, nil, badReply("reply has d = %d, request has %d", sh.GetD(), r.D)
+	case sh.GetSamples() < 0 || int(sh.GetSamples()) > r.Samples:
+		return nil, nil, badReply("reply has %d samples, request at most %d", sh.GetSamples(), r.Samples)
+	}
+	c, n := r.D+1, int(sh.GetSamples())
+	s := &msg.Summary{Partition: partition, Rows: rows, Mean: make([]float64, c), M2: make([]float64, c), Index: make([]float64, n), Sample: make([]float64, n*c)}
+	return s, [][]float64{s.Mean, s.M2, s.Index, s.Sample}, nil
 }
 
 func int32s(v []int) []int32 {

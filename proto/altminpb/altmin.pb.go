@@ -332,6 +332,7 @@ type ComputeRequest struct {
 	//	*ComputeRequest_Deep
 	//	*ComputeRequest_Moments12
 	//	*ComputeRequest_Moment4
+	//	*ComputeRequest_Summary
 	Kind          isComputeRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -431,6 +432,15 @@ func (x *ComputeRequest) GetMoment4() *Moment4Request {
 	return nil
 }
 
+func (x *ComputeRequest) GetSummary() *SummaryRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*ComputeRequest_Summary); ok {
+			return x.Summary
+		}
+	}
+	return nil
+}
+
 type isComputeRequest_Kind interface {
 	isComputeRequest_Kind()
 }
@@ -451,6 +461,10 @@ type ComputeRequest_Moment4 struct {
 	Moment4 *Moment4Request `protobuf:"bytes,7,opt,name=moment4,proto3,oneof"`
 }
 
+type ComputeRequest_Summary struct {
+	Summary *SummaryRequest `protobuf:"bytes,8,opt,name=summary,proto3,oneof"`
+}
+
 func (*ComputeRequest_Stats) isComputeRequest_Kind() {}
 
 func (*ComputeRequest_Deep) isComputeRequest_Kind() {}
@@ -458,6 +472,213 @@ func (*ComputeRequest_Deep) isComputeRequest_Kind() {}
 func (*ComputeRequest_Moments12) isComputeRequest_Kind() {}
 
 func (*ComputeRequest_Moment4) isComputeRequest_Kind() {}
+
+func (*ComputeRequest_Summary) isComputeRequest_Kind() {}
+
+// Affine standardizes the rows a kernel reads: feature j < len(x_shift)
+// becomes (x_j - x_shift[j]) * x_scale[j] (later features, such as the
+// bias feature, are kept), the label (y - y_shift) * y_scale. An absent
+// Affine is the identity.
+type Affine struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	XShift        []float64              `protobuf:"fixed64,1,rep,packed,name=x_shift,json=xShift,proto3" json:"x_shift,omitempty"`
+	XScale        []float64              `protobuf:"fixed64,2,rep,packed,name=x_scale,json=xScale,proto3" json:"x_scale,omitempty"`
+	YShift        float64                `protobuf:"fixed64,3,opt,name=y_shift,json=yShift,proto3" json:"y_shift,omitempty"`
+	YScale        float64                `protobuf:"fixed64,4,opt,name=y_scale,json=yScale,proto3" json:"y_scale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Affine) Reset() {
+	*x = Affine{}
+	mi := &file_altmin_v1_altmin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Affine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Affine) ProtoMessage() {}
+
+func (x *Affine) ProtoReflect() protoreflect.Message {
+	mi := &file_altmin_v1_altmin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Affine.ProtoReflect.Descriptor instead.
+func (*Affine) Descriptor() ([]byte, []int) {
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Affine) GetXShift() []float64 {
+	if x != nil {
+		return x.XShift
+	}
+	return nil
+}
+
+func (x *Affine) GetXScale() []float64 {
+	if x != nil {
+		return x.XScale
+	}
+	return nil
+}
+
+func (x *Affine) GetYShift() float64 {
+	if x != nil {
+		return x.YShift
+	}
+	return 0
+}
+
+func (x *Affine) GetYScale() float64 {
+	if x != nil {
+		return x.YScale
+	}
+	return 0
+}
+
+// Split holds rows out of training for validation: row i of the data (its
+// global index) is a validation row when from > 0 and i >= from, or when
+// from = 0 and the hash of (seed, i) is below fraction. An absent Split
+// holds out nothing.
+type Split struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Fraction      float64                `protobuf:"fixed64,1,opt,name=fraction,proto3" json:"fraction,omitempty"`
+	Seed          uint64                 `protobuf:"varint,2,opt,name=seed,proto3" json:"seed,omitempty"`
+	From          int64                  `protobuf:"varint,3,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Split) Reset() {
+	*x = Split{}
+	mi := &file_altmin_v1_altmin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Split) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Split) ProtoMessage() {}
+
+func (x *Split) ProtoReflect() protoreflect.Message {
+	mi := &file_altmin_v1_altmin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Split.ProtoReflect.Descriptor instead.
+func (*Split) Descriptor() ([]byte, []int) {
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Split) GetFraction() float64 {
+	if x != nil {
+		return x.Fraction
+	}
+	return 0
+}
+
+func (x *Split) GetSeed() uint64 {
+	if x != nil {
+		return x.Seed
+	}
+	return 0
+}
+
+func (x *Split) GetFrom() int64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+// Eval are the sums of a partition's validation rows.
+type Eval struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          int64                  `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	Sse           float64                `protobuf:"fixed64,2,opt,name=sse,proto3" json:"sse,omitempty"`
+	Yy            float64                `protobuf:"fixed64,3,opt,name=yy,proto3" json:"yy,omitempty"`
+	SumY          float64                `protobuf:"fixed64,4,opt,name=sum_y,json=sumY,proto3" json:"sum_y,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Eval) Reset() {
+	*x = Eval{}
+	mi := &file_altmin_v1_altmin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Eval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Eval) ProtoMessage() {}
+
+func (x *Eval) ProtoReflect() protoreflect.Message {
+	mi := &file_altmin_v1_altmin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Eval.ProtoReflect.Descriptor instead.
+func (*Eval) Descriptor() ([]byte, []int) {
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Eval) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *Eval) GetSse() float64 {
+	if x != nil {
+		return x.Sse
+	}
+	return 0
+}
+
+func (x *Eval) GetYy() float64 {
+	if x != nil {
+		return x.Yy
+	}
+	return 0
+}
+
+func (x *Eval) GetSumY() float64 {
+	if x != nil {
+		return x.SumY
+	}
+	return 0
+}
 
 // StatsRequest: the statistics of a 1-hidden-layer model,
 // y = sum_q signs_q relu(u_q . x), at the effective weights of iteration
@@ -473,15 +694,19 @@ type StatsRequest struct {
 	U []float64 `protobuf:"fixed64,4,rep,packed,name=u,proto3" json:"u,omitempty"`
 	// Effective weights of iteration iter-1 (absent at iteration 0): the
 	// reply then counts the activation-pattern bits that changed since.
-	Prev          []float64 `protobuf:"fixed64,5,rep,packed,name=prev,proto3" json:"prev,omitempty"`
-	HasPrev       bool      `protobuf:"varint,6,opt,name=has_prev,json=hasPrev,proto3" json:"has_prev,omitempty"`
+	Prev    []float64 `protobuf:"fixed64,5,rep,packed,name=prev,proto3" json:"prev,omitempty"`
+	HasPrev bool      `protobuf:"varint,6,opt,name=has_prev,json=hasPrev,proto3" json:"has_prev,omitempty"`
+	// The last unit is linear (its output is u_k . x, sign +1).
+	Linear        bool    `protobuf:"varint,7,opt,name=linear,proto3" json:"linear,omitempty"`
+	Transform     *Affine `protobuf:"bytes,8,opt,name=transform,proto3" json:"transform,omitempty"`
+	Split         *Split  `protobuf:"bytes,9,opt,name=split,proto3" json:"split,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[5]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +718,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[5]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +731,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{5}
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StatsRequest) GetIter() int64 {
@@ -551,6 +776,27 @@ func (x *StatsRequest) GetHasPrev() bool {
 	return false
 }
 
+func (x *StatsRequest) GetLinear() bool {
+	if x != nil {
+		return x.Linear
+	}
+	return false
+}
+
+func (x *StatsRequest) GetTransform() *Affine {
+	if x != nil {
+		return x.Transform
+	}
+	return nil
+}
+
+func (x *StatsRequest) GetSplit() *Split {
+	if x != nil {
+		return x.Split
+	}
+	return nil
+}
+
 // DeepNet is a bias-free ReLU network with a fixed output layer of signs:
 // h_0 = x, h_l = relu(W_l h_{l-1}) (l = 1..L), f(x) = signs . h_L.
 type DeepNet struct {
@@ -562,14 +808,17 @@ type DeepNet struct {
 	// n_l x n_{l-1} matrix row-major: sum_l n_l n_{l-1} values.
 	W []float64 `protobuf:"fixed64,2,rep,packed,name=w,proto3" json:"w,omitempty"`
 	// Output signs of the units of layer L, each +1 or -1.
-	Signs         []float64 `protobuf:"fixed64,3,rep,packed,name=signs,proto3" json:"signs,omitempty"`
+	Signs []float64 `protobuf:"fixed64,3,rep,packed,name=signs,proto3" json:"signs,omitempty"`
+	// A linear term of the input, n_0 weights: f(x) = signs . h_L + skip . x;
+	// empty for none.
+	Skip          []float64 `protobuf:"fixed64,4,rep,packed,name=skip,proto3" json:"skip,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeepNet) Reset() {
 	*x = DeepNet{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[6]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +830,7 @@ func (x *DeepNet) String() string {
 func (*DeepNet) ProtoMessage() {}
 
 func (x *DeepNet) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[6]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +843,7 @@ func (x *DeepNet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeepNet.ProtoReflect.Descriptor instead.
 func (*DeepNet) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{6}
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeepNet) GetDims() []int32 {
@@ -618,6 +867,13 @@ func (x *DeepNet) GetSigns() []float64 {
 	return nil
 }
 
+func (x *DeepNet) GetSkip() []float64 {
+	if x != nil {
+		return x.Skip
+	}
+	return nil
+}
+
 // DeepRequest: the statistics of one solve step of a deep network.
 type DeepRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -634,13 +890,15 @@ type DeepRequest struct {
 	// (absent at step 0): the reply then counts the pattern bits of all
 	// layers that changed since.
 	Prev          *DeepNet `protobuf:"bytes,5,opt,name=prev,proto3" json:"prev,omitempty"`
+	Transform     *Affine  `protobuf:"bytes,6,opt,name=transform,proto3" json:"transform,omitempty"`
+	Split         *Split   `protobuf:"bytes,7,opt,name=split,proto3" json:"split,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeepRequest) Reset() {
 	*x = DeepRequest{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[7]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -652,7 +910,7 @@ func (x *DeepRequest) String() string {
 func (*DeepRequest) ProtoMessage() {}
 
 func (x *DeepRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[7]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -665,7 +923,7 @@ func (x *DeepRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeepRequest.ProtoReflect.Descriptor instead.
 func (*DeepRequest) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{7}
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeepRequest) GetStep() int64 {
@@ -703,6 +961,20 @@ func (x *DeepRequest) GetPrev() *DeepNet {
 	return nil
 }
 
+func (x *DeepRequest) GetTransform() *Affine {
+	if x != nil {
+		return x.Transform
+	}
+	return nil
+}
+
+func (x *DeepRequest) GetSplit() *Split {
+	if x != nil {
+		return x.Split
+	}
+	return nil
+}
+
 // Baseline is a quadratic function of the input subtracted from the labels
 // before a moment is summed:
 //
@@ -724,7 +996,7 @@ type Baseline struct {
 
 func (x *Baseline) Reset() {
 	*x = Baseline{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[8]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +1008,7 @@ func (x *Baseline) String() string {
 func (*Baseline) ProtoMessage() {}
 
 func (x *Baseline) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[8]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +1021,7 @@ func (x *Baseline) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Baseline.ProtoReflect.Descriptor instead.
 func (*Baseline) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{8}
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Baseline) GetC() float64 {
@@ -789,13 +1061,15 @@ type Moments12Request struct {
 	// 1: first-order sums only; 2: also the second-order sum.
 	Order         int32     `protobuf:"varint,2,opt,name=order,proto3" json:"order,omitempty"`
 	Baseline      *Baseline `protobuf:"bytes,3,opt,name=baseline,proto3" json:"baseline,omitempty"`
+	Transform     *Affine   `protobuf:"bytes,4,opt,name=transform,proto3" json:"transform,omitempty"`
+	Split         *Split    `protobuf:"bytes,5,opt,name=split,proto3" json:"split,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Moments12Request) Reset() {
 	*x = Moments12Request{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[9]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +1081,7 @@ func (x *Moments12Request) String() string {
 func (*Moments12Request) ProtoMessage() {}
 
 func (x *Moments12Request) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[9]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +1094,7 @@ func (x *Moments12Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Moments12Request.ProtoReflect.Descriptor instead.
 func (*Moments12Request) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{9}
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Moments12Request) GetD() int32 {
@@ -844,6 +1118,20 @@ func (x *Moments12Request) GetBaseline() *Baseline {
 	return nil
 }
 
+func (x *Moments12Request) GetTransform() *Affine {
+	if x != nil {
+		return x.Transform
+	}
+	return nil
+}
+
+func (x *Moments12Request) GetSplit() *Split {
+	if x != nil {
+		return x.Split
+	}
+	return nil
+}
+
 // Moment4Request: sum_i (y_i - baseline(x_i)) He4(V^T x_i).
 type Moment4Request struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -854,13 +1142,15 @@ type Moment4Request struct {
 	// The projection V, d x k, row-major.
 	V             []float64 `protobuf:"fixed64,3,rep,packed,name=v,proto3" json:"v,omitempty"`
 	Baseline      *Baseline `protobuf:"bytes,4,opt,name=baseline,proto3" json:"baseline,omitempty"`
+	Transform     *Affine   `protobuf:"bytes,5,opt,name=transform,proto3" json:"transform,omitempty"`
+	Split         *Split    `protobuf:"bytes,6,opt,name=split,proto3" json:"split,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Moment4Request) Reset() {
 	*x = Moment4Request{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[10]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +1162,7 @@ func (x *Moment4Request) String() string {
 func (*Moment4Request) ProtoMessage() {}
 
 func (x *Moment4Request) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[10]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +1175,7 @@ func (x *Moment4Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Moment4Request.ProtoReflect.Descriptor instead.
 func (*Moment4Request) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{10}
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Moment4Request) GetD() int32 {
@@ -916,6 +1206,93 @@ func (x *Moment4Request) GetBaseline() *Baseline {
 	return nil
 }
 
+func (x *Moment4Request) GetTransform() *Affine {
+	if x != nil {
+		return x.Transform
+	}
+	return nil
+}
+
+func (x *Moment4Request) GetSplit() *Split {
+	if x != nil {
+		return x.Split
+	}
+	return nil
+}
+
+// SummaryRequest: the count, means and sums of squared deviations of every
+// feature and of the label over the training rows (as held, not
+// standardized), and the `samples` training rows of smallest hash of
+// (seed, row index).
+type SummaryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Features per row, including the bias feature.
+	D             int32  `protobuf:"varint,1,opt,name=d,proto3" json:"d,omitempty"`
+	Split         *Split `protobuf:"bytes,2,opt,name=split,proto3" json:"split,omitempty"`
+	Samples       int32  `protobuf:"varint,3,opt,name=samples,proto3" json:"samples,omitempty"`
+	Seed          uint64 `protobuf:"varint,4,opt,name=seed,proto3" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SummaryRequest) Reset() {
+	*x = SummaryRequest{}
+	mi := &file_altmin_v1_altmin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SummaryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SummaryRequest) ProtoMessage() {}
+
+func (x *SummaryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_altmin_v1_altmin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SummaryRequest.ProtoReflect.Descriptor instead.
+func (*SummaryRequest) Descriptor() ([]byte, []int) {
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SummaryRequest) GetD() int32 {
+	if x != nil {
+		return x.D
+	}
+	return 0
+}
+
+func (x *SummaryRequest) GetSplit() *Split {
+	if x != nil {
+		return x.Split
+	}
+	return nil
+}
+
+func (x *SummaryRequest) GetSamples() int32 {
+	if x != nil {
+		return x.Samples
+	}
+	return 0
+}
+
+func (x *SummaryRequest) GetSeed() uint64 {
+	if x != nil {
+		return x.Seed
+	}
+	return 0
+}
+
 // Chunk is one message of a Compute reply, at most 1 MiB serialized.
 type Chunk struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -937,7 +1314,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[11]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -949,7 +1326,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[11]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -962,7 +1339,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{11}
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Chunk) GetPartition() int32 {
@@ -1018,6 +1395,7 @@ type Header struct {
 	//	*Header_Deep
 	//	*Header_Moments12
 	//	*Header_Moment4
+	//	*Header_Summary
 	Kind          isHeader_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1025,7 +1403,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[12]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1415,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[12]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1428,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{12}
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Header) GetProtocolVersion() uint32 {
@@ -1124,6 +1502,15 @@ func (x *Header) GetMoment4() *Moment4Header {
 	return nil
 }
 
+func (x *Header) GetSummary() *SummaryHeader {
+	if x != nil {
+		if x, ok := x.Kind.(*Header_Summary); ok {
+			return x.Summary
+		}
+	}
+	return nil
+}
+
 type isHeader_Kind interface {
 	isHeader_Kind()
 }
@@ -1144,6 +1531,10 @@ type Header_Moment4 struct {
 	Moment4 *Moment4Header `protobuf:"bytes,8,opt,name=moment4,proto3,oneof"`
 }
 
+type Header_Summary struct {
+	Summary *SummaryHeader `protobuf:"bytes,9,opt,name=summary,proto3,oneof"`
+}
+
 func (*Header_Stats) isHeader_Kind() {}
 
 func (*Header_Deep) isHeader_Kind() {}
@@ -1151,6 +1542,8 @@ func (*Header_Deep) isHeader_Kind() {}
 func (*Header_Moments12) isHeader_Kind() {}
 
 func (*Header_Moment4) isHeader_Kind() {}
+
+func (*Header_Summary) isHeader_Kind() {}
 
 // StatsHeader. Payload: r = B^T y (m values), then the packed upper
 // triangle of B^T B stored row by row (m(m+1)/2 values).
@@ -1163,14 +1556,18 @@ type StatsHeader struct {
 	// Sum of squared residuals at the request's weights.
 	Sse float64 `protobuf:"fixed64,3,opt,name=sse,proto3" json:"sse,omitempty"`
 	// Pattern bits changed since the previous weights; -1 without them.
-	Flips         int64 `protobuf:"varint,4,opt,name=flips,proto3" json:"flips,omitempty"`
+	Flips int64 `protobuf:"varint,4,opt,name=flips,proto3" json:"flips,omitempty"`
+	// Sum of the labels.
+	SumY float64 `protobuf:"fixed64,5,opt,name=sum_y,json=sumY,proto3" json:"sum_y,omitempty"`
+	// The validation rows' sums; the other fields leave them out.
+	Val           *Eval `protobuf:"bytes,6,opt,name=val,proto3" json:"val,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatsHeader) Reset() {
 	*x = StatsHeader{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[13]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +1579,7 @@ func (x *StatsHeader) String() string {
 func (*StatsHeader) ProtoMessage() {}
 
 func (x *StatsHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[13]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +1592,7 @@ func (x *StatsHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsHeader.ProtoReflect.Descriptor instead.
 func (*StatsHeader) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{13}
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StatsHeader) GetM() int32 {
@@ -1226,6 +1623,20 @@ func (x *StatsHeader) GetFlips() int64 {
 	return 0
 }
 
+func (x *StatsHeader) GetSumY() float64 {
+	if x != nil {
+		return x.SumY
+	}
+	return 0
+}
+
+func (x *StatsHeader) GetVal() *Eval {
+	if x != nil {
+		return x.Val
+	}
+	return nil
+}
+
 // DeepSystem describes one system of normal equations of a deep step:
 // G = B^T B and r = B^T (y - f) for the change of the weights of `layers`,
 // whose m unknowns are those layers' weights concatenated.
@@ -1239,7 +1650,7 @@ type DeepSystem struct {
 
 func (x *DeepSystem) Reset() {
 	*x = DeepSystem{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[14]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1662,7 @@ func (x *DeepSystem) String() string {
 func (*DeepSystem) ProtoMessage() {}
 
 func (x *DeepSystem) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[14]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1675,7 @@ func (x *DeepSystem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeepSystem.ProtoReflect.Descriptor instead.
 func (*DeepSystem) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{14}
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeepSystem) GetLayers() []int32 {
@@ -1282,7 +1693,8 @@ func (x *DeepSystem) GetM() int32 {
 }
 
 // DeepHeader. Payload: for each system in order, r (m values) then the
-// packed upper triangle of G (m(m+1)/2 values).
+// packed upper triangle of G (m(m+1)/2 values). A joint system of a
+// network with a linear term has the term's weights as its last unknowns.
 type DeepHeader struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// y^T y.
@@ -1293,14 +1705,18 @@ type DeepHeader struct {
 	// without them.
 	Flips int64 `protobuf:"varint,3,opt,name=flips,proto3" json:"flips,omitempty"`
 	// The systems, one per requested layer or one joint system.
-	Systems       []*DeepSystem `protobuf:"bytes,4,rep,name=systems,proto3" json:"systems,omitempty"`
+	Systems []*DeepSystem `protobuf:"bytes,4,rep,name=systems,proto3" json:"systems,omitempty"`
+	// Sum of the labels.
+	SumY float64 `protobuf:"fixed64,5,opt,name=sum_y,json=sumY,proto3" json:"sum_y,omitempty"`
+	// The validation rows' sums; the other fields leave them out.
+	Val           *Eval `protobuf:"bytes,6,opt,name=val,proto3" json:"val,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeepHeader) Reset() {
 	*x = DeepHeader{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[15]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1728,7 @@ func (x *DeepHeader) String() string {
 func (*DeepHeader) ProtoMessage() {}
 
 func (x *DeepHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[15]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1741,7 @@ func (x *DeepHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeepHeader.ProtoReflect.Descriptor instead.
 func (*DeepHeader) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{15}
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeepHeader) GetYy() float64 {
@@ -1356,6 +1772,20 @@ func (x *DeepHeader) GetSystems() []*DeepSystem {
 	return nil
 }
 
+func (x *DeepHeader) GetSumY() float64 {
+	if x != nil {
+		return x.SumY
+	}
+	return 0
+}
+
+func (x *DeepHeader) GetVal() *Eval {
+	if x != nil {
+		return x.Val
+	}
+	return nil
+}
+
 // Moments12Header. Payload: sum_i r_i x_i (d values), sum_i x_i (d
 // values), and for order 2 the packed upper triangle of
 // sum_i r_i x_i x_i^T (d(d+1)/2 values).
@@ -1372,7 +1802,7 @@ type Moments12Header struct {
 
 func (x *Moments12Header) Reset() {
 	*x = Moments12Header{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[16]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1384,7 +1814,7 @@ func (x *Moments12Header) String() string {
 func (*Moments12Header) ProtoMessage() {}
 
 func (x *Moments12Header) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[16]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1397,7 +1827,7 @@ func (x *Moments12Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Moments12Header.ProtoReflect.Descriptor instead.
 func (*Moments12Header) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{16}
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Moments12Header) GetOrder() int32 {
@@ -1433,7 +1863,7 @@ type Moment4Header struct {
 
 func (x *Moment4Header) Reset() {
 	*x = Moment4Header{}
-	mi := &file_altmin_v1_altmin_proto_msgTypes[17]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1875,7 @@ func (x *Moment4Header) String() string {
 func (*Moment4Header) ProtoMessage() {}
 
 func (x *Moment4Header) ProtoReflect() protoreflect.Message {
-	mi := &file_altmin_v1_altmin_proto_msgTypes[17]
+	mi := &file_altmin_v1_altmin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,12 +1888,68 @@ func (x *Moment4Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Moment4Header.ProtoReflect.Descriptor instead.
 func (*Moment4Header) Descriptor() ([]byte, []int) {
-	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{17}
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Moment4Header) GetK() int32 {
 	if x != nil {
 		return x.K
+	}
+	return 0
+}
+
+// SummaryHeader. Payload: the means of the d features and of the label
+// (d + 1 values), their sums of squared deviations (d + 1), the global
+// indices of the sampled rows (`samples` values), and the sampled rows,
+// d + 1 values each (features, then the label).
+type SummaryHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	D             int32                  `protobuf:"varint,1,opt,name=d,proto3" json:"d,omitempty"`
+	Samples       int32                  `protobuf:"varint,2,opt,name=samples,proto3" json:"samples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SummaryHeader) Reset() {
+	*x = SummaryHeader{}
+	mi := &file_altmin_v1_altmin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SummaryHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SummaryHeader) ProtoMessage() {}
+
+func (x *SummaryHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_altmin_v1_altmin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SummaryHeader.ProtoReflect.Descriptor instead.
+func (*SummaryHeader) Descriptor() ([]byte, []int) {
+	return file_altmin_v1_altmin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SummaryHeader) GetD() int32 {
+	if x != nil {
+		return x.D
+	}
+	return 0
+}
+
+func (x *SummaryHeader) GetSamples() int32 {
+	if x != nil {
+		return x.Samples
 	}
 	return 0
 }
@@ -1494,7 +1980,7 @@ const file_altmin_v1_altmin_proto_rawDesc = "" +
 	"\x06schema\x18\x04 \x01(\v2\x11.altmin.v1.SchemaR\x06schema\x128\n" +
 	"\n" +
 	"partitions\x18\x05 \x03(\v2\x18.altmin.v1.HeldPartitionR\n" +
-	"partitions\"\xcf\x02\n" +
+	"partitions\"\x86\x03\n" +
 	"\x0eComputeRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
 	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x1c\n" +
@@ -1502,45 +1988,75 @@ const file_altmin_v1_altmin_proto_rawDesc = "" +
 	"\x05stats\x18\x04 \x01(\v2\x17.altmin.v1.StatsRequestH\x00R\x05stats\x12,\n" +
 	"\x04deep\x18\x05 \x01(\v2\x16.altmin.v1.DeepRequestH\x00R\x04deep\x12;\n" +
 	"\tmoments12\x18\x06 \x01(\v2\x1b.altmin.v1.Moments12RequestH\x00R\tmoments12\x125\n" +
-	"\amoment4\x18\a \x01(\v2\x19.altmin.v1.Moment4RequestH\x00R\amoment4B\x06\n" +
-	"\x04kind\"\x83\x01\n" +
+	"\amoment4\x18\a \x01(\v2\x19.altmin.v1.Moment4RequestH\x00R\amoment4\x125\n" +
+	"\asummary\x18\b \x01(\v2\x19.altmin.v1.SummaryRequestH\x00R\asummaryB\x06\n" +
+	"\x04kind\"l\n" +
+	"\x06Affine\x12\x17\n" +
+	"\ax_shift\x18\x01 \x03(\x01R\x06xShift\x12\x17\n" +
+	"\ax_scale\x18\x02 \x03(\x01R\x06xScale\x12\x17\n" +
+	"\ay_shift\x18\x03 \x01(\x01R\x06yShift\x12\x17\n" +
+	"\ay_scale\x18\x04 \x01(\x01R\x06yScale\"K\n" +
+	"\x05Split\x12\x1a\n" +
+	"\bfraction\x18\x01 \x01(\x01R\bfraction\x12\x12\n" +
+	"\x04seed\x18\x02 \x01(\x04R\x04seed\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\x03R\x04from\"Q\n" +
+	"\x04Eval\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\x03R\x04rows\x12\x10\n" +
+	"\x03sse\x18\x02 \x01(\x01R\x03sse\x12\x0e\n" +
+	"\x02yy\x18\x03 \x01(\x01R\x02yy\x12\x13\n" +
+	"\x05sum_y\x18\x04 \x01(\x01R\x04sumY\"\xf4\x01\n" +
 	"\fStatsRequest\x12\x12\n" +
 	"\x04iter\x18\x01 \x01(\x03R\x04iter\x12\f\n" +
 	"\x01d\x18\x02 \x01(\x05R\x01d\x12\x14\n" +
 	"\x05signs\x18\x03 \x03(\x01R\x05signs\x12\f\n" +
 	"\x01u\x18\x04 \x03(\x01R\x01u\x12\x12\n" +
 	"\x04prev\x18\x05 \x03(\x01R\x04prev\x12\x19\n" +
-	"\bhas_prev\x18\x06 \x01(\bR\ahasPrev\"A\n" +
+	"\bhas_prev\x18\x06 \x01(\bR\ahasPrev\x12\x16\n" +
+	"\x06linear\x18\a \x01(\bR\x06linear\x12/\n" +
+	"\ttransform\x18\b \x01(\v2\x11.altmin.v1.AffineR\ttransform\x12&\n" +
+	"\x05split\x18\t \x01(\v2\x10.altmin.v1.SplitR\x05split\"U\n" +
 	"\aDeepNet\x12\x12\n" +
 	"\x04dims\x18\x01 \x03(\x05R\x04dims\x12\f\n" +
 	"\x01w\x18\x02 \x03(\x01R\x01w\x12\x14\n" +
-	"\x05signs\x18\x03 \x03(\x01R\x05signs\"\x9d\x01\n" +
+	"\x05signs\x18\x03 \x03(\x01R\x05signs\x12\x12\n" +
+	"\x04skip\x18\x04 \x03(\x01R\x04skip\"\xf6\x01\n" +
 	"\vDeepRequest\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x03R\x04step\x12$\n" +
 	"\x03net\x18\x02 \x01(\v2\x12.altmin.v1.DeepNetR\x03net\x12\x16\n" +
 	"\x06layers\x18\x03 \x03(\x05R\x06layers\x12\x14\n" +
 	"\x05joint\x18\x04 \x01(\bR\x05joint\x12&\n" +
-	"\x04prev\x18\x05 \x01(\v2\x12.altmin.v1.DeepNetR\x04prev\"B\n" +
+	"\x04prev\x18\x05 \x01(\v2\x12.altmin.v1.DeepNetR\x04prev\x12/\n" +
+	"\ttransform\x18\x06 \x01(\v2\x11.altmin.v1.AffineR\ttransform\x12&\n" +
+	"\x05split\x18\a \x01(\v2\x10.altmin.v1.SplitR\x05split\"B\n" +
 	"\bBaseline\x12\f\n" +
 	"\x01c\x18\x01 \x01(\x01R\x01c\x12\f\n" +
 	"\x01b\x18\x02 \x03(\x01R\x01b\x12\f\n" +
 	"\x01l\x18\x03 \x03(\x01R\x01l\x12\f\n" +
-	"\x01s\x18\x04 \x03(\x01R\x01s\"g\n" +
+	"\x01s\x18\x04 \x03(\x01R\x01s\"\xc0\x01\n" +
 	"\x10Moments12Request\x12\f\n" +
 	"\x01d\x18\x01 \x01(\x05R\x01d\x12\x14\n" +
 	"\x05order\x18\x02 \x01(\x05R\x05order\x12/\n" +
-	"\bbaseline\x18\x03 \x01(\v2\x13.altmin.v1.BaselineR\bbaseline\"k\n" +
+	"\bbaseline\x18\x03 \x01(\v2\x13.altmin.v1.BaselineR\bbaseline\x12/\n" +
+	"\ttransform\x18\x04 \x01(\v2\x11.altmin.v1.AffineR\ttransform\x12&\n" +
+	"\x05split\x18\x05 \x01(\v2\x10.altmin.v1.SplitR\x05split\"\xc4\x01\n" +
 	"\x0eMoment4Request\x12\f\n" +
 	"\x01d\x18\x01 \x01(\x05R\x01d\x12\f\n" +
 	"\x01k\x18\x02 \x01(\x05R\x01k\x12\f\n" +
 	"\x01v\x18\x03 \x03(\x01R\x01v\x12/\n" +
-	"\bbaseline\x18\x04 \x01(\v2\x13.altmin.v1.BaselineR\bbaseline\"\x96\x01\n" +
+	"\bbaseline\x18\x04 \x01(\v2\x13.altmin.v1.BaselineR\bbaseline\x12/\n" +
+	"\ttransform\x18\x05 \x01(\v2\x11.altmin.v1.AffineR\ttransform\x12&\n" +
+	"\x05split\x18\x06 \x01(\v2\x10.altmin.v1.SplitR\x05split\"t\n" +
+	"\x0eSummaryRequest\x12\f\n" +
+	"\x01d\x18\x01 \x01(\x05R\x01d\x12&\n" +
+	"\x05split\x18\x02 \x01(\v2\x10.altmin.v1.SplitR\x05split\x12\x18\n" +
+	"\asamples\x18\x03 \x01(\x05R\asamples\x12\x12\n" +
+	"\x04seed\x18\x04 \x01(\x04R\x04seed\"\x96\x01\n" +
 	"\x05Chunk\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\x03R\x05round\x12)\n" +
 	"\x06header\x18\x03 \x01(\v2\x11.altmin.v1.HeaderR\x06header\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x16\n" +
-	"\x06values\x18\x05 \x01(\fR\x06values\"\xd3\x02\n" +
+	"\x06values\x18\x05 \x01(\fR\x06values\"\x89\x03\n" +
 	"\x06Header\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
 	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x12\n" +
@@ -1549,29 +2065,37 @@ const file_altmin_v1_altmin_proto_rawDesc = "" +
 	"\x05stats\x18\x05 \x01(\v2\x16.altmin.v1.StatsHeaderH\x00R\x05stats\x12+\n" +
 	"\x04deep\x18\x06 \x01(\v2\x15.altmin.v1.DeepHeaderH\x00R\x04deep\x12:\n" +
 	"\tmoments12\x18\a \x01(\v2\x1a.altmin.v1.Moments12HeaderH\x00R\tmoments12\x124\n" +
-	"\amoment4\x18\b \x01(\v2\x18.altmin.v1.Moment4HeaderH\x00R\amoment4B\x06\n" +
-	"\x04kind\"S\n" +
+	"\amoment4\x18\b \x01(\v2\x18.altmin.v1.Moment4HeaderH\x00R\amoment4\x124\n" +
+	"\asummary\x18\t \x01(\v2\x18.altmin.v1.SummaryHeaderH\x00R\asummaryB\x06\n" +
+	"\x04kind\"\x8b\x01\n" +
 	"\vStatsHeader\x12\f\n" +
 	"\x01m\x18\x01 \x01(\x05R\x01m\x12\x0e\n" +
 	"\x02yy\x18\x02 \x01(\x01R\x02yy\x12\x10\n" +
 	"\x03sse\x18\x03 \x01(\x01R\x03sse\x12\x14\n" +
-	"\x05flips\x18\x04 \x01(\x03R\x05flips\"2\n" +
+	"\x05flips\x18\x04 \x01(\x03R\x05flips\x12\x13\n" +
+	"\x05sum_y\x18\x05 \x01(\x01R\x04sumY\x12!\n" +
+	"\x03val\x18\x06 \x01(\v2\x0f.altmin.v1.EvalR\x03val\"2\n" +
 	"\n" +
 	"DeepSystem\x12\x16\n" +
 	"\x06layers\x18\x01 \x03(\x05R\x06layers\x12\f\n" +
-	"\x01m\x18\x02 \x01(\x05R\x01m\"u\n" +
+	"\x01m\x18\x02 \x01(\x05R\x01m\"\xad\x01\n" +
 	"\n" +
 	"DeepHeader\x12\x0e\n" +
 	"\x02yy\x18\x01 \x01(\x01R\x02yy\x12\x10\n" +
 	"\x03sse\x18\x02 \x01(\x01R\x03sse\x12\x14\n" +
 	"\x05flips\x18\x03 \x01(\x03R\x05flips\x12/\n" +
-	"\asystems\x18\x04 \x03(\v2\x15.altmin.v1.DeepSystemR\asystems\"J\n" +
+	"\asystems\x18\x04 \x03(\v2\x15.altmin.v1.DeepSystemR\asystems\x12\x13\n" +
+	"\x05sum_y\x18\x05 \x01(\x01R\x04sumY\x12!\n" +
+	"\x03val\x18\x06 \x01(\v2\x0f.altmin.v1.EvalR\x03val\"J\n" +
 	"\x0fMoments12Header\x12\x14\n" +
 	"\x05order\x18\x01 \x01(\x05R\x05order\x12\f\n" +
 	"\x01d\x18\x02 \x01(\x05R\x01d\x12\x13\n" +
 	"\x05sum_y\x18\x03 \x01(\x01R\x04sumY\"\x1d\n" +
 	"\rMoment4Header\x12\f\n" +
-	"\x01k\x18\x01 \x01(\x05R\x01k2w\n" +
+	"\x01k\x18\x01 \x01(\x05R\x01k\"7\n" +
+	"\rSummaryHeader\x12\f\n" +
+	"\x01d\x18\x01 \x01(\x05R\x01d\x12\x18\n" +
+	"\asamples\x18\x02 \x01(\x05R\asamples2w\n" +
 	"\x05Shard\x124\n" +
 	"\x04Info\x12\x16.altmin.v1.InfoRequest\x1a\x14.altmin.v1.InfoReply\x128\n" +
 	"\aCompute\x12\x19.altmin.v1.ComputeRequest\x1a\x10.altmin.v1.Chunk0\x01B Z\x1ealtmin/proto/altminpb;altminpbb\x06proto3"
@@ -1588,53 +2112,71 @@ func file_altmin_v1_altmin_proto_rawDescGZIP() []byte {
 	return file_altmin_v1_altmin_proto_rawDescData
 }
 
-var file_altmin_v1_altmin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_altmin_v1_altmin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_altmin_v1_altmin_proto_goTypes = []any{
 	(*InfoRequest)(nil),      // 0: altmin.v1.InfoRequest
 	(*Schema)(nil),           // 1: altmin.v1.Schema
 	(*HeldPartition)(nil),    // 2: altmin.v1.HeldPartition
 	(*InfoReply)(nil),        // 3: altmin.v1.InfoReply
 	(*ComputeRequest)(nil),   // 4: altmin.v1.ComputeRequest
-	(*StatsRequest)(nil),     // 5: altmin.v1.StatsRequest
-	(*DeepNet)(nil),          // 6: altmin.v1.DeepNet
-	(*DeepRequest)(nil),      // 7: altmin.v1.DeepRequest
-	(*Baseline)(nil),         // 8: altmin.v1.Baseline
-	(*Moments12Request)(nil), // 9: altmin.v1.Moments12Request
-	(*Moment4Request)(nil),   // 10: altmin.v1.Moment4Request
-	(*Chunk)(nil),            // 11: altmin.v1.Chunk
-	(*Header)(nil),           // 12: altmin.v1.Header
-	(*StatsHeader)(nil),      // 13: altmin.v1.StatsHeader
-	(*DeepSystem)(nil),       // 14: altmin.v1.DeepSystem
-	(*DeepHeader)(nil),       // 15: altmin.v1.DeepHeader
-	(*Moments12Header)(nil),  // 16: altmin.v1.Moments12Header
-	(*Moment4Header)(nil),    // 17: altmin.v1.Moment4Header
+	(*Affine)(nil),           // 5: altmin.v1.Affine
+	(*Split)(nil),            // 6: altmin.v1.Split
+	(*Eval)(nil),             // 7: altmin.v1.Eval
+	(*StatsRequest)(nil),     // 8: altmin.v1.StatsRequest
+	(*DeepNet)(nil),          // 9: altmin.v1.DeepNet
+	(*DeepRequest)(nil),      // 10: altmin.v1.DeepRequest
+	(*Baseline)(nil),         // 11: altmin.v1.Baseline
+	(*Moments12Request)(nil), // 12: altmin.v1.Moments12Request
+	(*Moment4Request)(nil),   // 13: altmin.v1.Moment4Request
+	(*SummaryRequest)(nil),   // 14: altmin.v1.SummaryRequest
+	(*Chunk)(nil),            // 15: altmin.v1.Chunk
+	(*Header)(nil),           // 16: altmin.v1.Header
+	(*StatsHeader)(nil),      // 17: altmin.v1.StatsHeader
+	(*DeepSystem)(nil),       // 18: altmin.v1.DeepSystem
+	(*DeepHeader)(nil),       // 19: altmin.v1.DeepHeader
+	(*Moments12Header)(nil),  // 20: altmin.v1.Moments12Header
+	(*Moment4Header)(nil),    // 21: altmin.v1.Moment4Header
+	(*SummaryHeader)(nil),    // 22: altmin.v1.SummaryHeader
 }
 var file_altmin_v1_altmin_proto_depIdxs = []int32{
 	1,  // 0: altmin.v1.InfoReply.schema:type_name -> altmin.v1.Schema
 	2,  // 1: altmin.v1.InfoReply.partitions:type_name -> altmin.v1.HeldPartition
-	5,  // 2: altmin.v1.ComputeRequest.stats:type_name -> altmin.v1.StatsRequest
-	7,  // 3: altmin.v1.ComputeRequest.deep:type_name -> altmin.v1.DeepRequest
-	9,  // 4: altmin.v1.ComputeRequest.moments12:type_name -> altmin.v1.Moments12Request
-	10, // 5: altmin.v1.ComputeRequest.moment4:type_name -> altmin.v1.Moment4Request
-	6,  // 6: altmin.v1.DeepRequest.net:type_name -> altmin.v1.DeepNet
-	6,  // 7: altmin.v1.DeepRequest.prev:type_name -> altmin.v1.DeepNet
-	8,  // 8: altmin.v1.Moments12Request.baseline:type_name -> altmin.v1.Baseline
-	8,  // 9: altmin.v1.Moment4Request.baseline:type_name -> altmin.v1.Baseline
-	12, // 10: altmin.v1.Chunk.header:type_name -> altmin.v1.Header
-	13, // 11: altmin.v1.Header.stats:type_name -> altmin.v1.StatsHeader
-	15, // 12: altmin.v1.Header.deep:type_name -> altmin.v1.DeepHeader
-	16, // 13: altmin.v1.Header.moments12:type_name -> altmin.v1.Moments12Header
-	17, // 14: altmin.v1.Header.moment4:type_name -> altmin.v1.Moment4Header
-	14, // 15: altmin.v1.DeepHeader.systems:type_name -> altmin.v1.DeepSystem
-	0,  // 16: altmin.v1.Shard.Info:input_type -> altmin.v1.InfoRequest
-	4,  // 17: altmin.v1.Shard.Compute:input_type -> altmin.v1.ComputeRequest
-	3,  // 18: altmin.v1.Shard.Info:output_type -> altmin.v1.InfoReply
-	11, // 19: altmin.v1.Shard.Compute:output_type -> altmin.v1.Chunk
-	18, // [18:20] is the sub-list for method output_type
-	16, // [16:18] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	8,  // 2: altmin.v1.ComputeRequest.stats:type_name -> altmin.v1.StatsRequest
+	10, // 3: altmin.v1.ComputeRequest.deep:type_name -> altmin.v1.DeepRequest
+	12, // 4: altmin.v1.ComputeRequest.moments12:type_name -> altmin.v1.Moments12Request
+	13, // 5: altmin.v1.ComputeRequest.moment4:type_name -> altmin.v1.Moment4Request
+	14, // 6: altmin.v1.ComputeRequest.summary:type_name -> altmin.v1.SummaryRequest
+	5,  // 7: altmin.v1.StatsRequest.transform:type_name -> altmin.v1.Affine
+	6,  // 8: altmin.v1.StatsRequest.split:type_name -> altmin.v1.Split
+	9,  // 9: altmin.v1.DeepRequest.net:type_name -> altmin.v1.DeepNet
+	9,  // 10: altmin.v1.DeepRequest.prev:type_name -> altmin.v1.DeepNet
+	5,  // 11: altmin.v1.DeepRequest.transform:type_name -> altmin.v1.Affine
+	6,  // 12: altmin.v1.DeepRequest.split:type_name -> altmin.v1.Split
+	11, // 13: altmin.v1.Moments12Request.baseline:type_name -> altmin.v1.Baseline
+	5,  // 14: altmin.v1.Moments12Request.transform:type_name -> altmin.v1.Affine
+	6,  // 15: altmin.v1.Moments12Request.split:type_name -> altmin.v1.Split
+	11, // 16: altmin.v1.Moment4Request.baseline:type_name -> altmin.v1.Baseline
+	5,  // 17: altmin.v1.Moment4Request.transform:type_name -> altmin.v1.Affine
+	6,  // 18: altmin.v1.Moment4Request.split:type_name -> altmin.v1.Split
+	6,  // 19: altmin.v1.SummaryRequest.split:type_name -> altmin.v1.Split
+	16, // 20: altmin.v1.Chunk.header:type_name -> altmin.v1.Header
+	17, // 21: altmin.v1.Header.stats:type_name -> altmin.v1.StatsHeader
+	19, // 22: altmin.v1.Header.deep:type_name -> altmin.v1.DeepHeader
+	20, // 23: altmin.v1.Header.moments12:type_name -> altmin.v1.Moments12Header
+	21, // 24: altmin.v1.Header.moment4:type_name -> altmin.v1.Moment4Header
+	22, // 25: altmin.v1.Header.summary:type_name -> altmin.v1.SummaryHeader
+	7,  // 26: altmin.v1.StatsHeader.val:type_name -> altmin.v1.Eval
+	18, // 27: altmin.v1.DeepHeader.systems:type_name -> altmin.v1.DeepSystem
+	7,  // 28: altmin.v1.DeepHeader.val:type_name -> altmin.v1.Eval
+	0,  // 29: altmin.v1.Shard.Info:input_type -> altmin.v1.InfoRequest
+	4,  // 30: altmin.v1.Shard.Compute:input_type -> altmin.v1.ComputeRequest
+	3,  // 31: altmin.v1.Shard.Info:output_type -> altmin.v1.InfoReply
+	15, // 32: altmin.v1.Shard.Compute:output_type -> altmin.v1.Chunk
+	31, // [31:33] is the sub-list for method output_type
+	29, // [29:31] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_altmin_v1_altmin_proto_init() }
@@ -1647,12 +2189,14 @@ func file_altmin_v1_altmin_proto_init() {
 		(*ComputeRequest_Deep)(nil),
 		(*ComputeRequest_Moments12)(nil),
 		(*ComputeRequest_Moment4)(nil),
+		(*ComputeRequest_Summary)(nil),
 	}
-	file_altmin_v1_altmin_proto_msgTypes[12].OneofWrappers = []any{
+	file_altmin_v1_altmin_proto_msgTypes[16].OneofWrappers = []any{
 		(*Header_Stats)(nil),
 		(*Header_Deep)(nil),
 		(*Header_Moments12)(nil),
 		(*Header_Moment4)(nil),
+		(*Header_Summary)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1660,7 +2204,7 @@ func file_altmin_v1_altmin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_altmin_v1_altmin_proto_rawDesc), len(file_altmin_v1_altmin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,141 @@
+package coordinator
+
+import (
+	"fmt"
+	"math"
+
+	"altmin/linalg"
+	"altmin/model"
+)
+
+// Damping configures the Levenberg-Marquardt damping of the solves that
+// makes training monotone on any data: a solve's candidate is accepted only
+// when its training loss is not above the last accepted iterate's;
+// otherwise it is rejected and the next candidate is solved again, from
+// the accepted iterate's statistics (kept in memory, so a rejection costs
+// only the candidate's evaluation), with more damping:
+//
+//	(G + lambda D) w = r + lambda D w_acc,   D = diag(G),
+//
+// the Marquardt scaling (the step does not depend on the units of the
+// weights); lambda = 0 is the plain least-squares step. Accepted steps
+// lower lambda to 0 in the limit, so a problem the plain step solves (a
+// planted network) converges at its pace. A nil *Damping is the papers'
+// plain step: every solve accepted.
+type Damping struct {
+	// Lambda0 is the damping after a rejection of an undamped step.
+	Lambda0 float64
+	// Up multiplies lambda after a rejection, Down divides it after an
+	// acceptance; below Min it becomes 0.
+	Up, Down, Min float64
+	// Max ends training (NoDescent) when a rejection would raise lambda
+	// beyond it: no damped step lowers the loss any more.
+	Max float64
+}
+
+// DefaultDamping returns the damping of the default training: lambda 0
+// until a rejection, then 1e-3, x10 per rejection, /3 per acceptance,
+// 0 below 1e-6, at most 1e10.
+func DefaultDamping() *Damping {
+	return &Damping{Lambda0: 1e-3, Up: 10, Down: 3, Min: 1e-6, Max: 1e10}
+}
+
+// validate checks a damping configuration.
+func (d *Damping) validate() error {
+	if d == nil {
+		return nil
+	}
+	if !(d.Lambda0 > 0) || !(d.Up > 1) || !(d.Down > 1) || !(d.Min >= 0) || !(d.Max >= d.Lambda0) || math.IsInf(d.Max, 0) {
+		return fmt.Errorf("coordinator: damping %+v: want Lambda0 > 0, Up > 1, Down > 1, Min >= 0, Lambda0 <= Max < Inf", *d)
+	}
+	return nil
+}
+
+// DescentState is the accept/reject state of a damped core (see Damping).
+type DescentState struct {
+	cfg *Damping
+	// Lambda is the damping of the next solve; Solved that of the solve
+	// that made the weights being evaluated.
+	Lambda float64 `json:"lambda"`
+	Solved float64 `json:"solved"`
+	// Has records an accepted iterate, of training loss Loss.
+	Has  bool    `json:"has"`
+	Loss float64 `json:"loss"`
+}
+
+// judge decides on weights of training loss loss: accepted (the first
+// weights always are) or rejected, and updates lambda. stop reports a
+// rejection that would raise lambda beyond its maximum.
+func (d *DescentState) judge(loss float64) (accept, stop bool) {
+	if d.cfg == nil || !d.Has || loss <= d.Loss {
+		d.Has, d.Loss = true, loss
+		if d.cfg != nil {
+			if d.Lambda /= d.cfg.Down; d.Lambda < d.cfg.Min {
+				d.Lambda = 0
+			}
+		}
+		return true, false
+	}
+	next := d.Lambda * d.cfg.Up
+	if d.Lambda == 0 {
+		next = d.cfg.Lambda0
+	}
+	if next > d.cfg.Max {
+		return false, true
+	}
+	d.Lambda = next
+	return false, false
+}
+
+// damp returns the normal equations of a damped step with the damping of
+// the next solve, (G + lambda D) w = r + lambda D center (center nil: 0),
+// or g and r themselves for lambda 0. g is packed, m unknowns.
+func (d *DescentState) damp(g, r []float64, m int, center []float64) ([]float64, []float64) {
+	if d.Lambda == 0 {
+		return g, r
+	}
+	gd, rd := append([]float64(nil), g...), append([]float64(nil), r...)
+	var mean float64
+	for a := 0; a < m; a++ {
+		mean += g[linalg.PackedIndex(m, a, a)]
+	}
+	floor := 1e-12 * mean / float64(max(m, 1))
+	for a := 0; a < m; a++ {
+		i := linalg.PackedIndex(m, a, a)
+		l := d.Lambda * max(g[i], floor)
+		gd[i] += l
+		if center != nil {
+			rd[a] += l * center[a]
+		}
+	}
+	return gd, rd
+}
+
+// BestState tracks the best accepted iterate: by validation loss when the
+// data have validation rows, else by training loss (the last accepted).
+type BestState struct {
+	Iter  int        `json:"iter"`
+	Loss  float64    `json:"loss"`
+	Net   *model.Net `json:"net,omitempty"`
+	Since int        `json:"since"` // accepted iterations since Iter
+}
+
+// see records accepted weights n of iteration iter and loss (the
+// validation loss, or the training loss); it reports whether they are the
+// best so far.
+func (b *BestState) see(iter int, loss float64, n *model.Net) bool {
+	if b.Net == nil || loss < b.Loss {
+		b.Iter, b.Loss, b.Net, b.Since = iter, loss, n, 0
+		return true
+	}
+	b.Since++
+	return false
+}
+
+// clone returns a deep copy of b.
+func (b BestState) clone() BestState {
+	if b.Net != nil {
+		b.Net = b.Net.Clone()
+	}
+	return b
+}
