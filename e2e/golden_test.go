@@ -25,8 +25,10 @@ import (
 // of the weight files each must produce. Every runtime of a problem (in
 // process, in-process gRPC shards, a cluster of shard processes, streaming
 // partitions, a coordinator killed and resumed) must give the recorded
-// bits. The hashes are those of the default build's arithmetic (amd64/v1,
-// see internal/arith); other arithmetic skips the test.
+// bits. Every run is of the papers' method (--paper), which every default
+// run was when the hashes were recorded. The hashes are those of the
+// default build's arithmetic (amd64/v1, see internal/arith); other
+// arithmetic skips the test.
 
 // runtime names how a golden problem is trained.
 type runtime string
@@ -171,7 +173,8 @@ func trainGolden(t *testing.T, pb goldenProblem, rt runtime, dir string) map[str
 	t.Helper()
 	c := newCluster(t)
 	out := filepath.Join(c.dir, "model")
-	args := append([]string{"train", "--out", out}, dataArgs(pb, dir)...)
+	// --paper: the papers' model and step, as the hashes were recorded.
+	args := append([]string{"train", "--paper", "--out", out}, dataArgs(pb, dir)...)
 	args = append(args, pb.train...)
 	switch rt {
 	case inProcess:
@@ -194,7 +197,7 @@ func trainGolden(t *testing.T, pb goldenProblem, rt runtime, dir string) map[str
 		// The data live on the shards: the coordinator keeps only
 		// --synthetic (to report the error against the teacher) and the
 		// model flags.
-		args = append([]string{"train", "--out", out, "--join", c.seed, "--gossip-addr", "127.0.0.1:0", "--insecure", "--join-timeout", "20s"}, coordinatorData(dataArgs(pb, dir))...)
+		args = append([]string{"train", "--paper", "--out", out, "--join", c.seed, "--gossip-addr", "127.0.0.1:0", "--insecure", "--join-timeout", "20s"}, coordinatorData(dataArgs(pb, dir))...)
 		args = append(args, pb.train...)
 	case killResume:
 		killMidRun(t, c, args, out)

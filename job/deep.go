@@ -73,14 +73,15 @@ func (deepFamily) shape(o Options, d int, planted teacher) (model.Spec, *model.N
 	if n := len(hidden); n < 2 || n > model.MaxDeepLayers {
 		return model.Spec{}, nil, fmt.Errorf("%w: --model deep needs 2 to %d hidden layers, got widths %s", ErrOptions, model.MaxDeepLayers, hiddenString(hidden))
 	}
-	spec := model.Spec{Kind: model.Deep, D: d, K: hidden[len(hidden)-1], Hidden: slices.Clone(hidden), Bias: o.Bias}
-	if o.Bias {
+	st := o.setup()
+	spec := model.Spec{Kind: model.Deep, D: d, K: hidden[len(hidden)-1], Hidden: slices.Clone(hidden), Bias: st.bias, Linear: st.linear}
+	if st.bias {
 		spec.D++
 	}
 	if err := msg.CheckDims(spec.Dims()); err != nil {
 		return model.Spec{}, nil, fmt.Errorf("%w: --hidden %s on d = %d features: %w", ErrOptions, hiddenString(hidden), spec.D, err)
 	}
-	if tch != nil && o.Bias {
+	if tch != nil && st.bias {
 		tch = widenNet(tch, spec.D)
 	}
 	if o.Truth != "" {
@@ -94,7 +95,7 @@ func (deepFamily) shape(o Options, d int, planted teacher) (model.Spec, *model.N
 		tch = t
 	}
 	var err error
-	if spec.Signs, err = signsOf(o, spec.K, teacherSigns(tch)); err != nil {
+	if spec.Signs, err = signsOf(o, spec.K, teacherSigns(tch), st.signs); err != nil {
 		return model.Spec{}, nil, err
 	}
 	if err := spec.Validate(); err != nil {
@@ -118,9 +119,14 @@ func (deepFamily) start(o Options, spec model.Spec, tch *model.Net) (*model.Net,
 	name := o.Init
 	if name == "" {
 		name = "random"
+		if def := o.setup().init; def != "" {
+			name = def
+		}
 	}
 	shape := spec.Shape()
 	switch {
+	case name == "data":
+		return nil, name, nil
 	case name == "random":
 		return data.RandomNet(shape, o.Seed), name, nil
 	case strings.HasPrefix(name, "perturb:"):
@@ -142,13 +148,17 @@ func (deepFamily) start(o Options, spec model.Spec, tch *model.Net) (*model.Net,
 		}
 		return w, name, nil
 	}
-	return nil, "", fmt.Errorf("%w: --init %q: want random, perturb:DELTA or a deep model directory", ErrOptions, name)
+	return nil, "", fmt.Errorf("%w: --init %q: want random, perturb:DELTA, data or a deep model directory", ErrOptions, name)
 }
 
-func (deepFamily) core(o Options, spec model.Spec, start *model.Net, pool *msg.Pool) (coordinator.Core, error) {
+func (deepFamily) core(o Options, pr *Problem, pool *msg.Pool) (coordinator.Core, error) {
+	st := o.setup()
 	cfg := coordinator.DeepConfig{Schedule: coordinator.Joint, Partitions: o.Partitions, MaxIters: o.Iters, Tol: o.Tol,
-		FitTol: coordinator.DefaultDeepConfig().FitTol, Pool: pool}
-	return coordinator.NewDeep(cfg, start)
+		FitTol: coordinator.DefaultDeepConfig().FitTol, Patience: st.patience, Transform: pr.Transform, Split: pr.Split, Pool: pool}
+	if st.damping {
+		cfg.Damping = coordinator.DefaultDamping()
+	}
+	return coordinator.NewDeep(cfg, pr.Start)
 }
 
 func (deepFamily) learned(_ model.Spec, n *model.Net) *model.Net { return n.Clone() }
@@ -159,6 +169,9 @@ func (deepFamily) files(spec model.Spec) []string {
 	names := make([]string, len(spec.Hidden))
 	for l := range names {
 		names[l] = fmt.Sprintf("weights_%d.npy", l+1)
+	}
+	if spec.Linear {
+		names = append(names, linearFile)
 	}
 	return names
 }

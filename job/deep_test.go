@@ -220,7 +220,7 @@ func TestDeepPredictRoundTrip(t *testing.T) {
 	}
 	x, y := read(tch)
 	o := deepOptions("")
-	o.Model, o.Hidden, o.Signs, o.Bias, o.Iters = "deep", []int{5, 3}, "alternate", true, 30
+	o.Model, o.Hidden, o.Signs, o.Bias, o.Iters = "deep", []int{5, 3}, "alternate", job.On, 30
 	o.Data = writeNPY(t, filepath.Join(dir, "x.npy"), x, 3000, 6)
 	o.Labels = writeNPY(t, filepath.Join(dir, "y.npy"), y, 3000)
 	// A perturbed start: the teacher, written as a model directory with a
@@ -363,7 +363,7 @@ func TestDeepBadOptions(t *testing.T) {
 		{"perturb without teacher", func(o *job.Options) {
 			o.Synthetic, o.Model, o.Hidden, o.Init = "model=sum,d=5,k=2,n=100", "deep", []int{3, 2}, "perturb:0.1"
 		}, []string{"--init perturb:0.1 needs a known teacher"}},
-		{"bad init", func(o *job.Options) { o.Init = filepath.Join(dir, "missing") }, []string{"--init", "want random, perturb:DELTA or a deep model directory"}},
+		{"bad init", func(o *job.Options) { o.Init = filepath.Join(dir, "missing") }, []string{"--init", "want random, perturb:DELTA, data or a deep model directory"}},
 		{"init of another shape", func(o *job.Options) { o.Init = other }, []string{"--init " + other, "widths [5 4 2]"}},
 		{"truth of another shape", func(o *job.Options) { o.Truth = other }, []string{"--truth " + other, "widths [5 4 2]"}},
 		{"too many weights", func(o *job.Options) {
@@ -532,7 +532,7 @@ func TestDeepResume(t *testing.T) {
 		"other data":       func(o *job.Options) { o.Synthetic = "model=deep,d=10,hidden=6-3,n=4000,seed=3" },
 		"other partitions": func(o *job.Options) { o.Partitions = 3 },
 		"other init":       func(o *job.Options) { o.Init = "perturb:0.2" },
-		"bias":             func(o *job.Options) { o.Bias = true },
+		"bias":             func(o *job.Options) { o.Bias = job.On },
 	} {
 		o2 := o
 		change(&o2)

@@ -31,9 +31,8 @@ type family interface {
 	// tensor start (a pending tensor start returns nil, "tensor"), and
 	// its description.
 	start(o Options, spec model.Spec, teacher *model.Net) (*model.Net, string, error)
-	// core returns the core that trains spec from the learned weights
-	// start.
-	core(o Options, spec model.Spec, start *model.Net, pool *msg.Pool) (coordinator.Core, error)
+	// core returns the core that trains the problem from its start.
+	core(o Options, pr *Problem, pool *msg.Pool) (coordinator.Core, error)
 	// learned returns the learned weights of the weights a core reports.
 	learned(spec model.Spec, n *model.Net) *model.Net
 	// relErr returns the relative error of learned weights w against the
@@ -102,12 +101,14 @@ func widen(w []float64, k, d, D int) []float64 {
 }
 
 // signsOf returns the output signs of --signs for k units of the last
-// hidden layer: the teacher's when not given, ones without a teacher,
-// ones or alternate by name, or a .npy file of k values +-1.
-func signsOf(o Options, k int, planted []float64) ([]float64, error) {
+// hidden layer: the teacher's when not given, def (ones when "") without a
+// teacher, ones or alternate by name, or a .npy file of k values +-1.
+func signsOf(o Options, k int, planted []float64, def string) ([]float64, error) {
 	switch {
 	case o.Signs == "" && planted != nil:
 		return append([]float64(nil), planted...), nil
+	case o.Signs == "" && def != "":
+		return model.MakeSigns(def, k)
 	case o.Signs == "":
 		return model.MakeSigns("ones", k)
 	case isNPY(o.Signs):
@@ -146,9 +147,17 @@ func isDir(path string) bool {
 	return err == nil && st.IsDir()
 }
 
-// writeWeights writes the layers of w to the files names in dir.
+// linearFile holds a model's linear term: d values (d+1 with the bias
+// feature, the last the output's bias).
+const linearFile = "linear.npy"
+
+// writeWeights writes the layers of w to the files names in dir, then its
+// linear term to the last (linearFile) if w has one.
 func writeWeights(dir string, names []string, w *model.Net) error {
 	for l, name := range names {
+		if l == len(w.W) {
+			return data.WriteNPY(filepath.Join(dir, name), w.Skip, len(w.Skip))
+		}
 		if err := data.WriteNPY(filepath.Join(dir, name), w.W[l], w.Dims[l+1], w.Dims[l]); err != nil {
 			return err
 		}
@@ -157,12 +166,23 @@ func writeWeights(dir string, names []string, w *model.Net) error {
 }
 
 // readWeights reads the layers of a network of spec's widths and signs
-// from the files names in dir, checking every shape and that the weights
-// are finite.
+// from the files names in dir (then its linear term, if spec has one),
+// checking every shape and that the weights are finite.
 func readWeights(dir string, names []string, spec model.Spec) (*model.Net, error) {
 	n := spec.Shape()
 	for l, name := range names {
 		path := filepath.Join(dir, name)
+		if l == len(n.W) {
+			v, shape, err := data.ReadNPY(path)
+			if err != nil {
+				return nil, fmt.Errorf("job: model: %w", err)
+			}
+			if len(shape) != 1 || shape[0] != spec.D {
+				return nil, fmt.Errorf("job: model: %s has shape %s, model.json says (%d,)", path, pyShape(shape), spec.D)
+			}
+			n.Skip = v
+			continue
+		}
 		w, shape, err := data.ReadNPY(path)
 		if err != nil {
 			return nil, fmt.Errorf("job: model: %w", err)
@@ -176,6 +196,22 @@ func readWeights(dir string, names []string, spec model.Spec) (*model.Net, error
 		return nil, fmt.Errorf("job: model: %s: %w", dir, err)
 	}
 	return n, nil
+}
+
+// addLinear adds the linear term skip . x_i to out[i] for the rows of x
+// (nothing for a nil skip).
+func addLinear(out, x, skip []float64) {
+	if skip == nil {
+		return
+	}
+	d := len(skip)
+	for i := range out {
+		var s float64
+		for j, v := range x[i*d : (i+1)*d] {
+			s += skip[j] * v
+		}
+		out[i] += s
+	}
 }
 
 // closeSource releases a data source's files, if it holds any.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,6 +52,7 @@ type Checkpoint struct {
 // with more iterations.
 type fingerprintInput struct {
 	Spec       model.Spec `json:"spec"`
+	Setup      string     `json:"setup"`
 	Data       string     `json:"data"`
 	DataID     string     `json:"data_fingerprint"`
 	N          int        `json:"n"`
@@ -64,7 +66,9 @@ type fingerprintInput struct {
 // fingerprint returns the fingerprint of a run's configuration (the first
 // 16 bytes of the SHA-256 of its JSON, in hex) and that JSON.
 func fingerprint(o Options, pr *Problem) (string, json.RawMessage) {
-	b, _ := json.Marshal(fingerprintInput{Spec: pr.Spec, Data: pr.DataDesc, DataID: pr.DataID, N: pr.Source.Info().N,
+	st := o.setup()
+	setup := fmt.Sprintf("paper=%v standardize=%v damping=%v split=%+v", o.Paper, st.standardize, st.damping, pr.Split)
+	b, _ := json.Marshal(fingerprintInput{Spec: pr.Spec, Setup: setup, Data: pr.DataDesc, DataID: pr.DataID, N: pr.Source.Info().N,
 		Partitions: o.Partitions, Init: pr.StartDesc, Seed: o.Seed, Method: o.method(), Step: o.Step})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16]), b
@@ -132,9 +136,21 @@ type Metric struct {
 	Step         float64 `json:"step,omitempty"` // gd: the step size
 	Cond         float64 `json:"cond,omitempty"`
 	Change       float64 `json:"change,omitempty"`
-	Layers       []int   `json:"layers,omitempty"` // deep: the layers solved; absent at the stop
-	Rows         int     `json:"rows"`
+	Layers       []int   `json:"layers,omitempty"`             // deep: the layers solved; absent at the stop
+	Rows         int     `json:"rows"`                         // training rows
 	Skipped      []int   `json:"skipped_partitions,omitempty"` // left out (--allow-degraded)
+	// Accepted reports that the weights evaluated were accepted (the
+	// training loss did not rise); Lambda is the damping of this
+	// iteration's solve.
+	Accepted bool    `json:"accepted"`
+	Lambda   float64 `json:"lambda"`
+	// R2 is the training R^2; ValRows, ValLoss and ValR2 those of the
+	// validation rows (absent without them). Losses are of the
+	// standardized label when it is standardized.
+	R2      *float64 `json:"r2"`
+	ValRows int      `json:"val_rows,omitempty"`
+	ValLoss *float64 `json:"val_loss,omitempty"`
+	ValR2   *float64 `json:"val_r2,omitempty"`
 }
 
 // ModelFormat names the model.json format.
@@ -146,31 +162,102 @@ const ModelFormat = "altmin-model/1"
 // row q is unit q, as in PyTorch's nn.Linear.weight. For resnet they are
 // the learned W without the +I.
 type ModelFile struct {
-	Format      string    `json:"format"` // ModelFormat
-	Model       string    `json:"model"`  // relu, sum, resnet or deep
-	D           int       `json:"d"`      // input features, without the bias feature
-	K           int       `json:"k"`      // units of the (last) hidden layer
-	Hidden      []int     `json:"hidden,omitempty"`
-	Dims        []int     `json:"dims,omitempty"`     // deep: n_0 (d, or d+1 with bias), k1, ..., kL
-	Signs       []float64 `json:"signs"`              // output signs of the (last) hidden layer's units
-	Bias        bool      `json:"bias"`               // a constant-1 feature is appended to the input
-	Weights     []string  `json:"weights"`            // the weight files, layer 1 first
-	Schedule    string    `json:"schedule,omitempty"` // deep: the schedule (joint)
-	Iterations  int       `json:"iterations"`
-	StopReason  string    `json:"stop_reason"`
-	FinalLoss   float64   `json:"final_loss"`
-	FinalRelRes float64   `json:"final_rel_res"`           // training ||f(X) - y|| / ||y||
-	FinalRelErr *float64  `json:"final_rel_err,omitempty"` // against a known teacher (deep: up to the network's symmetries)
-	Rows        int       `json:"rows"`
-	Partitions  int       `json:"partitions"`
-	Data        string    `json:"data"`
-	Init        string    `json:"init"`
-	Method      string    `json:"method"`
-	Seed        uint64    `json:"seed"`
-	Version     string    `json:"version"`
+	Format   string    `json:"format"` // ModelFormat
+	Model    string    `json:"model"`  // relu, sum, resnet or deep
+	D        int       `json:"d"`      // input features, without the bias feature
+	K        int       `json:"k"`      // units of the (last) hidden layer
+	Hidden   []int     `json:"hidden,omitempty"`
+	Dims     []int     `json:"dims,omitempty"`     // deep: n_0 (d, or d+1 with bias), k1, ..., kL
+	Signs    []float64 `json:"signs"`              // output signs of the (last) hidden layer's units
+	Bias     bool      `json:"bias"`               // a constant-1 feature is appended to the input
+	Linear   bool      `json:"linear,omitempty"`   // a linear term of the input (linear.npy; with bias, its last weight is the output's bias)
+	Weights  []string  `json:"weights"`            // the weight files, layer 1 first, then linear.npy
+	Schedule string    `json:"schedule,omitempty"` // deep: the schedule (joint)
+	// Standardize, when present, is the standardization the weights work
+	// in: predictions are made on the standardized features and turned
+	// back into the label's units.
+	Standardize *Standardization `json:"standardize,omitempty"`
+	// ConstantFeatures lists the features (0-based) that were constant on
+	// the training rows.
+	ConstantFeatures []int `json:"constant_features,omitempty"`
+	Damping          bool  `json:"damping"`
+	// Iteration is the iteration whose weights are written: the best
+	// accepted one (by validation loss, or by training loss), or the last
+	// with --paper. Train and Validation are its scores, in the label's
+	// units.
+	Iteration   int      `json:"iteration"`
+	Train       *Scores  `json:"train,omitempty"`
+	Validation  *Scores  `json:"validation,omitempty"`
+	Iterations  int      `json:"iterations"`
+	StopReason  string   `json:"stop_reason"`
+	FinalLoss   float64  `json:"final_loss"`
+	FinalRelRes float64  `json:"final_rel_res"`           // training ||f(X) - y|| / ||y||
+	FinalRelErr *float64 `json:"final_rel_err,omitempty"` // against a known teacher (deep: up to the network's symmetries)
+	Rows        int      `json:"rows"`
+	Partitions  int      `json:"partitions"`
+	Data        string   `json:"data"`
+	Init        string   `json:"init"`
+	Method      string   `json:"method"`
+	Seed        uint64   `json:"seed"`
+	Version     string   `json:"version"`
 	// Degraded lists the iterations that left partitions out
 	// (--allow-degraded); empty for a complete run.
 	Degraded []DegradedIter `json:"degraded,omitempty"`
+}
+
+// Standardization maps raw features and label to those the weights work
+// on: x_j -> (x_j - XMean[j]) / XSD[j], y -> (y - YMean) / YSD.
+type Standardization struct {
+	XMean []float64 `json:"x_mean"`
+	XSD   []float64 `json:"x_sd"`
+	YMean float64   `json:"y_mean"`
+	YSD   float64   `json:"y_sd"`
+}
+
+// standardization returns the model file's form of a transform (nil for
+// none).
+func standardization(t *msg.Affine) *Standardization {
+	if t == nil {
+		return nil
+	}
+	s := &Standardization{XMean: t.XShift, XSD: make([]float64, len(t.XScale)), YMean: t.YShift, YSD: 1 / t.YScale}
+	for j, v := range t.XScale {
+		s.XSD[j] = 1 / v
+	}
+	return s
+}
+
+// affine returns the transform of a standardization (nil for none).
+func (s *Standardization) affine() *msg.Affine {
+	if s == nil {
+		return nil
+	}
+	a := &msg.Affine{XShift: s.XMean, XScale: make([]float64, len(s.XSD)), YShift: s.YMean, YScale: 1 / s.YSD}
+	for j, v := range s.XSD {
+		a.XScale[j] = 1 / v
+	}
+	return a
+}
+
+// Scores are a model's scores on some rows, in the label's units.
+type Scores struct {
+	Rows int     `json:"rows"`
+	RMSE float64 `json:"rmse"`
+	R2   float64 `json:"r2"`
+}
+
+// scores returns the scores of rows whose loss (half the mean squared
+// residual, of the standardized label under t) and R^2 are given; nil for
+// a NaN R^2.
+func scores(rows int, loss, r2 float64, t *msg.Affine) *Scores {
+	if math.IsNaN(r2) || rows == 0 {
+		return nil
+	}
+	rmse := math.Sqrt(2 * loss)
+	if t != nil {
+		rmse /= t.YScale
+	}
+	return &Scores{Rows: rows, RMSE: rmse, R2: r2}
 }
 
 // DegradedIter records partitions left out of one iteration.
@@ -185,7 +272,7 @@ func (mf *ModelFile) spec() (model.Spec, error) {
 	if err != nil {
 		return model.Spec{}, err
 	}
-	s := model.Spec{Kind: k, D: mf.D, K: mf.K, Hidden: mf.Hidden, Signs: mf.Signs, Bias: mf.Bias}
+	s := model.Spec{Kind: k, D: mf.D, K: mf.K, Hidden: mf.Hidden, Signs: mf.Signs, Bias: mf.Bias, Linear: mf.Linear}
 	if k == model.Deep && s.K == 0 && len(s.Hidden) > 0 {
 		s.K = s.Hidden[len(s.Hidden)-1] // written without k
 	}
@@ -200,6 +287,14 @@ func (mf *ModelFile) spec() (model.Spec, error) {
 	}
 	if err := s.Validate(); err != nil {
 		return model.Spec{}, err
+	}
+	if st := mf.Standardize; st != nil {
+		if len(st.XMean) != mf.D || len(st.XSD) != mf.D {
+			return model.Spec{}, fmt.Errorf("standardization of %d and %d features for d = %d", len(st.XMean), len(st.XSD), mf.D)
+		}
+		if err := st.affine().Check(s.D); err != nil {
+			return model.Spec{}, err
+		}
 	}
 	return s, nil
 }

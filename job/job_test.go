@@ -355,13 +355,13 @@ func TestBadInputs(t *testing.T) {
 		{"model differs from teacher", func(o *job.Options) { o.Synthetic, o.Model = "model=relu,d=3,n=10", "sum" }, false, job.ErrOptions, []string{"relu"}},
 		{"k differs from teacher", func(o *job.Options) { o.Synthetic, o.K = "model=sum,d=3,k=2,n=10", 3 }, false, job.ErrOptions, []string{"--k 3"}},
 		// Weights files.
-		{"init d mismatch", func(o *job.Options) { o.Data, o.Labels, o.K, o.Init = goodX, goodY, 2, files["w2x4"] }, false, job.ErrOptions, []string{"--init", files["w2x4"], "(2, 4)", "(2, 3)"}},
+		{"init d mismatch", func(o *job.Options) { o.Data, o.Labels, o.K, o.Init, o.Bias = goodX, goodY, 2, files["w2x4"], job.Off }, false, job.ErrOptions, []string{"--init", files["w2x4"], "(2, 4)", "(2, 3)"}},
 		{"init rank 1", func(o *job.Options) { o.Data, o.Labels, o.K, o.Init = goodX, goodY, 2, files["w6"] }, false, job.ErrOptions, []string{"--init", files["w6"], "(6,)"}},
 		{"init missing", func(o *job.Options) { o.Data, o.Labels, o.K, o.Init = goodX, goodY, 2, missing }, false, fs.ErrNotExist, []string{"--init", missing}},
 		{"truth d mismatch", func(o *job.Options) { o.Data, o.Labels, o.K, o.Truth = goodX, goodY, 2, files["w2x4"] }, false, job.ErrOptions, []string{"--truth", files["w2x4"], "(2, 4)", "(2, 3)"}},
 		{"truth vs synthetic d", func(o *job.Options) { o.Synthetic, o.Truth = "model=sum,d=4,k=2,n=10", files["w2x3"] }, false, job.ErrOptions, []string{"--truth", files["w2x3"], "(2, 3)", "(2, 4)"}},
 		{"truth with bias", func(o *job.Options) {
-			o.Data, o.Labels, o.K, o.Bias, o.Truth = goodX, goodY, 2, true, files["w2x3"]
+			o.Data, o.Labels, o.K, o.Bias, o.Truth = goodX, goodY, 2, job.On, files["w2x3"]
 		}, false, job.ErrOptions, []string{"--truth", "bias", "(2, 4)"}},
 		{"signs shape", func(o *job.Options) { o.Data, o.Labels, o.K, o.Signs = goodX, goodY, 2, files["signs3"] }, false, job.ErrOptions, []string{"--signs", files["signs3"]}},
 		{"signs value", func(o *job.Options) { o.Data, o.Labels, o.K, o.Signs = goodX, goodY, 2, files["signsBad"] }, false, job.ErrOptions, []string{"0.5"}},
@@ -437,8 +437,8 @@ func TestGoodInputsPrepare(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
-		if len(pr.Start.W[0]) != pr.Spec.M() {
-			t.Errorf("%s: %d initial weights for m = %d", name, len(pr.Start.W[0]), pr.Spec.M())
+		if n := len(pr.Start.W[0]) + len(pr.Start.Skip); n != pr.Spec.M() {
+			t.Errorf("%s: %d initial weights for m = %d", name, n, pr.Spec.M())
 		}
 	}
 }

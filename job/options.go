@@ -27,8 +27,8 @@ type Options struct {
 	Model      string  // relu, sum, resnet or deep; "" takes the synthetic teacher's model, else sum
 	Hidden     []int   // deep: widths k1..kL of the hidden layers; nil takes the synthetic deep teacher's
 	K          int     // hidden neurons; 0 takes the synthetic teacher's k (relu: 1, resnet: d)
-	Signs      string  // ones, alternate or a .npy file of k values +-1; "" takes the teacher's signs, else ones
-	Bias       bool    // append a constant-1 feature
+	Signs      string  // ones, alternate or a .npy file of k values +-1; "" takes the teacher's signs, else ones (alternate for real data)
+	Bias       Switch  // append a constant-1 feature; Auto: on for real data (see setup)
 	Synthetic  string  // planted data specification, see data.ParseSynthetic and data.ParseDeepTeacher
 	Data       string  // X.npy (n x d) or a .csv file with a header
 	Labels     string  // y.npy (n), with an .npy Data
@@ -44,6 +44,16 @@ type Options struct {
 	Method     string  // am (default) or gd
 	Storage    string  // precision of the features held in process or by local shards: float64 or float32 (see shard.Storage); "" = float64
 	Resident   int     // > 0: stream the partitions, holding at most this many in memory in process or per local shard (shard.NewStreamingEngine); 0 = hold all
+
+	// Training on real data (see setup).
+	Paper       bool    // the papers' model and step exactly, on any data
+	Standardize Switch  // standardize features and label; Auto: on for real data
+	Linear      Switch  // a linear term of the input and an output bias; Auto: on for real data
+	Damping     string  // on or off; "" = on, off with Paper
+	Validation  float64 // fraction of the rows held out for validation; -1 = Auto: DefaultValidation for real data, else 0
+	ValData     string  // a validation file of the format of Data (its rows appended after Data's)
+	ValLabels   string  // y.npy of an .npy ValData
+	Patience    int     // stop after this many accepted iterations without a better validation loss; -1 = Auto: DefaultPatience for real data, else 0 (never)
 
 	// The runtime. With Join, the coordinator joins a cluster of shard
 	// processes; otherwise, with LocalShards > 0, it starts that many shards
@@ -69,7 +79,7 @@ type Options struct {
 // DefaultOptions returns the defaults of `coordinator train`.
 func DefaultOptions() Options {
 	c := coordinator.DefaultShallowConfig()
-	return Options{Partitions: c.Partitions, Iters: c.MaxIters, Tol: c.Tol, Seed: 1, Out: "out", Storage: string(shard.Float64),
+	return Options{Partitions: c.Partitions, Iters: c.MaxIters, Tol: c.Tol, Seed: 1, Out: "out", Storage: string(shard.Float64), Validation: -1, Patience: -1,
 		LocalShards: 2, NodeID: "coordinator", GossipBind: "0.0.0.0:7946",
 		JoinTimeout: time.Minute, StepTimeout: 5 * time.Minute, RejoinTimeout: time.Minute}
 }
@@ -129,6 +139,9 @@ func (o *Options) Validate() error {
 		if _, err := model.ParseKind(o.Model); err != nil {
 			return fmt.Errorf("%w: --model: %v", ErrOptions, err)
 		}
+	}
+	if err := o.checkMode(); err != nil {
+		return err
 	}
 	return o.family().check(o)
 }

@@ -3,70 +3,149 @@ package job
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"altmin/data"
 )
 
-// PredictOptions are the settings of `coordinator predict`.
+// PredictOptions are the settings of `coordinator predict` and
+// `coordinator eval`.
 type PredictOptions struct {
-	Model string // model directory
-	Data  string // X.npy or a .csv file
-	Label string // with CSV: label column to drop, if present
-	Out   string // output .npy
+	Model  string // model directory
+	Data   string // X.npy or a .csv file
+	Label  string // with CSV: the label column (predict: dropped, if present; eval: required)
+	Labels string // eval with an .npy Data: y.npy
+	Out    string // predict: output .npy
 }
 
 // Predict applies a trained model of any family to data and writes the
-// predictions. It refuses data whose number of features differs from the
-// model's, and returns the number of rows.
+// predictions, in the label's units. It refuses data whose number of
+// features differs from the model's, and returns the number of rows.
 func Predict(o PredictOptions) (int, error) {
 	if o.Model == "" || o.Data == "" || o.Out == "" {
 		return 0, errors.Join(ErrOptions, errors.New("predict needs --model, --data and --out"))
 	}
-	mf, w, err := LoadModel(o.Model)
+	yhat, _, err := predictions(o, false)
 	if err != nil {
 		return 0, err
+	}
+	if err := data.WriteNPY(o.Out, yhat, len(yhat)); err != nil {
+		return 0, err
+	}
+	return len(yhat), nil
+}
+
+// Evaluation is a model's scores on labelled data, in the label's units.
+type Evaluation struct {
+	Model string  `json:"model"`
+	Data  string  `json:"data"`
+	N     int     `json:"n"`
+	RMSE  float64 `json:"rmse"`
+	MAE   float64 `json:"mae"`
+	R2    float64 `json:"r2"`
+}
+
+// Eval applies a trained model to labelled data and scores its
+// predictions: RMSE, MAE and R^2 (NaN for constant labels).
+func Eval(o PredictOptions) (*Evaluation, error) {
+	switch {
+	case o.Model == "" || o.Data == "":
+		return nil, errors.Join(ErrOptions, errors.New("eval needs --model and --data"))
+	case isCSV(o.Data) && o.Label == "":
+		return nil, fmt.Errorf("%w: --data %s is CSV: name the label column with --label", ErrOptions, o.Data)
+	case !isCSV(o.Data) && o.Labels == "":
+		return nil, fmt.Errorf("%w: --data %s needs --labels y.npy", ErrOptions, o.Data)
+	}
+	yhat, y, err := predictions(o, true)
+	if err != nil {
+		return nil, err
+	}
+	e := &Evaluation{Model: o.Model, Data: o.Data, N: len(y)}
+	var sse, sae, sum, sumsq float64
+	for i, v := range y {
+		r := yhat[i] - v
+		sse += r * r
+		sae += math.Abs(r)
+		sum += v
+		sumsq += v * v
+	}
+	n := float64(len(y))
+	e.RMSE, e.MAE = math.Sqrt(sse/n), sae/n
+	e.R2 = math.NaN()
+	if ss := sumsq - sum*sum/n; ss > 0 {
+		e.R2 = 1 - sse/ss
+	}
+	return e, nil
+}
+
+// predictions reads the data of o (and its labels, with labels) and
+// returns the model's predictions in the label's units: the rows are
+// standardized as the model was trained (model.json's standardize), the
+// bias feature appended, the network applied, and the outputs turned back
+// into the label's units.
+func predictions(o PredictOptions, labels bool) (yhat, y []float64, err error) {
+	mf, w, err := LoadModel(o.Model)
+	if err != nil {
+		return nil, nil, err
 	}
 	spec, err := mf.spec()
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	predict := familyOf(spec.Kind).predictor(spec, w)
+	t := mf.Standardize.affine()
 	var src data.Source
-	if isCSV(o.Data) {
+	switch {
+	case labels && isCSV(o.Data):
+		src, err = data.OpenCSV(o.Data, o.Label)
+	case labels:
+		src, err = data.OpenNPY(o.Data, o.Labels)
+	case isCSV(o.Data):
 		src, err = data.OpenCSVFeatures(o.Data, o.Label)
-	} else {
+	default:
 		src, err = data.OpenNPYFeatures(o.Data)
 	}
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	defer closeSource(src)
 	info := src.Info()
 	d := spec.InputD()
 	if info.D != d {
-		return 0, fmt.Errorf("%w: %s has %d features, the model in %s was trained on %d", ErrOptions, o.Data, info.D, o.Model, d)
+		return nil, nil, fmt.Errorf("%w: %s has %d features, the model in %s was trained on %d", ErrOptions, o.Data, info.D, o.Model, d)
 	}
-	yhat := make([]float64, info.N)
+	yhat = make([]float64, info.N)
+	if labels {
+		y = make([]float64, info.N)
+	}
 	const block = 1 << 16
 	xr := make([]float64, 0, block*d)
 	x := make([]float64, 0, block*spec.D)
 	for lo := 0; lo < info.N; lo += block {
 		hi := min(lo+block, info.N)
 		xr = xr[:(hi-lo)*d]
-		if err := src.Read(lo, hi, xr, nil); err != nil {
-			return 0, err
+		var yb []float64
+		if labels {
+			yb = y[lo:hi]
+		}
+		if err := src.Read(lo, hi, xr, yb); err != nil {
+			return nil, nil, err
 		}
 		x = x[:(hi-lo)*spec.D]
 		for i := 0; i < hi-lo; i++ {
-			copy(x[i*spec.D:], xr[i*d:(i+1)*d])
+			row := x[i*spec.D : (i+1)*spec.D]
+			copy(row, xr[i*d:(i+1)*d])
+			t.Row(row)
 			if spec.Bias {
-				x[i*spec.D+d] = 1
+				row[d] = 1
 			}
 		}
 		predict(yhat[lo:hi], x)
+		if t != nil {
+			for i := lo; i < hi; i++ {
+				yhat[i] = yhat[i]/t.YScale + t.YShift
+			}
+		}
 	}
-	if err := data.WriteNPY(o.Out, yhat, info.N); err != nil {
-		return 0, err
-	}
-	return info.N, nil
+	return yhat, y, nil
 }

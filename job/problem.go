@@ -29,6 +29,12 @@ type Problem struct {
 	// Teacher is the learned weights of a known teacher in the model's
 	// shape (planted, or --truth), or nil.
 	Teacher *model.Net
+	// Transform standardizes the rows (nil: none), Split holds the
+	// validation rows out (nil: none); Constant lists the features
+	// constant on the training rows.
+	Transform *msg.Affine
+	Split     *msg.Split
+	Constant  []int
 
 	fam family
 }
@@ -52,13 +58,13 @@ func Prepare(o Options) (*Problem, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pr.Start == nil {
+	if pr.Start == nil || o.setup().standardize {
 		err = func() error {
 			eng, err := localEngine(o, pr)
 			if err != nil {
 				return err
 			}
-			return pr.initTensor(context.Background(), o, eng, 0, nil)
+			return pr.finish(context.Background(), o, eng, 0, nil)
 		}()
 		if err != nil {
 			pr.Close()
@@ -91,7 +97,7 @@ func prepareLocal(o Options) (*Problem, error) {
 		closeSource(src)
 		return nil, err
 	}
-	pr, err := prepare(o, stored, plantedOf(src), fp)
+	pr, err := prepare(o, stored, plantedOf(src), fp, valFrom(src))
 	if err != nil {
 		closeSource(src)
 		return nil, err
@@ -100,25 +106,33 @@ func prepareLocal(o Options) (*Problem, error) {
 	return pr, nil
 }
 
-// OpenSource opens the data the options name: --data (.npy or .csv),
-// --synthetic (a 1-hidden-layer or a deep teacher), or, with neither, the
-// demo's planted data (demo is true).
+// OpenSource opens the data the options name: --data (.npy or .csv, with
+// the rows of --val-data after its own), --synthetic (planted data of any
+// kind), or, with neither, the demo's planted data (demo is true).
 func OpenSource(o Options) (src data.Source, demo bool, err error) {
+	open := func(x, y string) (data.Source, error) {
+		if isCSV(x) {
+			return data.OpenCSV(x, o.Label)
+		}
+		return data.OpenNPY(x, y)
+	}
 	switch {
-	case o.Data != "" && isCSV(o.Data):
-		src, err = data.OpenCSV(o.Data, o.Label)
 	case o.Data != "":
-		src, err = data.OpenNPY(o.Data, o.Labels)
-	case data.IsDeepSpec(o.Synthetic):
-		if src, err = data.ParseDeepTeacher(o.Synthetic); err != nil {
+		if src, err = open(o.Data, o.Labels); err == nil && o.ValData != "" {
+			var val data.Source
+			if val, err = open(o.ValData, o.ValLabels); err == nil {
+				if src, err = data.Concat(src, val); err != nil {
+					closeSource(val)
+				}
+			}
+		}
+	case o.Synthetic != "":
+		if src, err = data.ParsePlanted(o.Synthetic); err != nil && data.IsDeepSpec(o.Synthetic) {
 			err = fmt.Errorf("--synthetic: %w", err)
 		}
 	default:
-		spec := o.Synthetic
-		if spec == "" {
-			spec, demo = DemoSynthetic, true
-		}
-		src, err = data.ParseSynthetic(spec)
+		src, err = data.ParseSynthetic(DemoSynthetic)
+		demo = true
 	}
 	if err != nil {
 		return nil, false, err
@@ -126,13 +140,35 @@ func OpenSource(o Options) (src data.Source, demo bool, err error) {
 	return src, demo, nil
 }
 
+// split returns the validation split (nil: none): the rows from valFrom
+// on (> 0: those of --val-data), or a fraction of the rows by hash.
+func (o *Options) split(valFrom int) *msg.Split {
+	switch {
+	case valFrom > 0:
+		return &msg.Split{From: valFrom}
+	case o.setup().validation > 0:
+		return &msg.Split{Fraction: o.setup().validation, Seed: splitSeed}
+	}
+	return nil
+}
+
+// valFrom returns the first validation row of a source that appends
+// --val-data's rows (data.Concat), else 0.
+func valFrom(src data.Source) int {
+	if h, ok := src.(interface{ Head() int }); ok {
+		return h.Head()
+	}
+	return 0
+}
+
 // prepare builds the problem of the options' family for an open source
 // (as stored) whose fingerprint is dataID, with the teacher of its planted
-// data. A tensor start is left pending.
-func prepare(o Options, src data.Source, planted teacher, dataID string) (*Problem, error) {
+// data and its validation rows from valFrom on (0: none, or by hash). A
+// start that needs the data (data, tensor) is left pending.
+func prepare(o Options, src data.Source, planted teacher, dataID string, valFrom int) (*Problem, error) {
 	fam := o.family()
 	info := src.Info()
-	pr := &Problem{Source: src, DataDesc: info.Desc, DataID: dataID, fam: fam}
+	pr := &Problem{Source: src, DataDesc: info.Desc, DataID: dataID, fam: fam, Split: o.split(valFrom)}
 	if planted.spec.Kind == model.Deep {
 		pr.DataDesc = "synthetic " + planted.desc
 	}
@@ -157,7 +193,7 @@ func (pr *Problem) initTensor(ctx context.Context, o Options, f msg.Fetcher, par
 		return nil
 	}
 	cfg := tensorinit.DefaultConfig()
-	cfg.Seed, cfg.Parallel = o.Seed, parallel
+	cfg.Seed, cfg.Parallel, cfg.Transform, cfg.Split = o.Seed, parallel, pr.Transform, pr.Split
 	res, err := tensorinit.Run(ctx, f, pr.Spec, o.Partitions, cfg, pool)
 	if err != nil {
 		if errors.Is(err, tensorinit.ErrModel) {
@@ -191,13 +227,17 @@ func (r remoteSource) Read(lo, hi int, x, y []float64) error {
 
 // prepareRemote builds the problem for data held by shards with the given
 // schema, whose bias feature it takes into o (a --bias the shards do not
-// apply is an error). With --synthetic, the coordinator regenerates the
-// planted data, for the teacher, and checks that the shards hold the same.
+// apply, or the reverse, is an error). With --synthetic, the coordinator
+// regenerates the planted data, for the teacher, and checks that the
+// shards hold the same.
 func prepareRemote(o Options, schema transport.Schema) (*Problem, error) {
-	if o.Bias && !schema.Bias {
-		return nil, fmt.Errorf("%w: --bias is set but the shards do not append a bias feature (start them with --bias)", ErrOptions)
+	if o.Bias != Auto && o.Bias.or(false) != schema.Bias {
+		return nil, fmt.Errorf("%w: --bias=%v but the shards hold their data with bias %v (start them with --bias=%v)", ErrOptions, o.Bias.or(false), schema.Bias, o.Bias.or(false))
 	}
-	o.Bias = schema.Bias
+	o.Bias = Off
+	if schema.Bias {
+		o.Bias = On
+	}
 	var src data.Source = remoteSource{data.Info{N: schema.N, D: schema.D,
 		Desc: fmt.Sprintf("cluster data n=%d d=%d fingerprint=%s", schema.N, schema.D, schema.Fingerprint)}}
 	if o.Synthetic != "" {
@@ -218,7 +258,7 @@ func prepareRemote(o Options, schema transport.Schema) (*Problem, error) {
 		}
 		src = g
 	}
-	return prepare(o, src, plantedOf(src), schema.Fingerprint)
+	return prepare(o, src, plantedOf(src), schema.Fingerprint, schema.ValFrom)
 }
 
 // pyShape formats a shape as NumPy does: (3,), (2, 4).

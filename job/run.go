@@ -50,14 +50,18 @@ func Train(ctx context.Context, o Options, out io.Writer, log *zap.Logger) (*Res
 	if rt.desc != "" {
 		fmt.Fprintln(out, rt.desc)
 	}
-	if pr.Start == nil {
-		// --init tensor: the moments of the partitions, from whatever
-		// computes them, with the same failover and bound as the
-		// statistics.
-		fmt.Fprintf(out, "tensor initialization: moments of %d partitions %s\n", o.Partitions, rt.where)
-		if err := pr.initTensor(ctx, o, rt.fetcher, rt.parallel, pool); err != nil {
-			return nil, err
+	// The passes before the first iteration (summary, a data or tensor
+	// start), from whatever computes the partitions, with the same
+	// failover and bound as the statistics.
+	if o.setup().standardize || pr.Start == nil {
+		what := "summary of the training rows"
+		if pr.StartDesc == "tensor" {
+			what = "tensor initialization: moments"
 		}
+		fmt.Fprintf(out, "%s of %d partitions %s\n", what, o.Partitions, rt.where)
+	}
+	if err := pr.finish(ctx, o, rt.fetcher, rt.parallel, pool); err != nil {
+		return nil, err
 	}
 	return run(ctx, o, pr, rt, pool, out, log)
 }
@@ -71,7 +75,7 @@ func Run(ctx context.Context, o Options, pr *Problem, f msg.Fetcher, out io.Writ
 		log = zap.NewNop()
 	}
 	if pr.Start == nil {
-		return nil, fmt.Errorf("%w: the problem's tensor start is still to be computed (Prepare computes it)", ErrOptions)
+		return nil, fmt.Errorf("%w: the problem's %s start is still to be computed (Prepare computes it)", ErrOptions, pr.StartDesc)
 	}
 	return run(ctx, o, pr, &backend{fetcher: f, parallel: o.parallel()}, nil, out, log)
 }
@@ -80,7 +84,7 @@ func Run(ctx context.Context, o Options, pr *Problem, f msg.Fetcher, out io.Writ
 // runtime.
 func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Pool, out io.Writer, log *zap.Logger) (*Result, error) {
 	fam, spec := pr.fam, pr.Spec
-	core, err := fam.core(o, spec, pr.Start, pool)
+	core, err := fam.core(o, pr, pool)
 	if err != nil {
 		return nil, err
 	}
@@ -95,9 +99,9 @@ func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Poo
 	if pr.Demo {
 		fmt.Fprintf(out, "altmin demo: no data given, training on planted data (%s)\n", DemoSynthetic)
 	}
-	fmt.Fprintf(out, "model %s  %s bias=%v  n=%d in %d partitions%s  init %s\ndata: %s\n",
-		spec.Kind, widths(spec), spec.Bias, info.N, o.Partitions, storageNote(o), pr.StartDesc, pr.DataDesc)
-	fmt.Fprintf(out, "%5s  %12s  %10s  %10s  %9s  %10s  %9s  %8s\n", "iter", "loss", "rel_res", "rel_err", "flips", "change", "ridge", "seconds")
+	fmt.Fprintf(out, "model %s  %s bias=%v linear=%v  n=%d in %d partitions%s  init %s\ndata: %s\n%s",
+		spec.Kind, widths(spec), spec.Bias, spec.Linear, info.N, o.Partitions, storageNote(o), pr.StartDesc, pr.DataDesc, setupNote(o, pr))
+	fmt.Fprintf(out, "%5s  %12s  %10s  %10s  %9s  %9s  %9s  %10s  %8s  %9s  %8s\n", "iter", "loss", "rel_res", "rel_err", "r2", "val_r2", "flips", "change", "lambda", "ridge", "seconds")
 
 	rec := &recorder{pr: pr, rt: rt, core: core, files: rf, out: out, log: log}
 	d := &coordinator.Driver{
@@ -108,11 +112,24 @@ func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Poo
 	if err != nil {
 		return nil, err
 	}
-	w := fam.learned(spec, final.Net)
+	// The model written: the papers' method's last iterate, else the
+	// best accepted iterate (by validation loss, or by training loss).
+	written, writtenIter := final.Net, final.Iter
+	if !o.Paper && final.Best != nil {
+		written, writtenIter = final.Best, final.BestIter
+	}
+	w := fam.learned(spec, written)
 	mf := ModelFile{Format: ModelFormat, Model: string(spec.Kind), D: spec.InputD(), K: spec.K, Hidden: spec.Hidden, Signs: spec.Signs,
-		Bias: spec.Bias, Weights: fam.files(spec), Iterations: final.Iter, StopReason: string(final.Stop),
+		Bias: spec.Bias, Linear: spec.Linear, Weights: fam.files(spec), Iterations: final.Iter, StopReason: string(final.Stop),
 		FinalLoss: final.Loss, FinalRelRes: final.RelRes, FinalRelErr: rec.lastRel, Rows: final.Rows, Partitions: o.Partitions,
-		Data: pr.DataDesc, Init: pr.StartDesc, Method: o.method(), Seed: o.Seed, Version: Version, Degraded: rec.degraded}
+		Data: pr.DataDesc, Init: pr.StartDesc, Method: o.method(), Seed: o.Seed, Version: Version, Degraded: rec.degraded,
+		Iteration: writtenIter, Standardize: standardization(pr.Transform), ConstantFeatures: pr.Constant, Damping: o.setup().damping}
+	if rep, ok := rec.reports[writtenIter]; ok {
+		mf.Train, mf.Validation = scores(rep.Rows, rep.Loss, rep.R2, pr.Transform), nil
+		if rep.Val.Rows > 0 {
+			mf.Validation = scores(rep.Val.Rows, rep.ValLoss, rep.ValR2, pr.Transform)
+		}
+	}
 	if spec.Kind == model.Deep {
 		mf.Dims, mf.Schedule = spec.Dims(), string(coordinator.Joint)
 	}
@@ -122,8 +139,8 @@ func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Poo
 	if err := writeJSON(filepath.Join(o.Out, "model.json"), mf); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "stopped: %s after %d iterations, loss %.5e, relative residual %.3e%s\nmodel written to %s\n",
-		final.Stop, final.Iter, final.Loss, final.RelRes, relErrSuffix(rec.lastRel), o.Out)
+	fmt.Fprintf(out, "stopped: %s after %d iterations, loss %.5e, relative residual %.3e%s\n%smodel written to %s\n",
+		final.Stop, final.Iter, final.Loss, final.RelRes, relErrSuffix(rec.lastRel), writtenNote(mf), o.Out)
 	res := &Result{Net: w, Final: final, Model: mf}
 	if math.IsNaN(final.Loss) {
 		return res, errNaNLoss
@@ -142,13 +159,26 @@ type recorder struct {
 	log      *zap.Logger
 	lastRel  *float64
 	degraded []DegradedIter
+	reports  map[int]coordinator.Report // the accepted iterations' reports, by iteration
 }
 
 // report is the driver's OnReport.
 func (rc *recorder) report(r coordinator.Report, tm coordinator.Timing) error {
+	if r.Refresh { // not an iteration: the checkpoint only
+		return saveCheckpoint(rc.files.dir, rc.files.fp, rc.files.config, rc.core.State())
+	}
+	if r.Accepted {
+		if rc.reports == nil {
+			rc.reports = map[int]coordinator.Report{}
+		}
+		rc.reports[r.Iter] = coordinator.Report{Rows: r.Rows, Loss: r.Loss, R2: r.R2, Val: r.Val, ValLoss: r.ValLoss, ValR2: r.ValR2}
+	}
 	m := Metric{Iter: r.Iter, Loss: r.Loss, RelRes: r.RelRes, Seconds: tm.Total.Seconds(), StatsSeconds: tm.Stats.Seconds(),
 		SolveSeconds: tm.Solve.Seconds(), Ridge: r.Ridge, Step: r.StepSize, Cond: r.Cond, Change: r.Change, Layers: r.Layers,
-		Rows: r.Rows, Skipped: r.Skipped}
+		Rows: r.Rows, Skipped: r.Skipped, Accepted: r.Accepted, Lambda: r.Lambda, R2: jsonFloat(r.R2)}
+	if r.Val.Rows > 0 {
+		m.ValRows, m.ValLoss, m.ValR2 = r.Val.Rows, jsonFloat(r.ValLoss), jsonFloat(r.ValR2)
+	}
 	if len(r.Skipped) > 0 {
 		rc.degraded = append(rc.degraded, DegradedIter{Iter: r.Iter, Partitions: r.Skipped})
 		fmt.Fprintf(rc.out, "WARNING: iteration %d left out partitions %v (--allow-degraded)\n", r.Iter, r.Skipped)
@@ -162,7 +192,8 @@ func (rc *recorder) report(r coordinator.Report, tm coordinator.Timing) error {
 	var flips string
 	m.Flips, flips = flipsCell(r.Flips)
 	change, ridge := solveCells(r.Solved, r.Change, r.Ridge)
-	row := fmt.Sprintf("%5d  %12.5e  %10.3e  %10s  %9s  %10s  %9s  %8.3f\n", r.Iter, r.Loss, r.RelRes, relErrCell(m.RelErr), flips, change, ridge, tm.Total.Seconds())
+	row := fmt.Sprintf("%5d  %12.5e  %10.3e  %10s  %9s  %9s  %9s  %10s  %8s  %9s  %8.3f%s\n", r.Iter, r.Loss, r.RelRes, relErrCell(m.RelErr),
+		r2Cell(r.R2), r2Cell(r.ValR2), flips, change, lambdaCell(r.Solved, r.Lambda), ridge, tm.Total.Seconds(), rejected(r.Accepted))
 	if err := rc.files.record(m, rc.out, row, rc.core.State()); err != nil {
 		return err
 	}
@@ -230,4 +261,84 @@ func relErrSuffix(e *float64) string {
 		return ""
 	}
 	return fmt.Sprintf(", relative error %.3e", *e)
+}
+
+// r2Cell returns the table cell of an R^2, "-" for NaN.
+func r2Cell(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf("%.5f", v)
+}
+
+// lambdaCell returns the table cell of a solve's damping.
+func lambdaCell(solved bool, l float64) string {
+	switch {
+	case !solved:
+		return "-"
+	case l == 0:
+		return "0"
+	}
+	return fmt.Sprintf("%.0e", l)
+}
+
+// rejected marks the row of a rejected iterate.
+func rejected(accepted bool) string {
+	if accepted {
+		return ""
+	}
+	return "  rejected"
+}
+
+// jsonFloat returns v for metrics.jsonl, nil for NaN (JSON has no NaN).
+func jsonFloat(v float64) *float64 {
+	if math.IsNaN(v) {
+		return nil
+	}
+	return &v
+}
+
+// setupNote describes the settings of the run for the table's header: the
+// papers' method, or the standardization, validation, damping and early
+// stopping.
+func setupNote(o Options, pr *Problem) string {
+	st := o.setup()
+	if o.Paper {
+		return "the papers' method: plain least-squares step, no standardization, every row for training\n"
+	}
+	s := "damping " + map[bool]string{true: "on", false: "off"}[st.damping]
+	if pr.Transform != nil {
+		s += ", features and label standardized"
+	}
+	switch sp := pr.Split; {
+	case sp == nil:
+		s += ", no validation rows"
+	case sp.From > 0:
+		s += fmt.Sprintf(", validation rows from row %d (--val-data)", sp.From)
+	default:
+		s += fmt.Sprintf(", %.0f%% of the rows held out for validation", 100*sp.Fraction)
+	}
+	if st.patience > 0 {
+		s += fmt.Sprintf(", patience %d", st.patience)
+	}
+	if len(pr.Constant) > 0 {
+		s += fmt.Sprintf("\nWARNING: features %v are constant on the training rows: they are kept, centred to 0, and learn nothing", pr.Constant)
+	}
+	return s + "\n"
+}
+
+// writtenNote says which iterate was written, when it is not the last.
+func writtenNote(mf ModelFile) string {
+	s := ""
+	if mf.Iteration != mf.Iterations {
+		s = fmt.Sprintf("the model written is iteration %d's, the best", mf.Iteration)
+		if mf.Validation != nil {
+			s += " by validation loss"
+		}
+		s += "\n"
+	}
+	if v := mf.Validation; v != nil {
+		s += fmt.Sprintf("validation: %d rows, RMSE %.6g, R^2 %.5f\n", v.Rows, v.RMSE, v.R2)
+	}
+	return s
 }

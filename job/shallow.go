@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -50,8 +51,9 @@ func (shallowFamily) shape(o Options, d int, planted teacher) (model.Spec, *mode
 		}
 		kind = k
 	}
-	spec := model.Spec{Kind: kind, D: d, Bias: o.Bias}
-	if o.Bias {
+	st := o.setup()
+	spec := model.Spec{Kind: kind, D: d, Bias: st.bias, Linear: st.linear}
+	if st.bias {
 		spec.D++
 	}
 	switch {
@@ -70,14 +72,18 @@ func (shallowFamily) shape(o Options, d int, planted teacher) (model.Spec, *mode
 		return model.Spec{}, nil, fmt.Errorf("%w: --k %d differs from the synthetic teacher's k = %d", ErrOptions, spec.K, planted.spec.K)
 	}
 	var err error
-	if spec.Signs, err = signsOf(o, spec.K, planted.spec.Signs); err != nil {
+	if spec.Signs, err = signsOf(o, spec.K, planted.spec.Signs, st.signs); err != nil {
 		return model.Spec{}, nil, err
 	}
 	if err := spec.Validate(); err != nil {
 		return model.Spec{}, nil, fmt.Errorf("%w: %v", ErrOptions, err)
 	}
-	if m := int64(spec.D) * int64(spec.K); m > msg.MaxM {
-		return model.Spec{}, nil, fmt.Errorf("%w: %w: k*d = %d*%d = %d unknowns, at most %d are supported (the Gram matrix is m(m+1)/2 doubles)", ErrOptions, msg.ErrTooLarge, spec.K, spec.D, m, msg.MaxM)
+	m := int64(spec.K) * int64(spec.D)
+	if spec.Linear {
+		m += int64(spec.D)
+	}
+	if m > msg.MaxM {
+		return model.Spec{}, nil, fmt.Errorf("%w: %w: %d unknowns (k = %d units of d = %d features, and a linear term), at most %d are supported (the Gram matrix is m(m+1)/2 doubles)", ErrOptions, msg.ErrTooLarge, m, spec.K, spec.D, msg.MaxM)
 	}
 	// The teacher: the synthetic one (with a zero bias column) or --truth.
 	var tch *model.Net
@@ -103,7 +109,8 @@ func shapeName(spec model.Spec) string {
 	return "(k, d)"
 }
 
-// shallowNet returns the weights w (k x d) of spec as a network.
+// shallowNet returns the weights w (k x d) of spec as a network, with a
+// zero linear term if spec has one.
 func shallowNet(spec model.Spec, w []float64) *model.Net {
 	n := spec.Shape()
 	n.W[0] = w
@@ -114,17 +121,20 @@ func (shallowFamily) start(o Options, spec model.Spec, tch *model.Net) (*model.N
 	name := o.Init
 	if name == "" {
 		name = "random"
+		if def := o.setup().init; def != "" {
+			name = def
+		}
 		if spec.Kind == model.ResNet {
 			name = "identity"
 		}
 	}
-	m := spec.M()
+	m := spec.K * spec.D                                 // the hidden weights; a linear term starts at zero
 	rng := rand.New(rand.NewPCG(o.Seed, 0x616c746d696e)) // "altmin"
 	w := make([]float64, m)
 	switch {
-	case name == "tensor":
+	case name == "tensor" || name == "data":
 		if spec.Kind == model.ResNet {
-			return nil, "", fmt.Errorf("%w: --init tensor is for models sum and relu; for resnet use identity", ErrOptions)
+			return nil, "", fmt.Errorf("%w: --init %s is for models sum and relu; for resnet use identity", ErrOptions, name)
 		}
 		return nil, name, nil
 	case name == "identity":
@@ -161,26 +171,39 @@ func (shallowFamily) start(o Options, spec model.Spec, tch *model.Net) (*model.N
 			return nil, "", err
 		}
 	default:
-		return nil, "", fmt.Errorf("%w: --init %q: want identity, random, perturb:DELTA, tensor or a .npy file", ErrOptions, name)
+		return nil, "", fmt.Errorf("%w: --init %q: want identity, random, perturb:DELTA, data, tensor or a .npy file", ErrOptions, name)
 	}
 	return shallowNet(spec, w), name, nil
 }
 
-func (shallowFamily) core(o Options, spec model.Spec, start *model.Net, pool *msg.Pool) (coordinator.Core, error) {
+func (shallowFamily) core(o Options, pr *Problem, pool *msg.Pool) (coordinator.Core, error) {
+	spec, st := pr.Spec, o.setup()
 	cfg := coordinator.ShallowConfig{Spec: spec, Partitions: o.Partitions, MaxIters: o.Iters, Tol: o.Tol,
-		Method: coordinator.Method(o.Method), Step: o.Step, Pool: pool}
-	return coordinator.NewShallow(cfg, spec.Effective(start.W[0]))
+		Method: coordinator.Method(o.Method), Step: o.Step, Patience: st.patience, Transform: pr.Transform, Split: pr.Split, Pool: pool}
+	if st.damping {
+		cfg.Damping = coordinator.DefaultDamping()
+	}
+	return coordinator.NewShallow(cfg, append(spec.Effective(pr.Start.W[0]), pr.Start.Skip...))
 }
 
 func (shallowFamily) learned(spec model.Spec, n *model.Net) *model.Net {
-	return shallowNet(spec, spec.Learned(n.W[0]))
+	w := shallowNet(spec, spec.Learned(n.W[0]))
+	if n.Skip != nil {
+		w.Skip = slices.Clone(n.Skip)
+	}
+	return w
 }
 
 func (shallowFamily) relErr(spec model.Spec, w, tch *model.Net) float64 {
 	return spec.RelErr(w.W[0], tch.W[0])
 }
 
-func (shallowFamily) files(model.Spec) []string { return []string{"weights.npy"} }
+func (shallowFamily) files(spec model.Spec) []string {
+	if spec.Linear {
+		return []string{"weights.npy", linearFile}
+	}
+	return []string{"weights.npy"}
+}
 
 func (f shallowFamily) write(dir string, spec model.Spec, w *model.Net) error {
 	return writeWeights(dir, f.files(spec), w)
@@ -191,5 +214,8 @@ func (f shallowFamily) read(dir string, spec model.Spec) (*model.Net, error) {
 }
 
 func (shallowFamily) predictor(spec model.Spec, w *model.Net) func(out, x []float64) {
-	return func(out, x []float64) { spec.Predict(out, x, w.W[0]) }
+	return func(out, x []float64) {
+		spec.Predict(out, x, w.W[0])
+		addLinear(out, x, w.Skip)
+	}
 }

@@ -16,6 +16,10 @@ type Affine struct {
 	YShift, YScale float64
 }
 
+// Check checks an affine map of rows of d features: sizes, finite values,
+// positive scales.
+func (a *Affine) Check(d int) error { return a.check(d) }
+
 // check checks an affine map of rows of d features.
 func (a *Affine) check(d int) error {
 	if a == nil {

@@ -107,6 +107,10 @@ func Schema(src data.Source, parts int, bias bool) (transport.Schema, error) {
 // refused by Compatible, and data changed by the rounding have another
 // fingerprint.
 func SchemaStored(src data.Source, parts int, bias bool, st shard.Storage) (transport.Schema, error) {
+	valFrom := 0
+	if h, ok := src.(interface{ Head() int }); ok { // the rows of a --val-data after the training rows
+		valFrom = h.Head()
+	}
 	if st == shard.Float32 {
 		src = data.Float32(src)
 	}
@@ -114,7 +118,7 @@ func SchemaStored(src data.Source, parts int, bias bool, st shard.Storage) (tran
 	if err != nil {
 		return s, err
 	}
-	s.DType = string(st)
+	s.DType, s.ValFrom = string(st), valFrom
 	return s, nil
 }
 

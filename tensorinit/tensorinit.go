@@ -70,6 +70,10 @@ type Config struct {
 	// Parallel bounds the partitions whose moments are computed at once;
 	// 0 means GOMAXPROCS.
 	Parallel int
+	// Transform and Split are sent with every request: the moments are
+	// those of the standardized training rows (nil: none).
+	Transform *msg.Affine
+	Split     *msg.Split
 }
 
 // DefaultConfig returns 16 trials, 20 sweeps, MinGap 2, FourthSpan on,
@@ -152,7 +156,7 @@ func Run(ctx context.Context, f msg.Fetcher, spec model.Spec, P int, cfg Config,
 		return parts, err
 	}
 	pass12 := func(base *msg.Baseline, order int) (*msg.Moments12, error) {
-		parts, err := pass(&msg.Moments12Request{D: spec.D, Order: order, Base: base})
+		parts, err := pass(&msg.Moments12Request{D: spec.D, Order: order, Base: base, Transform: cfg.Transform, Split: cfg.Split})
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +178,7 @@ func Run(ctx context.Context, f msg.Fetcher, spec model.Spec, P int, cfg Config,
 		return nil, err
 	}
 	v, k, base := plan.Projection()
-	parts4, err := pass(&msg.Moment4Request{D: spec.D, K: k, V: v, Base: base})
+	parts4, err := pass(&msg.Moment4Request{D: spec.D, K: k, V: v, Base: base, Transform: cfg.Transform, Split: cfg.Split})
 	if err != nil {
 		return nil, err
 	}

@@ -48,6 +48,9 @@ type Schema struct {
 	// of its build); 0 from a shard of a version before 3, which did not
 	// announce it.
 	Protocol int `json:"protocol,omitempty"`
+	// ValFrom, when positive, is the first row of the validation rows
+	// appended after the training rows (shard --val-data).
+	ValFrom int `json:"val_from,omitempty"`
 	// Rows maps each partition the shard holds to its number of rows.
 	Rows map[int]int `json:"rows,omitempty"`
 }
@@ -94,6 +97,8 @@ func (s Schema) Compatible(other Schema) error {
 		return fmt.Errorf("%w: data fingerprint %q here, %q there", ErrSchema, s.Fingerprint, other.Fingerprint)
 	case s.Bias != other.Bias:
 		return fmt.Errorf("%w: bias %t here, %t there", ErrSchema, s.Bias, other.Bias)
+	case s.ValFrom != other.ValFrom:
+		return fmt.Errorf("%w: validation rows from row %d here, %d there", ErrSchema, s.ValFrom, other.ValFrom)
 	case s.DType != other.DType:
 		return fmt.Errorf("%w: dtype %q here, %q there", ErrSchema, s.DType, other.DType)
 	case s.Arith != other.Arith:

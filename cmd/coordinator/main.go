@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,6 +58,7 @@ const usage = `usage: coordinator [command] [flags]
 commands:
   train     train a model (the default; with no data flags: the planted demo)
   predict   apply a trained model to data
+  eval      score a trained model on labelled data (RMSE, MAE, R^2)
   certs     create a cluster CA and node certificates for mutual TLS
   keygen    print a new cluster (gossip) key
   bench     measure the per-iteration cost on planted data (docs/PERFORMANCE.md)
@@ -76,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return trainCmd(ctx, args, stdout, stderr)
 	case "predict":
 		return predictCmd(args, stdout, stderr)
+	case "eval":
+		return evalCmd(args, stdout, stderr)
 	case "experiment":
 		return experimentCmd(ctx, args, stdout, stderr)
 	case "certs":
@@ -114,13 +118,21 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.Model, "model", "", "model: relu, sum, resnet or deep (default: the synthetic teacher's, else sum)")
 	hidden := fs.String("hidden", "", "with --model deep: comma-separated widths of the 2 to 4 hidden layers, e.g. 20,10 (default: the synthetic deep teacher's)")
 	fs.IntVar(&o.K, "k", 0, "hidden neurons (default: the synthetic teacher's; relu: 1; resnet: d)")
-	fs.StringVar(&o.Signs, "signs", "", "output signs: ones, alternate or FILE.npy with k values +-1 (default: the teacher's, else ones)")
-	fs.BoolVar(&o.Bias, "bias", false, "append a constant-1 input feature")
+	fs.StringVar(&o.Signs, "signs", "", "output signs: ones, alternate or FILE.npy with k values +-1 (default: the teacher's; real data: alternate; else ones)")
+	fs.Var(&o.Bias, "bias", "append a constant-1 input feature (default: on for real data, off for planted data and --paper)")
+	fs.BoolVar(&o.Paper, "paper", false, "the papers' model and step exactly, on any data: no standardization, no linear term, signs by --signs (default ones), the plain least-squares step, no validation rows, the last iterate written")
+	fs.Var(&o.Standardize, "standardize", "standardize the features and the label (statistics of the training rows, stored in model.json, applied by predict and eval; default: on for real data)")
+	fs.Var(&o.Linear, "linear", "add a linear term of the input and an output bias to the network (default: on for real data)")
+	fs.StringVar(&o.Damping, "damping", "", "on: Levenberg-Marquardt damped solves, every accepted iterate lowers the training loss; off: the plain least-squares step (default: on; off with --paper)")
+	fs.Float64Var(&o.Validation, "validation", o.Validation, "fraction of the rows held out for validation, the same rows whatever the partitioning (default: 0.1 for real data, else none; 0: none)")
+	fs.StringVar(&o.ValData, "val-data", "", "validation rows from a file of the format of --data, instead of --validation")
+	fs.StringVar(&o.ValLabels, "val-labels", "", "labels y.npy of an .npy --val-data")
+	fs.IntVar(&o.Patience, "patience", o.Patience, "stop after this many accepted iterations without a better validation loss (default: 10 for real data, else never; 0: never)")
 	fs.StringVar(&o.Synthetic, "synthetic", "", "planted data, e.g. model=sum,d=50,k=5,n=50000,seed=1 (keys: model, d, k, n, seed, wnorm, signs, dtype); deep: model=deep,d=20,hidden=8-4,n=20000,seed=1,signs=alternate")
 	fs.StringVar(&o.Data, "data", "", "features: X.npy (n x d, float32/float64, C order) or FILE.csv with a header row")
 	fs.StringVar(&o.Labels, "labels", "", "labels y.npy (n), with an .npy --data")
 	fs.StringVar(&o.Label, "label", "", "name of the label column, with a .csv --data")
-	fs.StringVar(&o.Init, "init", "", "start: identity (resnet), random, perturb:DELTA (known teacher), tensor (sum, relu: moment method of the data, computed on the shards) or FILE.npy (k x d); deep: random, perturb:DELTA or a deep model DIR (default: identity for resnet, else random)")
+	fs.StringVar(&o.Init, "init", "", "start: data (hidden units through data points, with a bias), identity (resnet), random, perturb:DELTA (known teacher), tensor (sum, relu: moment method of the data, computed on the shards) or FILE.npy (k x d); deep: data, random, perturb:DELTA or a deep model DIR (default: data for real data, identity for resnet, else random)")
 	fs.StringVar(&o.Truth, "truth", "", "teacher weights FILE.npy (k x d; deep: a model DIR) to report the relative error (known for --synthetic)")
 	fs.IntVar(&o.Partitions, "partitions", o.Partitions, "number of partitions P (fixed, so results do not depend on the machine)")
 	fs.IntVar(&o.Iters, "iters", o.Iters, "maximum number of least-squares solves")
@@ -226,5 +238,33 @@ func predictCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %d predictions to %s\n", n, o.Out)
+	return nil
+}
+
+func evalCmd(args []string, stdout, stderr io.Writer) error {
+	var o job.PredictOptions
+	fs := flag.NewFlagSet("coordinator eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.Model, "model", "", "trained model directory")
+	fs.StringVar(&o.Data, "data", "", "features and labels: X.npy with --labels, or FILE.csv with a header row and --label")
+	fs.StringVar(&o.Label, "label", "", "with a .csv --data: the label column")
+	fs.StringVar(&o.Labels, "labels", "", "with an .npy --data: the labels y.npy")
+	asJSON := fs.Bool("json", false, "print the scores as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	e, err := job.Eval(o)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, string(b))
+		return nil
+	}
+	fmt.Fprintf(stdout, "%-8s %d\n%-8s %.6g\n%-8s %.6g\n%-8s %.6f\n", "n", e.N, "rmse", e.RMSE, "mae", e.MAE, "r2", e.R2)
 	return nil
 }

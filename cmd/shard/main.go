@@ -60,7 +60,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Data, "data", "", "features: X.npy (read by row range) or FILE.csv")
 	fs.StringVar(&o.Labels, "labels", "", "labels y.npy, with an .npy --data")
 	fs.StringVar(&o.Label, "label", "", "label column, with a .csv --data")
-	fs.BoolVar(&o.Bias, "bias", false, "append a constant-1 feature to every row")
+	fs.Var(&o.Bias, "bias", "append a constant-1 feature to every row (default: on for --data and the planted kinds without a teacher, off for planted data with a teacher; the coordinator follows the shards)")
+	fs.StringVar(&o.ValData, "val-data", "", "validation rows from a file of the format of --data, appended after its rows (the coordinator learns it from the shards)")
+	fs.StringVar(&o.ValLabels, "val-labels", "", "labels y.npy of an .npy --val-data")
 	fs.StringVar(&o.Storage, "storage", o.Storage, "precision the features are held in: float64 or float32 (half the memory; rounds data that are not float32 values; every shard of a cluster must use the same)")
 	grpcAddr := fs.String("grpc-addr", "0.0.0.0:7000", "gRPC listen address")
 	grpcAdv := fs.String("grpc-advertise", "", "gRPC address the coordinator dials (default: the listen address)")
@@ -135,7 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer stop() // on an early return; the error of the deliberate stop below is reported
 	s, err := node.StartShard(ctx, node.ShardConfig{
-		ID: *id, Partitions: parts, NumPartitions: o.Partitions, Source: src, Bias: o.Bias, Storage: shard.Storage(o.Storage), Parallel: *parallel, Resident: *resident,
+		ID: *id, Partitions: parts, NumPartitions: o.Partitions, Source: src, Bias: o.ShardBias(), Storage: shard.Storage(o.Storage), Parallel: *parallel, Resident: *resident,
 		GRPCListen: *grpcAddr, GRPCAdvertise: *grpcAdv, Gossip: gossip, Security: sec, Log: log,
 	})
 	if err != nil {
