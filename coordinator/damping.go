@@ -6,6 +6,7 @@ import (
 
 	"altmin/linalg"
 	"altmin/model"
+	"altmin/msg"
 )
 
 // Damping configures the Levenberg-Marquardt damping of the solves that
@@ -58,17 +59,28 @@ type DescentState struct {
 	// that made the weights being evaluated.
 	Lambda float64 `json:"lambda"`
 	Solved float64 `json:"solved"`
-	// Has records an accepted iterate, of training loss Loss.
+	// Has records an accepted iterate, of training loss Loss and ridge
+	// penalty term Pen (see Ridge); its objective is Loss + Alpha Pen.
 	Has  bool    `json:"has"`
 	Loss float64 `json:"loss"`
+	Pen  float64 `json:"pen,omitempty"`
+	// Alpha is the ridge penalty of the objective (0 without Ridge);
+	// Chosen records that a Ridge with Select has chosen it.
+	Alpha  float64 `json:"alpha,omitempty"`
+	Chosen bool    `json:"chosen,omitempty"`
 }
 
-// judge decides on weights of training loss loss: accepted (the first
-// weights always are) or rejected, and updates lambda. stop reports a
-// rejection that would raise lambda beyond its maximum.
-func (d *DescentState) judge(loss float64) (accept, stop bool) {
-	if d.cfg == nil || !d.Has || loss <= d.Loss {
-		d.Has, d.Loss = true, loss
+// objective returns the objective of weights of training loss loss and
+// penalty term pen.
+func (d *DescentState) objective(loss, pen float64) float64 { return loss + d.Alpha*pen }
+
+// judge decides on weights of training loss loss and penalty term pen by
+// their objective: accepted (the first weights always are) or rejected,
+// and updates lambda. stop reports a rejection that would raise lambda
+// beyond its maximum.
+func (d *DescentState) judge(loss, pen float64) (accept, stop bool) {
+	if d.cfg == nil || !d.Has || d.objective(loss, pen) <= d.objective(d.Loss, d.Pen) {
+		d.Has, d.Loss, d.Pen = true, loss, pen
 		if d.cfg != nil {
 			if d.Lambda /= d.cfg.Down; d.Lambda < d.cfg.Min {
 				d.Lambda = 0
@@ -89,12 +101,15 @@ func (d *DescentState) judge(loss float64) (accept, stop bool) {
 
 // damp returns the normal equations of a damped step with the damping of
 // the next solve, (G + lambda D) w = r + lambda D center (center nil: 0),
-// or g and r themselves for lambda 0. g is packed, m unknowns.
-func (d *DescentState) damp(g, r []float64, m int, center []float64) ([]float64, []float64) {
-	if d.Lambda == 0 {
+// or g and r themselves for lambda 0 unless copy. g is packed, m unknowns.
+func (d *DescentState) damp(g, r []float64, m int, center []float64, copy bool) ([]float64, []float64) {
+	if d.Lambda == 0 && !copy {
 		return g, r
 	}
 	gd, rd := append([]float64(nil), g...), append([]float64(nil), r...)
+	if d.Lambda == 0 {
+		return gd, rd
+	}
 	var mean float64
 	for a := 0; a < m; a++ {
 		mean += g[linalg.PackedIndex(m, a, a)]
@@ -117,20 +132,41 @@ type BestState struct {
 	Iter  int        `json:"iter"`
 	Loss  float64    `json:"loss"`
 	Net   *model.Net `json:"net,omitempty"`
-	Since int        `json:"since"` // accepted iterations since Iter
+	// Since counts the accepted iterations since the loss last fell by
+	// more than PatienceDelta (relative) below Ref, the loss then.
+	Since int     `json:"since"`
+	Ref   float64 `json:"ref"`
+	// Train and Val are the sums of the best iterate's training and
+	// validation rows.
+	Train msg.Eval `json:"train"`
+	Val   msg.Eval `json:"val"`
 }
 
-// see records accepted weights n of iteration iter and loss (the
-// validation loss, or the training loss); it reports whether they are the
-// best so far.
-func (b *BestState) see(iter int, loss float64, n *model.Net) bool {
-	if b.Net == nil || loss < b.Loss {
-		b.Iter, b.Loss, b.Net, b.Since = iter, loss, n, 0
+// see records the accepted weights of rep (its iteration, validation or
+// training loss, sums); it reports whether they are the best so far.
+func (b *BestState) see(rep Report) bool {
+	loss := rep.Loss
+	if rep.Val.Rows > 0 {
+		loss = rep.ValLoss
+	}
+	first := b.Net == nil
+	if first || loss < b.Ref*(1-PatienceDelta) {
+		b.Since, b.Ref = 0, loss
+	} else {
+		b.Since++
+	}
+	if first || loss < b.Loss {
+		b.Iter, b.Loss, b.Net, b.Train, b.Val = rep.Iter, loss, rep.Net, rep.Train, rep.Val
 		return true
 	}
-	b.Since++
 	return false
 }
+
+// PatienceDelta is the relative decrease of the loss that counts as an
+// improvement for patience (Patience in the core configurations): smaller
+// improvements still make a better iterate (BestState), but do not keep
+// training going.
+const PatienceDelta = 1e-3
 
 // clone returns a deep copy of b.
 func (b BestState) clone() BestState {

@@ -3,7 +3,6 @@ package coordinator
 import (
 	"fmt"
 	"math"
-	"slices"
 
 	"altmin/linalg"
 	"altmin/model"
@@ -52,9 +51,12 @@ type DeepConfig struct {
 	// Damping makes the solves monotone (see Damping), with the Joint
 	// schedule; nil is the plain step.
 	Damping *Damping
+	// Ridge penalizes the hidden layers' weights (see Ridge; not the
+	// linear term); nil: none. It needs Damping.
+	Ridge *Ridge
 	// Patience stops training when the validation loss (the training
-	// loss without validation rows) has not improved for that many
-	// accepted iterations; 0 disables.
+	// loss without validation rows) has not fallen by PatienceDelta for
+	// that many accepted iterations; 0 disables.
 	Patience int
 	// Transform and Split are sent with every request: the standardization
 	// of the rows and the validation rows (nil: none).
@@ -72,7 +74,7 @@ func DefaultDeepConfig() DeepConfig {
 
 // Validate checks the configuration.
 func (c DeepConfig) Validate() error {
-	if err := validateCommon(c.Partitions, c.MaxIters, c.Tol, c.Patience, c.Damping); err != nil {
+	if err := validateCommon(c.Partitions, c.MaxIters, c.Tol, c.Patience, c.Damping, c.Ridge); err != nil {
 		return err
 	}
 	switch {
@@ -203,13 +205,16 @@ func (c *Deep) Advance() (Report, error) {
 		c.cur, c.acc, c.haveAcc = c.acc, c.cur, true
 		return c.solveNext(rep)
 	}
-	accept, noDescent := c.lm.judge(rep.Loss)
+	accept, noDescent := c.lm.judge(rep.Loss, rep.Penalty)
 	rep.Accepted = accept
 	if accept {
 		c.prev, c.cur, c.acc, c.haveAcc = c.net, c.acc, c.cur, true
-		c.best.see(c.iter, bestLoss(rep), rep.Net)
+		c.best.see(rep)
 	}
-	rep.Best, rep.BestIter = c.best.Net.Clone(), c.best.Iter
+	if c.best.Net != nil {
+		b := c.best.clone()
+		rep.Best = &b
+	}
 	if c.cfg.Schedule != Sequential || c.layer == 1 { // start of an outer iteration
 		switch {
 		case c.pending != Running:
@@ -243,21 +248,55 @@ func (c *Deep) Advance() (Report, error) {
 // their reduced sums.
 func (c *Deep) report(s *deepSums) Report {
 	rep := Report{Iter: c.iter, Step: c.step, Rows: s.rows, Loss: s.sse / (2 * float64(s.rows)), RelRes: relRes(s.sse, s.yy), Flips: s.flips,
-		Net: c.net.Clone(), R2: msg.R2(s.rows, s.sse, s.yy, s.sumY), Val: s.val, ValLoss: math.NaN(), ValR2: math.NaN()}
+		Net: c.net.Clone(), R2: msg.R2(s.rows, s.sse, s.yy, s.sumY), Val: s.val, ValLoss: math.NaN(), ValR2: math.NaN(),
+		Train: msg.Eval{Rows: s.rows, SSE: s.sse, YY: s.yy, SumY: s.sumY}}
 	if s.val.Rows > 0 {
 		rep.ValLoss, rep.ValR2 = s.val.SSE/(2*float64(s.val.Rows)), msg.R2(s.val.Rows, s.val.SSE, s.val.YY, s.val.SumY)
 	}
 	if c.req.Prev == nil {
 		rep.Flips = -1
 	}
+	if c.cfg.Ridge != nil {
+		rep.Penalty = penalty(c.net)
+	}
+	rep.Alpha, rep.Objective = c.lm.Alpha, c.lm.objective(rep.Loss, rep.Penalty)
 	return rep
+}
+
+// penalty returns the ridge penalty term of n, (1/2) sum_l ||W_l||^2.
+func penalty(n *model.Net) float64 {
+	var p float64
+	for _, w := range n.W {
+		for _, v := range w {
+			p += v * v
+		}
+	}
+	return p / 2
+}
+
+// ridgeSystem returns the normal equations of system i (layers sy) of the
+// sums s, for the change of base's weights, with the ridge penalty on the
+// layers' weights: the penalty of base + delta vanishes at delta = -base.
+// The linearized residual sum of squares of a change is s.sse - 2 delta'r
+// + delta'G delta.
+func (c *Deep) ridgeSystem(s *deepSums, i int, sy []int, base *model.Net) *ridgeSystem {
+	m := len(s.rs[i])
+	sys := &ridgeSystem{g: s.gs[i], r: s.rs[i], yy: s.sse, n: s.rows, m: m, pen: make([]bool, m), center: make([]float64, m)}
+	off := 0
+	for _, l := range sy {
+		for j, v := range base.W[l-1] {
+			sys.pen[off+j], sys.center[off+j] = true, -v
+		}
+		off += len(base.W[l-1])
+	}
+	return sys
 }
 
 // solveNext solves the step's layers from the accepted iterate's sums,
 // records the solve in rep and moves to the next step.
 func (c *Deep) solveNext(rep Report) (Report, error) {
 	req := c.req
-	next, err := c.solve(&rep, req.Systems())
+	next, err := c.solve(&rep, req.Systems(), rep.Accepted && !rep.Refresh)
 	if err != nil {
 		return rep, err
 	}
@@ -322,9 +361,11 @@ func (c *Deep) reduce() {
 
 // solve solves every system for the change of its layers' weights (and of
 // the linear term, in a joint system) from the accepted iterate's sums,
-// damped with Damping, and returns the accepted weights moved by it,
-// recording the largest ridge and condition number in rep.
-func (c *Deep) solve(rep *Report, systems [][]int) (*model.Net, error) {
+// damped with Damping and penalized with Ridge, and returns the accepted
+// weights moved by it, recording the largest ridge and condition number in
+// rep. fresh reports sums not solved from before (a Ridge with Select
+// chooses its penalty for them).
+func (c *Deep) solve(rep *Report, systems [][]int, fresh bool) (*model.Net, error) {
 	base := c.prev
 	next := base.Clone()
 	for i, sy := range systems {
@@ -333,7 +374,14 @@ func (c *Deep) solve(rep *Report, systems [][]int) (*model.Net, error) {
 		if c.cfg.Damping != nil {
 			// The accepted sums serve every solve until a candidate is
 			// accepted: damp and penalize a copy.
-			g, r = c.lm.damp(slices.Clone(g), r, m, nil)
+			g, r = c.lm.damp(g, r, m, nil, true)
+		}
+		if c.cfg.Ridge != nil {
+			sys := c.ridgeSystem(&c.acc, i, sy, base)
+			if fresh {
+				c.lm.Alpha, c.lm.Chosen = sys.choose(c.cfg.Ridge.candidates(c.lm.Alpha, !c.lm.Chosen)), true
+			}
+			sys.add(g, r, c.lm.Alpha)
 		}
 		if len(sy) > 1 {
 			addGauge(g, m, base, sy)
@@ -357,7 +405,7 @@ func (c *Deep) solve(rep *Report, systems [][]int) (*model.Net, error) {
 		rep.Cond = math.Max(rep.Cond, sol.Cond)
 	}
 	c.lm.Solved = c.lm.Lambda
-	rep.Lambda = c.lm.Lambda
+	rep.Lambda, rep.NextAlpha = c.lm.Lambda, c.lm.Alpha
 	return next, nil
 }
 

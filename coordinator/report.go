@@ -110,6 +110,11 @@ type Report struct {
 	// without Damping); Lambda is the damping of this round's solve.
 	Accepted bool
 	Lambda   float64
+	// Penalty is the ridge penalty term of Net, (1/2) ||P (w - c)||^2, 0
+	// without Ridge; Alpha the penalty it was judged with and Objective =
+	// Loss + Alpha Penalty, the objective that damping never lets
+	// increase; NextAlpha the penalty of this round's solve.
+	Penalty, Alpha, Objective, NextAlpha float64
 	// Refresh marks a round that evaluated the accepted iterate again,
 	// after a resume, for the statistics a rejection needs: not an
 	// iteration (Iter is the next one's).
@@ -120,10 +125,12 @@ type Report struct {
 	Val     msg.Eval
 	ValLoss float64
 	ValR2   float64
+	// Train is the training rows' sums (Rows, SSE, YY, SumY).
+	Train msg.Eval
 	// Best is the best accepted iterate so far (by validation loss, or by
-	// training loss without validation rows) and BestIter its iteration.
-	Best     *model.Net
-	BestIter int
+	// training loss without validation rows), a copy; nil before the
+	// first.
+	Best *BestState
 }
 
 // State is a core's complete state between rounds, for checkpoints: a core

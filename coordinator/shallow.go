@@ -41,9 +41,12 @@ type ShallowConfig struct {
 	// Damping makes the AM solves monotone (see Damping); nil is the
 	// papers' plain step. GD is never damped.
 	Damping *Damping
+	// Ridge penalizes the hidden units' weights (see Ridge); nil: none.
+	// It needs Damping.
+	Ridge *Ridge
 	// Patience stops training when the validation loss (the training
-	// loss without validation rows) has not improved for that many
-	// accepted iterations; 0 disables.
+	// loss without validation rows) has not fallen by PatienceDelta for
+	// that many accepted iterations; 0 disables.
 	Patience int
 	// Transform and Split are sent with every request: the standardization
 	// of the rows and the validation rows (nil: none).
@@ -71,7 +74,7 @@ func (c ShallowConfig) Validate() error {
 	if c.Spec.Kind == model.Deep {
 		return fmt.Errorf("coordinator: the 1-hidden-layer core cannot train a deep model (use NewDeep)")
 	}
-	if err := validateCommon(c.Partitions, c.MaxIters, c.Tol, c.Patience, c.Damping); err != nil {
+	if err := validateCommon(c.Partitions, c.MaxIters, c.Tol, c.Patience, c.Damping, c.Ridge); err != nil {
 		return err
 	}
 	switch {
@@ -86,7 +89,7 @@ func (c ShallowConfig) Validate() error {
 }
 
 // validateCommon checks the settings every core has.
-func validateCommon(partitions, maxIters int, tol float64, patience int, d *Damping) error {
+func validateCommon(partitions, maxIters int, tol float64, patience int, d *Damping, r *Ridge) error {
 	switch {
 	case partitions < 1:
 		return fmt.Errorf("coordinator: partitions = %d, need at least 1", partitions)
@@ -97,7 +100,10 @@ func validateCommon(partitions, maxIters int, tol float64, patience int, d *Damp
 	case patience < 0:
 		return fmt.Errorf("coordinator: patience = %d, need >= 0", patience)
 	}
-	return d.validate()
+	if err := d.validate(); err != nil {
+		return err
+	}
+	return r.validate(d)
 }
 
 // Shallow is the core of the 1-hidden-layer models, y = sum_q v_q
@@ -322,13 +328,16 @@ func (c *Shallow) Advance() (Report, error) {
 		c.cur, c.acc, c.haveAcc = c.acc, c.cur, true
 		return c.solveNext(rep)
 	}
-	accept, noDescent := c.lm.judge(rep.Loss)
+	accept, noDescent := c.lm.judge(rep.Loss, rep.Penalty)
 	rep.Accepted = accept
 	if accept {
 		c.prev, c.cur, c.acc, c.haveAcc = c.u, c.acc, c.cur, true
-		c.best.see(c.iter, bestLoss(rep), rep.Net)
+		c.best.see(rep)
 	}
-	rep.Best, rep.BestIter = c.best.Net.Clone(), c.best.Iter
+	if c.best.Net != nil {
+		b := c.best.clone()
+		rep.Best = &b
+	}
 	switch {
 	case c.pending != Running:
 		rep.Stop = c.pending
@@ -360,29 +369,44 @@ func (c *Shallow) Advance() (Report, error) {
 func (c *Shallow) report(s *sums) Report {
 	rep := Report{Iter: c.iter, Step: c.round, Rows: s.rows, Loss: s.sse / (2 * float64(s.rows)), RelRes: relRes(s.sse, s.yy),
 		Flips: s.flips, Net: c.net(c.u), Skipped: slices.Sorted(slices.Values(c.skipped)), R2: msg.R2(s.rows, s.sse, s.yy, s.sumY),
-		Val: s.val, ValLoss: math.NaN(), ValR2: math.NaN()}
+		Val: s.val, ValLoss: math.NaN(), ValR2: math.NaN(),
+		Train: msg.Eval{Rows: s.rows, SSE: s.sse, YY: s.yy, SumY: s.sumY}}
 	if s.val.Rows > 0 {
 		rep.ValLoss, rep.ValR2 = s.val.SSE/(2*float64(s.val.Rows)), msg.R2(s.val.Rows, s.val.SSE, s.val.YY, s.val.SumY)
 	}
 	if c.round == 0 {
 		rep.Flips = -1
 	}
+	if c.cfg.Ridge != nil {
+		rep.Penalty = c.ridgeSystem(nil).penalty(c.u)
+	}
+	rep.Alpha, rep.Objective = c.lm.Alpha, c.lm.objective(rep.Loss, rep.Penalty)
 	return rep
 }
 
-// bestLoss is the loss the best iterate is chosen by: the validation
-// loss, or the training loss without validation rows.
-func bestLoss(rep Report) float64 {
-	if rep.Val.Rows > 0 {
-		return rep.ValLoss
+// ridgeSystem returns the normal equations of the sums s (nil: none) with
+// the model's ridge penalty: on the hidden units' effective weights,
+// vanishing at the effective weights of zero learned weights.
+func (c *Shallow) ridgeSystem(s *sums) *ridgeSystem {
+	spec, m := c.cfg.Spec, c.cfg.Spec.M()
+	kd := spec.K * spec.D
+	sys := &ridgeSystem{m: m, pen: make([]bool, m)}
+	for a := range kd {
+		sys.pen[a] = true
 	}
-	return rep.Loss
+	if spec.Kind == model.ResNet {
+		sys.center = append(spec.Effective(make([]float64, kd)), make([]float64, m-kd)...)
+	}
+	if s != nil {
+		sys.g, sys.r, sys.yy, sys.n = s.g, s.r, s.yy, s.rows
+	}
+	return sys
 }
 
 // solveNext solves for the weights of the next round from the accepted
 // iterate's sums, records the solve in rep and moves to the next round.
 func (c *Shallow) solveNext(rep Report) (Report, error) {
-	next, err := c.step(&rep)
+	next, err := c.step(&rep, rep.Accepted && !rep.Refresh)
 	if err != nil {
 		return rep, err
 	}
@@ -420,9 +444,10 @@ func (c *Shallow) reduce() {
 }
 
 // step returns the next weights from the accepted iterate's sums: the
-// (damped) least-squares solution (AM) or a gradient step (GD), recording
-// the solve in rep.
-func (c *Shallow) step(rep *Report) ([]float64, error) {
+// (damped, penalized) least-squares solution (AM) or a gradient step (GD),
+// recording the solve in rep. fresh reports sums not solved from before
+// (a Ridge with Select chooses its penalty for them).
+func (c *Shallow) step(rep *Report, fresh bool) ([]float64, error) {
 	m := c.cfg.Spec.M()
 	g, r := c.acc.g, c.acc.r
 	next := make([]float64, m)
@@ -438,13 +463,20 @@ func (c *Shallow) step(rep *Report) ([]float64, error) {
 		rep.Solved, rep.StepSize = true, eta
 		return next, nil
 	}
-	gd, rd := c.lm.damp(g, r, m, c.prev)
+	gd, rd := c.lm.damp(g, r, m, c.prev, c.cfg.Ridge != nil)
+	if c.cfg.Ridge != nil {
+		sys := c.ridgeSystem(&c.acc)
+		if fresh { // new sums: choose the penalty again
+			c.lm.Alpha, c.lm.Chosen = sys.choose(c.cfg.Ridge.candidates(c.lm.Alpha, !c.lm.Chosen)), true
+		}
+		sys.add(gd, rd, c.lm.Alpha)
+	}
 	sol, err := linalg.SolveNormal(next, gd, rd, m, c.prev)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: iteration %d: %w", c.iter, err)
 	}
 	c.lm.Solved = c.lm.Lambda
-	rep.Solved, rep.Ridge, rep.Cond, rep.Lambda = true, sol.Ridge, sol.Cond, c.lm.Lambda
+	rep.Solved, rep.Ridge, rep.Cond, rep.Lambda, rep.NextAlpha = true, sol.Ridge, sol.Cond, c.lm.Lambda, c.lm.Alpha
 	return next, nil
 }
 

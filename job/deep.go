@@ -156,7 +156,7 @@ func (deepFamily) core(o Options, pr *Problem, pool *msg.Pool) (coordinator.Core
 	cfg := coordinator.DeepConfig{Schedule: coordinator.Joint, Partitions: o.Partitions, MaxIters: o.Iters, Tol: o.Tol,
 		FitTol: coordinator.DefaultDeepConfig().FitTol, Patience: st.patience, Transform: pr.Transform, Split: pr.Split, Pool: pool}
 	if st.damping {
-		cfg.Damping = coordinator.DefaultDamping()
+		cfg.Damping, cfg.Ridge = coordinator.DefaultDamping(), st.ridge
 	}
 	return coordinator.NewDeep(cfg, pr.Start)
 }

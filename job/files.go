@@ -67,7 +67,10 @@ type fingerprintInput struct {
 // 16 bytes of the SHA-256 of its JSON, in hex) and that JSON.
 func fingerprint(o Options, pr *Problem) (string, json.RawMessage) {
 	st := o.setup()
-	setup := fmt.Sprintf("paper=%v standardize=%v damping=%v split=%+v", o.Paper, st.standardize, st.damping, pr.Split)
+	setup := fmt.Sprintf("paper=%v standardize=%v damping=%v split=%+v patience=%d", o.Paper, st.standardize, st.damping, pr.Split, st.patience)
+	if st.ridge != nil {
+		setup += fmt.Sprintf(" alpha=%+v", *st.ridge)
+	}
 	b, _ := json.Marshal(fingerprintInput{Spec: pr.Spec, Setup: setup, Data: pr.DataDesc, DataID: pr.DataID, N: pr.Source.Info().N,
 		Partitions: o.Partitions, Init: pr.StartDesc, Seed: o.Seed, Method: o.method(), Step: o.Step})
 	sum := sha256.Sum256(b)
@@ -144,6 +147,13 @@ type Metric struct {
 	// iteration's solve.
 	Accepted bool    `json:"accepted"`
 	Lambda   float64 `json:"lambda"`
+	// Objective is the objective the damping judged the weights by: Loss
+	// plus the L2 penalty term (alpha/2) ||W||^2 of the hidden units'
+	// weights, alpha the penalty in force (Loss without a penalty); it
+	// never rises from one accepted iteration to the next. Alpha is the
+	// penalty of this iteration's solve.
+	Objective float64 `json:"objective"`
+	Alpha     float64 `json:"alpha"`
 	// R2 is the training R^2; ValRows, ValLoss and ValR2 those of the
 	// validation rows (absent without them). Losses are of the
 	// standardized label when it is standardized.
@@ -246,18 +256,19 @@ type Scores struct {
 	R2   float64 `json:"r2"`
 }
 
-// scores returns the scores of rows whose loss (half the mean squared
-// residual, of the standardized label under t) and R^2 are given; nil for
-// a NaN R^2.
-func scores(rows int, loss, r2 float64, t *msg.Affine) *Scores {
-	if math.IsNaN(r2) || rows == 0 {
+// scores returns the scores of rows from their sums (of the label
+// standardized under t, nil: none), in the label's units; nil for no rows
+// or a NaN R^2.
+func scores(e msg.Eval, t *msg.Affine) *Scores {
+	r2 := msg.R2(e.Rows, e.SSE, e.YY, e.SumY)
+	if math.IsNaN(r2) || e.Rows == 0 {
 		return nil
 	}
-	rmse := math.Sqrt(2 * loss)
+	rmse := math.Sqrt(e.SSE / float64(e.Rows))
 	if t != nil {
 		rmse /= t.YScale
 	}
-	return &Scores{Rows: rows, RMSE: rmse, R2: r2}
+	return &Scores{Rows: e.Rows, RMSE: rmse, R2: r2}
 }
 
 // DegradedIter records partitions left out of one iteration.

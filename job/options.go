@@ -50,6 +50,7 @@ type Options struct {
 	Standardize Switch  // standardize features and label; Auto: on for real data
 	Linear      Switch  // a linear term of the input and an output bias; Auto: on for real data
 	Damping     string  // on or off; "" = on, off with Paper
+	Alpha       string  // L2 penalty on the hidden units' weights (coordinator.Ridge): auto (also ""; chosen by GCV for real data, else 0) or a value >= 0
 	Validation  float64 // fraction of the rows held out for validation; -1 = Auto: DefaultValidation for real data, else 0
 	ValData     string  // a validation file of the format of Data (its rows appended after Data's)
 	ValLabels   string  // y.npy of an .npy ValData

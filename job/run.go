@@ -101,7 +101,7 @@ func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Poo
 	}
 	fmt.Fprintf(out, "model %s  %s bias=%v linear=%v  n=%d in %d partitions%s  init %s\ndata: %s\n%s",
 		spec.Kind, widths(spec), spec.Bias, spec.Linear, info.N, o.Partitions, storageNote(o), pr.StartDesc, pr.DataDesc, setupNote(o, pr))
-	fmt.Fprintf(out, "%5s  %12s  %10s  %10s  %9s  %9s  %9s  %10s  %8s  %9s  %8s\n", "iter", "loss", "rel_res", "rel_err", "r2", "val_r2", "flips", "change", "lambda", "ridge", "seconds")
+	fmt.Fprintf(out, "%5s  %12s  %10s  %10s  %9s  %9s  %9s  %10s  %8s  %9s  %8s\n", "iter", "loss", "rel_res", "rel_err", "r2", "val_r2", "flips", "change", "lambda", "alpha", "seconds")
 
 	rec := &recorder{pr: pr, rt: rt, core: core, files: rf, out: out, log: log}
 	d := &coordinator.Driver{
@@ -114,9 +114,10 @@ func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Poo
 	}
 	// The model written: the papers' method's last iterate, else the
 	// best accepted iterate (by validation loss, or by training loss).
-	written, writtenIter := final.Net, final.Iter
+	written, writtenIter, train, val := final.Net, final.Iter, final.Train, final.Val
 	if !o.Paper && final.Best != nil {
-		written, writtenIter = final.Best, final.BestIter
+		b := final.Best
+		written, writtenIter, train, val = b.Net, b.Iter, b.Train, b.Val
 	}
 	w := fam.learned(spec, written)
 	mf := ModelFile{Format: ModelFormat, Model: string(spec.Kind), D: spec.InputD(), K: spec.K, Hidden: spec.Hidden, Signs: spec.Signs,
@@ -124,12 +125,7 @@ func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Poo
 		FinalLoss: final.Loss, FinalRelRes: final.RelRes, FinalRelErr: rec.lastRel, Rows: final.Rows, Partitions: o.Partitions,
 		Data: pr.DataDesc, Init: pr.StartDesc, Method: o.method(), Seed: o.Seed, Version: Version, Degraded: rec.degraded,
 		Iteration: writtenIter, Standardize: standardization(pr.Transform), ConstantFeatures: pr.Constant, Damping: o.setup().damping}
-	if rep, ok := rec.reports[writtenIter]; ok {
-		mf.Train, mf.Validation = scores(rep.Rows, rep.Loss, rep.R2, pr.Transform), nil
-		if rep.Val.Rows > 0 {
-			mf.Validation = scores(rep.Val.Rows, rep.ValLoss, rep.ValR2, pr.Transform)
-		}
-	}
+	mf.Train, mf.Validation = scores(train, pr.Transform), scores(val, pr.Transform)
 	if spec.Kind == model.Deep {
 		mf.Dims, mf.Schedule = spec.Dims(), string(coordinator.Joint)
 	}
@@ -159,7 +155,6 @@ type recorder struct {
 	log      *zap.Logger
 	lastRel  *float64
 	degraded []DegradedIter
-	reports  map[int]coordinator.Report // the accepted iterations' reports, by iteration
 }
 
 // report is the driver's OnReport.
@@ -167,15 +162,10 @@ func (rc *recorder) report(r coordinator.Report, tm coordinator.Timing) error {
 	if r.Refresh { // not an iteration: the checkpoint only
 		return saveCheckpoint(rc.files.dir, rc.files.fp, rc.files.config, rc.core.State())
 	}
-	if r.Accepted {
-		if rc.reports == nil {
-			rc.reports = map[int]coordinator.Report{}
-		}
-		rc.reports[r.Iter] = coordinator.Report{Rows: r.Rows, Loss: r.Loss, R2: r.R2, Val: r.Val, ValLoss: r.ValLoss, ValR2: r.ValR2}
-	}
 	m := Metric{Iter: r.Iter, Loss: r.Loss, RelRes: r.RelRes, Seconds: tm.Total.Seconds(), StatsSeconds: tm.Stats.Seconds(),
 		SolveSeconds: tm.Solve.Seconds(), Ridge: r.Ridge, Step: r.StepSize, Cond: r.Cond, Change: r.Change, Layers: r.Layers,
-		Rows: r.Rows, Skipped: r.Skipped, Accepted: r.Accepted, Lambda: r.Lambda, R2: jsonFloat(r.R2)}
+		Rows: r.Rows, Skipped: r.Skipped, Accepted: r.Accepted, Lambda: r.Lambda, R2: jsonFloat(r.R2),
+		Objective: r.Objective, Alpha: r.NextAlpha}
 	if r.Val.Rows > 0 {
 		m.ValRows, m.ValLoss, m.ValR2 = r.Val.Rows, jsonFloat(r.ValLoss), jsonFloat(r.ValR2)
 	}
@@ -191,9 +181,12 @@ func (rc *recorder) report(r coordinator.Report, tm coordinator.Timing) error {
 	}
 	var flips string
 	m.Flips, flips = flipsCell(r.Flips)
-	change, ridge := solveCells(r.Solved, r.Change, r.Ridge)
+	change := "-"
+	if r.Solved {
+		change = fmt.Sprintf("%.3e", r.Change)
+	}
 	row := fmt.Sprintf("%5d  %12.5e  %10.3e  %10s  %9s  %9s  %9s  %10s  %8s  %9s  %8.3f%s\n", r.Iter, r.Loss, r.RelRes, relErrCell(m.RelErr),
-		r2Cell(r.R2), r2Cell(r.ValR2), flips, change, lambdaCell(r.Solved, r.Lambda), ridge, tm.Total.Seconds(), rejected(r.Accepted))
+		r2Cell(r.R2), r2Cell(r.ValR2), flips, change, lambdaCell(r.Solved, r.Lambda), lambdaCell(r.Solved, r.NextAlpha), tm.Total.Seconds(), rejected(r.Accepted))
 	if err := rc.files.record(m, rc.out, row, rc.core.State()); err != nil {
 		return err
 	}
@@ -242,18 +235,6 @@ func flipsCell(n int64) (*int64, string) {
 	return &n, fmt.Sprint(n)
 }
 
-// solveCells returns the table cells of a solve's change and ridge, "-"
-// when the iteration solved nothing.
-func solveCells(solved bool, change, ridge float64) (string, string) {
-	switch {
-	case !solved:
-		return "-", "-"
-	case ridge == 0:
-		return fmt.Sprintf("%.3e", change), "0"
-	}
-	return fmt.Sprintf("%.3e", change), fmt.Sprintf("%.1e", ridge)
-}
-
 // relErrSuffix returns the part of the final summary about the last
 // relative error, "" for none.
 func relErrSuffix(e *float64) string {
@@ -271,7 +252,7 @@ func r2Cell(v float64) string {
 	return fmt.Sprintf("%.5f", v)
 }
 
-// lambdaCell returns the table cell of a solve's damping.
+// lambdaCell returns the table cell of a solve's damping or penalty.
 func lambdaCell(solved bool, l float64) string {
 	switch {
 	case !solved:

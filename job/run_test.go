@@ -108,17 +108,19 @@ func TestTableCells(t *testing.T) {
 		t.Errorf("flipsCell(0) = %v, %q", p, s)
 	}
 	for _, tc := range []struct {
-		solved        bool
-		change, ridge float64
-		want          string
+		solved bool
+		v      float64
+		want   string
 	}{
-		{false, 1, 1, "- -"},
-		{true, 0.5, 0, "5.000e-01 0"},
-		{true, 0.5, 1e-8, "5.000e-01 1.0e-08"},
+		{false, 1, "-"},
+		{true, 0, "0"},
+		{true, 3e-4, "3e-04"},
 	} {
-		c, r := solveCells(tc.solved, tc.change, tc.ridge)
-		if c+" "+r != tc.want {
-			t.Errorf("solveCells(%v, %v, %v) = %q %q, want %q", tc.solved, tc.change, tc.ridge, c, r, tc.want)
+		if got := lambdaCell(tc.solved, tc.v); got != tc.want {
+			t.Errorf("lambdaCell(%v, %v) = %q, want %q", tc.solved, tc.v, got, tc.want)
 		}
+	}
+	if rejected(true) != "" || rejected(false) != "  rejected" {
+		t.Errorf("rejected marker: %q %q", rejected(true), rejected(false))
 	}
 }

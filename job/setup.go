@@ -2,9 +2,11 @@ package job
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
+	"altmin/coordinator"
 	"altmin/data"
 )
 
@@ -87,6 +89,7 @@ type setup struct {
 	patience    int
 	signs       string // default output signs, "" for the teacher's, else ones
 	init        string // default start, "" for the family's
+	ridge       *coordinator.Ridge
 }
 
 // planted reports whether the options' data come from a known teacher:
@@ -114,6 +117,16 @@ func (o *Options) setup() setup {
 	if o.Method == "gd" {
 		s.damping = false
 	}
+	switch {
+	case o.Alpha == "" || o.Alpha == "auto":
+		if real && s.damping {
+			s.ridge = coordinator.DefaultRidge()
+		}
+	default:
+		if a, _ := strconv.ParseFloat(o.Alpha, 64); a > 0 { // checked by checkMode
+			s.ridge = &coordinator.Ridge{Alpha: a}
+		}
+	}
 	return s
 }
 
@@ -125,12 +138,18 @@ func (o *Options) ShardBias() bool { return o.Bias.or(!o.planted() && o.Syntheti
 // isDemo reports whether the options train the demo (no data given).
 func (o *Options) isDemo() bool { return o.Data == "" && o.Synthetic == "" && len(o.Join) == 0 }
 
+// validAlpha reports whether v is a penalty: a finite number >= 0.
+func validAlpha(v string) bool {
+	a, err := strconv.ParseFloat(v, 64)
+	return err == nil && a >= 0 && !math.IsInf(a, 0)
+}
+
 // checkMode checks the settings against the mode: --paper takes none of
 // the settings for real data, and the settings for real data take their
 // values.
 func (o *Options) checkMode() error {
 	switch {
-	case o.Validation >= 1 || (o.Validation < 0 && o.Validation != -1):
+	case !(o.Validation < 1) || (o.Validation < 0 && o.Validation != -1):
 		return fmt.Errorf("%w: --validation %v: want a fraction in (0, 1), or 0 for none", ErrOptions, o.Validation)
 	case o.Patience < -1:
 		return fmt.Errorf("%w: --patience %d: want >= 0 (0: no early stopping)", ErrOptions, o.Patience)
@@ -146,6 +165,10 @@ func (o *Options) checkMode() error {
 		return fmt.Errorf("%w: --val-data %s needs --val-labels y.npy", ErrOptions, o.ValData)
 	case o.ValLabels != "" && (o.ValData == "" || isCSV(o.ValData)):
 		return fmt.Errorf("%w: --val-labels are the labels of an .npy --val-data", ErrOptions)
+	case o.Alpha != "" && o.Alpha != "auto" && !validAlpha(o.Alpha):
+		return fmt.Errorf("%w: --alpha %q: want auto or a penalty >= 0", ErrOptions, o.Alpha)
+	case o.Alpha != "" && o.Alpha != "auto" && o.Alpha != "0" && (o.Damping == "off" || o.Method == "gd"):
+		return fmt.Errorf("%w: --alpha %s needs the damped step (the candidates are judged by the penalized loss)", ErrOptions, o.Alpha)
 	case o.Method == "gd" && o.Damping == "on":
 		return fmt.Errorf("%w: --method gd is not damped (--damping on is for alternating minimization)", ErrOptions)
 	}
@@ -157,7 +180,7 @@ func (o *Options) checkMode() error {
 		name string
 		set  bool
 	}{{"--standardize", o.Standardize == On}, {"--linear", o.Linear == On}, {"--damping on", o.Damping == "on"},
-		{"--validation", o.Validation > 0}, {"--val-data", o.ValData != ""}, {"--patience", o.Patience > 0}} {
+		{"--alpha", o.Alpha != "" && o.Alpha != "auto" && o.Alpha != "0"}, {"--validation", o.Validation > 0}, {"--val-data", o.ValData != ""}, {"--patience", o.Patience > 0}} {
 		if f.set {
 			set = append(set, f.name)
 		}

@@ -181,7 +181,7 @@ func (shallowFamily) core(o Options, pr *Problem, pool *msg.Pool) (coordinator.C
 	cfg := coordinator.ShallowConfig{Spec: spec, Partitions: o.Partitions, MaxIters: o.Iters, Tol: o.Tol,
 		Method: coordinator.Method(o.Method), Step: o.Step, Patience: st.patience, Transform: pr.Transform, Split: pr.Split, Pool: pool}
 	if st.damping {
-		cfg.Damping = coordinator.DefaultDamping()
+		cfg.Damping, cfg.Ridge = coordinator.DefaultDamping(), st.ridge
 	}
 	return coordinator.NewShallow(cfg, append(spec.Effective(pr.Start.W[0]), pr.Start.Skip...))
 }

@@ -38,9 +38,14 @@ func (r *SummaryRequest) Validate() error {
 		return fmt.Errorf("%w: %d rows to sample", ErrRequest, r.Samples)
 	case r.Samples > MaxSamples:
 		return fmt.Errorf("%w: %d rows to sample, at most %d supported", ErrTooLarge, r.Samples, MaxSamples)
+	case r.Samples*(r.D+1) > maxSampleValues:
+		return fmt.Errorf("%w: %d rows of %d values to sample, at most %d values supported", ErrTooLarge, r.Samples, r.D+1, maxSampleValues)
 	}
 	return r.Split.check()
 }
+
+// maxSampleValues bounds the values of a summary's sampled rows: 64 MB.
+const maxSampleValues = 1 << 23
 
 // Summary is a partition's summary of its training rows (SummaryRequest).
 type Summary struct {
@@ -88,6 +93,13 @@ func (s *Summary) Check(req Request) error {
 		if v < 0 {
 			return fmt.Errorf("%w: summary of partition %d has a negative sum of squares", ErrInvalid, s.Partition)
 		}
+	}
+	seen := make(map[float64]bool, len(s.Index))
+	for _, v := range s.Index {
+		if v < 0 || v != float64(int64(v)) || v >= 1<<53 || seen[v] {
+			return fmt.Errorf("%w: summary of partition %d samples row index %v: want distinct integers in [0, 2^53)", ErrInvalid, s.Partition, v)
+		}
+		seen[v] = true
 	}
 	return nil
 }

@@ -194,6 +194,9 @@ func hostileFixtures() []hostileFixture {
 		{"moments12", &msg.Moments12Request{D: 6, Order: 2, Base: randBaseline(rng, 6, 2)}, 5, 3},
 		// k = 3: 15 values in 4+4+4+3.
 		{"moment4", &msg.Moment4Request{D: 6, K: 3, V: randVec(rng, 18)}, 4, 4},
+		// d = 3, 3 samples: means 4, deviations 4, indices 3, sampled
+		// values 4+4+4.
+		{"summary", &msg.SummaryRequest{D: 3, Samples: 3, Seed: 5, Split: &msg.Split{Fraction: 0.5, Seed: 2}}, 4, 5},
 	}
 }
 
@@ -315,6 +318,34 @@ func hostileCases() []hostileCase {
 		{"NaN sum of labels", "moments12", one(func(c cs) { c[0].Header.GetMoments12().SumY = math.NaN() }), ErrBadReply, "sum of the labels is NaN"},
 
 		{"other k", "moment4", one(func(c cs) { c[0].Header.GetMoment4().K = 2 }), ErrBadReply, "k = 2, request has 3"},
+
+		// The sum of the labels and the validation sums of the statistics.
+		{"NaN sum of labels", "stats", one(func(c cs) { c[0].Header.GetStats().SumY = math.NaN() }), ErrBadReply, "sum y = NaN"},
+		{"Inf sum of labels", "stats", one(func(c cs) { c[0].Header.GetStats().SumY = math.Inf(-1) }), ErrBadReply, "sum y = -Inf"},
+		{"negative validation rows", "stats", one(func(c cs) { c[0].Header.GetStats().Val.Rows = -1 }), ErrBadReply, "validation"},
+		{"most negative validation rows", "stats", one(func(c cs) { c[0].Header.GetStats().Val.Rows = math.MinInt64 }), ErrBadReply, "validation"},
+		{"NaN validation SSE", "stats", one(func(c cs) { c[0].Header.GetStats().Val.Sse = math.NaN() }), ErrBadReply, "validation"},
+		{"Inf validation y^T y", "stats", one(func(c cs) { c[0].Header.GetStats().Val.Yy = math.Inf(1) }), ErrBadReply, "validation"},
+		{"NaN validation sum", "stats", one(func(c cs) { c[0].Header.GetStats().Val.SumY = math.NaN() }), ErrBadReply, "validation"},
+		{"NaN sum of labels", "deep", one(func(c cs) { c[0].Header.GetDeep().SumY = math.NaN() }), ErrBadReply, "sum y = NaN"},
+		{"negative validation rows", "deep", one(func(c cs) { c[0].Header.GetDeep().Val.Rows = -5 }), ErrBadReply, "validation"},
+		{"Inf validation SSE", "deep", one(func(c cs) { c[0].Header.GetDeep().Val.Sse = math.Inf(-1) }), ErrBadReply, "validation"},
+
+		// Summaries.
+		{"other d", "summary", one(func(c cs) { c[0].Header.GetSummary().D = 4 }), ErrBadReply, "reply has d = 4, request has 3"},
+		{"negative d", "summary", one(func(c cs) { c[0].Header.GetSummary().D = math.MinInt32 }), ErrBadReply, "request has 3"},
+		{"more samples than requested", "summary", one(func(c cs) { c[0].Header.GetSummary().Samples = 4 }), ErrBadReply, "reply has 4 samples, request at most 3"},
+		{"huge samples", "summary", one(func(c cs) { c[0].Header.GetSummary().Samples = math.MaxInt32 }), ErrBadReply, "samples, request at most 3"},
+		{"negative samples", "summary", one(func(c cs) { c[0].Header.GetSummary().Samples = -1 }), ErrBadReply, "reply has -1 samples"},
+		{"fewer samples than sent", "summary", one(func(c cs) { c[0].Header.GetSummary().Samples = 2 }), ErrBadReply, "reply announces 23 values, want 18"},
+		{"fewer samples than sent, payload to match", "summary", one(func(c cs) {
+			c[0].Header.GetSummary().Samples, c[0].Header.Payload = 2, 18
+		}), ErrBadReply, "chunk of 4 values at offset 15 overruns the 18 values"},
+		{"more samples than rows", "summary", one(func(c cs) { c[0].Header.Rows = 2 }), ErrBadReply, "has 2 rows and 3 samples"},
+		{"samples of no rows", "summary", one(func(c cs) { c[0].Header.Rows = 0 }), ErrBadReply, "has 0 rows and 3 samples"},
+		{"negative sum of squares", "summary", one(func(c cs) { setValue(c[1], 2, math.Float64bits(-1)) }), ErrBadReply, "negative sum of squares"},
+		{"NaN index", "summary", one(func(c cs) { setValue(c[2], 0, 0x7ff8000000000000) }), ErrBadReply, "value NaN at offset 8"},
+		{"Inf sampled value", "summary", one(func(c cs) { setValue(c[4], 3, 0x7ff0000000000000) }), ErrBadReply, "value +Inf at offset 18"},
 	}
 }
 
@@ -371,7 +402,8 @@ func TestChunkSizeBound(t *testing.T) {
 		values[i] = 0xff
 	}
 	id := strings.Repeat("x", MaxShardIDLen)
-	deep := &pb.DeepHeader{Yy: -math.MaxFloat64, Sse: math.MaxFloat64, Flips: math.MinInt64}
+	val := &pb.Eval{Rows: math.MinInt64, Sse: -math.MaxFloat64, Yy: -math.MaxFloat64, SumY: -math.MaxFloat64}
+	deep := &pb.DeepHeader{Yy: -math.MaxFloat64, Sse: math.MaxFloat64, Flips: math.MinInt64, SumY: -math.MaxFloat64, Val: val}
 	for range msg.MaxLayers {
 		s := &pb.DeepSystem{M: math.MinInt32}
 		for range msg.MaxLayers {
@@ -381,13 +413,16 @@ func TestChunkSizeBound(t *testing.T) {
 	}
 	kinds := map[string]func(h *pb.Header){
 		"stats": func(h *pb.Header) {
-			h.Kind = &pb.Header_Stats{Stats: &pb.StatsHeader{M: math.MinInt32, Yy: 1, Sse: 1, Flips: math.MinInt64}}
+			h.Kind = &pb.Header_Stats{Stats: &pb.StatsHeader{M: math.MinInt32, Yy: 1, Sse: 1, Flips: math.MinInt64, SumY: 1, Val: val}}
 		},
 		"deep": func(h *pb.Header) { h.Kind = &pb.Header_Deep{Deep: deep} },
 		"moments12": func(h *pb.Header) {
 			h.Kind = &pb.Header_Moments12{Moments12: &pb.Moments12Header{Order: math.MinInt32, D: math.MinInt32, SumY: 1}}
 		},
 		"moment4": func(h *pb.Header) { h.Kind = &pb.Header_Moment4{Moment4: &pb.Moment4Header{K: math.MinInt32}} },
+		"summary": func(h *pb.Header) {
+			h.Kind = &pb.Header_Summary{Summary: &pb.SummaryHeader{D: math.MinInt32, Samples: math.MinInt32}}
+		},
 	}
 	for name, kind := range kinds {
 		h := &pb.Header{ProtocolVersion: math.MaxUint32, ShardId: id, Rows: math.MinInt64, Payload: math.MinInt64}

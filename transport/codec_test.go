@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -36,6 +37,12 @@ func sameRequest(t *testing.T, what string, got, want msg.Request) {
 			fail("signs or weights")
 		case (g.Prev == nil) != (w.Prev == nil) || !bitsEqual(g.Prev, w.Prev):
 			fail("previous weights")
+		case g.Linear != w.Linear:
+			fail("linear")
+		case !sameAffine(g.Transform, w.Transform):
+			fail("transform")
+		case !sameSplit(g.Split, w.Split):
+			fail("split")
 		}
 	case *msg.DeepRequest:
 		g, ok := got.(*msg.DeepRequest)
@@ -48,6 +55,10 @@ func sameRequest(t *testing.T, what string, got, want msg.Request) {
 			fail("network")
 		case (g.Prev == nil) != (w.Prev == nil) || (w.Prev != nil && !sameNet(g.Prev, w.Prev)):
 			fail("previous network")
+		case !sameAffine(g.Transform, w.Transform):
+			fail("transform")
+		case !sameSplit(g.Split, w.Split):
+			fail("split")
 		}
 	case *msg.Moments12Request:
 		g, ok := got.(*msg.Moments12Request)
@@ -58,6 +69,10 @@ func sameRequest(t *testing.T, what string, got, want msg.Request) {
 			fail("d or order")
 		case !sameBaseline(g.Base, w.Base):
 			fail("baseline")
+		case !sameAffine(g.Transform, w.Transform):
+			fail("transform")
+		case !sameSplit(g.Split, w.Split):
+			fail("split")
 		}
 	case *msg.Moment4Request:
 		g, ok := got.(*msg.Moment4Request)
@@ -68,14 +83,48 @@ func sameRequest(t *testing.T, what string, got, want msg.Request) {
 			fail("d, k or projection")
 		case !sameBaseline(g.Base, w.Base):
 			fail("baseline")
+		case !sameAffine(g.Transform, w.Transform):
+			fail("transform")
+		case !sameSplit(g.Split, w.Split):
+			fail("split")
+		}
+	case *msg.SummaryRequest:
+		g, ok := got.(*msg.SummaryRequest)
+		switch {
+		case !ok:
+			fail("kind")
+		case g.D != w.D || g.Samples != w.Samples || g.Seed != w.Seed:
+			fail("d, samples or seed")
+		case !sameSplit(g.Split, w.Split):
+			fail("split")
 		}
 	default:
 		t.Fatalf("%s: %T", what, want)
 	}
 }
 
+// sameAffine reports whether a and b are both nil or the same transform,
+// every float64 compared by its bits.
+func sameAffine(a, b *msg.Affine) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return bitsEqual(a.XShift, b.XShift) && bitsEqual(a.XScale, b.XScale) &&
+		bitsEqual([]float64{a.YShift, a.YScale}, []float64{b.YShift, b.YScale})
+}
+
+// sameSplit reports whether a and b are both nil or the same split, the
+// fraction compared by its bits.
+func sameSplit(a, b *msg.Split) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return math.Float64bits(a.Fraction) == math.Float64bits(b.Fraction) && a.Seed == b.Seed && a.From == b.From
+}
+
 func sameNet(a, b *model.Net) bool {
-	if !slices.Equal(a.Dims, b.Dims) || !bitsEqual(a.V, b.V) || len(a.W) != len(b.W) {
+	if !slices.Equal(a.Dims, b.Dims) || !bitsEqual(a.V, b.V) || len(a.W) != len(b.W) ||
+		(a.Skip == nil) != (b.Skip == nil) || !bitsEqual(a.Skip, b.Skip) {
 		return false
 	}
 	for l := range a.W {
@@ -104,10 +153,27 @@ func TestRequestRoundTrip(t *testing.T) {
 	for trial := 0; trial < 20; trial++ {
 		reqs := sampleRequests(rng)
 		d, k := 1+rng.IntN(7), 1+rng.IntN(5)
+		// The fields of training on real data: the linear unit, the
+		// transform and the split, on every kind that carries them.
+		lin := statsRequest(rng, trial, d, k)
+		lin.Signs[k-1], lin.Linear = 1, trial%2 == 0
+		lin.Transform, lin.Split = randAffine(rng, d, rng.IntN(d+1)), randSplit(rng)
+		deep := deepRequests(rng, randNet(rng, d, k, 2), trial)[trial%5]
+		deep.Transform, deep.Split = randAffine(rng, d, rng.IntN(d+1)), randSplit(rng)
 		reqs = append(reqs,
 			namedRequest{"random stats", statsRequest(rng, trial, d, k)},
 			namedRequest{"random moments12", &msg.Moments12Request{D: d, Order: 1 + trial%2, Base: randBaseline(rng, d, rng.IntN(3))}},
 			namedRequest{"random moment4", &msg.Moment4Request{D: d + k, K: k, V: randVec(rng, (d+k)*k)}},
+			namedRequest{"random stats, linear, transform, split", lin},
+			namedRequest{"random deep, transform, split", deep},
+			namedRequest{"random moments12, transform, split", &msg.Moments12Request{D: d, Order: 1 + trial%2,
+				Transform: randAffine(rng, d, rng.IntN(d+1)), Split: randSplit(rng)}},
+			namedRequest{"random moment4, transform, split", &msg.Moment4Request{D: d + k, K: k, V: randVec(rng, (d+k)*k),
+				Transform: randAffine(rng, d+k, rng.IntN(d+k+1)), Split: randSplit(rng)}},
+			namedRequest{"random summary", &msg.SummaryRequest{D: d, Samples: rng.IntN(msg.MaxSamples + 1), Seed: rng.Uint64(), Split: randSplit(rng)}},
+			namedRequest{"summary at the limits", &msg.SummaryRequest{D: 1<<23/msg.MaxSamples - 1, Samples: msg.MaxSamples, Seed: math.MaxUint64,
+				Split: &msg.Split{Fraction: math.Nextafter(1, 0), Seed: math.MaxUint64}}},
+			namedRequest{"split from the last row", &msg.Moments12Request{D: d, Order: 1, Split: &msg.Split{From: math.MaxInt64, Seed: math.MaxUint64}}},
 		)
 		for _, nr := range reqs {
 			if err := nr.req.Validate(); err != nil {
@@ -174,7 +240,19 @@ func validWire() map[string]*pb.ComputeRequest {
 		"moment4": head(func(c *pb.ComputeRequest) {
 			c.Kind = &pb.ComputeRequest_Moment4{Moment4: &pb.Moment4Request{D: 4, K: 2, V: []float64{1, 0, 0, 1, 0, 0, 0, 0}}}
 		}),
+		"summary": head(func(c *pb.ComputeRequest) {
+			c.Kind = &pb.ComputeRequest_Summary{Summary: &pb.SummaryRequest{D: 3, Samples: 2, Seed: 9, Split: &pb.Split{Fraction: 0.25, Seed: 1}}}
+		}),
 	}
+}
+
+// wireAffine returns a valid wire transform of n features.
+func wireAffine(n int) *pb.Affine {
+	a := &pb.Affine{YShift: 1, YScale: 2}
+	for j := range n {
+		a.XShift, a.XScale = append(a.XShift, float64(j)), append(a.XScale, 0.5)
+	}
+	return a
 }
 
 // TestRequestFromProtoRefuses checks the conversion of received requests:
@@ -268,6 +346,77 @@ func TestRequestFromProtoRefuses(t *testing.T) {
 			m.D, m.K, m.V = 200, 100, make([]float64, 20000)
 		}, msg.ErrTooLarge},
 		{"moment4", "bad baseline", func(r *pb.ComputeRequest) { r.GetMoment4().Baseline = &pb.Baseline{B: []float64{1}} }, msg.ErrRequest},
+
+		// The fields of training on real data. validWire's stats and deep
+		// requests have rows of 3 features, the moments requests of 4.
+		{"stats", "transform of every feature", func(r *pb.ComputeRequest) { r.GetStats().Transform = wireAffine(3) }, nil},
+		{"stats", "transform of the label only", func(r *pb.ComputeRequest) { r.GetStats().Transform = &pb.Affine{YScale: 1} }, nil},
+		{"stats", "transform wider than the rows", func(r *pb.ComputeRequest) { r.GetStats().Transform = wireAffine(4) }, msg.ErrRequest},
+		{"stats", "transform far wider than the rows", func(r *pb.ComputeRequest) {
+			r.GetStats().Transform = &pb.Affine{XShift: make([]float64, 1<<16), XScale: make([]float64, 1<<16), YScale: 1}
+		}, msg.ErrRequest},
+		{"stats", "transform with fewer scales", func(r *pb.ComputeRequest) {
+			a := wireAffine(3)
+			a.XScale = a.XScale[:2]
+			r.GetStats().Transform = a
+		}, msg.ErrRequest},
+		{"stats", "transform with shifts only", func(r *pb.ComputeRequest) {
+			a := wireAffine(2)
+			a.XScale = nil
+			r.GetStats().Transform = a
+		}, msg.ErrRequest},
+		{"stats", "empty transform", func(r *pb.ComputeRequest) { r.GetStats().Transform = &pb.Affine{} }, msg.ErrRequest},
+		{"stats", "NaN in the transform", func(r *pb.ComputeRequest) { a := wireAffine(3); a.XShift[2] = math.NaN(); r.GetStats().Transform = a }, msg.ErrRequest},
+		{"stats", "Inf scale", func(r *pb.ComputeRequest) { a := wireAffine(3); a.XScale[0] = math.Inf(1); r.GetStats().Transform = a }, msg.ErrRequest},
+		{"stats", "zero scale", func(r *pb.ComputeRequest) { a := wireAffine(3); a.XScale[1] = 0; r.GetStats().Transform = a }, msg.ErrRequest},
+		{"stats", "negative label scale", func(r *pb.ComputeRequest) { a := wireAffine(1); a.YScale = -2; r.GetStats().Transform = a }, msg.ErrRequest},
+		{"stats", "NaN label shift", func(r *pb.ComputeRequest) { a := wireAffine(1); a.YShift = math.NaN(); r.GetStats().Transform = a }, msg.ErrRequest},
+		{"stats", "split by fraction", func(r *pb.ComputeRequest) { r.GetStats().Split = &pb.Split{Fraction: 0.1, Seed: math.MaxUint64} }, nil},
+		{"stats", "split from a row", func(r *pb.ComputeRequest) { r.GetStats().Split = &pb.Split{From: math.MaxInt64} }, nil},
+		{"stats", "empty split", func(r *pb.ComputeRequest) { r.GetStats().Split = &pb.Split{} }, msg.ErrRequest},
+		{"stats", "split fraction 1", func(r *pb.ComputeRequest) { r.GetStats().Split = &pb.Split{Fraction: 1} }, msg.ErrRequest},
+		{"stats", "negative split fraction", func(r *pb.ComputeRequest) { r.GetStats().Split = &pb.Split{Fraction: -0.5} }, msg.ErrRequest},
+		{"stats", "NaN split fraction", func(r *pb.ComputeRequest) { r.GetStats().Split = &pb.Split{Fraction: math.NaN()} }, msg.ErrRequest},
+		{"stats", "split from a negative row", func(r *pb.ComputeRequest) { r.GetStats().Split = &pb.Split{From: -1, Fraction: 0.5} }, msg.ErrRequest},
+		{"stats", "split from the most negative row", func(r *pb.ComputeRequest) { r.GetStats().Split = &pb.Split{From: math.MinInt64} }, msg.ErrRequest},
+		{"stats", "linear unit of sign -1", func(r *pb.ComputeRequest) { r.GetStats().Linear = true }, msg.ErrRequest},
+		{"stats", "linear unit", func(r *pb.ComputeRequest) { s := r.GetStats(); s.Linear, s.Signs = true, []float64{-1, 1} }, nil},
+
+		{"deep", "transform of the input", func(r *pb.ComputeRequest) { deepNet(r).Transform = wireAffine(3) }, nil},
+		{"deep", "transform wider than the input", func(r *pb.ComputeRequest) { deepNet(r).Transform = wireAffine(4) }, msg.ErrRequest},
+		{"deep", "transform of the first layer's width", func(r *pb.ComputeRequest) {
+			deepNet(r).Net.Dims, deepNet(r).Prev.Dims = []int32{2, 3, 2}, []int32{2, 3, 2}
+			deepNet(r).Net.W, deepNet(r).Prev.W = make([]float64, 12), make([]float64, 12)
+			deepNet(r).Transform = wireAffine(3)
+		}, msg.ErrRequest},
+		{"deep", "NaN transform", func(r *pb.ComputeRequest) { a := wireAffine(2); a.XScale[1] = math.NaN(); deepNet(r).Transform = a }, msg.ErrRequest},
+		{"deep", "split", func(r *pb.ComputeRequest) { deepNet(r).Split = &pb.Split{Fraction: 0.9} }, nil},
+		{"deep", "bad split", func(r *pb.ComputeRequest) { deepNet(r).Split = &pb.Split{Fraction: 2} }, msg.ErrRequest},
+
+		{"moments12", "transform", func(r *pb.ComputeRequest) { r.GetMoments12().Transform = wireAffine(4) }, nil},
+		{"moments12", "transform wider than the rows", func(r *pb.ComputeRequest) { r.GetMoments12().Transform = wireAffine(5) }, msg.ErrRequest},
+		{"moments12", "Inf transform", func(r *pb.ComputeRequest) {
+			a := wireAffine(2)
+			a.YShift = math.Inf(-1)
+			r.GetMoments12().Transform = a
+		}, msg.ErrRequest},
+		{"moments12", "bad split", func(r *pb.ComputeRequest) { r.GetMoments12().Split = &pb.Split{} }, msg.ErrRequest},
+		{"moment4", "transform", func(r *pb.ComputeRequest) { r.GetMoment4().Transform = wireAffine(1) }, nil},
+		{"moment4", "transform wider than the rows", func(r *pb.ComputeRequest) { r.GetMoment4().Transform = wireAffine(5) }, msg.ErrRequest},
+		{"moment4", "bad split", func(r *pb.ComputeRequest) { r.GetMoment4().Split = &pb.Split{From: -7} }, msg.ErrRequest},
+
+		{"summary", "ok", func(*pb.ComputeRequest) {}, nil},
+		{"summary", "no split", func(r *pb.ComputeRequest) { r.GetSummary().Split = nil }, nil},
+		{"summary", "no samples", func(r *pb.ComputeRequest) { r.GetSummary().Samples = 0 }, nil},
+		{"summary", "MaxSamples", func(r *pb.ComputeRequest) { r.GetSummary().Samples = msg.MaxSamples }, nil},
+		{"summary", "no features", func(r *pb.ComputeRequest) { r.GetSummary().D = 0 }, msg.ErrRequest},
+		{"summary", "negative features", func(r *pb.ComputeRequest) { r.GetSummary().D = math.MinInt32 }, msg.ErrRequest},
+		{"summary", "d over MaxMomentD", func(r *pb.ComputeRequest) { r.GetSummary().D = msg.MaxMomentD + 1 }, msg.ErrTooLarge},
+		{"summary", "negative samples", func(r *pb.ComputeRequest) { r.GetSummary().Samples = -1 }, msg.ErrRequest},
+		{"summary", "samples over MaxSamples", func(r *pb.ComputeRequest) { r.GetSummary().Samples = msg.MaxSamples + 1 }, msg.ErrTooLarge},
+		{"summary", "huge samples", func(r *pb.ComputeRequest) { r.GetSummary().Samples = math.MaxInt32 }, msg.ErrTooLarge},
+		{"summary", "bad split", func(r *pb.ComputeRequest) { r.GetSummary().Split.Fraction = 0 }, msg.ErrRequest},
+		{"summary", "negative partition", func(r *pb.ComputeRequest) { r.Partition = -2 }, msg.ErrRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.kind+"/"+tc.name, func(t *testing.T) {
@@ -324,11 +473,11 @@ func TestEncodePartial(t *testing.T) {
 		case *msg.Stats:
 			s := h.GetStats()
 			ok = h.GetRows() == int64(q.Rows) && s.GetM() == int32(q.M) && s.GetFlips() == q.Flips &&
-				bitsEqual([]float64{s.GetYy(), s.GetSse()}, []float64{q.YY, q.SSE})
+				bitsEqual([]float64{s.GetYy(), s.GetSse(), s.GetSumY()}, []float64{q.YY, q.SSE, q.SumY}) && sameEval(s.GetVal(), q.Val)
 		case *msg.DeepStats:
 			d := h.GetDeep()
 			ok = h.GetRows() == int64(q.Rows) && d.GetFlips() == q.Flips && len(d.GetSystems()) == len(q.Systems) &&
-				bitsEqual([]float64{d.GetYy(), d.GetSse()}, []float64{q.YY, q.SSE})
+				bitsEqual([]float64{d.GetYy(), d.GetSse(), d.GetSumY()}, []float64{q.YY, q.SSE, q.SumY}) && sameEval(d.GetVal(), q.Val)
 			for i, sy := range q.Systems {
 				ok = ok && d.GetSystems()[i].GetM() == int32(sy.M) && slices.Equal(d.GetSystems()[i].GetLayers(), int32s(sy.Layers))
 			}
@@ -337,11 +486,114 @@ func TestEncodePartial(t *testing.T) {
 			ok = h.GetRows() == int64(q.Rows) && m.GetOrder() == int32(q.Order) && m.GetD() == int32(q.D) && bitsEqual([]float64{m.GetSumY()}, []float64{q.SumY})
 		case *msg.Moment4:
 			ok = h.GetRows() == int64(q.Rows) && h.GetMoment4().GetK() == int32(q.K)
+		case *msg.Summary:
+			sh := h.GetSummary()
+			ok = sh != nil && h.GetRows() == int64(q.Rows) && sh.GetD() == int32(nr.req.Features()) && sh.GetSamples() == int32(len(q.Index))
+		default:
+			t.Fatalf("%s: %T", nr.name, p)
 		}
 		if !ok {
 			t.Fatalf("%s: header %v does not describe %+v", nr.name, h, p)
 		}
 	}
+}
+
+// sameEval reports whether the wire form p holds the validation sums e,
+// bit for bit.
+func sameEval(p *pb.Eval, e msg.Eval) bool {
+	return p != nil && p.GetRows() == int64(e.Rows) && bitsEqual([]float64{p.GetSse(), p.GetYy(), p.GetSumY()}, []float64{e.SSE, e.YY, e.SumY})
+}
+
+// TestPartialRoundTripRealData sends partials carrying the fields of
+// training on real data (the sum of the labels and the validation sums of
+// the statistics, and summaries) through encodePartial, the chunks, the
+// protobuf encoding and the assembler, and compares every field, written
+// out here rather than through anatomize, bit for bit.
+func TestPartialRoundTripRealData(t *testing.T) {
+	negZero := math.Copysign(0, -1)
+	stats := &msg.StatsRequest{Iter: 3, D: 2, Signs: []float64{-1, 1}, U: []float64{1, 2, 3, 4}, Prev: []float64{4, 3, 2, 1}, Linear: true,
+		Transform: &msg.Affine{XShift: []float64{1}, XScale: []float64{2}, YScale: 1}, Split: &msg.Split{Fraction: 0.25, Seed: 9}}
+	deep := &msg.DeepRequest{Step: 5, Net: randNet(newRand(1), 2, 2, 1), Layers: []int{1, 2}, Joint: true, Split: &msg.Split{From: 100}}
+	summary := &msg.SummaryRequest{D: 2, Samples: 3, Seed: 4, Split: &msg.Split{Fraction: 0.5}}
+	cases := []struct {
+		name string
+		req  msg.Request
+		p    msg.Partial
+	}{
+		{"stats", stats, &msg.Stats{Iter: 3, Partition: 6, Rows: 40, M: 4, Gram: append(slices.Clone(awkward), -2.5), R: []float64{1, negZero, 3, 5e-324},
+			YY: math.MaxFloat64, SSE: 0x1p-1022, Flips: 17, SumY: negZero,
+			Val: msg.Eval{Rows: 12, SSE: 5e-324, YY: math.MaxFloat64, SumY: -math.MaxFloat64}}},
+		{"stats, no validation rows", stats, &msg.Stats{Iter: 3, Partition: 6, Rows: 1, M: 4, Gram: make([]float64, 10), R: make([]float64, 4),
+			Flips: 0, SumY: -1.0 / 3}},
+		{"deep", deep, &msg.DeepStats{Step: 5, Partition: 1, Rows: 8, YY: 2, SSE: 1, Flips: -1, SumY: -5e-324,
+			Val:     msg.Eval{Rows: 3, SSE: negZero, YY: 1.0 / 3, SumY: math.Nextafter(1, 2)},
+			Systems: []msg.System{{Layers: []int{1, 2}, M: 6, R: slices.Clone(awkward[:6]), Gram: randVec(newRand(2), 21)}}}},
+		{"summary", summary, &msg.Summary{Partition: 2, Rows: 3,
+			Mean: []float64{negZero, -math.MaxFloat64, 1.0 / 3}, M2: []float64{0, 5e-324, math.MaxFloat64},
+			Index: []float64{1<<53 - 1, 0, 12345}, Sample: slices.Clone(awkward)}},
+		{"summary without samples", summary, &msg.Summary{Partition: 2, Rows: 0, Mean: make([]float64, 3), M2: make([]float64, 3)}},
+	}
+	for _, c := range cases {
+		if err := c.req.Validate(); err != nil {
+			t.Fatalf("%s: the request: %v", c.name, err)
+		}
+		if err := c.p.Check(c.req); err != nil {
+			t.Fatalf("%s: the partial: %v", c.name, err)
+		}
+		for _, per := range []int{1, 2, 7, ChunkDoubles} {
+			what := fmt.Sprintf("%s, per %d", c.name, per)
+			got, err := assemble(t, c.req, c.p.Part(), "s", msg.NewPool(), chunksOf(t, c.p, "s", per))
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			switch w := c.p.(type) {
+			case *msg.Stats:
+				g := got.(*msg.Stats)
+				switch {
+				case g.Iter != w.Iter || g.Partition != w.Partition || g.Rows != w.Rows || g.M != w.M || g.Flips != w.Flips:
+					t.Fatalf("%s: %+v, want %+v", what, g, w)
+				case !bitsEqual([]float64{g.YY, g.SSE, g.SumY}, []float64{w.YY, w.SSE, w.SumY}):
+					t.Fatalf("%s: sums %v %v %v, want %v %v %v", what, g.YY, g.SSE, g.SumY, w.YY, w.SSE, w.SumY)
+				case !sameEvals(g.Val, w.Val):
+					t.Fatalf("%s: validation sums %+v, want %+v", what, g.Val, w.Val)
+				case !bitsEqual(g.R, w.R) || !bitsEqual(g.Gram, w.Gram):
+					t.Fatalf("%s: R or Gram differs", what)
+				}
+			case *msg.DeepStats:
+				g := got.(*msg.DeepStats)
+				switch {
+				case g.Step != w.Step || g.Partition != w.Partition || g.Rows != w.Rows || g.Flips != w.Flips || len(g.Systems) != len(w.Systems):
+					t.Fatalf("%s: %+v, want %+v", what, g, w)
+				case !bitsEqual([]float64{g.YY, g.SSE, g.SumY}, []float64{w.YY, w.SSE, w.SumY}):
+					t.Fatalf("%s: sums %v %v %v, want %v %v %v", what, g.YY, g.SSE, g.SumY, w.YY, w.SSE, w.SumY)
+				case !sameEvals(g.Val, w.Val):
+					t.Fatalf("%s: validation sums %+v, want %+v", what, g.Val, w.Val)
+				}
+				for i, sy := range g.Systems {
+					ws := w.Systems[i]
+					if !slices.Equal(sy.Layers, ws.Layers) || sy.M != ws.M || !bitsEqual(sy.R, ws.R) || !bitsEqual(sy.Gram, ws.Gram) {
+						t.Fatalf("%s: system %d differs", what, i)
+					}
+				}
+			case *msg.Summary:
+				g := got.(*msg.Summary)
+				switch {
+				case g.Partition != w.Partition || g.Rows != w.Rows:
+					t.Fatalf("%s: partition %d, rows %d; want %d, %d", what, g.Partition, g.Rows, w.Partition, w.Rows)
+				case !bitsEqual(g.Mean, w.Mean) || !bitsEqual(g.M2, w.M2):
+					t.Fatalf("%s: means %v, deviations %v; want %v, %v", what, g.Mean, g.M2, w.Mean, w.M2)
+				case !bitsEqual(g.Index, w.Index) || !bitsEqual(g.Sample, w.Sample):
+					t.Fatalf("%s: samples %v: %v; want %v: %v", what, g.Index, g.Sample, w.Index, w.Sample)
+				}
+			}
+		}
+	}
+}
+
+// sameEvals reports whether a and b are the same validation sums, bit for
+// bit.
+func sameEvals(a, b msg.Eval) bool {
+	return a.Rows == b.Rows && bitsEqual([]float64{a.SSE, a.YY, a.SumY}, []float64{b.SSE, b.YY, b.SumY})
 }
 
 // TestNewPartialFromPool checks that the partial a header announces is

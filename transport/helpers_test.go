@@ -233,13 +233,59 @@ func sampleRequests(rng *rand.Rand) []namedRequest {
 	for i, r := range deepRequests(rng, randNet(rng, 2, 3, 1, 2), 0) {
 		out = append(out, namedRequest{fmt.Sprintf("deep 3 layers %d", i), r})
 	}
+	linear := statsRequest(rng, 2, 4, 3)
+	linear.Signs[2], linear.Linear, linear.Transform, linear.Split = 1, true, randAffine(rng, 4, 3), &msg.Split{Fraction: 0.2, Seed: rng.Uint64()}
+	standardized := deepRequests(rng, randNet(rng, 3, 2, 2), 6)[3]
+	standardized.Transform, standardized.Split = randAffine(rng, 3, 3), &msg.Split{From: 1 + rng.IntN(1000)}
+	skip := randNet(rng, 4, 3, 1)
+	skip.Skip = randVec(rng, 4)
 	return append(out,
+		namedRequest{"stats linear, transform, split", linear},
+		namedRequest{"stats transform only", &msg.StatsRequest{D: 2, Signs: randSigns(rng, 2), U: randVec(rng, 4), Transform: randAffine(rng, 2, 0)}},
+		namedRequest{"deep transform, split", standardized},
+		namedRequest{"deep linear term", &msg.DeepRequest{Step: 1, Net: skip, Layers: []int{1, 2}, Joint: true, Split: &msg.Split{Fraction: 0.5}}},
 		namedRequest{"moments12 order 1", &msg.Moments12Request{D: 5, Order: 1}},
 		namedRequest{"moments12 order 2", &msg.Moments12Request{D: 6, Order: 2, Base: randBaseline(rng, 6, 2)}},
 		namedRequest{"moments12 linear baseline", &msg.Moments12Request{D: 3, Order: 2, Base: &msg.Baseline{C: 0.5, B: randVec(rng, 3)}}},
+		namedRequest{"moments12 transform, split", &msg.Moments12Request{D: 4, Order: 2, Transform: randAffine(rng, 4, 2), Split: randSplit(rng)}},
 		namedRequest{"moment4", &msg.Moment4Request{D: 6, K: 3, V: randVec(rng, 18)}},
 		namedRequest{"moment4 baseline", &msg.Moment4Request{D: 4, K: 4, V: randVec(rng, 16), Base: randBaseline(rng, 4, 1)}},
+		namedRequest{"moment4 transform, split", &msg.Moment4Request{D: 4, K: 2, V: randVec(rng, 8), Transform: randAffine(rng, 4, 4), Split: randSplit(rng)}},
+		namedRequest{"summary", &msg.SummaryRequest{D: 3, Samples: 4, Seed: rng.Uint64(), Split: &msg.Split{Fraction: 0.1, Seed: rng.Uint64()}}},
+		namedRequest{"summary without samples", &msg.SummaryRequest{D: 5}},
+		namedRequest{"summary of one feature", &msg.SummaryRequest{D: 1, Samples: 1, Seed: 1, Split: &msg.Split{From: 40}}},
 	)
+}
+
+// positive are awkward positive values: valid scales.
+var positive = []float64{5e-324, 0x1p-1022, math.MaxFloat64, 1.0 / 3, math.Nextafter(1, 2)}
+
+// randAffine returns a seeded random valid transform of n of d features
+// (n <= d), awkward values included.
+func randAffine(rng *rand.Rand, d, n int) *msg.Affine {
+	if n > d {
+		panic("randAffine: n > d")
+	}
+	scale := func() float64 {
+		if rng.IntN(4) == 0 {
+			return positive[rng.IntN(len(positive))]
+		}
+		return 0.01 + math.Abs(rng.NormFloat64())
+	}
+	a := &msg.Affine{XShift: randVec(rng, n), XScale: make([]float64, n), YShift: randVec(rng, 1)[0], YScale: scale()}
+	for j := range a.XScale {
+		a.XScale[j] = scale()
+	}
+	return a
+}
+
+// randSplit returns a seeded random valid split: by a fraction in (0, 1)
+// or from a row on.
+func randSplit(rng *rand.Rand) *msg.Split {
+	if rng.IntN(2) == 0 {
+		return &msg.Split{From: 1 + rng.IntN(1<<40), Seed: rng.Uint64()}
+	}
+	return &msg.Split{Fraction: max(rng.Float64(), 1e-9), Seed: rng.Uint64()}
 }
 
 // randPartial returns a seeded random partial of partition part answering
@@ -249,21 +295,33 @@ func randPartial(rng *rand.Rand, req msg.Request, part int) msg.Partial {
 	case *msg.StatsRequest:
 		m := len(r.U)
 		s := &msg.Stats{Iter: r.Iter, Partition: part, Rows: rng.IntN(100), M: m, YY: rng.Float64(), SSE: rng.Float64(), Flips: -1,
-			R: randVec(rng, m), Gram: randVec(rng, linalg.PackedLen(m))}
+			R: randVec(rng, m), Gram: randVec(rng, linalg.PackedLen(m)), SumY: randVec(rng, 1)[0], Val: randEval(rng)}
 		if r.Prev != nil {
 			s.Flips = rng.Int64N(50)
 		}
 		return s
 	case *msg.DeepRequest:
-		p := &msg.DeepStats{Step: r.Step, Partition: part, Rows: rng.IntN(100), YY: rng.NormFloat64(), SSE: rng.Float64(), Flips: -1}
+		p := &msg.DeepStats{Step: r.Step, Partition: part, Rows: rng.IntN(100), YY: rng.NormFloat64(), SSE: rng.Float64(), Flips: -1,
+			SumY: randVec(rng, 1)[0], Val: randEval(rng)}
 		if r.Prev != nil {
 			p.Flips = rng.Int64N(50)
 		}
 		for _, layers := range r.Systems() {
-			m := r.Net.UnknownsOf(layers)
+			m := r.Unknowns(layers)
 			p.Systems = append(p.Systems, msg.System{Layers: layers, M: m, R: randVec(rng, m), Gram: randVec(rng, linalg.PackedLen(m))})
 		}
 		return p
+	case *msg.SummaryRequest:
+		// Every sample asked for; the deviations >= 0.
+		c, n := r.D+1, r.Samples
+		s := &msg.Summary{Partition: part, Rows: n + rng.IntN(100), Mean: randVec(rng, c), M2: randVec(rng, c), Index: make([]float64, n), Sample: randVec(rng, n*c)}
+		for j, v := range s.M2 {
+			s.M2[j] = math.Abs(v)
+		}
+		for i := range s.Index {
+			s.Index[i] = float64(rng.Int64N(1 << 53))
+		}
+		return s
 	case *msg.Moments12Request:
 		m := &msg.Moments12{Partition: part, Order: r.Order, Rows: rng.IntN(100), D: r.D, SumY: rng.NormFloat64(),
 			SumYX: randVec(rng, r.D), SumX: randVec(rng, r.D)}
@@ -275,6 +333,12 @@ func randPartial(rng *rand.Rand, req msg.Request, part int) msg.Partial {
 		return &msg.Moment4{Partition: part, Rows: rng.IntN(100), K: r.K, Sum: randVec(rng, msg.Sym4Len(r.K))}
 	}
 	panic(fmt.Sprintf("randPartial: %T", req))
+}
+
+// randEval returns seeded random validation sums, awkward values included.
+func randEval(rng *rand.Rand) msg.Eval {
+	v := randVec(rng, 3)
+	return msg.Eval{Rows: rng.IntN(50), SSE: v[0], YY: v[1], SumY: v[2]}
 }
 
 // anatomy is a partial taken apart without the codec: its integers (kind,
@@ -290,14 +354,14 @@ func anatomize(p msg.Partial) anatomy {
 	switch q := p.(type) {
 	case *msg.Stats:
 		return anatomy{
-			ints:    []int64{int64(q.Kind()), int64(q.Iter), int64(q.Partition), int64(q.Rows), int64(q.M), q.Flips},
-			scalars: []float64{q.YY, q.SSE},
+			ints:    []int64{int64(q.Kind()), int64(q.Iter), int64(q.Partition), int64(q.Rows), int64(q.M), q.Flips, int64(q.Val.Rows)},
+			scalars: []float64{q.YY, q.SSE, q.SumY, q.Val.SSE, q.Val.YY, q.Val.SumY},
 			payload: [][]float64{q.R, q.Gram},
 		}
 	case *msg.DeepStats:
 		a := anatomy{
-			ints:    []int64{int64(q.Kind()), int64(q.Step), int64(q.Partition), int64(q.Rows), q.Flips, int64(len(q.Systems))},
-			scalars: []float64{q.YY, q.SSE},
+			ints:    []int64{int64(q.Kind()), int64(q.Step), int64(q.Partition), int64(q.Rows), q.Flips, int64(len(q.Systems)), int64(q.Val.Rows)},
+			scalars: []float64{q.YY, q.SSE, q.SumY, q.Val.SSE, q.Val.YY, q.Val.SumY},
 		}
 		for _, sy := range q.Systems {
 			a.ints = append(a.ints, int64(sy.M), int64(len(sy.Layers)))
@@ -317,6 +381,11 @@ func anatomize(p msg.Partial) anatomy {
 		return anatomy{
 			ints:    []int64{int64(q.Kind()), int64(q.Partition), int64(q.Rows), int64(q.K)},
 			payload: [][]float64{q.Sum},
+		}
+	case *msg.Summary:
+		return anatomy{
+			ints:    []int64{int64(q.Kind()), int64(q.Partition), int64(q.Rows), int64(len(q.Mean)), int64(len(q.M2)), int64(len(q.Index)), int64(len(q.Sample))},
+			payload: [][]float64{q.Mean, q.M2, q.Index, q.Sample},
 		}
 	}
 	panic(fmt.Sprintf("anatomize: %T", p))

@@ -386,3 +386,52 @@ func TestGenThenTrainStreaming(t *testing.T) {
 		}
 	}
 }
+
+// TestRealDataCLI: the default run on a CSV, then `eval` as a table and as
+// JSON, and the flags of real data as the command line takes them.
+func TestRealDataCLI(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("a,b,price\n")
+	for i := 0; i < 600; i++ {
+		x1, x2 := float64(i%37)*10, float64(i%11)/100
+		fmt.Fprintf(&b, "%v,%v,%v\n", x1, x2, 1000+2*x1+5000*x2*x2+float64(i%7))
+	}
+	csv := filepath.Join(dir, "t.csv")
+	if err := os.WriteFile(csv, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "model")
+	err, stdout, _ := runCLI(t, "train", "--data", csv, "--label", "price", "--k", "4", "--out", model, "--local-shards", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"features and label standardized", "10% of the rows held out", "the best by validation loss"} {
+		if !strings.Contains(stdout, s) {
+			t.Errorf("train output lacks %q:\n%s", s, stdout)
+		}
+	}
+	err, stdout, _ = runCLI(t, "eval", "--model", model, "--data", csv, "--label", "price")
+	if err != nil || !strings.Contains(stdout, "rmse") || !strings.Contains(stdout, "n        600") {
+		t.Errorf("eval: %v\n%s", err, stdout)
+	}
+	err, stdout, _ = runCLI(t, "eval", "--model", model, "--data", csv, "--label", "price", "--json")
+	var e job.Evaluation
+	if err != nil || json.Unmarshal([]byte(stdout), &e) != nil || e.N != 600 || !(e.R2 > 0.9) {
+		t.Errorf("eval --json: %v %q -> %+v", err, stdout, e)
+	}
+	// The papers' method takes the default --alpha (auto) but refuses one
+	// given; --paper leaves the papers' model on the same file.
+	err, stdout, _ = runCLI(t, "train", "--paper", "--bias", "--data", csv, "--label", "price", "--k", "2", "--iters", "3", "--out", filepath.Join(dir, "paper"), "--local-shards", "0")
+	if err != nil || strings.Contains(stdout, "standardized") {
+		t.Errorf("--paper: %v\n%s", err, stdout)
+	}
+	err, _, _ = runCLI(t, "train", "--paper", "--alpha", "0.1", "--data", csv, "--label", "price", "--k", "2", "--out", filepath.Join(dir, "p2"))
+	if !errors.Is(err, job.ErrOptions) || !strings.Contains(err.Error(), "--alpha") {
+		t.Errorf("--paper --alpha 0.1: %v", err)
+	}
+	err, _, _ = runCLI(t, "eval", "--model", model, "--data", csv)
+	if !errors.Is(err, job.ErrOptions) || !strings.Contains(err.Error(), "--label") {
+		t.Errorf("eval without --label: %v", err)
+	}
+}
