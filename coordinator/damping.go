@@ -129,9 +129,9 @@ func (d *DescentState) damp(g, r []float64, m int, center []float64, copy bool) 
 // BestState tracks the best accepted iterate: by validation loss when the
 // data have validation rows, else by training loss (the last accepted).
 type BestState struct {
-	Iter  int        `json:"iter"`
-	Loss  float64    `json:"loss"`
-	Net   *model.Net `json:"net,omitempty"`
+	Iter int        `json:"iter"`
+	Loss float64    `json:"loss"`
+	Net  *model.Net `json:"net,omitempty"`
 	// Since counts the accepted iterations since the loss last fell by
 	// more than PatienceDelta (relative) below Ref, the loss then.
 	Since int     `json:"since"`
