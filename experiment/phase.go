@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -204,7 +205,7 @@ func RunPhase(ctx context.Context, cfg PhaseConfig, progress io.Writer) (*PhaseR
 		}
 		return float64(it) * float64(r.N+cfg.D*cfg.D*cfg.D/4)
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return -cmpFloat(cost(res.Trials[a]), cost(res.Trials[b])) })
+	slices.SortStableFunc(order, func(a, b int) int { return -cmp.Compare(cost(res.Trials[a]), cost(res.Trials[b])) })
 	pw := &syncWriter{w: progress}
 	var done atomic.Int64
 	err := forEach(ctx, parallelism(cfg.Parallel), len(order), func(ctx context.Context, i int) error {
@@ -253,16 +254,6 @@ func successWord(ok bool) string {
 		return "success"
 	}
 	return "fail"
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // paperPhase returns the success rate the ISIT 2019 paper reports (Fig. 1a)

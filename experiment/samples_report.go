@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -188,7 +189,7 @@ func (r *SamplesResult) plot(dir string) error {
 				lo, hi = math.Min(lo, x), math.Max(hi, x)
 			}
 		}
-		slices.SortFunc(xy, func(a, b plotter.XY) int { return cmpFloat(a.X, b.X) })
+		slices.SortFunc(xy, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
 		ss = append(ss, series{name: fmt.Sprintf("k = %d", k), ci: ki, xy: xy, points: true, line: true})
 	}
 	if hi > 0 {
@@ -202,7 +203,7 @@ func (r *SamplesResult) plot(dir string) error {
 		for _, d := range r.Config.D {
 			xy = append(xy, plotter.XY{X: float64(d * k * k), Y: float64(d * k)})
 		}
-		slices.SortFunc(xy, func(a, b plotter.XY) int { return cmpFloat(a.X, b.X) })
+		slices.SortFunc(xy, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
 		name := ""
 		if ki == 0 {
 			name = "n = d k (unknowns)"

@@ -1,7 +1,6 @@
 package job_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -113,20 +112,7 @@ func TestDeepTrainPlanted(t *testing.T) {
 	if !netsEqual(loaded, res.Net) {
 		t.Error("LoadModel does not give back the trained network")
 	}
-	f, err := os.Open(filepath.Join(o.Out, "metrics.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var lines []job.Metric
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var m job.Metric
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("metrics.jsonl: %v", err)
-		}
-		lines = append(lines, m)
-	}
+	lines := readMetrics(t, o.Out)
 	if len(lines) != res.Final.Iter+1 || lines[0].Flips != nil || lines[1].Flips == nil || lines[0].RelErr == nil ||
 		lines[len(lines)-1].Loss != res.Final.Loss || lines[len(lines)-1].Layers != nil || lines[0].Rows != 4000 {
 		t.Errorf("metrics.jsonl: %d lines for %d iterations: first %+v, last %+v", len(lines), res.Final.Iter, lines[0], lines[len(lines)-1])

@@ -1,6 +1,7 @@
 package job
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -72,21 +73,11 @@ func summarize(ctx context.Context, f msg.Fetcher, o Options, pr *Problem, paral
 	for j, v := range m2 {
 		s.sd[j] = math.Sqrt(v / float64(s.rows))
 	}
-	slices.SortFunc(pts, func(a, b point) int { return cmpHash(a.hash, b.hash) })
+	slices.SortFunc(pts, func(a, b point) int { return cmp.Compare(a.hash, b.hash) })
 	for _, p := range pts[:min(samples, len(pts))] {
 		s.points = append(s.points, p.row)
 	}
 	return s, nil
-}
-
-func cmpHash(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // affine returns the standardization of the data's d features (the bias

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"slices"
@@ -50,7 +51,7 @@ func (e *Engine) summary(ctx context.Context, s *slot, req *msg.SummaryRequest) 
 			}
 		}
 	}
-	slices.SortFunc(h, func(a, b sample) int { return cmpU64(a.hash, b.hash) })
+	slices.SortFunc(h, func(a, b sample) int { return cmp.Compare(a.hash, b.hash) })
 	for _, sm := range h {
 		out.Index = append(out.Index, float64(sm.index))
 		out.Sample = append(out.Sample, sm.row...)
@@ -78,14 +79,4 @@ func (h *sampleHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
