@@ -101,9 +101,9 @@ func (d *DescentState) judge(loss, pen float64) (accept, stop bool) {
 
 // damp returns the normal equations of a damped step with the damping of
 // the next solve, (G + lambda D) w = r + lambda D center (center nil: 0),
-// or g and r themselves for lambda 0 unless copy. g is packed, m unknowns.
-func (d *DescentState) damp(g, r []float64, m int, center []float64, copy bool) ([]float64, []float64) {
-	if d.Lambda == 0 && !copy {
+// or g and r themselves for lambda 0 unless clone. g is packed, m unknowns.
+func (d *DescentState) damp(g, r []float64, m int, center []float64, clone bool) ([]float64, []float64) {
+	if d.Lambda == 0 && !clone {
 		return g, r
 	}
 	gd, rd := append([]float64(nil), g...), append([]float64(nil), r...)
@@ -124,6 +124,46 @@ func (d *DescentState) damp(g, r []float64, m int, center []float64, copy bool) 
 		}
 	}
 	return gd, rd
+}
+
+// judgeReport judges the weights of rep (DescentState.judge) by its loss and
+// penalty term, records accepted weights in best and puts the best so far
+// in rep. noDescent reports a rejection that ends training.
+func (d *DescentState) judgeReport(best *BestState, rep *Report) (noDescent bool) {
+	rep.Accepted, noDescent = d.judge(rep.Loss, rep.Penalty)
+	if rep.Accepted {
+		best.see(*rep)
+	}
+	if best.Net != nil {
+		b := best.clone()
+		rep.Best = &b
+	}
+	return noDescent
+}
+
+// stopAfter returns the stop reasons both cores share, after their own:
+// no descent, the iteration limit, patience run out (with accepted
+// weights); Running for none.
+func stopAfter(rep Report, noDescent bool, iter, maxIters, patience int, best *BestState) Reason {
+	switch {
+	case noDescent:
+		return NoDescent
+	case iter >= maxIters:
+		return IterLimit
+	case patience > 0 && rep.Accepted && best.Since >= patience:
+		return Patience
+	}
+	return Running
+}
+
+// penalize adds the ridge penalty r to the normal equations g, rd of sys
+// (copies the caller owns), choosing it first when fresh (new sums, with a
+// Ridge that selects).
+func (d *DescentState) penalize(r *Ridge, sys *ridgeSystem, g, rd []float64, fresh bool) {
+	if fresh {
+		d.Alpha, d.Chosen = sys.choose(r.candidates(d.Alpha, !d.Chosen)), true
+	}
+	sys.add(g, rd, d.Alpha)
 }
 
 // BestState tracks the best accepted iterate: by validation loss when the

@@ -205,28 +205,18 @@ func (c *Deep) Advance() (Report, error) {
 		c.cur, c.acc, c.haveAcc = c.acc, c.cur, true
 		return c.solveNext(rep)
 	}
-	accept, noDescent := c.lm.judge(rep.Loss, rep.Penalty)
-	rep.Accepted = accept
-	if accept {
+	noDescent := c.lm.judgeReport(&c.best, &rep)
+	if rep.Accepted {
 		c.prev, c.cur, c.acc, c.haveAcc = c.net, c.acc, c.cur, true
-		c.best.see(rep)
-	}
-	if c.best.Net != nil {
-		b := c.best.clone()
-		rep.Best = &b
 	}
 	if c.cfg.Schedule != Sequential || c.layer == 1 { // start of an outer iteration
 		switch {
 		case c.pending != Running:
 			rep.Stop = c.pending
-		case accept && rep.RelRes <= c.cfg.FitTol:
+		case rep.Accepted && rep.RelRes <= c.cfg.FitTol:
 			rep.Stop = Fit
-		case noDescent:
-			rep.Stop = NoDescent
-		case c.iter >= c.cfg.MaxIters:
-			rep.Stop = IterLimit
-		case c.cfg.Patience > 0 && accept && c.best.Since >= c.cfg.Patience:
-			rep.Stop = Patience
+		default:
+			rep.Stop = stopAfter(rep, noDescent, c.iter, c.cfg.MaxIters, c.cfg.Patience, &c.best)
 		}
 	}
 	if rep.Stop != Running {
@@ -259,7 +249,7 @@ func (c *Deep) report(s *deepSums) Report {
 	if c.cfg.Ridge != nil {
 		rep.Penalty = penalty(c.net)
 	}
-	rep.Alpha, rep.Objective = c.lm.Alpha, c.lm.objective(rep.Loss, rep.Penalty)
+	rep.Objective = c.lm.objective(rep.Loss, rep.Penalty)
 	return rep
 }
 
@@ -377,11 +367,7 @@ func (c *Deep) solve(rep *Report, systems [][]int, fresh bool) (*model.Net, erro
 			g, r = c.lm.damp(g, r, m, nil, true)
 		}
 		if c.cfg.Ridge != nil {
-			sys := c.ridgeSystem(&c.acc, i, sy, base)
-			if fresh {
-				c.lm.Alpha, c.lm.Chosen = sys.choose(c.cfg.Ridge.candidates(c.lm.Alpha, !c.lm.Chosen)), true
-			}
-			sys.add(g, r, c.lm.Alpha)
+			c.lm.penalize(c.cfg.Ridge, c.ridgeSystem(&c.acc, i, sy, base), g, r, fresh)
 		}
 		if len(sy) > 1 {
 			addGauge(g, m, base, sy)

@@ -111,10 +111,10 @@ type Report struct {
 	Accepted bool
 	Lambda   float64
 	// Penalty is the ridge penalty term of Net, (1/2) ||P (w - c)||^2, 0
-	// without Ridge; Alpha the penalty it was judged with and Objective =
-	// Loss + Alpha Penalty, the objective that damping never lets
-	// increase; NextAlpha the penalty of this round's solve.
-	Penalty, Alpha, Objective, NextAlpha float64
+	// without Ridge; Objective = Loss + alpha Penalty with the alpha in
+	// force, the objective that damping never lets increase; NextAlpha the
+	// penalty of this round's solve.
+	Penalty, Objective, NextAlpha float64
 	// Refresh marks a round that evaluated the accepted iterate again,
 	// after a resume, for the statistics a rejection needs: not an
 	// iteration (Iter is the next one's).

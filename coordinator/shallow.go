@@ -328,27 +328,17 @@ func (c *Shallow) Advance() (Report, error) {
 		c.cur, c.acc, c.haveAcc = c.acc, c.cur, true
 		return c.solveNext(rep)
 	}
-	accept, noDescent := c.lm.judge(rep.Loss, rep.Penalty)
-	rep.Accepted = accept
-	if accept {
+	noDescent := c.lm.judgeReport(&c.best, &rep)
+	if rep.Accepted {
 		c.prev, c.cur, c.acc, c.haveAcc = c.u, c.acc, c.cur, true
-		c.best.see(rep)
-	}
-	if c.best.Net != nil {
-		b := c.best.clone()
-		rep.Best = &b
 	}
 	switch {
 	case c.pending != Running:
 		rep.Stop = c.pending
-	case accept && c.round > 0 && flips == 0 && c.lm.Solved == 0 && c.cfg.Method != GD && len(c.skipped) == 0:
+	case rep.Accepted && c.round > 0 && flips == 0 && c.lm.Solved == 0 && c.cfg.Method != GD && len(c.skipped) == 0:
 		rep.Stop = FixedPoint
-	case noDescent:
-		rep.Stop = NoDescent
-	case c.iter >= c.cfg.MaxIters:
-		rep.Stop = IterLimit
-	case c.cfg.Patience > 0 && accept && c.best.Since >= c.cfg.Patience:
-		rep.Stop = Patience
+	default:
+		rep.Stop = stopAfter(rep, noDescent, c.iter, c.cfg.MaxIters, c.cfg.Patience, &c.best)
 	}
 	if rep.Stop != Running {
 		c.stopped = rep.Stop
@@ -380,7 +370,7 @@ func (c *Shallow) report(s *sums) Report {
 	if c.cfg.Ridge != nil {
 		rep.Penalty = c.ridgeSystem(nil).penalty(c.u)
 	}
-	rep.Alpha, rep.Objective = c.lm.Alpha, c.lm.objective(rep.Loss, rep.Penalty)
+	rep.Objective = c.lm.objective(rep.Loss, rep.Penalty)
 	return rep
 }
 
@@ -465,11 +455,7 @@ func (c *Shallow) step(rep *Report, fresh bool) ([]float64, error) {
 	}
 	gd, rd := c.lm.damp(g, r, m, c.prev, c.cfg.Ridge != nil)
 	if c.cfg.Ridge != nil {
-		sys := c.ridgeSystem(&c.acc)
-		if fresh { // new sums: choose the penalty again
-			c.lm.Alpha, c.lm.Chosen = sys.choose(c.cfg.Ridge.candidates(c.lm.Alpha, !c.lm.Chosen)), true
-		}
-		sys.add(gd, rd, c.lm.Alpha)
+		c.lm.penalize(c.cfg.Ridge, c.ridgeSystem(&c.acc), gd, rd, fresh)
 	}
 	sol, err := linalg.SolveNormal(next, gd, rd, m, c.prev)
 	if err != nil {
