@@ -29,7 +29,10 @@
 //
 // Memberlist keys members by name (the ID) and refuses a second live node
 // with a known ID at a different address (it logs a conflict and ignores
-// the newcomer). A node that restarts with the same ID rejoins as follows:
+// the newcomer). The newcomer learns it in the state exchange of its Join,
+// which then returns an error wrapping ErrDuplicateID naming the member
+// that has the ID. A node that restarts with the same ID rejoins as
+// follows:
 //
 //   - At the same address (same IP and port), at once: the cluster still
 //     holds the old incarnation, and when the new instance joins it learns

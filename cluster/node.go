@@ -22,6 +22,10 @@ var (
 	ErrLeft     = errors.New("cluster: node has left the cluster")
 )
 
+// ErrDuplicateID is wrapped by the error of Join when a live member at
+// another address already has the joining node's ID.
+var ErrDuplicateID = errors.New("cluster: duplicate node ID")
+
 // Node is a running cluster member. Its methods are safe for concurrent
 // use.
 type Node struct {
@@ -43,6 +47,9 @@ type Node struct {
 	members map[string]Meta // live members with decodable metadata, kept by the events
 	left    bool
 	stopped bool
+	// claimed is the address of a live member that has this node's ID,
+	// seen (NotifyConflict) since the last Join began; "" for none.
+	claimed string
 }
 
 // Start validates cfg, binds the gossip listeners and starts a
@@ -123,7 +130,11 @@ func (n *Node) Addr() string { return n.addr }
 
 // Join contacts the members at addrs (host:port each; use IP addresses to
 // avoid DNS lookups) and exchanges full state with each. It returns how
-// many were reached; the error is nil if at least one was.
+// many were reached; the error is nil if at least one was, unless the
+// state received shows a live member at another address with this node's
+// ID: memberlist then keeps that member and ignores this node, so Join
+// returns an error wrapping ErrDuplicateID, and the node should shut down
+// (without Leave, whose announcement would be taken for the other's).
 func (n *Node) Join(addrs []string) (int, error) {
 	if err := n.usable(); err != nil {
 		return 0, err
@@ -131,9 +142,18 @@ func (n *Node) Join(addrs []string) (int, error) {
 	if len(addrs) == 0 {
 		return 0, errors.New("cluster: join: no addresses")
 	}
+	n.mu.Lock()
+	n.claimed = ""
+	n.mu.Unlock()
 	k, err := n.list.Join(addrs)
 	if err != nil {
 		return k, fmt.Errorf("cluster: node %q joining %s: %w", n.id, strings.Join(addrs, ","), err)
+	}
+	n.mu.Lock()
+	claimed := n.claimed
+	n.mu.Unlock()
+	if claimed != "" {
+		return k, fmt.Errorf("%w: node %q joining %s: a live member at %s already has the ID %q; give this node another ID, or stop that member first", ErrDuplicateID, n.id, strings.Join(addrs, ","), claimed, n.id)
 	}
 	n.log.Info("joined cluster", zap.Int("contacted", k), zap.Strings("addrs", addrs))
 	return k, nil
@@ -311,6 +331,13 @@ func (e *events) upsert(msg string, m *memberlist.Node) {
 }
 
 func (e *events) NotifyConflict(existing, other *memberlist.Node) {
+	if existing.Name == e.id { // another node has this node's ID
+		e.mu.Lock()
+		e.claimed = other.Address()
+		e.mu.Unlock()
+		e.log.Error("another node claims this node's ID", zap.String("id", e.id), zap.String("other", other.Address()))
+		return
+	}
 	e.log.Warn("two nodes claim one ID; the newcomer is ignored until the known one is dead for the reclaim time",
 		zap.String("member", existing.Name), zap.String("known", existing.Address()), zap.String("newcomer", other.Address()))
 }

@@ -127,6 +127,9 @@ type Report struct {
 	ValR2   float64
 	// Train is the training rows' sums (Rows, SSE, YY, SumY).
 	Train msg.Eval
+	// Revived counts the units found dead at these accepted weights, which
+	// the next candidates revive (see Revival).
+	Revived int
 	// Best is the best accepted iterate so far (by validation loss, or by
 	// training loss without validation rows), a copy; nil before the
 	// first.
@@ -155,4 +158,9 @@ type State struct {
 	Refresh bool          `json:"refresh,omitempty"`
 	Descent *DescentState `json:"descent,omitempty"`
 	Best    *BestState    `json:"best,omitempty"`
+	// Revival is the revival of the candidates solved from the accepted
+	// iterate, PrevRevival that of the round that evaluated it (see
+	// Revival); nil for none.
+	Revival     *Revival `json:"revival,omitempty"`
+	PrevRevival *Revival `json:"prev_revival,omitempty"`
 }

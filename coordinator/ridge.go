@@ -3,9 +3,7 @@ package coordinator
 import (
 	"fmt"
 	"math"
-
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/lapack/gonum"
+	"slices"
 
 	"altmin/linalg"
 )
@@ -137,55 +135,51 @@ func (s *ridgeSystem) penalty(w []float64) float64 {
 // matrix is not positive definite, or df >= n).
 func (s *ridgeSystem) gcv(alpha float64) float64 {
 	m := s.m
-	gp, r := append([]float64(nil), s.g...), append([]float64(nil), s.r...)
-	s.add(gp, r, alpha)
-	a := make([]float64, m*m)
-	linalg.Unpack(a, gp, m)
+	// A = G + alpha n P, with the jitter SolveNormal starts from, so that a
+	// feature constant on the training rows (a zero column of the
+	// unpenalized linear term) does not make every alpha unscorable.
 	var trace float64
 	for i := 0; i < m; i++ {
-		trace += a[i*m+i]
+		trace += s.g[linalg.PackedIndex(m, i, i)]
 	}
-	// The jitter SolveNormal starts from, so that a feature constant on
-	// the training rows (a zero column of the unpenalized linear term)
-	// does not make every alpha unscorable.
 	jitter := 1e-10 * max(trace/float64(m), 1e-300)
-	for i := 0; i < m; i++ {
-		a[i*m+i] += jitter
+	diag := make([]float64, m)
+	r := slices.Clone(s.r)
+	for i := range diag {
+		diag[i] = jitter
 	}
-	var impl gonum.Implementation
-	rhs := append([]float64(nil), r...)
-	if !impl.Dpotrf(blas.Upper, m, a, m) {
+	if alpha > 0 {
+		an := alpha * float64(s.n)
+		for a, p := range s.pen {
+			if p {
+				diag[a] += an
+				if s.center != nil {
+					r[a] += an * s.center[a]
+				}
+			}
+		}
+	}
+	var f linalg.Factor
+	if !f.FactorPacked(s.g, m, diag) {
 		return math.Inf(1)
 	}
-	impl.Dpotrs(blas.Upper, m, 1, a, m, rhs, 1)
-	w := rhs
+	w := r
+	f.Solve(w)
 	// RSS = y'y - 2 w'r + w'G w, with the unpenalized r and G.
+	gw := make([]float64, m)
+	linalg.PackedMulVec(gw, s.g, w, m)
 	rss := s.yy
-	for i := 0; i < m; i++ {
-		gw := 0.0
-		for j := 0; j < m; j++ {
-			gw += s.g[linalg.PackedIndex(m, min(i, j), max(i, j))] * w[j]
-		}
-		rss += w[i] * (gw - 2*s.r[i])
+	for i, v := range w {
+		rss += v * (gw[i] - 2*s.r[i])
 	}
-	// df = tr(A^-1 G) = m - alpha n tr(P A^-1); with A = U'U, the diagonal
-	// of A^-1 = U^-1 U^-T is the squared norms of the rows of U^-1.
+	// df = tr(A^-1 G) = m - alpha n tr(P A^-1).
 	df := float64(m)
 	if alpha > 0 {
-		if !impl.Dtrtri(blas.Upper, blas.NonUnit, m, a, m) {
+		t, ok := f.InvDiag(s.pen)
+		if !ok {
 			return math.Inf(1)
 		}
-		an := alpha * float64(s.n)
-		for i, p := range s.pen {
-			if !p {
-				continue
-			}
-			var d float64
-			for _, v := range a[i*m+i : i*m+m] {
-				d += v * v
-			}
-			df -= an * d
-		}
+		df -= alpha * float64(s.n) * t
 	}
 	n := float64(s.n)
 	if df >= n {
@@ -197,6 +191,9 @@ func (s *ridgeSystem) gcv(alpha float64) float64 {
 // choose returns the candidate of least GCV score, the first when none
 // can be scored; ties go to the larger penalty.
 func (s *ridgeSystem) choose(cands []float64) float64 {
+	if len(cands) == 1 {
+		return cands[0]
+	}
 	best, score := cands[0], math.Inf(1)
 	for _, a := range cands {
 		if v := s.gcv(a); v < score {

@@ -48,6 +48,11 @@ type ShallowConfig struct {
 	// loss without validation rows) has not fallen by PatienceDelta for
 	// that many accepted iterations; 0 disables.
 	Patience int
+	// Revive revives the hidden units inactive on every training row of
+	// an accepted iterate (see Revival), with hyperplanes drawn from a
+	// stream seeded by Seed. It needs Damping.
+	Revive bool
+	Seed   uint64
 	// Transform and Split are sent with every request: the standardization
 	// of the rows and the validation rows (nil: none).
 	Transform *msg.Affine
@@ -84,6 +89,8 @@ func (c ShallowConfig) Validate() error {
 		return fmt.Errorf("coordinator: step = %v, need a finite value >= 0", c.Step)
 	case c.Method == GD && c.Damping != nil:
 		return fmt.Errorf("coordinator: gradient descent is not damped")
+	case c.Revive && c.Damping == nil:
+		return fmt.Errorf("coordinator: reviving units needs damping (a candidate with revived units is judged by its loss)")
 	}
 	return nil
 }
@@ -129,6 +136,10 @@ type Shallow struct {
 
 	cur, acc sums // this round's reduced sums, the accepted iterate's
 	haveAcc  bool // acc holds the sums of prev
+
+	// revival is that of the candidates solved from the accepted iterate,
+	// prevRevival that of the round that evaluated it (Revival).
+	revival, prevRevival *Revival
 }
 
 // sums are reduced statistics: the packed Gram matrix, the right-hand
@@ -194,6 +205,7 @@ func (c *Shallow) State() State {
 		b := c.best.clone()
 		st.Best = &b
 	}
+	st.Revival, st.PrevRevival = c.revival.clone(), c.prevRevival.clone()
 	return st
 }
 
@@ -222,6 +234,17 @@ func (c *Shallow) Restore(st State) error {
 		return fmt.Errorf("coordinator: state has unknown stop reasons %q, %q", st.Pending, st.Stopped)
 	case (st.Descent != nil) != (c.cfg.Damping != nil) || (st.Refresh && st.Descent == nil):
 		return fmt.Errorf("coordinator: state of a run with%s damping", without(st.Descent != nil))
+	case !c.cfg.Revive && (st.Revival != nil || st.PrevRevival != nil):
+		return fmt.Errorf("coordinator: state revives units, the configuration does not")
+	}
+	s := c.cfg.Spec
+	for _, r := range []struct {
+		what string
+		rv   *Revival
+	}{{"candidates'", st.Revival}, {"previous", st.PrevRevival}} {
+		if err := r.rv.validate(r.what, s.K, s.D); err != nil {
+			return err
+		}
 	}
 	c.iter, c.round, c.u, c.prev, c.refresh = st.Iter, st.Step, u, prev, st.Refresh
 	c.pending, c.stopped = st.Pending, st.Stopped
@@ -233,6 +256,7 @@ func (c *Shallow) Restore(st State) error {
 	if st.Best != nil {
 		c.best = st.Best.clone()
 	}
+	c.revival, c.prevRevival = st.Revival.clone(), st.PrevRevival.clone()
 	c.req = nil
 	c.got.Release(c.cfg.Pool)
 	c.skipped = nil
@@ -272,8 +296,24 @@ func (c *Shallow) Request() msg.Request {
 		if c.prev != nil {
 			c.req.Prev = slices.Clone(c.prev)
 		}
+		if rv := c.requestRevival(); rv != nil {
+			c.req.Revive, c.req.ReviveW = slices.Clone(rv.Units), slices.Clone(rv.W)
+		}
 	}
 	return c.req
+}
+
+// requestRevival returns the revival of the current round's request: the
+// accepted iterate's own in a refresh, else that of the candidates solved
+// from it (none at round 0).
+func (c *Shallow) requestRevival() *Revival {
+	switch {
+	case c.round == 0:
+		return nil
+	case c.refresh:
+		return c.prevRevival
+	}
+	return c.revival
 }
 
 // Offer implements Core.
@@ -328,9 +368,16 @@ func (c *Shallow) Advance() (Report, error) {
 		c.cur, c.acc, c.haveAcc = c.acc, c.cur, true
 		return c.solveNext(rep)
 	}
+	used := c.requestRevival()
 	noDescent := c.lm.judgeReport(&c.best, &rep)
 	if rep.Accepted {
 		c.prev, c.cur, c.acc, c.haveAcc = c.u, c.acc, c.cur, true
+		if c.cfg.Revive {
+			s := c.cfg.Spec
+			c.prevRevival = used
+			c.revival = findRevival(c.acc.g, s.M(), s.D, s.K, s.Bias, c.cfg.Seed, c.iter)
+			rep.Revived = c.revival.count()
+		}
 	}
 	switch {
 	case c.pending != Running:

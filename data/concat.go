@@ -4,18 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Concat returns the rows of a followed by those of b, which must have the
-// same number of features: a training file and a validation file read as
+// same features: a training file and a validation file read as
 // one data set whose rows from a.Info().N on are the validation rows. It
 // closes both when closed.
 func Concat(a, b Source) (Source, error) {
 	ia, ib := a.Info(), b.Info()
-	if ia.D != ib.D {
+	switch {
+	case ia.D != ib.D:
 		return nil, fmt.Errorf("%w: %s has %d features, %s has %d", ErrColumns, ia.Desc, ia.D, ib.Desc, ib.D)
+	case !slices.Equal(ia.Features, ib.Features):
+		return nil, fmt.Errorf("%w: %s and %s read other feature columns", ErrColumns, ia.Desc, ib.Desc)
 	}
-	return &concat{a: a, b: b, info: Info{N: ia.N + ib.N, D: ia.D, Desc: ia.Desc + ", validation rows from " + ib.Desc}}, nil
+	return &concat{a: a, b: b, info: Info{N: ia.N + ib.N, D: ia.D, Desc: ia.Desc + ", validation rows from " + ib.Desc, Features: ia.Features}}, nil
 }
 
 type concat struct {

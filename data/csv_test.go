@@ -143,3 +143,39 @@ func TestCSVErrors(t *testing.T) {
 	_, err = OpenCSVFeatures(missing, "")
 	wantErr(t, err, fs.ErrNotExist, missing)
 }
+
+// TestCSVFeatures chooses and orders the feature columns by name; the
+// cells of other columns are not parsed.
+func TestCSVFeatures(t *testing.T) {
+	path := writeCSV(t, "id,a,name,b,y\n1,2,foo,3,4\n5,6,bar,7,8\n")
+	s, err := Open(Table{Path: path, Label: "y", Features: []string{"b", "a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := s.Info()
+	if info.N != 2 || info.D != 2 || info.Desc != "csv "+path+" (2x2, label=y, features=b,a)" || fmt.Sprint(info.Features) != "[b a]" {
+		t.Errorf("Info() = %+v", info)
+	}
+	x, y := readAll(t, s)
+	if got, want := fmt.Sprint(x, y), "[3 2 7 6] [4 8]"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	// Features only, with a label column absent from the file.
+	f, err := Open(Table{Path: path, Label: "price", Features: []string{"id"}, Unlabeled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xf := make([]float64, 2)
+	if err := f.Read(0, 2, xf, nil); err != nil || fmt.Sprint(xf) != "[1 5]" {
+		t.Errorf("features only: %v, %v", xf, err)
+	}
+	// By default every column but the label is read, "name" too.
+	_, err = Open(Table{Path: path, Label: "y"})
+	wantErr(t, err, ErrParse, path, "line 2", `column "name"`, `"foo"`)
+	_, err = Open(Table{Path: path, Label: "y", Features: []string{"a", "nope"}})
+	wantErr(t, err, ErrColumns, path, `no feature column "nope"`)
+	_, err = Open(Table{Path: path, Label: "y", Features: []string{"a", "y"}})
+	wantErr(t, err, ErrColumns, path, `"y" is the label`)
+	_, err = Open(Table{Path: path, Label: "y", Features: []string{"b", "b"}})
+	wantErr(t, err, ErrColumns, path, `"b" chosen twice`)
+}

@@ -3,6 +3,7 @@ package data
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 )
 
@@ -11,6 +12,10 @@ type Info struct {
 	N    int    // rows
 	D    int    // features (without any bias column)
 	Desc string // human-readable description, e.g. "npy X=/p/x.npy (float32, 1000x20) y=/p/y.npy"
+	// Features are the names of the feature columns when they were chosen
+	// by name (Table.Features), in feature order; nil when every column
+	// but the label is a feature, or the format has no column names.
+	Features []string
 }
 
 // Source is a data set readable by row range, so a partition reads only its
@@ -48,10 +53,49 @@ var (
 	// ErrParse: a CSV cell is not a number, or the CSV syntax is broken
 	// (for example a stray quote).
 	ErrParse = errors.New("data: cannot parse CSV")
-	// ErrColumns: a CSV header is missing the label column or repeats a
-	// column name, or a row has the wrong number of fields.
-	ErrColumns = errors.New("data: bad CSV columns")
+	// ErrColumns: a file lacks the label column or a chosen feature
+	// column, repeats a column name, or a CSV row has the wrong number of
+	// fields; or feature columns were chosen by name in a file without
+	// column names.
+	ErrColumns = errors.New("data: bad columns")
+	// ErrParquet: a file named .parquet is not a Parquet file, is
+	// truncated, or has metadata or pages that cannot be decoded.
+	ErrParquet = errors.New("data: bad Parquet file")
+	// ErrColumnType: a Parquet column to be read is not a flat FLOAT,
+	// DOUBLE, INT32 or INT64 column of numbers (a string, boolean,
+	// decimal, date or time column, a nested group or a repeated field).
+	ErrColumnType = errors.New("data: unsupported column type")
+	// ErrNull: a Parquet value to be read is null.
+	ErrNull = errors.New("data: null value")
+	// ErrInexact: a Parquet INT64 value has no exact float64
+	// representation (beyond 2^53 in magnitude and not a multiple of a
+	// large enough power of two).
+	ErrInexact = errors.New("data: integer not exactly representable as float64")
+	// ErrTooLarge: a feature or label is finite but beyond MaxAbs in
+	// magnitude.
+	ErrTooLarge = errors.New("data: value too large")
+	// ErrNotRegular: a data file is not a regular file (a named pipe, a
+	// device, a directory, a socket).
+	ErrNotRegular = errors.New("data: not a regular file")
 )
+
+// MaxAbs is the largest magnitude of a feature or a label that is read:
+// a finite value beyond it is refused (ErrTooLarge) with the file, row and
+// column, as NaN and ±Inf are (ErrNonFinite). A partition's statistics add
+// up squares and products of the values, which overflow float64 for
+// values of magnitude beyond about 1e154 (their squares) and, summed over
+// many rows, sooner: below 1e100, squares summed over any number of rows
+// stay finite.
+const MaxAbs = 1e100
+
+// valueError returns the error of a value v of a data file that is not
+// finite or beyond MaxAbs in magnitude, at place where of path.
+func valueError(path, where string, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return fileError(path, where, ErrNonFinite, "%v", v)
+	}
+	return fileError(path, where, ErrTooLarge, "%v is beyond %v in magnitude (data.MaxAbs: the sums of squares of such values overflow)", v, MaxAbs)
+}
 
 // fileError returns an error reading "<path>: <where>: <sentinel>: <detail>";
 // where and detail are omitted when empty.

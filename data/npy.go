@@ -1,6 +1,7 @@
 package data
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,32 +20,38 @@ type npyFile struct {
 	f    *os.File
 	path string
 	h    *npyHeader
+	ctx  context.Context // reads stop once it is done
+	// limit is the largest magnitude read: MaxAbs for data rows,
+	// math.MaxFloat64 (any finite value) for whole arrays.
+	limit float64
 }
 
-// openNPYFile opens path and reads its header.
-func openNPYFile(path string) (*npyFile, error) {
-	f, err := os.Open(path)
+// openNPYFile opens path, a regular file, and reads its header; its reads
+// stop once ctx is done, and refuse values beyond limit in magnitude.
+func openNPYFile(ctx context.Context, path string, limit float64) (*npyFile, error) {
+	f, err := openRegular(path)
 	if err != nil {
-		return nil, err // *fs.PathError names the file
+		return nil, err
 	}
 	h, err := readNPYHeader(f, path)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &npyFile{f: f, path: path, h: h}, nil
+	return &npyFile{f: f, path: path, h: h, ctx: ctx, limit: limit}, nil
 }
 
 // read reads elements [lo, lo+len(dst)) into dst, converting to float64 and
-// stopping at the first non-finite value, which it reports with bad(i, v)
-// for its flat element index i. buf is scratch space; it is grown if needed
-// and returned for reuse.
+// stopping at the first value that is not finite or beyond the file's
+// limit in magnitude, which it reports with bad(i, v) for its flat element
+// index i. buf is scratch space; it is grown if needed and returned for
+// reuse.
 func (nf *npyFile) read(lo int64, dst []float64, buf []byte, bad func(i int64, v float64) error) ([]byte, error) {
 	return readElems(nf, lo, dst, buf, bad)
 }
 
 // readElems is npyFile.read into float64 or, from a float32 file only,
-// float32 values.
+// float32 values. It asks the file's context before every chunk.
 func readElems[T float32 | float64](nf *npyFile, lo int64, dst []T, buf []byte, bad func(i int64, v float64) error) ([]byte, error) {
 	size := nf.h.itemSize
 	chunk := chunkBytes / size
@@ -52,13 +59,16 @@ func readElems[T float32 | float64](nf *npyFile, lo int64, dst []T, buf []byte, 
 		buf = make([]byte, need)
 	}
 	for done := 0; done < len(dst); {
+		if err := nf.ctx.Err(); err != nil {
+			return buf, fmt.Errorf("%s: %w", nf.path, err)
+		}
 		n := min(chunk, len(dst)-done)
 		b := buf[:n*size]
 		off := nf.h.offset + (lo+int64(done))*int64(size)
 		if k, err := nf.f.ReadAt(b, off); k < len(b) {
 			return buf, fileError(nf.path, "", ErrSize, "short read of %d bytes at offset %d, got %d (file changed since it was opened?): %v", len(b), off, k, err)
 		}
-		if i := decodeTo(dst[done:done+n], b, size); i >= 0 {
+		if i := decodeTo(dst[done:done+n], b, size, nf.limit); i >= 0 {
 			return buf, bad(lo+int64(done+i), float64(dst[done+i]))
 		}
 		done += n
@@ -67,11 +77,12 @@ func readElems[T float32 | float64](nf *npyFile, lo int64, dst []T, buf []byte, 
 }
 
 // decodeTo is decode into float64, or into float32 from float32 values
-// (size 4) only.
-func decodeTo[T float32 | float64](dst []T, b []byte, size int) int {
+// (size 4) only. float32 values are all within MaxAbs: only their
+// finiteness is checked.
+func decodeTo[T float32 | float64](dst []T, b []byte, size int, limit float64) int {
 	switch d := any(dst).(type) {
 	case []float64:
-		return decode(d, b, size)
+		return decode(d, b, size, limit)
 	case []float32:
 		if size != 4 {
 			panic("data: float64 values decoded into float32")
@@ -90,8 +101,9 @@ func decodeTo[T float32 | float64](dst []T, b []byte, size int) int {
 }
 
 // decode converts little-endian float32 (size 4) or float64 (size 8) values
-// from b into dst. It returns the index of the first NaN or ±Inf, or -1.
-func decode(dst []float64, b []byte, size int) int {
+// from b into dst. It returns the index of the first NaN, ±Inf or value
+// beyond limit in magnitude, or -1.
+func decode(dst []float64, b []byte, size int, limit float64) int {
 	if size == 4 {
 		b = b[:4*len(dst)]
 		for i := range dst {
@@ -107,7 +119,7 @@ func decode(dst []float64, b []byte, size int) int {
 	for i := range dst {
 		v := math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 		dst[i] = v
-		if v-v != 0 {
+		if !(math.Abs(v) <= limit) { // NaN, ±Inf or too large
 			return i
 		}
 	}
@@ -134,11 +146,16 @@ var _ Source = (*NPY)(nil)
 // its header; Read seeks to the row range, converts to float64 and checks
 // finiteness. The caller must Close the NPY.
 func OpenNPY(xPath, yPath string) (*NPY, error) {
-	s, err := OpenNPYFeatures(xPath)
+	return openNPY(context.Background(), xPath, yPath)
+}
+
+// openNPY is OpenNPY whose reads stop once ctx is done.
+func openNPY(ctx context.Context, xPath, yPath string) (*NPY, error) {
+	s, err := openNPYFeatures(ctx, xPath)
 	if err != nil {
 		return nil, err
 	}
-	y, err := openNPYFile(yPath)
+	y, err := openNPYFile(ctx, yPath, MaxAbs)
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -168,7 +185,12 @@ func (s *NPY) checkY() error {
 // prediction. Read ignores its y argument, which may be nil. As for OpenNPY,
 // only the header is read here and the caller must Close the NPY.
 func OpenNPYFeatures(xPath string) (*NPY, error) {
-	x, err := openNPYFile(xPath)
+	return openNPYFeatures(context.Background(), xPath)
+}
+
+// openNPYFeatures is OpenNPYFeatures whose reads stop once ctx is done.
+func openNPYFeatures(ctx context.Context, xPath string) (*NPY, error) {
+	x, err := openNPYFile(ctx, xPath, MaxAbs)
 	if err != nil {
 		return nil, err
 	}
@@ -238,13 +260,13 @@ func readRows[T float32 | float64](s *NPY, lo, hi int, x []T, y []float64) error
 	}
 	defer func() { s.bufs.Put(&buf) }()
 	buf, err := readElems(s.x, int64(lo)*int64(d), x, buf, func(i int64, v float64) error {
-		return fileError(s.x.path, fmt.Sprintf("row %d, column %d", i/int64(d), i%int64(d)), ErrNonFinite, "%v", v)
+		return valueError(s.x.path, fmt.Sprintf("row %d, column %d", i/int64(d), i%int64(d)), v)
 	})
 	if err != nil || s.y == nil || y == nil {
 		return err
 	}
 	buf, err = s.y.read(int64(lo), y, buf, func(i int64, v float64) error {
-		return fileError(s.y.path, fmt.Sprintf("row %d", i), ErrNonFinite, "%v", v)
+		return valueError(s.y.path, fmt.Sprintf("row %d", i), v)
 	})
 	return err
 }
@@ -275,12 +297,25 @@ func (s *NPY) Close() error {
 // C order, any shape) into float64, returning the data in C order and the
 // shape. A NaN or ±Inf value is an error naming the file and its position.
 func ReadNPY(path string) ([]float64, []int, error) {
-	nf, err := openNPYFile(path)
+	return ReadNPYShape(path, nil)
+}
+
+// ReadNPYShape is ReadNPY checking the shape of the file's header with
+// check, when not nil, before anything of the file's size is allocated or
+// read: a file of another shape is refused with check's error however
+// large it claims to be.
+func ReadNPYShape(path string, check func(shape []int) error) ([]float64, []int, error) {
+	nf, err := openNPYFile(context.Background(), path, math.MaxFloat64)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer nf.f.Close()
 	shape := nf.h.shape
+	if check != nil {
+		if err := check(shape); err != nil {
+			return nil, nil, err
+		}
+	}
 	data := make([]float64, nf.h.count)
 	_, err = nf.read(0, data, nil, func(i int64, v float64) error {
 		return fileError(path, elementName(shape, i), ErrNonFinite, "%v", v)
@@ -457,6 +492,12 @@ func (w *npyWriter) place() error {
 // n; each file is written as WriteNPY writes one, and both are put in
 // place only once both are complete.
 func WriteSource(xPath, yPath string, src Source, f32 bool) error {
+	return WriteSourceContext(context.Background(), xPath, yPath, src, f32)
+}
+
+// WriteSourceContext is WriteSource stopping once ctx is done, with an
+// error wrapping ctx.Err() and without leaving either file behind.
+func WriteSourceContext(ctx context.Context, xPath, yPath string, src Source, f32 bool) error {
 	info := src.Info()
 	n, d := info.N, info.D
 	if l, ok := src.(interface{ hasLabels() bool }); ok && !l.hasLabels() {
@@ -486,6 +527,9 @@ func WriteSource(xPath, yPath string, src Source, f32 bool) error {
 	y := make([]float64, min(n, chunk))
 	buf := make([]byte, 8*len(x))
 	for lo := 0; lo < n; lo += chunk {
+		if err := ctx.Err(); err != nil {
+			return fail(err) // names xPath
+		}
 		hi := min(n, lo+chunk)
 		xs, ys := x[:(hi-lo)*d], y[:hi-lo]
 		if err := src.Read(lo, hi, xs, ys); err != nil {

@@ -48,7 +48,9 @@ func ParseSynthetic(s string) (*Synthetic, error) {
 	err := ParseSpec(s, ErrSynthetic, func(key, val string) (err error) {
 		switch key {
 		case "model":
-			g.Model, err = model.ParseKind(val)
+			if g.Model, err = model.ParseKind(val); err != nil {
+				err = fmt.Errorf("unknown model %q (want %s)", val, PlantedModels)
+			}
 		case "d":
 			g.D, err = PositiveInt(key, val)
 		case "k":
@@ -111,6 +113,10 @@ func ParseSynthetic(s string) (*Synthetic, error) {
 	g.draw()
 	return g, nil
 }
+
+// PlantedModels lists the models a planted-data specification may name
+// (ParsePlanted), for error messages.
+const PlantedModels = "relu, sum, resnet, deep, friedman1 or wide"
 
 // Limits of a planted teacher; larger specifications are refused before
 // anything is allocated.
@@ -231,9 +237,10 @@ func (g *Synthetic) Read(lo, hi int, x, y []float64) error {
 
 // ParseSpec splits a planted-data specification "key=value,key=value,..."
 // (blank items ignored) and calls set on each pair in order. An item
-// without "=" or an error of set stops it with an error wrapping sentinel
-// that quotes the item.
+// without "=", a key given twice or an error of set stops it with an error
+// wrapping sentinel that quotes the item.
 func ParseSpec(s string, sentinel error, set func(key, val string) error) error {
+	seen := map[string]bool{}
 	for _, kv := range strings.Split(s, ",") {
 		kv = strings.TrimSpace(kv)
 		if kv == "" {
@@ -243,6 +250,10 @@ func ParseSpec(s string, sentinel error, set func(key, val string) error) error 
 		if !ok {
 			return fmt.Errorf("%w: %q is not key=value in %q", sentinel, kv, s)
 		}
+		if seen[key] {
+			return fmt.Errorf("%w: key %q given twice in %q", sentinel, key, s)
+		}
+		seen[key] = true
 		if err := set(key, val); err != nil {
 			return fmt.Errorf("%w: %q: %v", sentinel, kv, err)
 		}

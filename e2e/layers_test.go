@@ -9,7 +9,7 @@ import (
 // layer is the layering of docs/DESIGN.md ("Packages and layers"): a
 // package may import only packages of a lower layer.
 var layer = map[string]int{
-	"altmin/linalg": 1, "altmin/internal/arith": 1, "altmin/internal/cli": 1, "altmin/pki": 1, "altmin/proto/altminpb": 1,
+	"altmin/linalg": 1, "altmin/internal/arith": 1, "altmin/internal/cli": 1, "altmin/internal/metrics": 1, "altmin/internal/metrics/metricstest": 1, "altmin/pki": 1, "altmin/proto/altminpb": 1, "altmin/placement": 1,
 	"altmin/model":       2,
 	"altmin/data":        3,
 	"altmin/msg":         4,
@@ -19,8 +19,8 @@ var layer = map[string]int{
 	"altmin/transport": 8, "altmin/fleet": 8, "altmin/cluster": 8,
 	"altmin/node":       9,
 	"altmin/job":        10,
-	"altmin/experiment": 11, "altmin/bench": 11,
-	"altmin/cmd/coordinator": 12, "altmin/cmd/shard": 12, "altmin/e2e": 12,
+	"altmin/experiment": 11, "altmin/bench": 11, "altmin/onnxexport": 11,
+	"altmin/cmd/coordinator": 12, "altmin/cmd/shard": 12, "altmin/e2e": 12, "altmin/deploy/k8s": 12,
 }
 
 // TestLayers checks every package's imports (not its tests') against the

@@ -2,17 +2,15 @@ package experiment
 
 import (
 	"fmt"
-	"image/color"
 	"maps"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 
 	"altmin/coordinator"
 )
@@ -313,15 +311,7 @@ func deepLog(v float64) float64 {
 // start.
 func (r *DeepResult) plot(dir string) error {
 	panels := r.panels()
-	cols := min(len(panels), 3)
-	rowsN := (len(panels) + cols - 1) / cols
-	const pw, ph = 4.2 * vg.Inch, 3 * vg.Inch
-	img := vgimg.New(vg.Length(cols)*pw, vg.Length(rowsN)*ph)
-	dc := draw.New(img)
-	dc.SetColor(color.White)
-	dc.Fill(dc.Rectangle.Path())
-	tiles := draw.Tiles{Rows: rowsN, Cols: cols, PadX: vg.Millimeter, PadY: vg.Millimeter,
-		PadTop: vg.Millimeter, PadBottom: vg.Millimeter, PadLeft: vg.Millimeter, PadRight: vg.Millimeter}
+	plots := make([]*plot.Plot, len(panels))
 	for pi, block := range panels {
 		cs := r.Config.Cases[block[0].cs]
 		last := lastIter(block)
@@ -343,7 +333,7 @@ func (r *DeepResult) plot(dir string) error {
 		if err != nil {
 			return fmt.Errorf("experiment: deep.png: %w", err)
 		}
-		p.Draw(tiles.At(dc, pi%cols, pi/cols))
+		plots[pi] = p
 	}
-	return writePNG(dir, "deep.png", img)
+	return writeTiles(dir, "deep.png", min(len(panels), 3), 4.2*vg.Inch, 3*vg.Inch, plots)
 }

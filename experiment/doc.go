@@ -39,4 +39,7 @@
 // NAME.png (a plot) in a directory; `coordinator experiment NAME` runs them
 // from the command line. docs/REPRODUCTION.md and docs/DEEP.md hold the
 // results and the commands that made them.
+//
+// PlotConvergence draws the convergence of any training run from its
+// metrics.jsonl with the same plotting code (`coordinator plot`).
 package experiment

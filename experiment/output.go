@@ -173,6 +173,22 @@ func writePNG(dir, name string, c *vgimg.Canvas) error {
 	return writeFile(dir, name, b.Bytes())
 }
 
+// writeTiles draws the plots into dir/name, a PNG of rows of cols panels of
+// pw x ph each (at vgimg.DefaultDPI), filled row by row.
+func writeTiles(dir, name string, cols int, pw, ph vg.Length, plots []*plot.Plot) error {
+	rows := (len(plots) + cols - 1) / cols
+	img := vgimg.New(vg.Length(cols)*pw, vg.Length(rows)*ph)
+	dc := draw.New(img)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter, PadY: vg.Millimeter,
+		PadTop: vg.Millimeter, PadBottom: vg.Millimeter, PadLeft: vg.Millimeter, PadRight: vg.Millimeter}
+	for i, p := range plots {
+		p.Draw(tiles.At(dc, i%cols, i/cols))
+	}
+	return writePNG(dir, name, img)
+}
+
 // newPlot builds a plot of the series.
 func newPlot(ps plotSpec, ss []series) (*plot.Plot, error) {
 	p := plot.New()

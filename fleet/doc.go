@@ -31,6 +31,9 @@
 // clock by default, a fake clock in the tests (fakeclock_test.go), which
 // moves only when told to.
 //
+// Config.Metrics, when set, counts the failovers, hedges and rejoin waits
+// and times each answer by shard, on Config.Clock; it only observes.
+//
 // For tests and fault drills, Engines is an in-memory Caller over msg
 // Fetchers (such as shard engines), and Hook, FailNth, FailWhen, BlockWhen
 // and Drop are fault decorators that compose over any Caller. StaticView

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"altmin/internal/metrics"
 	"altmin/msg"
 )
 
@@ -56,6 +57,9 @@ type Config struct {
 	// Log receives a Debug line per call, a Warn line per failed call and
 	// an Info line per hedge; nil logs nothing.
 	Log *zap.Logger
+	// Metrics counts failovers, hedges and rejoin waits and times the
+	// answered calls by shard, on Clock; nil counts nothing.
+	Metrics *metrics.Coordinator
 }
 
 // Fetcher implements msg.Fetcher over a cluster: each partition's partial,
@@ -149,6 +153,7 @@ func (f *Fetcher) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partia
 	r := newReplicas(p, req.Kind(), f.cfg)
 	answers := make(chan answer)
 	calls := map[string]context.CancelFunc{}
+	started := map[string]time.Time{} // when each call in flight started
 	var w waker
 	defer w.stop()
 	changed := f.changes() // before the view is read: no change is missed
@@ -161,8 +166,13 @@ func (f *Fetcher) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partia
 			log.Debug("call", zap.String("shard", m.ID), zap.Bool("hedge", act.hedge))
 			if act.hedge {
 				log.Info("hedging a slow replica", zap.String("shard", m.ID))
+				f.cfg.Metrics.Hedge()
 			}
+			started[m.ID] = f.cfg.Clock.Now()
 			calls[m.ID] = f.launch(ctx, m, req, p, answers)
+		}
+		if act.waiting && !act.done {
+			f.cfg.Metrics.RejoinWait()
 		}
 		if act.done {
 			return nil, act.err
@@ -173,9 +183,15 @@ func (f *Fetcher) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partia
 		case a := <-answers:
 			calls[a.m.ID]()
 			delete(calls, a.m.ID)
-			if act = r.answer(f.cfg.Clock.Now(), a.m.ID, a.err); act.done && act.err == nil {
+			now := f.cfg.Clock.Now()
+			if act = r.answer(now, a.m.ID, a.err); act.done && act.err == nil {
+				f.cfg.Metrics.Partial(a.m.ID, now.Sub(started[a.m.ID]))
 				f.noteAnswer(req.Round(), a.m.ID)
 				return a.v, nil
+			}
+			delete(started, a.m.ID)
+			if !act.done {
+				f.cfg.Metrics.Failover()
 			}
 			log.Warn("call failed; asking another replica", zap.String("shard", a.m.ID), zap.Error(a.err))
 		case <-w.wait(f.cfg.Clock, r.wake()):

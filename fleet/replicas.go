@@ -32,6 +32,13 @@ import (
 //   - a holder that cannot read the partition's data (msg.ErrData) is not
 //     asked again; when every live holder has failed so, the fetch fails at
 //     once with that error, which is not ErrUnavailable;
+//   - a holder that refuses permanently (msg.ErrPermanent: its certificate
+//     is not trusted, another protocol version) is not asked again until a
+//     membership change; when every live holder has refused so, the fetch
+//     fails at once with that error, which is not ErrUnavailable;
+//   - a refusal of the request itself (msg.ErrTooLarge, msg.ErrRequest:
+//     msg.IsRequestRefusal) ends the fetch at once with that error: every
+//     replica would give it;
 //   - from the first time no holder is left to ask, the fetch waits for a
 //     holder to (re)join; once RejoinTimeout has passed since then, it
 //     fails with ErrUnavailable as soon as no call is in flight.
@@ -49,13 +56,14 @@ type replicas struct {
 	failed      map[string]bool      // failed since the last retry or membership change
 	unsupported map[string]bool      // lack the kind, since the last membership change
 	unreadable  map[string]bool      // cannot read the partition's data
+	refused     map[string]bool      // refused permanently, since the last membership change
 	everHeld    map[string]bool
 
 	waitSince time.Time // the first time no holder was left to ask
 	hedgeAt   time.Time // zero: none
 	retryAt   time.Time // zero: none
 
-	lastErr, lastUnsupported, lastData error
+	lastErr, lastUnsupported, lastData, lastRefused error
 }
 
 // actions is what the driver must do after an event.
@@ -63,8 +71,11 @@ type actions struct {
 	launch []Member // ask each of these holders
 	hedge  bool     // the launches back up a slow call
 	cancel []string // cancel the calls to these shards (their answers still come)
-	done   bool     // the fetch is over: with err, or nil for the answer just given
-	err    error
+	// waiting: no holder is left to ask for the first time in this fetch,
+	// which now waits for one to answer or (re)join (counted, not acted on).
+	waiting bool
+	done    bool // the fetch is over: with err, or nil for the answer just given
+	err     error
 }
 
 func newReplicas(p int, kind msg.Kind, cfg Config) *replicas {
@@ -72,7 +83,7 @@ func newReplicas(p int, kind msg.Kind, cfg Config) *replicas {
 		p: p, kind: kind, cfg: cfg,
 		alive: map[string]bool{}, inflight: map[string]time.Time{}, cancelled: map[string]bool{},
 		expired: map[string]bool{}, failed: map[string]bool{}, unsupported: map[string]bool{},
-		unreadable: map[string]bool{}, everHeld: map[string]bool{},
+		unreadable: map[string]bool{}, refused: map[string]bool{}, everHeld: map[string]bool{},
 	}
 }
 
@@ -103,8 +114,14 @@ func (r *replicas) answer(now time.Time, id string, err error) actions {
 		err = fmt.Errorf("call deadline %s passed: %w", r.cfg.CallTimeout, err)
 	}
 	r.lastErr = fmt.Errorf("shard %s: %w", id, err)
+	if msg.IsRequestRefusal(err) {
+		r.fail(&a, fmt.Errorf("fleet: partition %d: the request is refused, which no replica can change: %w", r.p, r.lastErr))
+		return a
+	}
 	if errors.Is(err, errors.ErrUnsupported) {
 		r.unsupported[id], r.lastUnsupported = true, r.lastErr
+	} else if errors.Is(err, msg.ErrPermanent) {
+		r.refused[id], r.lastRefused = true, r.lastErr
 	}
 	if errors.Is(err, msg.ErrData) {
 		r.unreadable[id], r.lastData = true, r.lastErr
@@ -131,6 +148,7 @@ func (r *replicas) changed(now time.Time, shards []Member) actions {
 	}
 	clear(r.failed)
 	clear(r.unsupported)
+	clear(r.refused)
 	r.settle(now, &a)
 	return a
 }
@@ -219,11 +237,12 @@ func (r *replicas) see(shards []Member) {
 	}
 }
 
-// next asks the first holder neither in flight, failed, lacking the kind
-// nor unable to read the data; it reports whether it asked one.
+// next asks the first holder neither in flight, failed, lacking the kind,
+// unable to read the data nor refusing permanently; it reports whether it
+// asked one.
 func (r *replicas) next(now time.Time, a *actions) bool {
 	for _, m := range r.holders {
-		if _, busy := r.inflight[m.ID]; busy || r.failed[m.ID] || r.unsupported[m.ID] || r.unreadable[m.ID] {
+		if _, busy := r.inflight[m.ID]; busy || r.failed[m.ID] || r.unsupported[m.ID] || r.unreadable[m.ID] || r.refused[m.ID] {
 			continue
 		}
 		var deadline time.Time
@@ -252,6 +271,10 @@ func (r *replicas) settle(now time.Time, a *actions) {
 			r.fail(a, fmt.Errorf("fleet: partition %d: no live shard holding it (%s) implements the %s call: %w", r.p, memberIDs(r.holders), r.kind, r.lastUnsupported))
 			return
 		}
+		if len(r.holders) > 0 && allIn(r.holders, r.refused) {
+			r.fail(a, fmt.Errorf("fleet: partition %d: every live shard holding it (%s) refused the call permanently: %w", r.p, memberIDs(r.holders), r.lastRefused))
+			return
+		}
 		if r.lastData != nil && allIn(r.holders, r.unreadable) {
 			// Not an outage: waiting for the shards would read the same
 			// data again.
@@ -259,7 +282,7 @@ func (r *replicas) settle(now time.Time, a *actions) {
 			return
 		}
 		if r.waitSince.IsZero() {
-			r.waitSince = now
+			r.waitSince, a.waiting = now, true
 		}
 		if len(r.holders) > 0 { // live holders, all failed: ask again after a pause
 			r.retryAt = now.Add(r.cfg.RetryDelay)

@@ -298,7 +298,10 @@ func writeDeepDir(t *testing.T, dir string, net *model.Net, bias bool) {
 		names = append(names, fmt.Sprintf("weights_%d.npy", l+1))
 		writeNPY(t, filepath.Join(dir, names[l]), w, dims[l+1], dims[l])
 	}
-	mf := job.ModelFile{Format: job.ModelFormat, Model: "deep", D: d, K: dims[len(dims)-1], Hidden: dims[1:], Dims: dims, Signs: net.V, Bias: bias, Weights: names}
+	// The format before checksums, read without verification: the
+	// tests damage model.json by hand, and the checks of its values are
+	// what must refuse it (TestTamperedModelRefused covers the checksums).
+	mf := job.ModelFile{Format: job.LegacyModelFormat, Model: "deep", D: d, K: dims[len(dims)-1], Hidden: dims[1:], Dims: dims, Signs: net.V, Bias: bias, Weights: names}
 	b, err := json.Marshal(mf)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package job
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -112,12 +113,17 @@ func signsOf(o Options, k int, planted []float64, def string) ([]float64, error)
 	case o.Signs == "":
 		return model.MakeSigns("ones", k)
 	case isNPY(o.Signs):
-		v, sh, err := data.ReadNPY(o.Signs)
+		v, _, err := data.ReadNPYShape(o.Signs, func(sh []int) error {
+			if len(sh) != 1 || sh[0] != k {
+				return fmt.Errorf("%w: --signs %s has shape %s, want (%d,), one sign per unit of the last hidden layer", ErrOptions, o.Signs, pyShape(sh), k)
+			}
+			return nil
+		})
 		if err != nil {
+			if errors.Is(err, ErrOptions) {
+				return nil, err
+			}
 			return nil, fmt.Errorf("--signs: %w", err)
-		}
-		if len(sh) != 1 || sh[0] != k {
-			return nil, fmt.Errorf("%w: --signs %s has shape %s, want (%d,), one sign per unit of the last hidden layer", ErrOptions, o.Signs, pyShape(sh), k)
 		}
 		return v, nil
 	}
@@ -131,12 +137,17 @@ func signsOf(o Options, k int, planted []float64, def string) ([]float64, error)
 // readMatrix reads a .npy file of shape (rows, cols), naming flag in
 // errors.
 func readMatrix(flag, path string, rows, cols int, what string) ([]float64, error) {
-	w, shape, err := data.ReadNPY(path)
+	w, _, err := data.ReadNPYShape(path, func(shape []int) error {
+		if len(shape) != 2 || shape[0] != rows || shape[1] != cols {
+			return fmt.Errorf("%w: %s %s has shape %s, want %s = (%d, %d)", ErrOptions, flag, path, pyShape(shape), what, rows, cols)
+		}
+		return nil
+	})
 	if err != nil {
+		if errors.Is(err, ErrOptions) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%s: %w", flag, err)
-	}
-	if len(shape) != 2 || shape[0] != rows || shape[1] != cols {
-		return nil, fmt.Errorf("%w: %s %s has shape %s, want %s = (%d, %d)", ErrOptions, flag, path, pyShape(shape), what, rows, cols)
 	}
 	return w, nil
 }
@@ -173,22 +184,26 @@ func readWeights(dir string, names []string, spec model.Spec) (*model.Net, error
 	for l, name := range names {
 		path := filepath.Join(dir, name)
 		if l == len(n.W) {
-			v, shape, err := data.ReadNPY(path)
+			v, _, err := data.ReadNPYShape(path, func(shape []int) error {
+				if len(shape) != 1 || shape[0] != spec.D {
+					return fmt.Errorf("%s has shape %s, model.json says (%d,)", path, pyShape(shape), spec.D)
+				}
+				return nil
+			})
 			if err != nil {
 				return nil, fmt.Errorf("job: model: %w", err)
-			}
-			if len(shape) != 1 || shape[0] != spec.D {
-				return nil, fmt.Errorf("job: model: %s has shape %s, model.json says (%d,)", path, pyShape(shape), spec.D)
 			}
 			n.Skip = v
 			continue
 		}
-		w, shape, err := data.ReadNPY(path)
+		w, _, err := data.ReadNPYShape(path, func(shape []int) error {
+			if len(shape) != 2 || shape[0] != n.Dims[l+1] || shape[1] != n.Dims[l] {
+				return fmt.Errorf("%s has shape %s, model.json says (%d, %d)", path, pyShape(shape), n.Dims[l+1], n.Dims[l])
+			}
+			return nil
+		})
 		if err != nil {
 			return nil, fmt.Errorf("job: model: %w", err)
-		}
-		if len(shape) != 2 || shape[0] != n.Dims[l+1] || shape[1] != n.Dims[l] {
-			return nil, fmt.Errorf("job: model: %s has shape %s, model.json says (%d, %d)", path, pyShape(shape), n.Dims[l+1], n.Dims[l])
 		}
 		n.W[l] = w
 	}

@@ -29,8 +29,10 @@ import (
 // ErrCheckpoint is wrapped by errors about an existing checkpoint.
 var ErrCheckpoint = errors.New("job: checkpoint")
 
-// CheckpointFormat names the checkpoint.json format.
-const CheckpointFormat = "altmin-checkpoint/2"
+// CheckpointFormat names the checkpoint.json format. Version 3 added the
+// checksum; the earlier versions (altmin-checkpoint/1 and /2) are refused
+// with an error saying so.
+const CheckpointFormat = "altmin-checkpoint/3"
 
 // Checkpoint is the content of checkpoint.json, written atomically after
 // every iteration. Floats are written in JSON's shortest round-trip form,
@@ -44,6 +46,35 @@ type Checkpoint struct {
 	// with the same bits and is refused.
 	Arith string            `json:"arith"`
 	State coordinator.State `json:"state"`
+	// Checksum is the SHA-256, in hex, of the canonical JSON of the rest
+	// of the checkpoint (checksum): the bytes of checkpoint.json before
+	// its "checksum" field, as written. A checkpoint whose content does
+	// not match it, damaged or edited, is refused. It guards against
+	// accidents, not against a forger who recomputes it: the values are
+	// also checked against their domain when read (checkState).
+	Checksum string `json:"checksum,omitempty"`
+}
+
+// checksum returns the SHA-256, in hex, of the canonical JSON of c without
+// its Checksum: json.Marshal of its fields in their order, the floats in
+// shortest round-trip form, so that a checkpoint read back gives the same
+// bytes.
+func (c Checkpoint) checksum() (string, error) {
+	c.Checksum = ""
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// checkpointLimits are what the values of a checkpoint are checked
+// against, besides the core's own checks (Core.Restore): the run's
+// iteration limit (--iters) and the rows of its data.
+type checkpointLimits struct {
+	iters int
+	rows  int
 }
 
 // fingerprintInput is everything a resumed run must share with the run that
@@ -77,13 +108,13 @@ func fingerprint(o Options, pr *Problem) (string, json.RawMessage) {
 	return hex.EncodeToString(sum[:16]), b
 }
 
-// loadCheckpoint returns the unfinished checkpoint recorded in dir for a
-// run with fingerprint fp, or nil when there is none (no file, or a
-// finished run). A checkpoint of another format, configuration or
-// arithmetic is an error.
-func loadCheckpoint(dir, fp string) (*Checkpoint, error) {
+// readCheckpoint reads the checkpoint.json in dir and checks its format
+// and checksum; it returns nil when there is none. A file of another
+// format, not JSON, without a checksum or not matching it is an error
+// naming it.
+func readCheckpoint(dir string) (*Checkpoint, error) {
 	path := filepath.Join(dir, "checkpoint.json")
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -92,31 +123,146 @@ func loadCheckpoint(dir, fp string) (*Checkpoint, error) {
 	}
 	var head struct{ Format string }
 	if err := json.Unmarshal(b, &head); err != nil {
-		return nil, fmt.Errorf("%w: %s is not a valid checkpoint: %v", ErrCheckpoint, path, err)
+		return nil, fmt.Errorf("%w: %s is not a valid checkpoint: %v; use another --out, or --overwrite to train again into it", ErrCheckpoint, path, err)
 	}
-	if head.Format != CheckpointFormat {
-		return nil, fmt.Errorf("%w: %s has format %q, want %q; use another --out or delete the directory", ErrCheckpoint, path, head.Format, CheckpointFormat)
+	switch head.Format {
+	case CheckpointFormat:
+	case "altmin-checkpoint/1", "altmin-checkpoint/2":
+		return nil, fmt.Errorf("%w: %s has format %q, written by an earlier version of altmin without a checksum; this version resumes %q only: use another --out, or --overwrite to train again into it", ErrCheckpoint, path, head.Format, CheckpointFormat)
+	default:
+		return nil, fmt.Errorf("%w: %s has format %q, want %q; use another --out, or --overwrite to train again into it", ErrCheckpoint, path, head.Format, CheckpointFormat)
 	}
 	var c Checkpoint
 	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("%w: %s is not a valid checkpoint: %v", ErrCheckpoint, path, err)
+		return nil, fmt.Errorf("%w: %s is not a valid checkpoint: %v; use another --out, or --overwrite to train again into it", ErrCheckpoint, path, err)
 	}
-	if c.Fingerprint != fp {
-		return nil, fmt.Errorf("%w: %s belongs to another configuration or data set (%s); use another --out or delete the directory", ErrCheckpoint, path, c.Config)
+	if c.Checksum == "" {
+		return nil, fmt.Errorf("%w: %s has no checksum: it was not written by this version of altmin, or was edited; use another --out, or --overwrite to train again into it", ErrCheckpoint, path)
 	}
-	if own := arith.Build(); c.Arith != own {
-		return nil, fmt.Errorf("%w: %s was written by a build for %s, this one is for %s: it would not continue with the same bits (fused multiply-adds round differently); resume with a build for %s, or use another --out", ErrCheckpoint, path, c.Arith, own, c.Arith)
+	sum, err := c.checksum()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCheckpoint, path, err)
 	}
-	if c.State.Stopped != coordinator.Running {
-		return nil, nil
+	if sum != c.Checksum {
+		return nil, fmt.Errorf("%w: %s: checksum mismatch (the SHA-256 of its content is %s, the file records %s): it was damaged or edited after it was written and is not resumed; use another --out, or --overwrite to train again into it", ErrCheckpoint, path, sum, c.Checksum)
 	}
 	return &c, nil
 }
 
+// loadCheckpoint returns the checkpoint recorded in dir for a run with
+// fingerprint fp, or nil when there is none; a finished run's is returned
+// too (State.Stopped is not Running). A checkpoint of another format,
+// configuration or arithmetic, damaged (readCheckpoint) or with values
+// outside their domain (checkState against lim) is an error naming it.
+func loadCheckpoint(dir, fp string, lim checkpointLimits) (*Checkpoint, error) {
+	c, err := readCheckpoint(dir)
+	if err != nil || c == nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "checkpoint.json")
+	if c.Fingerprint != fp {
+		return nil, fmt.Errorf("%w: %s belongs to another configuration or data set (%s); use another --out, or --overwrite to train again into it", ErrCheckpoint, path, c.Config)
+	}
+	if own := arith.Build(); c.Arith != own {
+		return nil, fmt.Errorf("%w: %s was written by a build for %s, this one is for %s: it would not continue with the same bits (fused multiply-adds round differently); resume with a build for %s, or use another --out", ErrCheckpoint, path, c.Arith, own, c.Arith)
+	}
+	if err := checkState(c.State, lim); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v; it is not resumed: use another --out, or --overwrite to train again into it", ErrCheckpoint, path, err)
+	}
+	return c, nil
+}
+
+// knownReason reports whether r is one of the stop reasons of the cores.
+func knownReason(r coordinator.Reason) bool {
+	switch r {
+	case coordinator.Running, coordinator.FixedPoint, coordinator.Fit, coordinator.Tolerance,
+		coordinator.IterLimit, coordinator.NoDescent, coordinator.Patience:
+		return true
+	}
+	return false
+}
+
+// checkState checks the values of a checkpoint's state against their
+// domain: the counters, the stop reasons, the finiteness and shape of
+// every set of weights, the damping state and the best iterate. The core
+// checks the rest against its configuration when it restores the state
+// (the weights' widths and signs, the damping and revival settings).
+func checkState(st coordinator.State, lim checkpointLimits) error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch {
+	case st.Iter < 0:
+		return fmt.Errorf("iteration %d is negative", st.Iter)
+	case st.Stopped == coordinator.Running && st.Iter > lim.iters:
+		return fmt.Errorf("the run is at iteration %d, beyond --iters %d (resume with --iters %d or more)", st.Iter, lim.iters, st.Iter)
+	case st.Step < st.Iter:
+		return fmt.Errorf("step %d is before iteration %d", st.Step, st.Iter)
+	case st.Layer < 0:
+		return fmt.Errorf("layer %d is negative", st.Layer)
+	case !knownReason(st.Pending):
+		return fmt.Errorf("unknown pending stop reason %q", st.Pending)
+	case !knownReason(st.Stopped):
+		return fmt.Errorf("unknown stop reason %q", st.Stopped)
+	case st.Net == nil:
+		return errors.New("no current weights")
+	}
+	type weights struct {
+		what string
+		n    *model.Net
+	}
+	nets := []weights{{"current", st.Net}, {"previous", st.Prev}, {"start", st.Start}}
+	if st.Best != nil {
+		if st.Best.Net == nil {
+			return errors.New("the best iterate has no weights")
+		}
+		nets = append(nets, weights{"best", st.Best.Net})
+	}
+	for _, v := range nets {
+		if v.n == nil {
+			continue
+		}
+		if err := v.n.Validate(); err != nil {
+			return fmt.Errorf("the %s weights: %v", v.what, err)
+		}
+		if v.n != st.Net && !v.n.SameShape(st.Net) {
+			return fmt.Errorf("the %s weights have widths %v, the current ones %v", v.what, v.n.Dims, st.Net.Dims)
+		}
+	}
+	if d := st.Descent; d != nil {
+		for _, v := range []struct {
+			name string
+			v    float64
+		}{{"lambda", d.Lambda}, {"solved lambda", d.Solved}, {"loss", d.Loss}, {"penalty term", d.Pen}, {"alpha", d.Alpha}} {
+			if !(v.v >= 0) || !finite(v.v) {
+				return fmt.Errorf("damping state: %s %v: need a finite value >= 0", v.name, v.v)
+			}
+		}
+	}
+	if b := st.Best; b != nil {
+		switch {
+		case b.Iter < 0 || b.Iter > st.Iter:
+			return fmt.Errorf("the best iterate is at iteration %d, the run at iteration %d", b.Iter, st.Iter)
+		case b.Since < 0 || b.Since > st.Iter:
+			return fmt.Errorf("the best iterate counts %d iterations without improvement at iteration %d", b.Since, st.Iter)
+		case !(b.Loss >= 0) || !finite(b.Loss) || !(b.Ref >= 0) || !finite(b.Ref):
+			return fmt.Errorf("the best iterate's loss %v and reference %v: need finite values >= 0", b.Loss, b.Ref)
+		case b.Loss > b.Ref:
+			return fmt.Errorf("the best iterate's loss %v is above the reference loss %v it improves on", b.Loss, b.Ref)
+		case b.Train.Check() != nil || b.Val.Check() != nil || b.Train.Rows > lim.rows || b.Val.Rows > lim.rows-b.Train.Rows:
+			return fmt.Errorf("the best iterate's sums cover %d training and %d validation rows (sums %+v, %+v), the data have %d rows", b.Train.Rows, b.Val.Rows, b.Train, b.Val, lim.rows)
+		}
+	}
+	return nil
+}
+
 // saveCheckpoint writes st atomically to checkpoint.json in dir, with the
-// fingerprint fp of the configuration cfg.
+// fingerprint fp of the configuration cfg and the checksum of the whole.
 func saveCheckpoint(dir, fp string, cfg json.RawMessage, st coordinator.State) error {
-	b, err := json.Marshal(Checkpoint{Format: CheckpointFormat, Fingerprint: fp, Config: cfg, Arith: arith.Build(), State: st})
+	c := Checkpoint{Format: CheckpointFormat, Fingerprint: fp, Config: cfg, Arith: arith.Build(), State: st}
+	var err error
+	if c.Checksum, err = c.checksum(); err != nil {
+		return fmt.Errorf("%w: %v", ErrCheckpoint, err)
+	}
+	b, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCheckpoint, err)
 	}
@@ -154,6 +300,9 @@ type Metric struct {
 	// penalty of this iteration's solve.
 	Objective float64 `json:"objective"`
 	Alpha     float64 `json:"alpha"`
+	// Revived counts the hidden units found dead at accepted weights,
+	// revived by the next candidates (--revive).
+	Revived int `json:"revived,omitempty"`
 	// R2 is the training R^2; ValRows, ValLoss and ValR2 those of the
 	// validation rows (absent without them). Losses are of the
 	// standardized label when it is standardized.
@@ -163,8 +312,15 @@ type Metric struct {
 	ValR2   *float64 `json:"val_r2,omitempty"`
 }
 
-// ModelFormat names the model.json format.
-const ModelFormat = "altmin-model/1"
+// ModelFormat names the model.json format. Version 2 added the checksums
+// (ModelFile.SHA256 and Checksum), verified when a model is read;
+// LegacyModelFormat is read without verification.
+const ModelFormat = "altmin-model/2"
+
+// LegacyModelFormat names the model.json format before checksums: such a
+// model directory is still read (predict, eval, export, a deep --init or
+// --truth), without verification, as it was when it was written.
+const LegacyModelFormat = "altmin-model/1"
 
 // ModelFile is the content of model.json. The learned weights are in the
 // files Weights, float64, layer l of shape (k_l, k_{l-1}) with k_0 = d (d+1
@@ -190,7 +346,12 @@ type ModelFile struct {
 	// ConstantFeatures lists the features (0-based) that were constant on
 	// the training rows.
 	ConstantFeatures []int `json:"constant_features,omitempty"`
-	Damping          bool  `json:"damping"`
+	// Features, when present, are the names of the feature columns the
+	// model was trained on (--features), in the order it takes them:
+	// predict and eval read the same columns by name, and refuse a file
+	// without column names.
+	Features []string `json:"features,omitempty"`
+	Damping  bool     `json:"damping"`
 	// Iteration is the iteration whose weights are written: the best
 	// accepted one (by validation loss, or by training loss), or the last
 	// with --paper. Train and Validation are its scores, in the label's
@@ -213,6 +374,118 @@ type ModelFile struct {
 	// Degraded lists the iterations that left partitions out
 	// (--allow-degraded); empty for a complete run.
 	Degraded []DegradedIter `json:"degraded,omitempty"`
+	// SHA256 maps each weights file of the model (Weights) to the SHA-256,
+	// in hex, of its content; Checksum is the SHA-256, in hex, of the
+	// canonical JSON of the rest of model.json (json.Marshal of the
+	// ModelFile without it). A model whose files do not match them,
+	// damaged or edited after training, is refused when read (LoadModel).
+	// Like the checkpoint's, they guard against accidents, not against a
+	// forger who recomputes them.
+	SHA256   map[string]string `json:"sha256,omitempty"`
+	Checksum string            `json:"checksum,omitempty"`
+}
+
+// checksum returns the SHA-256, in hex, of the canonical JSON of mf
+// without its Checksum (compact, fields in their order, map keys sorted).
+func (mf ModelFile) checksum() (string, error) {
+	mf.Checksum = ""
+	b, err := json.Marshal(mf)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// readRegular reads the whole file at path, after checking that it is a
+// regular file without opening it: a named pipe would block.
+func readRegular(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (mode %s)", path, st.Mode())
+	}
+	return os.ReadFile(path)
+}
+
+// fileSHA256 returns the SHA-256, in hex, of the content of the file at
+// path, which must be a regular file (checked before it is opened, so
+// that a named pipe does not block).
+func fileSHA256(path string) (string, error) {
+	if st, err := os.Stat(path); err != nil {
+		return "", err
+	} else if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// WriteModel writes mf as the model.json of the model directory dir,
+// atomically, in ModelFormat: with the SHA-256 of each of its weights
+// files (mf.Weights, already written in dir) and the checksum of the
+// whole.
+func WriteModel(dir string, mf ModelFile) error {
+	mf.Format = ModelFormat
+	mf.SHA256 = make(map[string]string, len(mf.Weights))
+	for _, name := range mf.Weights {
+		sum, err := fileSHA256(filepath.Join(dir, name))
+		if err != nil {
+			return fmt.Errorf("job: model: %w", err)
+		}
+		mf.SHA256[name] = sum
+	}
+	var err error
+	if mf.Checksum, err = mf.checksum(); err != nil {
+		return fmt.Errorf("job: model: %w", err)
+	}
+	return writeJSON(filepath.Join(dir, "model.json"), mf)
+}
+
+// verifyJSON checks the checksum of a model.json read from path in
+// ModelFormat.
+func (mf *ModelFile) verifyJSON(path string) error {
+	if mf.Checksum == "" {
+		return fmt.Errorf("job: model: %s has no checksum (format %s records one): it was edited; it is not read", path, mf.Format)
+	}
+	sum, err := mf.checksum()
+	if err != nil {
+		return fmt.Errorf("job: model: %s: %w", path, err)
+	}
+	if sum != mf.Checksum {
+		return fmt.Errorf("job: model: %s: checksum mismatch (the SHA-256 of its content is %s, the file records %s): it was damaged or edited after training; it is not read", path, sum, mf.Checksum)
+	}
+	return nil
+}
+
+// verifyFiles checks the SHA-256 of the weights files names of dir
+// against those model.json (read from path in ModelFormat) records.
+func (mf *ModelFile) verifyFiles(path, dir string, names []string) error {
+	for _, name := range names {
+		file := filepath.Join(dir, name)
+		want, ok := mf.SHA256[name]
+		if !ok {
+			return fmt.Errorf("job: model: %s records no SHA-256 of %s; it is not read", path, file)
+		}
+		got, err := fileSHA256(file)
+		if err != nil {
+			return fmt.Errorf("job: model: %w", err)
+		}
+		if got != want {
+			return fmt.Errorf("job: model: %s: its SHA-256 is %s, %s records %s: the weights were damaged or replaced after training; they are not read", file, got, path, want)
+		}
+	}
+	return nil
 }
 
 // Standardization maps raw features and label to those the weights work
@@ -299,6 +572,9 @@ func (mf *ModelFile) spec() (model.Spec, error) {
 	if err := s.Validate(); err != nil {
 		return model.Spec{}, err
 	}
+	if mf.Features != nil && len(mf.Features) != mf.D {
+		return model.Spec{}, fmt.Errorf("%d feature names %v for d = %d", len(mf.Features), mf.Features, mf.D)
+	}
 	if st := mf.Standardize; st != nil {
 		if len(st.XMean) != mf.D || len(st.XSD) != mf.D {
 			return model.Spec{}, fmt.Errorf("standardization of %d and %d features for d = %d", len(st.XMean), len(st.XSD), mf.D)
@@ -310,12 +586,14 @@ func (mf *ModelFile) spec() (model.Spec, error) {
 	return s, nil
 }
 
-// LoadModel reads a model directory of any family and checks it: the
+// LoadModel reads a model directory of any family and checks it: in
+// ModelFormat, model.json's checksum and the SHA-256 of every weights
+// file read (a LegacyModelFormat directory is read without them); the
 // specification, the shapes and finiteness of every layer's weights. It
 // returns model.json and the learned weights.
 func LoadModel(dir string) (*ModelFile, *model.Net, error) {
 	path := filepath.Join(dir, "model.json")
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("job: model: %w", err)
 	}
@@ -323,14 +601,26 @@ func LoadModel(dir string) (*ModelFile, *model.Net, error) {
 	if err := json.Unmarshal(b, &mf); err != nil {
 		return nil, nil, fmt.Errorf("job: model: %s: %w", path, err)
 	}
-	if mf.Format != ModelFormat {
-		return nil, nil, fmt.Errorf("job: model: %s: format %q, want %q", path, mf.Format, ModelFormat)
+	verified := mf.Format == ModelFormat
+	switch {
+	case !verified && mf.Format != LegacyModelFormat:
+		return nil, nil, fmt.Errorf("job: model: %s: format %q, want %q (or %q)", path, mf.Format, ModelFormat, LegacyModelFormat)
+	case verified:
+		if err := mf.verifyJSON(path); err != nil {
+			return nil, nil, err
+		}
 	}
 	spec, err := mf.spec()
 	if err != nil {
 		return nil, nil, fmt.Errorf("job: model: %s: %w", path, err)
 	}
-	w, err := familyOf(spec.Kind).read(dir, spec)
+	fam := familyOf(spec.Kind)
+	if verified {
+		if err := mf.verifyFiles(path, dir, fam.files(spec)); err != nil {
+			return nil, nil, err
+		}
+	}
+	w, err := fam.read(dir, spec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -400,6 +690,44 @@ func openMetrics(dir string, iter int) (*os.File, error) {
 	return f, nil
 }
 
+// ReadMetrics reads the metrics.jsonl of the run in dir: one Metric per
+// line, blank lines skipped. A missing or unreadable file, a line that is
+// not a JSON object with an "iter", and a file without lines are errors
+// naming the file (and the line).
+func ReadMetrics(dir string) ([]Metric, error) {
+	path := filepath.Join(dir, "metrics.jsonl")
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("job: metrics: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	var ms []Metric
+	for line := 1; sc.Scan(); line++ {
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		var m Metric
+		var has struct{ Iter *int }
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("job: metrics: %s line %d: %v", path, line, err)
+		}
+		if json.Unmarshal(b, &has); has.Iter == nil {
+			return nil, fmt.Errorf("job: metrics: %s line %d: no \"iter\"", path, line)
+		}
+		ms = append(ms, m)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("job: metrics: %s: %w", path, err)
+	}
+	if len(ms) == 0 {
+		return nil, fmt.Errorf("job: metrics: %s has no iterations", path)
+	}
+	return ms, nil
+}
+
 // runFiles is the output directory of a run: its checkpoint and its
 // metrics.
 type runFiles struct {
@@ -410,26 +738,36 @@ type runFiles struct {
 	enc     *json.Encoder
 }
 
-// openRun creates the output directory dir, restores core from its
-// checkpoint when that is an unfinished run of the same configuration
-// (fingerprint fp of cfg), saying so on out, and opens metrics.jsonl
-// without the lines of the iterations still to come. The caller closes the
-// files.
-func openRun(dir, fp string, cfg json.RawMessage, core coordinator.Core, out io.Writer) (*runFiles, error) {
+// openRun creates the output directory dir and opens it for a run of the
+// configuration of fingerprint fp (of cfg). Without overwrite, it restores
+// core from the directory's checkpoint when that is an unfinished run of
+// the same configuration, saying so on out, and refuses a checkpoint of
+// another configuration or damaged (loadCheckpoint against lim), a
+// finished run whose model was written, and a model without a checkpoint
+// (resumeFrom). With overwrite, the run starts from the beginning
+// whatever the directory holds. It opens metrics.jsonl without the lines
+// of the iterations still to come. The caller closes the files.
+func openRun(dir, fp string, cfg json.RawMessage, core coordinator.Core, out io.Writer, overwrite bool, lim checkpointLimits) (*runFiles, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("job: output directory: %w", err)
 	}
-	c, err := loadCheckpoint(dir, fp)
-	if err != nil {
-		return nil, err
-	}
 	iter := 0
-	if c != nil {
-		if err := core.Restore(c.State); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+	if !overwrite {
+		c, err := loadCheckpoint(dir, fp, lim)
+		if err != nil {
+			return nil, err
 		}
-		iter = c.State.Iter
-		fmt.Fprintf(out, "resuming from the checkpoint in %s at iteration %d\n", dir, iter)
+		resume, err := resumeFrom(dir, c, true) // loadCheckpoint refuses another fingerprint
+		if err != nil {
+			return nil, err
+		}
+		if resume {
+			if err := core.Restore(c.State); err != nil {
+				return nil, fmt.Errorf("%w: %s: %v; it is not resumed: use another --out, or --overwrite to train again into it", ErrCheckpoint, filepath.Join(dir, "checkpoint.json"), err)
+			}
+			iter = c.State.Iter
+			fmt.Fprintf(out, "resuming from the checkpoint in %s at iteration %d\n", dir, iter)
+		}
 	}
 	mf, err := openMetrics(dir, iter)
 	if err != nil {

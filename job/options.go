@@ -3,6 +3,7 @@ package job
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"runtime"
 	"strconv"
@@ -11,7 +12,9 @@ import (
 
 	"altmin/coordinator"
 	"altmin/data"
+	"altmin/internal/metrics"
 	"altmin/model"
+	"altmin/msg"
 	"altmin/shard"
 )
 
@@ -24,31 +27,34 @@ const DemoSynthetic = "model=sum,d=50,k=5,n=50000,seed=1"
 // Options are the settings of a training run; the command line maps onto
 // them one flag per field.
 type Options struct {
-	Model      string  // relu, sum, resnet or deep; "" takes the synthetic teacher's model, else sum
-	Hidden     []int   // deep: widths k1..kL of the hidden layers; nil takes the synthetic deep teacher's
-	K          int     // hidden neurons; 0 takes the synthetic teacher's k (relu: 1, resnet: d)
-	Signs      string  // ones, alternate or a .npy file of k values +-1; "" takes the teacher's signs, else ones (alternate for real data)
-	Bias       Switch  // append a constant-1 feature; Auto: on for real data (see setup)
-	Synthetic  string  // planted data specification, see data.ParseSynthetic and data.ParseDeepTeacher
-	Data       string  // X.npy (n x d) or a .csv file with a header
-	Labels     string  // y.npy (n), with an .npy Data
-	Label      string  // label column name, with a .csv Data
-	Init       string  // the start; see the family (shallow.go, deep.go); "" = the family's default
-	Truth      string  // a known teacher, to report the relative error: .npy (k x d) or a deep model directory
-	Partitions int     // P
-	Iters      int     // maximum solves
-	Tol        float64 // relative weight change at which to stop
-	Seed       uint64  // seed of the random initialization
-	Out        string  // output directory
-	Parallel   int     // partitions computed at once in process (0 = GOMAXPROCS), or requested at once from the shards (0 = all)
-	Method     string  // am (default) or gd
-	Storage    string  // precision of the features held in process or by local shards: float64 or float32 (see shard.Storage); "" = float64
-	Resident   int     // > 0: stream the partitions, holding at most this many in memory in process or per local shard (shard.NewStreamingEngine); 0 = hold all
+	Model      string   // relu, sum, resnet or deep; "" takes the synthetic teacher's model, else sum
+	Hidden     []int    // deep: widths k1..kL of the hidden layers; nil takes the synthetic deep teacher's
+	K          int      // hidden neurons; 0 takes the synthetic teacher's k (relu: 1, resnet: d)
+	Signs      string   // ones, alternate or a .npy file of k values +-1; "" takes the teacher's signs, else ones (alternate for real data)
+	Bias       Switch   // append a constant-1 feature; Auto: on for real data (see setup)
+	Synthetic  string   // planted data specification, see data.ParseSynthetic and data.ParseDeepTeacher
+	Data       string   // X.npy (n x d), a .csv file with a header or a .parquet file (data.FormatOf)
+	Labels     string   // y.npy (n), with an .npy Data
+	Label      string   // label column name, with a CSV or Parquet Data
+	Features   []string // feature columns of a CSV or Parquet Data, in order (recorded in model.json); nil: every column but the label
+	Init       string   // the start; see the family (shallow.go, deep.go); "" = the family's default
+	Truth      string   // a known teacher, to report the relative error: .npy (k x d) or a deep model directory
+	Partitions int      // P
+	Iters      int      // maximum solves
+	Tol        float64  // relative weight change at which to stop
+	Seed       uint64   // seed of the random initialization
+	Out        string   // output directory
+	Overwrite  bool     // train from the start into Out whatever it holds (a finished run, another configuration's, a damaged checkpoint), replacing the run's files; without it only an unfinished run of the same configuration is resumed there
+	Parallel   int      // partitions computed at once in process (0 = GOMAXPROCS), or requested at once from the shards (0 = all)
+	Method     string   // am (default) or gd
+	Storage    string   // precision of the features held in process or by local shards: float64 or float32 (see shard.Storage); "" = float64
+	Resident   int      // > 0: stream the partitions, holding at most this many in memory in process or per local shard (shard.NewStreamingEngine); 0 = hold all
 
 	// Training on real data (see setup).
 	Paper       bool    // the papers' model and step exactly, on any data
 	Standardize Switch  // standardize features and label; Auto: on for real data
 	Linear      Switch  // a linear term of the input and an output bias; Auto: on for real data
+	Revive      Switch  // revive hidden units dead on every training row (1-hidden-layer models); Auto: on for real data
 	Damping     string  // on or off; "" = on, off with Paper
 	Alpha       string  // L2 penalty on the hidden units' weights (coordinator.Ridge): auto (also ""; chosen by GCV for real data, else 0) or a value >= 0
 	Validation  float64 // fraction of the rows held out for validation; -1 = Auto: DefaultValidation for real data, else 0
@@ -61,11 +67,12 @@ type Options struct {
 	// in process, talking over gRPC and memberlist on loopback (plaintext);
 	// with neither, partitions are computed in process without a network.
 	Join          []string      // gossip addresses (host:port) of cluster members
-	LocalShards   int           // in-process shards when not joining a cluster
+	LocalShards   int           // in-process shards when not joining a cluster; -1 = Auto (LocalShardsFor)
 	NodeID        string        // this coordinator's ID in the cluster
 	GossipBind    string        // host:port the coordinator's gossip binds to
 	GossipAdvert  string        // host:port others reach the coordinator's gossip at; "" = bound address
 	JoinTimeout   time.Duration // wait for every partition to be held by a live shard
+	Replication   int           // with Join: the live holders every partition should have (fewer is warned about); 0 = not checked
 	StepTimeout   time.Duration // deadline of one partition's call to one shard; then another replica is asked
 	HedgeAfter    time.Duration // ask a second replica of a partition not answered by then; 0 = never
 	RejoinTimeout time.Duration // wait for a live holder of a partition whose shards all failed
@@ -75,14 +82,37 @@ type Options struct {
 	Insecure      bool          // plaintext gossip and gRPC in a cluster
 	AllowDegraded bool          // continue without partitions no live shard can serve (recorded in model.json)
 	Step          float64       // gd step size; 0 = the papers' rule from each iteration's Gram matrix
+
+	// What a run shows while it trains; none of it changes the results.
+	Quiet    bool                 // print neither the header, the per-iteration table nor progress: the final summary and warnings only
+	Progress io.Writer            // where progress bars of the loading and of each round are drawn (a terminal); nil: none
+	Metrics  *metrics.Coordinator // the run's Prometheus metrics; nil: none
 }
 
 // DefaultOptions returns the defaults of `coordinator train`.
 func DefaultOptions() Options {
 	c := coordinator.DefaultShallowConfig()
 	return Options{Partitions: c.Partitions, Iters: c.MaxIters, Tol: c.Tol, Seed: 1, Out: "out", Storage: string(shard.Float64), Validation: -1, Patience: -1,
-		LocalShards: 2, NodeID: "coordinator", GossipBind: "0.0.0.0:7946",
+		LocalShards: -1, NodeID: "coordinator", GossipBind: "0.0.0.0:7946",
 		JoinTimeout: time.Minute, StepTimeout: 5 * time.Minute, RejoinTimeout: time.Minute}
+}
+
+// DefaultLocalShards is the number of in-process shards of the demo and
+// of planted data (--synthetic): the distributed runtime on loopback.
+const DefaultLocalShards = 2
+
+// localShards returns the number of in-process shards the options start
+// (without Join): LocalShards, or for -1 DefaultLocalShards, and 0 (the
+// partitions computed in process, without a network: the same bits,
+// without the cost of the wire) for data files.
+func (o *Options) localShards() int {
+	switch {
+	case o.LocalShards >= 0:
+		return o.LocalShards
+	case o.Data != "":
+		return 0
+	}
+	return DefaultLocalShards
 }
 
 // Validate checks the options that can be checked without reading files:
@@ -99,14 +129,24 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("%w: give either --synthetic or --data, not both", ErrOptions)
 	case o.Data == "" && (o.Labels != "" || o.Label != ""):
 		return fmt.Errorf("%w: --labels and --label need --data", ErrOptions)
-	case o.Data != "" && isCSV(o.Data) && o.Label == "":
-		return fmt.Errorf("%w: --data %s is CSV: name the target column with --label", ErrOptions, o.Data)
-	case o.Data != "" && !isCSV(o.Data) && o.Labels == "":
+	case o.Data != "" && named(o.Data) && o.Label == "":
+		return fmt.Errorf("%w: --data %s is %s: name the target column with --label", ErrOptions, o.Data, data.FormatOf(o.Data))
+	case o.Data != "" && !named(o.Data) && o.Labels == "":
 		return fmt.Errorf("%w: --data %s needs --labels y.npy", ErrOptions, o.Data)
+	case o.Data != "" && named(o.Data) && o.Labels != "":
+		return fmt.Errorf("%w: --labels %s is for an .npy --data; --data %s is %s: name its label column with --label", ErrOptions, o.Labels, o.Data, data.FormatOf(o.Data))
+	case o.Data != "" && !named(o.Data) && o.Label != "":
+		return fmt.Errorf("%w: --label %s names a column of a CSV or Parquet --data; --data %s (.npy) has none: give its labels with --labels y.npy", ErrOptions, o.Label, o.Data)
+	case o.Features != nil && o.Data == "" && len(o.Join) == 0:
+		return fmt.Errorf("%w: --features chooses columns of --data (or, with --join, names those the shards chose)", ErrOptions)
+	case o.Features != nil && o.Data != "" && !named(o.Data):
+		return fmt.Errorf("%w: --features chooses columns by name, and --data %s (.npy) has no column names", ErrOptions, o.Data)
 	case o.K < 0:
 		return fmt.Errorf("%w: --k %d: need k >= 1", ErrOptions, o.K)
 	case o.Partitions < 1:
 		return fmt.Errorf("%w: --partitions %d: need at least 1", ErrOptions, o.Partitions)
+	case o.Partitions > msg.MaxPartitions:
+		return fmt.Errorf("%w: %w: --partitions %d: at most %d (msg.MaxPartitions)", ErrOptions, msg.ErrTooLarge, o.Partitions, msg.MaxPartitions)
 	case o.Iters < 0:
 		return fmt.Errorf("%w: --iters %d: need >= 0", ErrOptions, o.Iters)
 	case !(o.Tol >= 0) || math.IsInf(o.Tol, 0):
@@ -117,8 +157,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("%w: --method %q: want am or gd", ErrOptions, o.Method)
 	case !(o.Step >= 0) || math.IsInf(o.Step, 0):
 		return fmt.Errorf("%w: --step %v: need a finite value >= 0", ErrOptions, o.Step)
-	case o.LocalShards < 0:
-		return fmt.Errorf("%w: --local-shards %d: need >= 0", ErrOptions, o.LocalShards)
+	case o.LocalShards < -1:
+		return fmt.Errorf("%w: --local-shards %d: need >= 0 (or -1: the default for the data)", ErrOptions, o.LocalShards)
+	case o.Replication < 0:
+		return fmt.Errorf("%w: --replication %d: need >= 0 (0: not checked)", ErrOptions, o.Replication)
 	case o.JoinTimeout < 0 || o.StepTimeout < 0 || o.HedgeAfter < 0 || o.RejoinTimeout < 0:
 		return fmt.Errorf("%w: timeouts must not be negative", ErrOptions)
 	case len(o.Join) > 0 && (o.Data != "" || o.Labels != ""):
@@ -172,7 +214,12 @@ func (o *Options) storage() (shard.Storage, error) {
 	return st, nil
 }
 
-func isCSV(path string) bool { return strings.HasSuffix(strings.ToLower(path), ".csv") }
+// named reports whether the data file at path names its columns (CSV,
+// Parquet), so that the label and the features are chosen by name.
+func named(path string) bool { return data.FormatOf(path).Named() }
+
+// sameFormat reports whether two data files are of the same format.
+func sameFormat(a, b string) bool { return data.FormatOf(a) == data.FormatOf(b) }
 
 func isNPY(path string) bool { return strings.HasSuffix(strings.ToLower(path), ".npy") }
 
@@ -205,6 +252,24 @@ func ParseHidden(s string) ([]int, error) {
 		ks = append(ks, k)
 	}
 	return ks, nil
+}
+
+// ParseFeatures parses a --features value, comma-separated column names
+// such as "price,area"; "" gives nil (every column but the label). Names
+// are trimmed of spaces; an empty name is an error.
+func ParseFeatures(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var names []string
+	for _, f := range strings.Split(s, ",") {
+		name := strings.TrimSpace(f)
+		if name == "" {
+			return nil, fmt.Errorf("%w: --features %q: an empty column name (want e.g. --features area,rooms)", ErrOptions, s)
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 func hiddenString(ks []int) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"altmin/data"
 	"altmin/model"
@@ -54,13 +55,13 @@ func Prepare(o Options) (*Problem, error) {
 	if len(o.Join) > 0 {
 		return nil, fmt.Errorf("%w: with --join the data live on the shards; Prepare reads local data only (use Train)", ErrOptions)
 	}
-	pr, err := prepareLocal(o)
+	pr, err := prepareLocal(context.Background(), o)
 	if err != nil {
 		return nil, err
 	}
 	if pr.Start == nil || o.setup().standardize {
 		err = func() error {
-			eng, err := localEngine(o, pr)
+			eng, err := localEngine(context.Background(), o, pr)
 			if err != nil {
 				return err
 			}
@@ -77,9 +78,9 @@ func Prepare(o Options) (*Problem, error) {
 // prepareLocal opens the local data and builds the problem; a tensor start
 // is left pending. The data are those held in the chosen storage from here
 // on (rounded to float32 with --storage float32), for the tensor start
-// too.
-func prepareLocal(o Options) (*Problem, error) {
-	src, demo, err := OpenSource(o)
+// too. The data are read only while ctx is not done.
+func prepareLocal(ctx context.Context, o Options) (*Problem, error) {
+	src, demo, err := OpenSourceContext(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -106,15 +107,20 @@ func prepareLocal(o Options) (*Problem, error) {
 	return pr, nil
 }
 
-// OpenSource opens the data the options name: --data (.npy or .csv, with
-// the rows of --val-data after its own), --synthetic (planted data of any
-// kind), or, with neither, the demo's planted data (demo is true).
+// OpenSource opens the data the options name: --data (.npy, CSV or
+// Parquet, with --label and --features; the rows of --val-data, opened
+// the same way, after its own), --synthetic (planted data of any kind),
+// or, with neither, the demo's planted data (demo is true).
 func OpenSource(o Options) (src data.Source, demo bool, err error) {
+	return OpenSourceContext(context.Background(), o)
+}
+
+// OpenSourceContext is OpenSource whose files are parsed and read only
+// while ctx is not done (data.OpenContext): then the parse, and every
+// read of the source, stop with an error wrapping ctx.Err().
+func OpenSourceContext(ctx context.Context, o Options) (src data.Source, demo bool, err error) {
 	open := func(x, y string) (data.Source, error) {
-		if isCSV(x) {
-			return data.OpenCSV(x, o.Label)
-		}
-		return data.OpenNPY(x, y)
+		return data.OpenContext(ctx, data.Table{Path: x, Labels: y, Label: o.Label, Features: o.Features})
 	}
 	switch {
 	case o.Data != "":
@@ -238,8 +244,14 @@ func prepareRemote(o Options, schema transport.Schema) (*Problem, error) {
 	if schema.Bias {
 		o.Bias = On
 	}
-	var src data.Source = remoteSource{data.Info{N: schema.N, D: schema.D,
-		Desc: fmt.Sprintf("cluster data n=%d d=%d fingerprint=%s", schema.N, schema.D, schema.Fingerprint)}}
+	if err := checkColumns(o.Features, schema); err != nil {
+		return nil, err
+	}
+	desc := fmt.Sprintf("cluster data n=%d d=%d fingerprint=%s", schema.N, schema.D, schema.Fingerprint)
+	if o.Features != nil {
+		desc += " features=" + strings.Join(o.Features, ",")
+	}
+	var src data.Source = remoteSource{data.Info{N: schema.N, D: schema.D, Desc: desc, Features: o.Features}}
 	if o.Synthetic != "" {
 		g, _, err := OpenSource(o)
 		if err != nil {
@@ -259,6 +271,21 @@ func prepareRemote(o Options, schema transport.Schema) (*Problem, error) {
 		src = g
 	}
 	return prepare(o, src, plantedOf(src), schema.Fingerprint, schema.ValFrom)
+}
+
+// checkColumns checks the coordinator's --features against the feature
+// columns the shards chose by name (their digest in the schema), so that
+// model.json records the columns the model was trained on.
+func checkColumns(features []string, schema transport.Schema) error {
+	switch {
+	case data.FeaturesDigest(features) == schema.Columns:
+		return nil
+	case features == nil:
+		return fmt.Errorf("%w: the shards read feature columns chosen by name (shard --features): give the coordinator the same --features, to be recorded in model.json", ErrOptions)
+	case schema.Columns == "":
+		return fmt.Errorf("%w: --features %s, but the shards chose no feature columns by name: start them with the same --features, or leave it out here", ErrOptions, strings.Join(features, ","))
+	}
+	return fmt.Errorf("%w: --features %s are not the feature columns the shards chose (shard --features): give the same names in the same order", ErrOptions, strings.Join(features, ","))
 }
 
 // pyShape formats a shape as NumPy does: (3,), (2, 4).

@@ -173,6 +173,11 @@ func TestCheckpointOfOtherArithmeticRefused(t *testing.T) {
 		if err := os.WriteFile(path, nb, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		// The checksum of the edited content, for the arithmetic to
+		// be what is refused.
+		if err := job.ResealCheckpoint(o.Out); err != nil {
+			t.Fatal(err)
+		}
 	}
 	write(json.RawMessage(`"riscv64/rva99"`))
 	_, err = job.Train(ctx, o, io.Discard, zaptest.NewLogger(t))

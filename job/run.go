@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"path/filepath"
 
 	"go.uber.org/zap"
 
 	"altmin/coordinator"
+	"altmin/internal/metrics"
 	"altmin/model"
 	"altmin/msg"
 )
@@ -37,18 +37,24 @@ func Train(ctx context.Context, o Options, out io.Writer, log *zap.Logger) (*Res
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	if err := o.checkOutDir(); err != nil {
+		return nil, err
+	}
 	if log == nil {
 		log = zap.NewNop()
 	}
 	pool := msg.NewPool()
-	pr, rt, err := openBackend(ctx, o, pool, out, log)
+	table := o.table(out)
+	pr, rt, err := openBackend(ctx, o, pool, table, log)
 	if err != nil {
 		return nil, err
 	}
 	defer pr.Close()
 	defer rt.Close()
+	rt.observe(o)
+	defer rt.rounds.end()
 	if rt.desc != "" {
-		fmt.Fprintln(out, rt.desc)
+		fmt.Fprintln(table, rt.desc)
 	}
 	// The passes before the first iteration (summary, a data or tensor
 	// start), from whatever computes the partitions, with the same
@@ -58,7 +64,7 @@ func Train(ctx context.Context, o Options, out io.Writer, log *zap.Logger) (*Res
 		if pr.StartDesc == "tensor" {
 			what = "tensor initialization: moments"
 		}
-		fmt.Fprintf(out, "%s of %d partitions %s\n", what, o.Partitions, rt.where)
+		fmt.Fprintf(table, "%s of %d partitions %s\n", what, o.Partitions, rt.where)
 	}
 	if err := pr.finish(ctx, o, rt.fetcher, rt.parallel, pool); err != nil {
 		return nil, err
@@ -77,7 +83,10 @@ func Run(ctx context.Context, o Options, pr *Problem, f msg.Fetcher, out io.Writ
 	if pr.Start == nil {
 		return nil, fmt.Errorf("%w: the problem's %s start is still to be computed (Prepare computes it)", ErrOptions, pr.StartDesc)
 	}
-	return run(ctx, o, pr, &backend{fetcher: f, parallel: o.parallel()}, nil, out, log)
+	rt := &backend{fetcher: f, parallel: o.parallel()}
+	rt.observe(o)
+	defer rt.rounds.end()
+	return run(ctx, o, pr, rt, nil, out, log)
 }
 
 // run trains pr through rt: the one training loop of every family and
@@ -88,25 +97,35 @@ func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Poo
 	if err != nil {
 		return nil, err
 	}
+	if err := o.checkRunOutputs(); err != nil {
+		return nil, err
+	}
 	fp, fpConfig := fingerprint(o, pr)
-	rf, err := openRun(o.Out, fp, fpConfig, core, out)
+	rf, err := openRun(o.Out, fp, fpConfig, core, out, o.Overwrite, checkpointLimits{iters: o.Iters, rows: pr.Source.Info().N})
 	if err != nil {
 		return nil, err
 	}
 	defer rf.Close()
 
 	info := pr.Source.Info()
+	table := o.table(out)
 	if pr.Demo {
-		fmt.Fprintf(out, "altmin demo: no data given, training on planted data (%s)\n", DemoSynthetic)
+		fmt.Fprintf(table, "altmin demo: no data given, training on planted data (%s)\n", DemoSynthetic)
 	}
-	fmt.Fprintf(out, "model %s  %s bias=%v linear=%v  n=%d in %d partitions%s  init %s\ndata: %s\n%s",
+	fmt.Fprintf(table, "model %s  %s bias=%v linear=%v  n=%d in %d partitions%s  init %s\ndata: %s\n%s",
 		spec.Kind, widths(spec), spec.Bias, spec.Linear, info.N, o.Partitions, storageNote(o), pr.StartDesc, pr.DataDesc, setupNote(o, pr))
-	fmt.Fprintf(out, "%5s  %12s  %10s  %10s  %9s  %9s  %9s  %10s  %8s  %9s  %8s\n", "iter", "loss", "rel_res", "rel_err", "r2", "val_r2", "flips", "change", "lambda", "alpha", "seconds")
+	if len(pr.Constant) > 0 {
+		fmt.Fprintf(out, "WARNING: features %v are constant on the training rows: they are kept, centred to 0, and learn nothing\n", pr.Constant)
+	}
+	fmt.Fprintf(table, "%5s  %12s  %10s  %10s  %9s  %9s  %9s  %10s  %8s  %9s  %8s\n", "iter", "loss", "rel_res", "rel_err", "r2", "val_r2", "flips", "change", "lambda", "alpha", "seconds")
 
-	rec := &recorder{pr: pr, rt: rt, core: core, files: rf, out: out, log: log}
+	rec := &recorder{pr: pr, rt: rt, core: core, files: rf, out: out, table: table, metrics: o.Metrics, log: log}
 	d := &coordinator.Driver{
 		Core: core, Fetcher: rt.fetcher, Parallel: rt.parallel, Log: log, Pool: pool, AllowDegraded: o.AllowDegraded,
 		OnReport: rec.report,
+	}
+	if o.Metrics != nil {
+		d.Core = observedCore{Core: core, m: o.Metrics}
 	}
 	final, err := d.Run(ctx)
 	if err != nil {
@@ -124,7 +143,8 @@ func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Poo
 		Bias: spec.Bias, Linear: spec.Linear, Weights: fam.files(spec), Iterations: final.Iter, StopReason: string(final.Stop),
 		FinalLoss: final.Loss, FinalRelRes: final.RelRes, FinalRelErr: rec.lastRel, Rows: final.Rows, Partitions: o.Partitions,
 		Data: pr.DataDesc, Init: pr.StartDesc, Method: o.method(), Seed: o.Seed, Version: Version, Degraded: rec.degraded,
-		Iteration: writtenIter, Standardize: standardization(pr.Transform), ConstantFeatures: pr.Constant, Damping: o.setup().damping}
+		Iteration: writtenIter, Standardize: standardization(pr.Transform), ConstantFeatures: pr.Constant, Damping: o.setup().damping,
+		Features: pr.Source.Info().Features}
 	mf.Train, mf.Validation = scores(train, pr.Transform), scores(val, pr.Transform)
 	if spec.Kind == model.Deep {
 		mf.Dims, mf.Schedule = spec.Dims(), string(coordinator.Joint)
@@ -132,7 +152,7 @@ func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Poo
 	if err := fam.write(o.Out, spec, w); err != nil {
 		return nil, err
 	}
-	if err := writeJSON(filepath.Join(o.Out, "model.json"), mf); err != nil {
+	if err := WriteModel(o.Out, mf); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(out, "stopped: %s after %d iterations, loss %.5e, relative residual %.3e%s\n%smodel written to %s\n",
@@ -145,13 +165,15 @@ func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Poo
 }
 
 // recorder ends every iteration of a run: metrics.jsonl, the table row,
-// the checkpoint and the log line.
+// the checkpoint, the metrics and the log line.
 type recorder struct {
 	pr       *Problem
 	rt       *backend
 	core     coordinator.Core
 	files    *runFiles
-	out      io.Writer
+	out      io.Writer // warnings
+	table    io.Writer // the table's rows (io.Discard with Quiet)
+	metrics  *metrics.Coordinator
 	log      *zap.Logger
 	lastRel  *float64
 	degraded []DegradedIter
@@ -165,10 +187,14 @@ func (rc *recorder) report(r coordinator.Report, tm coordinator.Timing) error {
 	m := Metric{Iter: r.Iter, Loss: r.Loss, RelRes: r.RelRes, Seconds: tm.Total.Seconds(), StatsSeconds: tm.Stats.Seconds(),
 		SolveSeconds: tm.Solve.Seconds(), Ridge: r.Ridge, Step: r.StepSize, Cond: r.Cond, Change: r.Change, Layers: r.Layers,
 		Rows: r.Rows, Skipped: r.Skipped, Accepted: r.Accepted, Lambda: r.Lambda, R2: jsonFloat(r.R2),
-		Objective: r.Objective, Alpha: r.NextAlpha}
+		Objective: r.Objective, Alpha: r.NextAlpha, Revived: r.Revived}
+	valLoss := math.NaN()
 	if r.Val.Rows > 0 {
 		m.ValRows, m.ValLoss, m.ValR2 = r.Val.Rows, jsonFloat(r.ValLoss), jsonFloat(r.ValR2)
+		valLoss = r.ValLoss
 	}
+	rc.metrics.Iteration(r.Iter, r.Loss, valLoss, r.Rows, tm.Total)
+	rc.rt.rounds.end() // before the row, on the same terminal
 	if len(r.Skipped) > 0 {
 		rc.degraded = append(rc.degraded, DegradedIter{Iter: r.Iter, Partitions: r.Skipped})
 		fmt.Fprintf(rc.out, "WARNING: iteration %d left out partitions %v (--allow-degraded)\n", r.Iter, r.Skipped)
@@ -186,8 +212,8 @@ func (rc *recorder) report(r coordinator.Report, tm coordinator.Timing) error {
 		change = fmt.Sprintf("%.3e", r.Change)
 	}
 	row := fmt.Sprintf("%5d  %12.5e  %10.3e  %10s  %9s  %9s  %9s  %10s  %8s  %9s  %8.3f%s\n", r.Iter, r.Loss, r.RelRes, relErrCell(m.RelErr),
-		r2Cell(r.R2), r2Cell(r.ValR2), flips, change, lambdaCell(r.Solved, r.Lambda), lambdaCell(r.Solved, r.NextAlpha), tm.Total.Seconds(), rejected(r.Accepted))
-	if err := rc.files.record(m, rc.out, row, rc.core.State()); err != nil {
+		r2Cell(r.R2), r2Cell(r.ValR2), flips, change, lambdaCell(r.Solved, r.Lambda), lambdaCell(r.Solved, r.NextAlpha), tm.Total.Seconds(), rejected(r.Accepted)+revived(r.Revived))
+	if err := rc.files.record(m, rc.table, row, rc.core.State()); err != nil {
 		return err
 	}
 	fields := []zap.Field{zap.Int("iter", r.Iter), zap.Float64("loss", r.Loss), zap.Float64("relres", r.RelRes), zap.Int64("flips", r.Flips), zap.Duration("dur", tm.Total)}
@@ -271,6 +297,14 @@ func rejected(accepted bool) string {
 	return "  rejected"
 }
 
+// revived marks a table row whose weights had dead units, revived next.
+func revived(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("  revive %d", n)
+}
+
 // jsonFloat returns v for metrics.jsonl, nil for NaN (JSON has no NaN).
 func jsonFloat(v float64) *float64 {
 	if math.IsNaN(v) {
@@ -301,9 +335,6 @@ func setupNote(o Options, pr *Problem) string {
 	}
 	if st.patience > 0 {
 		s += fmt.Sprintf(", patience %d", st.patience)
-	}
-	if len(pr.Constant) > 0 {
-		s += fmt.Sprintf("\nWARNING: features %v are constant on the training rows: they are kept, centred to 0, and learn nothing", pr.Constant)
 	}
 	return s + "\n"
 }

@@ -2,6 +2,8 @@ package job
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -15,10 +17,12 @@ import (
 )
 
 // TestCheckpointBytes checks that the checkpoint of either model family is
-// written in the layout of its documented format, field for field, and
-// read back as written.
+// written in the layout of its documented format, field for field, the
+// checksum last: the SHA-256 of the bytes before it; and read back as
+// written.
 func TestCheckpointBytes(t *testing.T) {
 	cfg := json.RawMessage(`{"seed":1}`)
+	lim := checkpointLimits{iters: 10, rows: 100}
 	one := coordinator.State{Iter: 2, Step: 2, Net: &model.Net{Dims: []int{2, 1}, W: [][]float64{{0.1, -2}}, V: []float64{1}},
 		Prev: &model.Net{Dims: []int{2, 1}, W: [][]float64{{1, 3e-300}}, V: []float64{1}}}
 	net := model.NewNet(2, 2, 1)
@@ -27,7 +31,9 @@ func TestCheckpointBytes(t *testing.T) {
 	for _, st := range []coordinator.State{one, two} {
 		// The layout, spelled out independently of the types.
 		b, _ := json.Marshal(st)
-		want := []byte(`{"format":"` + CheckpointFormat + `","fingerprint":"fp","config":{"seed":1},"arith":"` + arith.Build() + `","state":` + string(b) + `}`)
+		body := `{"format":"` + CheckpointFormat + `","fingerprint":"fp","config":{"seed":1},"arith":"` + arith.Build() + `","state":` + string(b)
+		sum := sha256.Sum256([]byte(body + `}`))
+		want := []byte(body + `,"checksum":"` + hex.EncodeToString(sum[:]) + `"}`)
 		dir := t.TempDir()
 		if err := saveCheckpoint(dir, "fp", cfg, st); err != nil {
 			t.Fatal(err)
@@ -39,7 +45,7 @@ func TestCheckpointBytes(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("checkpoint.json:\n got %s\nwant %s", got, want)
 		}
-		c, err := loadCheckpoint(dir, "fp")
+		c, err := loadCheckpoint(dir, "fp", lim)
 		if err != nil || c == nil {
 			t.Fatalf("load: %v, %v", c, err)
 		}
@@ -52,7 +58,7 @@ func TestCheckpointBytes(t *testing.T) {
 	c, _ := func() (*Checkpoint, error) {
 		dir := t.TempDir()
 		saveCheckpoint(dir, "fp", cfg, one)
-		return loadCheckpoint(dir, "fp")
+		return loadCheckpoint(dir, "fp", lim)
 	}()
 	if got := c.State.Prev.W[0][1]; got != 3e-300 {
 		t.Errorf("3e-300 read back as %v", got)
@@ -62,15 +68,16 @@ func TestCheckpointBytes(t *testing.T) {
 // TestCheckpointLoad checks what loadCheckpoint makes of missing,
 // finished, foreign and broken files.
 func TestCheckpointLoad(t *testing.T) {
-	if c, err := loadCheckpoint(t.TempDir(), "fp"); c != nil || err != nil {
+	lim := checkpointLimits{iters: 10, rows: 100}
+	if c, err := loadCheckpoint(t.TempDir(), "fp", lim); c != nil || err != nil {
 		t.Errorf("no file: %v, %v, want nothing", c, err)
 	}
 	finished := t.TempDir()
-	if err := saveCheckpoint(finished, "fp", nil, coordinator.State{Iter: 3, Net: model.NewNet(1, 1), Stopped: coordinator.IterLimit}); err != nil {
+	if err := saveCheckpoint(finished, "fp", nil, coordinator.State{Iter: 3, Step: 3, Net: model.NewNet(1, 1), Stopped: coordinator.IterLimit}); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := loadCheckpoint(finished, "fp"); c != nil || err != nil {
-		t.Errorf("finished run: %v, %v, want nothing", c, err)
+	if c, err := loadCheckpoint(finished, "fp", lim); c == nil || err != nil || c.State.Stopped != coordinator.IterLimit {
+		t.Errorf("finished run: %v, %v, want it read", c, err)
 	}
 	broken := t.TempDir()
 	if err := os.WriteFile(filepath.Join(broken, "checkpoint.json"), []byte("{"), 0o644); err != nil {
@@ -86,10 +93,10 @@ func TestCheckpointLoad(t *testing.T) {
 		contain string
 	}{
 		{"other configuration", finished, "other", "another configuration"},
-		{"older format", older, "fp", `has format "altmin-deep-checkpoint/1", want "altmin-checkpoint/2"`},
+		{"older format", older, "fp", `has format "altmin-deep-checkpoint/1", want "altmin-checkpoint/3"`},
 		{"broken", broken, "fp", "is not a valid checkpoint"},
 	} {
-		if _, err := loadCheckpoint(tc.dir, tc.fp); !errors.Is(err, ErrCheckpoint) || !strings.Contains(err.Error(), tc.contain) {
+		if _, err := loadCheckpoint(tc.dir, tc.fp, lim); !errors.Is(err, ErrCheckpoint) || !strings.Contains(err.Error(), tc.contain) {
 			t.Errorf("%s: %v, want ErrCheckpoint with %q", tc.name, err, tc.contain)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -14,6 +16,7 @@ import (
 	"altmin/msg"
 	"altmin/node"
 	"altmin/pki"
+	"altmin/placement"
 	"altmin/shard"
 	"altmin/transport"
 )
@@ -32,6 +35,7 @@ type backend struct {
 	where    string             // where the partitions are computed, e.g. "from the shards"
 	closers  []func() error     // in the order to call them
 	answered func(int) []string // the shards that answered a round, when known
+	rounds   *roundProgress     // the progress of each round, wrapping fetcher; nil: none drawn
 }
 
 // Close stops the runtime.
@@ -52,6 +56,11 @@ func openBackend(ctx context.Context, o Options, pool *msg.Pool, out io.Writer, 
 			return nil, nil, err
 		}
 		pr, err := prepareRemote(o, schema)
+		if err == nil {
+			if err = checkRoundMemory(o, pr); err != nil {
+				pr.Close()
+			}
+		}
 		if err != nil {
 			coord.Close()
 			return nil, nil, err
@@ -60,11 +69,15 @@ func openBackend(ctx context.Context, o Options, pool *msg.Pool, out io.Writer, 
 		rt.closers = append(rt.closers, coord.Close)
 		return pr, rt, nil
 	}
-	pr, err := prepareLocal(o)
+	pr, err := prepareLocal(ctx, o)
 	if err != nil {
 		return nil, nil, err
 	}
-	if o.LocalShards > 0 {
+	if err := checkLocalMemory(o, pr); err != nil {
+		pr.Close()
+		return nil, nil, err
+	}
+	if o.localShards() > 0 {
 		shards, coord, err := StartLocalCluster(ctx, o, pr.Source, pr.Spec.Bias, 1, pool, log)
 		closeShards := func() error {
 			for _, s := range shards {
@@ -82,7 +95,7 @@ func openBackend(ctx context.Context, o Options, pool *msg.Pool, out io.Writer, 
 		rt.closers = append(rt.closers, coord.Close, closeShards)
 		return pr, rt, nil
 	}
-	eng, err := localEngine(o, pr)
+	eng, err := localEngine(ctx, o, pr)
 	if err != nil {
 		pr.Close()
 		return nil, nil, err
@@ -93,8 +106,9 @@ func openBackend(ctx context.Context, o Options, pool *msg.Pool, out io.Writer, 
 
 // localEngine returns the engine of an in-process run over the problem's
 // data: every partition read into memory in o's storage, or with
-// o.Resident > 0 a streaming engine.
-func localEngine(o Options, pr *Problem) (*shard.Engine, error) {
+// o.Resident > 0 a streaming engine. It stops between partitions once ctx
+// is done (a file source stops its reads too).
+func localEngine(ctx context.Context, o Options, pr *Problem) (*shard.Engine, error) {
 	st, err := o.storage()
 	if err != nil {
 		return nil, err
@@ -103,14 +117,21 @@ func localEngine(o Options, pr *Problem) (*shard.Engine, error) {
 	for p := range ids {
 		ids[p] = p
 	}
+	loading := newBar(o.Progress, "loading partitions", int64(pr.Source.Info().N), "rows")
+	defer loading.end()
 	if o.Resident > 0 {
-		return shard.NewStreamingEngine(shard.StreamConfig{Source: pr.Source, Partitions: o.Partitions, IDs: ids, Bias: pr.Spec.Bias, Storage: st, Resident: o.Resident})
+		return shard.NewStreamingEngine(shard.StreamConfig{Source: pr.Source, Partitions: o.Partitions, IDs: ids, Bias: pr.Spec.Bias, Storage: st, Resident: o.Resident,
+			Loaded: loading.add})
 	}
 	parts := make([]*shard.Partition, o.Partitions)
 	for _, p := range ids {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("loading partition %d of %s: %w", p, pr.DataDesc, err)
+		}
 		if parts[p], err = shard.LoadAs(pr.Source, o.Partitions, p, pr.Spec.Bias, st); err != nil {
 			return nil, err
 		}
+		loading.add(parts[p].Rows)
 	}
 	return shard.NewEngine(parts...)
 }
@@ -120,7 +141,7 @@ func localEngine(o Options, pr *Problem) (*shard.Engine, error) {
 // requested at once (each shard bounding its own computations), or
 // --parallel at a time.
 func fleetBackend(o Options, coord *node.Coordinator, log *zap.Logger) *backend {
-	f := fleet.New(fleet.Config{CallTimeout: o.StepTimeout, HedgeAfter: o.HedgeAfter, RejoinTimeout: o.RejoinTimeout, Log: log}, coord, coord)
+	f := fleet.New(fleet.Config{CallTimeout: o.StepTimeout, HedgeAfter: o.HedgeAfter, RejoinTimeout: o.RejoinTimeout, Log: log, Metrics: o.Metrics}, coord, coord)
 	par := o.Partitions
 	if o.Parallel > 0 {
 		par = o.Parallel
@@ -171,7 +192,9 @@ func Security(o Options, id string, server bool) (node.Security, error) {
 }
 
 // joinCluster joins the cluster of o.Join as a coordinator and waits until
-// every partition is held by a live shard. The caller closes the
+// every partition is held by a live shard; with o.Replication > 0, it then
+// waits for the rest of o.JoinTimeout until every partition has that many
+// live holders, and warns about those with fewer. The caller closes the
 // coordinator.
 func joinCluster(ctx context.Context, o Options, pool *msg.Pool, out io.Writer, log *zap.Logger) (*node.Coordinator, transport.Schema, error) {
 	sec, err := Security(o, o.NodeID, false)
@@ -182,20 +205,37 @@ func joinCluster(ctx context.Context, o Options, pool *msg.Pool, out io.Writer, 
 	if err != nil {
 		return nil, transport.Schema{}, err
 	}
-	coord, err := node.StartCoordinator(ctx, node.CoordinatorConfig{ID: o.NodeID, Gossip: gossip, Security: sec, Pool: pool, Log: log})
+	coord, err := node.StartCoordinator(ctx, node.CoordinatorConfig{ID: o.NodeID, Gossip: gossip, Security: sec, Pool: pool, Log: log, Metrics: o.Metrics})
 	if err != nil {
 		return nil, transport.Schema{}, err
 	}
 	fmt.Fprintf(out, "joined the cluster as %s (gossip %s); waiting for partitions 0..%d\n", o.NodeID, coord.GossipAddr(), o.Partitions-1)
+	start := time.Now()
 	schema, err := coord.WaitReady(ctx, o.Partitions, o.JoinTimeout)
 	if err != nil {
 		coord.Close()
 		return nil, transport.Schema{}, err
 	}
+	if o.Replication > 0 {
+		under, counts, err := coord.WaitReplicated(ctx, schema.P, o.Replication, max(0, o.JoinTimeout-time.Since(start)))
+		if err != nil {
+			coord.Close()
+			return nil, transport.Schema{}, err
+		}
+		if len(under) > 0 {
+			var desc []string
+			for _, p := range under {
+				desc = append(desc, fmt.Sprintf("%d: %d", p, counts[p]))
+			}
+			fmt.Fprintf(out, "WARNING: under-replicated after %s: partitions %s have fewer than --replication %d live holders (partition: holders %s); training goes on, but a partition whose last holder fails stops it after --rejoin-timeout\n",
+				o.JoinTimeout, placement.Ranges(under), o.Replication, strings.Join(desc, ", "))
+			log.Warn("under-replicated partitions", zap.String("partitions", placement.Ranges(under)), zap.Int("replication", o.Replication), zap.Ints("holders", counts))
+		}
+	}
 	return coord, schema, nil
 }
 
-// StartLocalCluster starts o.LocalShards shards in process holding the
+// StartLocalCluster starts o.LocalShards shards (localShards) in process holding the
 // o.Partitions partitions of src (in o.Storage, with the bias feature when
 // bias), each partition on `replicas` shards (shard i holds p when
 // (p - i) mod LocalShards < replicas), and a coordinator node, whose gRPC
@@ -203,13 +243,15 @@ func joinCluster(ctx context.Context, o Options, pool *msg.Pool, out io.Writer, 
 // held; all on loopback, plaintext. On error the shards started so far are
 // returned for the caller to close.
 func StartLocalCluster(ctx context.Context, o Options, src data.Source, bias bool, replicas int, pool *msg.Pool, log *zap.Logger) ([]*node.Shard, *node.Coordinator, error) {
-	n := o.LocalShards
+	n := o.localShards()
 	if n < 1 || replicas < 1 || replicas > n {
 		return nil, nil, fmt.Errorf("%w: %d local shards with %d replicas per partition", ErrOptions, n, replicas)
 	}
 	plain := node.Security{Insecure: true}
 	var shards []*node.Shard
 	var seed []string
+	loading := newBar(o.Progress, "loading partitions", int64(replicas)*int64(src.Info().N), "rows")
+	defer loading.end()
 	for i := 0; i < n; i++ {
 		var parts []int
 		for p := 0; p < o.Partitions; p++ {
@@ -224,7 +266,7 @@ func StartLocalCluster(ctx context.Context, o Options, src data.Source, bias boo
 			ID: fmt.Sprintf("local-%d", i), Partitions: parts, NumPartitions: o.Partitions,
 			Source: src, Bias: bias, Storage: shard.Storage(o.Storage), Resident: o.Resident, GRPCListen: "127.0.0.1:0",
 			Gossip:   node.Gossip{Bind: "127.0.0.1", Join: seed, Timeout: o.JoinTimeout},
-			Security: plain, Log: log,
+			Security: plain, Log: log, Loaded: loading.add,
 		})
 		if err != nil {
 			return shards, nil, err
@@ -234,8 +276,9 @@ func StartLocalCluster(ctx context.Context, o Options, src data.Source, bias boo
 			seed = []string{s.GossipAddr()}
 		}
 	}
+	loading.end()
 	coord, err := node.StartCoordinator(ctx, node.CoordinatorConfig{ID: "coordinator",
-		Gossip: node.Gossip{Bind: "127.0.0.1", Join: seed, Timeout: o.JoinTimeout}, Security: plain, Pool: pool, Log: log})
+		Gossip: node.Gossip{Bind: "127.0.0.1", Join: seed, Timeout: o.JoinTimeout}, Security: plain, Pool: pool, Log: log, Metrics: o.Metrics})
 	if err != nil {
 		return shards, nil, err
 	}

@@ -84,6 +84,7 @@ type setup struct {
 	bias        bool
 	standardize bool
 	linear      bool
+	revive      bool
 	damping     bool
 	validation  float64 // fraction of the rows held out, 0 for none (or --val-data)
 	patience    int
@@ -117,6 +118,7 @@ func (o *Options) setup() setup {
 	if o.Method == "gd" {
 		s.damping = false
 	}
+	s.revive = o.Revive.or(real) && s.damping
 	switch {
 	case o.Alpha == "" || o.Alpha == "auto":
 		if real && s.damping {
@@ -159,16 +161,20 @@ func (o *Options) checkMode() error {
 		return fmt.Errorf("%w: give --validation or --val-data, not both", ErrOptions)
 	case o.ValData != "" && o.Data == "":
 		return fmt.Errorf("%w: --val-data holds validation rows for --data: give --data too", ErrOptions)
-	case o.ValData != "" && isCSV(o.ValData) != isCSV(o.Data):
+	case o.ValData != "" && !sameFormat(o.ValData, o.Data):
 		return fmt.Errorf("%w: --val-data %s and --data %s must be the same format", ErrOptions, o.ValData, o.Data)
-	case o.ValData != "" && !isCSV(o.ValData) && o.ValLabels == "":
+	case o.ValData != "" && !named(o.ValData) && o.ValLabels == "":
 		return fmt.Errorf("%w: --val-data %s needs --val-labels y.npy", ErrOptions, o.ValData)
-	case o.ValLabels != "" && (o.ValData == "" || isCSV(o.ValData)):
+	case o.ValLabels != "" && (o.ValData == "" || named(o.ValData)):
 		return fmt.Errorf("%w: --val-labels are the labels of an .npy --val-data", ErrOptions)
 	case o.Alpha != "" && o.Alpha != "auto" && !validAlpha(o.Alpha):
 		return fmt.Errorf("%w: --alpha %q: want auto or a penalty >= 0", ErrOptions, o.Alpha)
 	case o.Alpha != "" && o.Alpha != "auto" && o.Alpha != "0" && (o.Damping == "off" || o.Method == "gd"):
 		return fmt.Errorf("%w: --alpha %s needs the damped step (the candidates are judged by the penalized loss)", ErrOptions, o.Alpha)
+	case o.Revive == On && o.Model == "deep":
+		return fmt.Errorf("%w: --revive is for 1-hidden-layer models (relu, sum, resnet), not deep", ErrOptions)
+	case o.Revive == On && (o.Damping == "off" || o.Method == "gd"):
+		return fmt.Errorf("%w: --revive needs the damped step (a candidate with revived units is judged by its loss)", ErrOptions)
 	case o.Method == "gd" && o.Damping == "on":
 		return fmt.Errorf("%w: --method gd is not damped (--damping on is for alternating minimization)", ErrOptions)
 	}
@@ -179,7 +185,7 @@ func (o *Options) checkMode() error {
 	for _, f := range []struct {
 		name string
 		set  bool
-	}{{"--standardize", o.Standardize == On}, {"--linear", o.Linear == On}, {"--damping on", o.Damping == "on"},
+	}{{"--standardize", o.Standardize == On}, {"--linear", o.Linear == On}, {"--revive", o.Revive == On}, {"--damping on", o.Damping == "on"},
 		{"--alpha", o.Alpha != "" && o.Alpha != "auto" && o.Alpha != "0"}, {"--validation", o.Validation > 0}, {"--val-data", o.ValData != ""}, {"--patience", o.Patience > 0}} {
 		if f.set {
 			set = append(set, f.name)

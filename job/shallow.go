@@ -71,19 +71,21 @@ func (shallowFamily) shape(o Options, d int, planted teacher) (model.Spec, *mode
 	if planted.spec.K != 0 && spec.K != planted.spec.K {
 		return model.Spec{}, nil, fmt.Errorf("%w: --k %d differs from the synthetic teacher's k = %d", ErrOptions, spec.K, planted.spec.K)
 	}
+	// The unknowns are checked before anything of size k (the signs) or
+	// k*d is allocated.
+	m := int64(spec.K) * int64(spec.D)
+	if spec.Linear {
+		m += int64(spec.D)
+	}
+	if spec.K < 0 || m > msg.MaxM {
+		return model.Spec{}, nil, fmt.Errorf("%w: %w: %d unknowns (k = %d units of d = %d features, and a linear term), at most %d are supported (MaxM; the Gram matrix is m(m+1)/2 doubles)", ErrOptions, msg.ErrTooLarge, m, spec.K, spec.D, msg.MaxM)
+	}
 	var err error
 	if spec.Signs, err = signsOf(o, spec.K, planted.spec.Signs, st.signs); err != nil {
 		return model.Spec{}, nil, err
 	}
 	if err := spec.Validate(); err != nil {
 		return model.Spec{}, nil, fmt.Errorf("%w: %v", ErrOptions, err)
-	}
-	m := int64(spec.K) * int64(spec.D)
-	if spec.Linear {
-		m += int64(spec.D)
-	}
-	if m > msg.MaxM {
-		return model.Spec{}, nil, fmt.Errorf("%w: %w: %d unknowns (k = %d units of d = %d features, and a linear term), at most %d are supported (the Gram matrix is m(m+1)/2 doubles)", ErrOptions, msg.ErrTooLarge, m, spec.K, spec.D, msg.MaxM)
 	}
 	// The teacher: the synthetic one (with a zero bias column) or --truth.
 	var tch *model.Net
@@ -182,6 +184,7 @@ func (shallowFamily) core(o Options, pr *Problem, pool *msg.Pool) (coordinator.C
 		Method: coordinator.Method(o.Method), Step: o.Step, Patience: st.patience, Transform: pr.Transform, Split: pr.Split, Pool: pool}
 	if st.damping {
 		cfg.Damping, cfg.Ridge = coordinator.DefaultDamping(), st.ridge
+		cfg.Revive, cfg.Seed = st.revive, o.Seed
 	}
 	return coordinator.NewShallow(cfg, append(spec.Effective(pr.Start.W[0]), pr.Start.Skip...))
 }

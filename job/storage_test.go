@@ -2,7 +2,9 @@ package job_test
 
 import (
 	"errors"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"altmin/data"
@@ -82,8 +84,14 @@ func TestStorageFloat32RoundsData(t *testing.T) {
 	if a == b {
 		t.Fatal("rounding float64 normals to float32 kept the fingerprint")
 	}
+	// As if the float64 run had been interrupted: an unfinished
+	// checkpoint, which the float32 run would resume if it were its own.
+	editJSON(t, filepath.Join(out, "checkpoint.json"), func(m map[string]any) { delete(field(t, m, "state"), "stopped") })
+	if err := job.ResealCheckpoint(out); err != nil {
+		t.Fatal(err)
+	}
 	o.Storage = "float32"
-	if _, err := train(t, o); !errors.Is(err, job.ErrCheckpoint) {
+	if _, err := train(t, o); !errors.Is(err, job.ErrCheckpoint) || !strings.Contains(err.Error(), "another configuration") {
 		t.Errorf("float32 storage over a float64 run's output: %v, want a refused checkpoint", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 
+	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/gonum"
 )
@@ -239,4 +240,64 @@ func cholRcond(a []float64, m, lda int, anorm float64, work []float64, isgn []in
 			}
 		}
 	}
+}
+
+// Factor is the Cholesky factorization A = U^T U of a symmetric positive
+// definite matrix, by the blocked algorithm of this file.
+type Factor struct {
+	a     []float64 // U in the upper triangle, row stride lda
+	m, ld int
+	ws    cholWorkspace
+}
+
+// FactorPacked factors the m x m symmetric matrix whose packed upper
+// triangle is g, with diag added to its diagonal (nil: nothing), into f,
+// reusing f's memory. It reports false when the matrix is not positive
+// definite in floating point.
+func (f *Factor) FactorPacked(g []float64, m int, diag []float64) bool {
+	if len(g) != PackedLen(m) || diag != nil && len(diag) != m {
+		panic("linalg: bad dimensions in FactorPacked")
+	}
+	f.m, f.ld = m, cholLd(m)
+	f.a = growF(f.a, f.ld*f.ld)
+	for i, k := 0, 0; i < m; i++ {
+		copy(f.a[i*f.ld+i:i*f.ld+m], g[k:k+m-i])
+		k += m - i
+		if diag != nil {
+			f.a[i*f.ld+i] += diag[i]
+		}
+	}
+	return cholesky(f.a, m, f.ld, &f.ws)
+}
+
+// Solve overwrites b (m values) with A^-1 b.
+func (f *Factor) Solve(b []float64) {
+	if len(b) != f.m {
+		panic("linalg: bad dimensions in Factor.Solve")
+	}
+	cholSolve(f.a, f.m, f.ld, b)
+}
+
+// InvDiag returns the sum of the diagonal elements of A^-1 at the indices
+// sel marks (len m): the squared norms of those rows of U^-1. It
+// overwrites the factor (the triangle is inverted in place); false when U
+// is singular.
+func (f *Factor) InvDiag(sel []bool) (float64, bool) {
+	if len(sel) != f.m {
+		panic("linalg: bad dimensions in Factor.InvDiag")
+	}
+	var impl gonum.Implementation
+	if !impl.Dtrtri(blas.Upper, blas.NonUnit, f.m, f.a, f.ld) {
+		return 0, false
+	}
+	var s float64
+	for i, on := range sel {
+		if !on {
+			continue
+		}
+		for _, v := range f.a[i*f.ld+i : i*f.ld+f.m] {
+			s += v * v
+		}
+	}
+	return s, true
 }

@@ -41,3 +41,24 @@ func PackUpper(dst, a []float64, m int) {
 		k += m - i
 	}
 }
+
+// PackedMulVec sets y = G x for the m x m symmetric matrix G given by its
+// packed upper triangle g.
+func PackedMulVec(y, g, x []float64, m int) {
+	if len(g) != PackedLen(m) || len(x) != m || len(y) != m {
+		panic("linalg: bad dimensions in PackedMulVec")
+	}
+	clear(y)
+	for i, k := 0, 0; i < m; i++ {
+		row := g[k : k+m-i] // G[i][i:m]
+		k += m - i
+		s := row[0] * x[i]
+		for j, v := range row[1:] {
+			s += v * x[i+1+j]
+		}
+		y[i] += s
+		if i+1 < m {
+			axpy(x[i], row[1:], y[i+1:])
+		}
+	}
+}

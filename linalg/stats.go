@@ -35,6 +35,20 @@ func (p *Patterns) Slice(lo, hi int) *Patterns {
 // Clear clears row i's bits.
 func (p *Patterns) Clear(i int) { clear(p.Bits[i*p.Words : (i+1)*p.Words]) }
 
+// CopyUnit sets neuron q's bit of every row of p to neuron j's of o, which
+// has as many rows.
+func (p *Patterns) CopyUnit(q int, o *Patterns, j int) {
+	if o.Rows != p.Rows || q < 0 || q >= p.K || j < 0 || j >= o.K {
+		panic("linalg: pattern sizes mismatch in CopyUnit")
+	}
+	wq, bq := q/64, uint(q)%64
+	wj, bj := j/64, uint(j)%64
+	for i := 0; i < p.Rows; i++ {
+		w := &p.Bits[i*p.Words+wq]
+		*w = *w&^(1<<bq) | (o.Bits[i*o.Words+wj]>>bj&1)<<bq
+	}
+}
+
 // Flips returns the number of pattern bits that differ between p and o.
 func (p *Patterns) Flips(o *Patterns) int64 {
 	if len(p.Bits) != len(o.Bits) {

@@ -126,7 +126,20 @@ var (
 	ErrData = errors.New("msg: cannot read the partition's data")
 	// ErrUnavailable: no node can currently compute the partition.
 	ErrUnavailable = errors.New("msg: partition unavailable")
+	// ErrPermanent: a shard refused a call in a way asking it again cannot
+	// change (its certificate is not trusted or does not trust ours, it
+	// speaks another protocol version). Other replicas may still answer;
+	// when none can, the fetch fails at once instead of waiting for a
+	// holder to rejoin.
+	ErrPermanent = errors.New("msg: permanent refusal")
 )
+
+// IsRequestRefusal reports whether err refuses the request itself
+// (ErrTooLarge, ErrRequest): every replica gives the same answer, so a
+// round fails at once with it.
+func IsRequestRefusal(err error) bool {
+	return errors.Is(err, ErrTooLarge) || errors.Is(err, ErrRequest)
+}
 
 // Limits of every request, in every runtime (in process, local shards, a
 // cluster): sizes beyond them are refused with ErrTooLarge before anything
@@ -147,7 +160,19 @@ const (
 	MaxLayers = 16
 	// MaxSamples bounds the rows a Summary samples.
 	MaxSamples = MaxM
+	// MaxPartitions is the largest number of partitions P of a data set:
+	// the coordinator holds one partial per partition each round, and
+	// sizes its bookkeeping by P.
+	MaxPartitions = 1 << 16
 )
+
+// PartialBytes returns an upper bound of the bytes of one partition's
+// partial for m unknowns: its packed Gram matrix, m(m+1)/2 doubles, and
+// two vectors of m. The coordinator holds P of them each round.
+func PartialBytes(m int) int64 {
+	mm := int64(max(m, 0))
+	return (mm*(mm+1)/2 + 2*mm + 16) * 8
+}
 
 func finite(v ...float64) bool {
 	for _, x := range v {

@@ -86,6 +86,17 @@ func TestStatsRequestValidate(t *testing.T) {
 		{"NaN U", func(r *msg.StatsRequest) { r.U = with(r.U, 2, math.NaN()) }, msg.ErrRequest},
 		{"Inf U", func(r *msg.StatsRequest) { r.U = with(r.U, 0, math.Inf(1)) }, msg.ErrRequest},
 		{"-Inf Prev", func(r *msg.StatsRequest) { r.Prev = with(r.Prev, 5, math.Inf(-1)) }, msg.ErrRequest},
+		{"revive both units", func(r *msg.StatsRequest) { r.Revive, r.ReviveW = []int{0, 1}, filled(6, 0.3) }, nil},
+		{"revive unit 2 of 2", func(r *msg.StatsRequest) { r.Revive, r.ReviveW = []int{2}, filled(3, 0.3) }, msg.ErrRequest},
+		{"revive the linear unit", func(r *msg.StatsRequest) {
+			r.Linear, r.Signs[1], r.Revive, r.ReviveW = true, 1, []int{1}, filled(3, 0.3)
+		}, msg.ErrRequest},
+		{"revive units out of order", func(r *msg.StatsRequest) { r.Revive, r.ReviveW = []int{1, 0}, filled(6, 0.3) }, msg.ErrRequest},
+		{"revive a unit twice", func(r *msg.StatsRequest) { r.Revive, r.ReviveW = []int{0, 0}, filled(6, 0.3) }, msg.ErrRequest},
+		{"revive 3 units of 2", func(r *msg.StatsRequest) { r.Revive, r.ReviveW = []int{0, 1, 2}, filled(9, 0.3) }, msg.ErrRequest},
+		{"revival weights short", func(r *msg.StatsRequest) { r.Revive, r.ReviveW = []int{0}, filled(2, 0.3) }, msg.ErrRequest},
+		{"revival weights without units", func(r *msg.StatsRequest) { r.ReviveW = filled(3, 0.3) }, msg.ErrRequest},
+		{"revival weights NaN", func(r *msg.StatsRequest) { r.Revive, r.ReviveW = []int{1}, with(filled(3, 0.3), 1, math.NaN()) }, msg.ErrRequest},
 	} {
 		r := good()
 		c.edit(r)

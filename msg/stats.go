@@ -19,6 +19,13 @@ type StatsRequest struct {
 	Linear    bool
 	Transform *Affine // standardization of the rows; nil: none
 	Split     *Split  // validation rows; nil: none
+	// Revive lists ReLU units (increasing) whose activation patterns in the
+	// statistics, not in the prediction, come from ReviveW instead of U:
+	// unit Revive[j] is active on row x when ReviveW[j*D:(j+1)*D] . x > 0.
+	// A core sends it for units inactive on every training row, so that
+	// the next solve can place them again.
+	Revive  []int
+	ReviveW []float64
 }
 
 // Kind implements Request.
@@ -60,10 +67,36 @@ func (r *StatsRequest) Validate() error {
 	if r.Linear && r.Signs[k-1] != 1 {
 		return fmt.Errorf("%w: the linear unit has output sign %v, want +1", ErrRequest, r.Signs[k-1])
 	}
+	if err := r.checkRevive(k); err != nil {
+		return err
+	}
 	if err := r.Transform.check(r.D); err != nil {
 		return err
 	}
 	return r.Split.check()
+}
+
+// checkRevive checks the revived units: ReLU units of the k, increasing,
+// with D finite weights each.
+func (r *StatsRequest) checkRevive(k int) error {
+	relu := k
+	if r.Linear {
+		relu--
+	}
+	switch {
+	case len(r.Revive) > relu:
+		return fmt.Errorf("%w: %d revived units of %d ReLU units", ErrRequest, len(r.Revive), relu)
+	case len(r.ReviveW) != len(r.Revive)*r.D:
+		return fmt.Errorf("%w: %d revival weights for %d units of d = %d", ErrRequest, len(r.ReviveW), len(r.Revive), r.D)
+	case !finiteAll(r.ReviveW):
+		return fmt.Errorf("%w: non-finite revival weights", ErrRequest)
+	}
+	for j, q := range r.Revive {
+		if q < 0 || q >= relu || (j > 0 && q <= r.Revive[j-1]) {
+			return fmt.Errorf("%w: revived units %v: want increasing ReLU units in [0, %d)", ErrRequest, r.Revive, relu)
+		}
+	}
+	return nil
 }
 
 // Stats are one partition's statistics for one iteration: its part of the

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +25,8 @@ func TestCoordinatorRefusesOtherArithmetic(t *testing.T) {
 	}{
 		{"other level", "amd64/v9", transport.ProtocolVersion, []string{"built for amd64/v9", "this coordinator for " + arith.Build()}},
 		{"unknown arithmetic", "", transport.ProtocolVersion, []string{"an unknown arithmetic", "this coordinator for " + arith.Build()}},
-		{"older protocol", arith.Build(), 0, []string{"speaks protocol version 1 or 2 (not announced)", "this coordinator 3"}},
-		{"newer protocol", arith.Build(), 4, []string{"speaks protocol version 4", "this coordinator 3"}},
+		{"older protocol", arith.Build(), 0, []string{"speaks protocol version 1 or 2 (not announced)", fmt.Sprintf("this coordinator %d", transport.ProtocolVersion)}},
+		{"newer protocol", arith.Build(), transport.ProtocolVersion + 1, []string{fmt.Sprintf("speaks protocol version %d", transport.ProtocolVersion+1), fmt.Sprintf("this coordinator %d", transport.ProtocolVersion)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			schema, err := json.Marshal(transport.Schema{N: 8, D: 2, P: 1, DType: "float64", Fingerprint: "f", Arith: c.arith, Protocol: c.protocol, Rows: map[int]int{0: 8}})

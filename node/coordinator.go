@@ -16,6 +16,7 @@ import (
 	"altmin/cluster"
 	"altmin/fleet"
 	"altmin/internal/arith"
+	"altmin/internal/metrics"
 	"altmin/msg"
 	"altmin/transport"
 )
@@ -29,6 +30,9 @@ type CoordinatorConfig struct {
 	// assemble (nil: allocate each); the core gives them back.
 	Pool *msg.Pool
 	Log  *zap.Logger
+	// Metrics counts the bytes the gRPC clients receive and the replies
+	// they refuse; nil counts nothing.
+	Metrics *metrics.Coordinator
 }
 
 // Coordinator is the coordinator's view of the cluster. It implements
@@ -56,7 +60,7 @@ func StartCoordinator(ctx context.Context, cfg CoordinatorConfig) (*Coordinator,
 		cfg.ID = "coordinator"
 	}
 	meta := cluster.Meta{ID: cfg.ID, Role: cluster.RoleCoordinator}
-	m, err := startMember(ctx, cfg.ID, meta, cfg.Gossip, cfg.Security, log)
+	m, err := startMember(ctx, cfg.ID, meta, cfg.Gossip, cfg.Security, log, false)
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +115,7 @@ func (c *Coordinator) client(ctx context.Context, m fleet.Member) (*transport.Cl
 	if err != nil {
 		return nil, fmt.Errorf("node: dial shard %s at %s: %w", m.ID, m.Addr, err)
 	}
+	cl.SetMetrics(c.cfg.Metrics)
 	c.clients[key] = cl
 	return cl, nil
 }

@@ -19,6 +19,7 @@ import (
 	"altmin/cluster"
 	"altmin/data"
 	"altmin/internal/arith"
+	"altmin/internal/metrics"
 	"altmin/msg"
 	"altmin/pki"
 	"altmin/shard"
@@ -71,12 +72,24 @@ type ShardConfig struct {
 	// Resident, when > 0, streams the partitions: at most Resident
 	// partitions' rows are held in memory at once, the others read from
 	// Source when computed (shard.NewStreamingEngine); 0 holds them all.
-	Resident      int
+	Resident int
+	// ReplyBudget bounds the bytes of replies in flight (transport.Server's
+	// SetLimits); 0 means transport.DefaultReplyBudget.
+	ReplyBudget int64
+	// SendTimeout cancels a reply stream whose client takes no chunk for
+	// this long; 0 means transport.DefaultSendTimeout, < 0 no bound.
+	SendTimeout   time.Duration
 	GRPCListen    string // host:port, port 0 picks a free one
 	GRPCAdvertise string // host:port others dial; "" = the listener's address
 	Gossip        Gossip
 	Security      Security
 	Log           *zap.Logger
+	// Metrics counts the shard's requests, computations and bytes sent and
+	// reports its partitions held and resident; nil counts nothing.
+	Metrics *metrics.Shard
+	// Loaded, when set, is called with the rows of each partition as it is
+	// read at start (a progress display).
+	Loaded func(rows int)
 }
 
 // Shard is a running shard node.
@@ -97,7 +110,8 @@ func Schema(src data.Source, parts int, bias bool) (transport.Schema, error) {
 	if err != nil {
 		return transport.Schema{}, err
 	}
-	return transport.Schema{N: info.N, D: info.D, P: parts, Bias: bias, DType: "float64", Fingerprint: fp, Arith: arith.Build(), Protocol: transport.ProtocolVersion}, nil
+	return transport.Schema{N: info.N, D: info.D, P: parts, Bias: bias, DType: "float64", Fingerprint: fp, Arith: arith.Build(), Protocol: transport.ProtocolVersion,
+		Columns: data.FeaturesDigest(info.Features)}, nil
 }
 
 // SchemaStored returns the schema of a data source as partitioned and held
@@ -124,28 +138,49 @@ func SchemaStored(src data.Source, parts int, bias bool, st shard.Storage) (tran
 
 // loadEngine reads the shard's partitions into memory, or, with
 // cfg.Resident > 0, checks them (one read of each) and returns a streaming
-// engine.
-func loadEngine(cfg ShardConfig, parts []int, st shard.Storage, log *zap.Logger) (*shard.Engine, error) {
+// engine. It stops between partitions once ctx is done.
+func loadEngine(ctx context.Context, cfg ShardConfig, parts []int, st shard.Storage, log *zap.Logger) (*shard.Engine, error) {
 	start := time.Now()
 	var eng *shard.Engine
 	var bytes int64
 	if cfg.Resident > 0 {
 		var err error
 		eng, err = shard.NewStreamingEngine(shard.StreamConfig{
-			Source: cfg.Source, Partitions: cfg.NumPartitions, IDs: parts, Bias: cfg.Bias, Storage: st, Resident: cfg.Resident,
+			Source: cfg.Source, Partitions: cfg.NumPartitions, IDs: parts, Bias: cfg.Bias, Storage: st, Resident: cfg.Resident, Loaded: cfg.Loaded,
 		})
 		if err != nil {
 			return nil, err
 		}
 	} else {
+		var rows int64
+		for _, p := range parts {
+			if p < 0 || p >= cfg.NumPartitions {
+				return nil, fmt.Errorf("node: partition %d out of range [0, %d)", p, cfg.NumPartitions)
+			}
+			lo, hi := data.Bounds(cfg.Source.Info().N, cfg.NumPartitions, p)
+			rows += int64(hi - lo)
+		}
+		d := cfg.Source.Info().D
+		if cfg.Bias {
+			d++
+		}
+		if err := shard.CheckHeld(fmt.Sprintf("shard %s", cfg.ID), rows, d, st, shard.MachineMemory()); err != nil {
+			return nil, err
+		}
 		var loaded []*shard.Partition
 		for _, p := range parts {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("node: shard %s: loading partition %d: %w", cfg.ID, p, err)
+			}
 			pt, err := shard.LoadAs(cfg.Source, cfg.NumPartitions, p, cfg.Bias, st)
 			if err != nil {
 				return nil, err
 			}
 			bytes += pt.Bytes()
 			loaded = append(loaded, pt)
+			if cfg.Loaded != nil {
+				cfg.Loaded(pt.Rows)
+			}
 		}
 		var err error
 		if eng, err = shard.NewEngine(loaded...); err != nil {
@@ -206,7 +241,7 @@ func StartShard(ctx context.Context, cfg ShardConfig) (*Shard, error) {
 			return nil, fmt.Errorf("%w: shard %s: partition %d out of range [0, %d)", ErrConfig, cfg.ID, p, cfg.NumPartitions)
 		}
 	}
-	eng, err := loadEngine(cfg, parts, st, log)
+	eng, err := loadEngine(ctx, cfg, parts, st, log)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +267,15 @@ func StartShard(ctx context.Context, cfg ShardConfig) (*Shard, error) {
 	info.Rows = rows
 	pool := msg.NewPool()
 	eng.SetPool(pool)
-	transport.Register(gs, transport.NewServer(eng, pool, transport.ShardInfo{ID: cfg.ID, Schema: info}, log))
+	srv := transport.NewServer(eng, pool, transport.ShardInfo{ID: cfg.ID, Schema: info}, log)
+	srv.SetMetrics(cfg.Metrics)
+	sendTimeout := cfg.SendTimeout
+	if sendTimeout == 0 {
+		sendTimeout = transport.DefaultSendTimeout
+	}
+	srv.SetLimits(cfg.ReplyBudget, sendTimeout)
+	cfg.Metrics.Holds(len(parts), eng.Held)
+	transport.Register(gs, srv)
 	s := &Shard{cfg: cfg, log: log, engine: eng, gs: gs, lis: lis, served: make(chan error, 1)}
 	go func() { s.served <- gs.Serve(lis) }()
 
@@ -245,7 +288,7 @@ func StartShard(ctx context.Context, cfg ShardConfig) (*Shard, error) {
 		s.Close()
 		return nil, err
 	}
-	s.member, err = startMember(ctx, cfg.ID, meta, cfg.Gossip, cfg.Security, log)
+	s.member, err = startMember(ctx, cfg.ID, meta, cfg.Gossip, cfg.Security, log, true)
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -255,8 +298,15 @@ func StartShard(ctx context.Context, cfg ShardConfig) (*Shard, error) {
 }
 
 // startMember starts the membership node and joins the cluster, retrying
-// until the gossip timeout.
-func startMember(ctx context.Context, id string, meta cluster.Meta, g Gossip, sec Security, log *zap.Logger) (*cluster.Node, error) {
+// until the gossip timeout. With unique (a shard), a live member at
+// another address with the same ID (cluster.ErrDuplicateID) is one more
+// reason to retry: the members ignore this node while that one lives, so
+// it joins once that member is declared dead (a predecessor killed
+// without leaving) and otherwise fails at the timeout with the error
+// naming the ID and the member; it never serves unseen. Without unique (a
+// coordinator, which need not be seen to read the shards) it is only
+// logged.
+func startMember(ctx context.Context, id string, meta cluster.Meta, g Gossip, sec Security, log *zap.Logger, unique bool) (*cluster.Node, error) {
 	cc := cluster.DefaultConfig()
 	if ip := net.ParseIP(g.Bind); ip != nil && ip.IsLoopback() {
 		cc = cluster.LocalConfig()
@@ -283,11 +333,18 @@ func startMember(ctx context.Context, id string, meta cluster.Meta, g Gossip, se
 	deadline := time.Now().Add(g.Timeout)
 	for {
 		_, err := n.Join(g.Join)
+		if errors.Is(err, cluster.ErrDuplicateID) {
+			if !unique {
+				log.Warn("another member has this node's ID; the others ignore this node while it lives", zap.Error(err))
+				return n, nil
+			}
+			log.Warn("another member has this shard's ID; waiting for it to be declared dead", zap.Error(err))
+		}
 		if err == nil {
 			return n, nil
 		}
 		if time.Now().After(deadline) {
-			n.Shutdown()
+			n.Shutdown() // no Leave: its announcement would be taken for another member's under the ID
 			return nil, fmt.Errorf("node: %s: could not join %s within %s: %w", id, strings.Join(g.Join, ","), g.Timeout, err)
 		}
 		log.Debug("join failed, retrying", zap.Strings("join", g.Join), zap.Error(err))
@@ -326,7 +383,12 @@ func (s *Shard) Close() error {
 var insecureCreds = insecure.NewCredentials()
 
 // ParseGossip builds a Gossip from a bind address "host:port", an optional
-// advertise address and the members to join.
+// advertise address and the members to join. An advertise address whose
+// host is a name rather than an IP address is resolved here, once, to its
+// first IPv4 address (else its first address): the gossip layer announces
+// IP addresses only. A container's own host name resolves, through its
+// /etc/hosts, to its address on its first network, which is how a Docker
+// Swarm task advertises its overlay address (deploy/swarm/stack.yml).
 func ParseGossip(bind, advertise string, join []string, timeout time.Duration) (Gossip, error) {
 	host, port, err := net.SplitHostPort(bind)
 	if err != nil {
@@ -336,5 +398,35 @@ func ParseGossip(bind, advertise string, join []string, timeout time.Duration) (
 	if _, err := fmt.Sscan(port, &p); err != nil || p < 0 || p > 65535 {
 		return Gossip{}, fmt.Errorf("%w: gossip address %q: bad port", ErrConfig, bind)
 	}
+	if advertise != "" {
+		if advertise, err = resolveHost(advertise); err != nil {
+			return Gossip{}, fmt.Errorf("%w: gossip advertise address: %v", ErrConfig, err)
+		}
+	}
 	return Gossip{Bind: host, Port: p, Advertise: advertise, Join: join, Timeout: timeout}, nil
+}
+
+// resolveHost returns host:port with a host name replaced by its first
+// IPv4 address, or its first address when it has no IPv4 one; an IP
+// address is kept.
+func resolveHost(hostport string) (string, error) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "", fmt.Errorf("%q: %v", hostport, err)
+	}
+	if net.ParseIP(host) != nil {
+		return hostport, nil
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return "", fmt.Errorf("%q: cannot resolve %q: %v", hostport, host, err)
+	}
+	ip := ips[0]
+	for _, a := range ips {
+		if a.To4() != nil {
+			ip = a
+			break
+		}
+	}
+	return net.JoinHostPort(ip.String(), port), nil
 }

@@ -13,6 +13,9 @@
 //
 //   - the node name as a DNS name, so a client dialling a node by its name
 //     (a container or host name equal to the node ID) verifies it;
+//   - NAME.DOMAIN for every Options.Domains entry (coordinator certs
+//     --domain), e.g. a StatefulSet pod's stable name; never a wildcard, so
+//     a certificate answers only for its own node;
 //   - "localhost" and the IP address 127.0.0.1, so processes on one machine
 //     can dial each other on loopback.
 //
@@ -24,6 +27,10 @@
 // Private keys are written with mode 0600, certificates with 0644, each file
 // atomically (a temporary file renamed into place). Generate refuses to
 // overwrite existing files unless Options.Force is set.
+//
+// ExpandNames expands shell-like numeric brace ranges in node names
+// ("shard-{0..15}"), for the certificates of an orchestrator's numbered
+// replicas.
 //
 // ServerTLS and ClientTLS load those files into tls.Configs that require
 // TLS 1.3 and verify the peer against the CA in both directions.

@@ -40,6 +40,12 @@ type Options struct {
 	// Force replaces existing files (the CA and node pairs). Without it
 	// Generate fails before writing anything if any output file exists.
 	Force bool
+	// Domains adds to the certificate of every node NAME the DNS name
+	// NAME.DOMAIN for each domain, e.g. the stable name of a StatefulSet's
+	// pod, shard-3.shards.altmin.svc.cluster.local for the domain
+	// shards.altmin.svc.cluster.local. Each certificate still names only
+	// its own node: there are no wildcard names.
+	Domains []string
 }
 
 // CertFile returns the file name of a node's certificate inside the output
@@ -101,6 +107,11 @@ func Generate(dir string, nodes []string, validity time.Duration, opts Options) 
 	for _, n := range nodes {
 		if err := ValidateName(n); err != nil {
 			return err
+		}
+		for _, d := range opts.Domains {
+			if err := ValidateName(n + "." + d); err != nil {
+				return fmt.Errorf("domain %q: %w", d, err)
+			}
 		}
 		for _, f := range []string{CertFile(n), KeyFile(n)} {
 			if o, ok := owner[f]; ok {
@@ -173,7 +184,11 @@ func Generate(dir string, nodes []string, validity time.Duration, opts Options) 
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 		tmpl.BasicConstraintsValid = true
-		tmpl.DNSNames = []string{n, "localhost"}
+		tmpl.DNSNames = []string{n}
+		for _, d := range opts.Domains {
+			tmpl.DNSNames = append(tmpl.DNSNames, n+"."+d)
+		}
+		tmpl.DNSNames = append(tmpl.DNSNames, "localhost")
 		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 		if err != nil {

@@ -6,8 +6,11 @@
 #   scripts/cluster.sh down      stop and remove the containers
 #
 # Works with Debian's docker-compose (v1) and with `docker compose` (v2).
-# ALTMIN_DATA overrides the planted data of every node, e.g.
-#   ALTMIN_DATA=model=sum,d=20,k=3,n=20000,seed=2 scripts/cluster.sh up
+# ALTMIN_SYNTHETIC overrides the planted data of every node, e.g.
+#   ALTMIN_SYNTHETIC=model=sum,d=20,k=3,n=20000,seed=2 scripts/cluster.sh up
+# (it is the nodes' --synthetic; see docker-compose.yml for the others).
+# Your own data, from a directory the shards see as /data (docs/DEPLOY.md):
+#   ALTMIN_DATA_DIR=$PWD/mydata ALTMIN_DATA=/data/train.csv ALTMIN_LABEL=price ALTMIN_K=16 scripts/cluster.sh up
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -23,12 +26,11 @@ compose() {
 }
 
 build() {
-  mkdir -p deploy/bin deploy/out
-  echo "== static binaries (CGO_ENABLED=0)"
-  CGO_ENABLED=0 go build -trimpath -o deploy/bin/coordinator ./cmd/coordinator
-  CGO_ENABLED=0 go build -trimpath -o deploy/bin/shard ./cmd/shard
-  echo "== image altmin:dev (FROM scratch)"
-  docker build -q -t altmin:dev -f deploy/Dockerfile deploy >/dev/null
+  mkdir -p deploy/bin deploy/out "${ALTMIN_DATA_DIR:-deploy/data}"
+  echo "== static binaries (CGO_ENABLED=0, reproducible) and the image altmin:dev (FROM scratch), scripts/image.sh"
+  local version
+  version=$(scripts/image.sh deploy altmin dev)
+  echo "   version $version, also tagged altmin:$version"
   if [ ! -f deploy/certs/ca.pem ]; then
     echo "== certificates in deploy/certs"
     deploy/bin/coordinator certs --out deploy/certs --nodes coordinator,s1,s2,s3,s4
@@ -57,6 +59,10 @@ case "${1:-up}" in
   up)
     build
     key
+    # Your data (docker-compose.yml): no planted data unless asked for.
+    if [ -n "${ALTMIN_DATA:-}" ] && [ -z "${ALTMIN_SYNTHETIC+set}" ]; then
+      export ALTMIN_SYNTHETIC=
+    fi
     compose down -v --remove-orphans >/dev/null 2>&1 || true
     rm -rf deploy/out/model
     compose up --abort-on-container-exit --exit-code-from coordinator

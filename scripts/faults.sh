@@ -14,8 +14,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/cluster.sh
 
-DATA="${ALTMIN_DATA:-model=sum,d=50,k=5,n=4000000,seed=1}"
-export ALTMIN_DATA="$DATA"
+DATA="${ALTMIN_SYNTHETIC:-model=sum,d=50,k=5,n=4000000,seed=1}"
+export ALTMIN_SYNTHETIC="$DATA"
 export ALTMIN_HEDGE_AFTER="${ALTMIN_HEDGE_AFTER:-10s}"
 export ALTMIN_REJOIN_TIMEOUT="${ALTMIN_REJOIN_TIMEOUT:-30s}"
 export ALTMIN_STEP_TIMEOUT="${ALTMIN_STEP_TIMEOUT:-60s}"

@@ -8,6 +8,10 @@ baselines a user would pick instead of altmin.
   realdata.py baseline DIR K     fit least squares and scikit-learn's MLPRegressor
                                  (K ReLUs) on DIR/train.csv, score DIR/test.csv;
                                  print one JSON line
+  realdata.py fit DIR K          what a user's script would do to train the MLP:
+                                 read DIR/train.csv (numpy.loadtxt), standardize,
+                                 fit; prints nothing (realdata.sh times the whole
+                                 process, interpreter start and imports included)
 
 Data sets, from files Debian packages install (nothing is downloaded):
   diabetes   scikit-learn's diabetes table (python3-sklearn), 442 x 10
@@ -150,6 +154,21 @@ def baseline(d, k):
                       "mlp_seconds": sec, "mlp_epochs": mlp.n_iter_}))
 
 
+def fit(d, k):
+    from sklearn.neural_network import MLPRegressor
+    with open(os.path.join(d, "label")) as f:
+        label = f.read().strip()
+    path = os.path.join(d, "train.csv")
+    with open(path) as f:
+        j = next(csv.reader(f)).index(label)
+    a = np.loadtxt(path, delimiter=",", skiprows=1)
+    x, y = np.delete(a, j, axis=1), a[:, j]
+    mx, sx, my, sy = x.mean(axis=0), x.std(axis=0), y.mean(), y.std()
+    sx[sx == 0] = 1
+    MLPRegressor(hidden_layer_sizes=(k,), activation="relu", solver="adam",
+                 random_state=0).fit((x - mx) / sx, (y - my) / sy)
+
+
 if __name__ == "__main__":
     import warnings
     warnings.filterwarnings("ignore")  # MLPRegressor's ConvergenceWarning: the epochs are reported
@@ -157,5 +176,7 @@ if __name__ == "__main__":
         prepare(sys.argv[2], sys.argv[3:])
     elif len(sys.argv) == 4 and sys.argv[1] == "baseline":
         baseline(sys.argv[2], int(sys.argv[3]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "fit":
+        fit(sys.argv[2], int(sys.argv[3]))
     else:
         sys.exit(__doc__)

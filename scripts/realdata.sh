@@ -18,8 +18,8 @@ ks=${3:-4 16 32}
 mkdir -p "$work/models"
 go build -o "$work/coordinator" ./cmd/coordinator
 [ -d "$work/sets" ] || /usr/bin/python3 scripts/realdata.py prepare "$work/sets"
-echo "| data | rows (train/test) | K | altmin test R² | iters | seconds | MLP test R² | epochs | seconds | least squares R² |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| data | rows (train/test) | K | altmin test R² | iters | seconds | MLP test R² | epochs | fit seconds | script seconds | least squares R² |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for s in $sets; do
 	d=$work/sets/$s
 	[ -f "$d/train.csv" ] || { echo "| $s | not available |" ; continue; }
@@ -35,13 +35,16 @@ for s in $sets; do
 			/usr/bin/python3 -c 'import json,sys; print("%.4f" % json.load(sys.stdin)["r2"])')
 		iters=$(/usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["iterations"])' "$out/model.json")
 		base=$(/usr/bin/python3 scripts/realdata.py baseline "$d" "$k")
+		t2=$(date +%s.%N)
+		/usr/bin/python3 scripts/realdata.py fit "$d" "$k"
+		t3=$(date +%s.%N)
 		echo "$base" | /usr/bin/python3 -c '
 import json, sys
 b = json.load(sys.stdin)
-s, rows, k, r2, iters, t0, t1 = sys.argv[1:8]
-sec = float(t1) - float(t0)
+s, rows, k, r2, iters, t0, t1, t2, t3 = sys.argv[1:10]
+sec, ssec = float(t1) - float(t0), float(t3) - float(t2)
 mlp, epochs, msec, ols = b["mlp_r2"], b["mlp_epochs"], b["mlp_seconds"], b["ols_r2"]
-print(f"| {s} | {rows} | {k} | {r2} | {iters} | {sec:.2f} | {mlp:.4f} | {epochs} | {msec:.2f} | {ols:.4f} |")
-' "$s" "$rows" "$k" "$r2" "$iters" "$t0" "$t1"
+print(f"| {s} | {rows} | {k} | {r2} | {iters} | {sec:.2f} | {mlp:.4f} | {epochs} | {msec:.2f} | {ssec:.2f} | {ols:.4f} |")
+' "$s" "$rows" "$k" "$r2" "$iters" "$t0" "$t1" "$t2" "$t3"
 	done
 done

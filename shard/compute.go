@@ -101,6 +101,10 @@ type scratch struct {
 	last    *linalg.Patterns
 	pred    []float64 // predictions of one chunk of rows
 	y       []float64 // standardized labels
+	// revived holds the revived units' patterns of one chunk of rows;
+	// lastRevived records that the patterns in last had revived units.
+	revived     *linalg.Patterns
+	lastRevived bool
 }
 
 // predChunk is the number of rows whose predictions are held at a time: the
@@ -324,6 +328,7 @@ func (sc *scratch) compute(p *Partition, req *msg.StatsRequest, pool *msg.Pool) 
 		hi := min(p.Rows, lo+predChunk)
 		pred := sc.pred[:hi-lo]
 		p.rows(lo, hi, req.Transform).Patterns(sc.pat.Slice(lo, hi), pred, req.U, req.Signs, linear)
+		sc.revive(p, lo, hi, req)
 		for i, yi := range y[lo:hi] {
 			r := pred[i] - yi
 			if req.Split.Holds(p.Lo + lo + i) {
@@ -338,7 +343,7 @@ func (sc *scratch) compute(p *Partition, req *msg.StatsRequest, pool *msg.Pool) 
 		}
 	}
 	if req.Prev != nil {
-		if sc.lastU == nil || !slices.Equal(sc.lastU, req.Prev) {
+		if sc.lastU == nil || sc.lastRevived || !slices.Equal(sc.lastU, req.Prev) {
 			// A second pass: a streaming engine never has the previous
 			// patterns. (One pass over 2k neurons, U and Prev, was tried:
 			// no measurable gain, and the prediction's sum over the Prev
@@ -360,7 +365,29 @@ func (sc *scratch) compute(p *Partition, req *msg.StatsRequest, pool *msg.Pool) 
 	sc.pat, sc.last = sc.last, sc.pat
 	sc.lastU = append(sc.lastU[:0], req.U...)
 	sc.lastReq = req
+	// Revived patterns are not those of U: the next flip count computes
+	// the patterns of its Prev afresh, as a streaming engine does.
+	sc.lastRevived = len(req.Revive) > 0
 	return st, nil
+}
+
+// revive sets the patterns of the request's revived units on rows lo..hi-1
+// of p (the chunk sc.pat holds them for) from their revival weights.
+func (sc *scratch) revive(p *Partition, lo, hi int, req *msg.StatsRequest) {
+	r := len(req.Revive)
+	if r == 0 {
+		return
+	}
+	ones := make([]float64, r)
+	for j := range ones {
+		ones[j] = 1
+	}
+	sc.revived = fitPatterns(sc.revived, hi-lo, r)
+	p.rows(lo, hi, req.Transform).Patterns(sc.revived, nil, req.ReviveW, ones, 0)
+	pat := sc.pat.Slice(lo, hi)
+	for j, q := range req.Revive {
+		pat.CopyUnit(q, sc.revived, j)
+	}
 }
 
 // sameRows reports whether two requests read the rows alike: the same

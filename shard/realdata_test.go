@@ -165,6 +165,13 @@ func refStats(src *memSource, lo, hi int, req *msg.StatsRequest) refStatsOut {
 	for g := lo; g < hi; g++ {
 		x, y := src.row(g, req.Transform)
 		active, f := refUnits(x, req.U, req.Signs, req.Linear)
+		for j, q := range req.Revive { // the statistics' patterns only
+			var z float64
+			for i, w := range req.ReviveW[j*d : (j+1)*d] {
+				z += w * x[i]
+			}
+			active[q] = z > 0
+		}
 		e := f - y
 		if req.Split.Holds(g) {
 			out.val.Rows++
@@ -319,7 +326,14 @@ func statsSequence(c statsCase, d int, signs []float64, us [][]float64) []*msg.S
 	mk := func(iter int, u, prev []float64) *msg.StatsRequest {
 		return &msg.StatsRequest{Iter: iter, D: d, Signs: signs, U: u, Prev: prev, Linear: c.linear, Transform: c.transform, Split: c.split}
 	}
-	return []*msg.StatsRequest{mk(1, us[1], us[0]), mk(2, us[2], us[1]), mk(0, us[0], nil)}
+	// The first request revives unit 0 with the hyperplane opposite to its
+	// start's (no ties either): the second's flip count must not see it.
+	revived := mk(1, us[1], us[0])
+	revived.Revive, revived.ReviveW = []int{0}, slices.Clone(us[0][:d])
+	for j := range revived.ReviveW {
+		revived.ReviveW[j] = -revived.ReviveW[j]
+	}
+	return []*msg.StatsRequest{revived, mk(2, us[2], us[1]), mk(0, us[0], nil)}
 }
 
 // statsData returns the rows, output signs and weights of the statistics

@@ -34,6 +34,9 @@ type StreamConfig struct {
 	Bias       bool  // append a constant-1 feature to every row
 	Storage    Storage
 	Resident   int // partitions whose rows are held at once, >= 1
+	// Loaded, when set, is called with the rows of each partition as the
+	// check at start has read them (a progress display).
+	Loaded func(rows int)
 }
 
 // residency tracks the partitions a streaming engine holds.
@@ -91,6 +94,9 @@ func NewStreamingEngine(cfg StreamConfig) (*Engine, error) {
 		if err := e.add(&slot{id: id, rows: buf.Rows, d: d}); err != nil {
 			return nil, err
 		}
+		if cfg.Loaded != nil {
+			cfg.Loaded(buf.Rows)
+		}
 	}
 	slices.Sort(e.ids)
 	// The memory of the check's reads is the first partition's.
@@ -108,6 +114,19 @@ func (e *Engine) Resident() int {
 		return 0
 	}
 	return e.res.max
+}
+
+// Held returns the number of partitions whose rows the engine holds in
+// memory: every partition of an engine made by NewEngine; those held or
+// being read by a streaming engine, at most Resident.
+func (e *Engine) Held() int {
+	r := e.res
+	if r == nil {
+		return len(e.slots)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.held
 }
 
 // pin returns s's rows and counts one more computation using them; unpin

@@ -17,14 +17,6 @@ import (
 	"altmin/msg"
 )
 
-// held returns the number of partitions whose rows a streaming engine holds
-// or is reading.
-func (e *Engine) held() int {
-	e.res.mu.Lock()
-	defer e.res.mu.Unlock()
-	return e.res.held
-}
-
 // failing is a data source whose reads of rows at or past failFrom fail
 // while fail is set.
 type failing struct {
@@ -175,8 +167,8 @@ func TestStreamingMatchesInMemory(t *testing.T) {
 					t.Fatal(err)
 				}
 				e.SetParallel(par)
-				if e.Resident() != resident || e.held() != 0 {
-					t.Fatalf("%s: Resident() = %d, holds %d after construction", name, e.Resident(), e.held())
+				if e.Resident() != resident || e.Held() != 0 {
+					t.Fatalf("%s: Resident() = %d, holds %d after construction", name, e.Resident(), e.Held())
 				}
 				for _, id := range ids {
 					rows, dd, ok := e.Shape(id)
@@ -188,7 +180,7 @@ func TestStreamingMatchesInMemory(t *testing.T) {
 					}
 				}
 				got := run(e, func() {
-					if h := e.held(); h > resident {
+					if h := e.Held(); h > resident {
 						t.Errorf("%s: holds %d partitions", name, h)
 					}
 				})
@@ -208,14 +200,45 @@ func TestStreamingMatchesInMemory(t *testing.T) {
 	}
 }
 
+// TestHeld: an in-memory engine holds every partition it serves.
+func TestHeld(t *testing.T) {
+	src, err := data.ParseSynthetic("model=sum,d=4,k=2,n=101,seed=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []*Partition
+	for _, id := range []int{0, 2} {
+		p, err := Load(src, 3, id, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	e, err := NewEngine(ps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Held() != 2 {
+		t.Errorf("Held() = %d, want 2", e.Held())
+	}
+}
+
+// TestStreamingReusesMemory: a streaming engine of one resident partition
+// reads each partition into the memory of the one it gives up, holding
+// one at a time, and reports the rows read at start.
 func TestStreamingReusesMemory(t *testing.T) {
 	src, err := data.ParseSynthetic("model=sum,d=4,k=2,n=101,seed=1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := NewStreamingEngine(StreamConfig{Source: src, Partitions: 2, IDs: []int{0, 1}, Storage: Float64, Resident: 1})
+	var loaded []int
+	e, err := NewStreamingEngine(StreamConfig{Source: src, Partitions: 2, IDs: []int{0, 1}, Storage: Float64, Resident: 1,
+		Loaded: func(rows int) { loaded = append(loaded, rows) }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Equal(loaded, []int{50, 51}) {
+		t.Errorf("Loaded saw %v rows read at start, want [50 51]", loaded)
 	}
 	var first *float64
 	for _, id := range []int{0, 1, 0} { // partition 0 has 50 rows, 1 has 51
@@ -230,8 +253,8 @@ func TestStreamingReusesMemory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.held() != 1 {
-			t.Fatalf("holds %d partitions after using partition %d", e.held(), id)
+		if e.Held() != 1 {
+			t.Fatalf("holds %d partitions after using partition %d", e.Held(), id)
 		}
 	}
 }
@@ -288,8 +311,8 @@ func TestStreamingErrors(t *testing.T) {
 		if _, err := e.Fetch(ctx, req, 3); !errors.Is(err, msg.ErrData) || !strings.Contains(err.Error(), "loading partition 3") {
 			t.Fatalf("%s with a failing read: %v, want msg.ErrData naming the partition", req.Kind(), err)
 		}
-		if e.held() != 0 {
-			t.Fatalf("holds %d partitions after a failed read", e.held())
+		if e.Held() != 0 {
+			t.Fatalf("holds %d partitions after a failed read", e.Held())
 		}
 		f.fail.Store(false)
 		if _, err := e.Fetch(ctx, req, 3); err != nil {

@@ -243,9 +243,9 @@ func hostileCases() []hostileCase {
 		{"no shard id", "", one(func(c cs) { c[0].Header.ShardId = "" }), ErrWrongShard, `reply from shard ""`},
 		{"long shard id, clipped", "", one(func(c cs) { c[0].Header.ShardId = strings.Repeat("y", 4*MaxShardIDLen) }), ErrWrongShard,
 			`reply from shard "` + strings.Repeat("y", MaxShardIDLen) + `...", expected "s1"`},
-		{"version 2", "", one(func(c cs) { c[0].Header.ProtocolVersion = 2 }), ErrVersion, "the reply speaks protocol version 2, this node 3"},
-		{"version 4", "", one(func(c cs) { c[0].Header.ProtocolVersion = ProtocolVersion + 1 }), ErrVersion, "version 4, this node 3"},
-		{"version 0", "", one(func(c cs) { c[0].Header.ProtocolVersion = 0 }), ErrVersion, "version 0, this node 3"},
+		{"version 2", "", one(func(c cs) { c[0].Header.ProtocolVersion = 2 }), ErrVersion, fmt.Sprintf("the reply speaks protocol version 2, this node %d", ProtocolVersion)},
+		{"newer version", "", one(func(c cs) { c[0].Header.ProtocolVersion = ProtocolVersion + 1 }), ErrVersion, fmt.Sprintf("version %d, this node %d", ProtocolVersion+1, ProtocolVersion)},
+		{"version 0", "", one(func(c cs) { c[0].Header.ProtocolVersion = 0 }), ErrVersion, fmt.Sprintf("version 0, this node %d", ProtocolVersion)},
 		{"old round", "", one(func(c cs) {
 			for _, x := range c {
 				x.Round--

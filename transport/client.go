@@ -7,17 +7,20 @@ import (
 	"io"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
+	"altmin/internal/metrics"
 	"altmin/msg"
 	pb "altmin/proto/altminpb"
 )
 
 // Client calls one shard's Shard service. It is safe for concurrent use.
 type Client struct {
-	addr string
-	conn *grpc.ClientConn
-	rpc  pb.ShardClient
-	pool *msg.Pool
+	addr    string
+	conn    *grpc.ClientConn
+	rpc     pb.ShardClient
+	pool    *msg.Pool
+	metrics *metrics.Coordinator
 }
 
 // Dial returns a client for the shard at addr, taking the Gram buffers of
@@ -40,6 +43,11 @@ func Dial(ctx context.Context, addr string, pool *msg.Pool, opts ...grpc.DialOpt
 
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
+
+// SetMetrics makes the client count the bytes of the replies it receives
+// and the replies it refuses, by reason, in m; nil counts nothing. Call it
+// before the first Call.
+func (c *Client) SetMetrics(m *metrics.Coordinator) { c.metrics = m }
 
 // Info asks the shard for its id and schema. Errors wrap ErrVersion when the
 // shard speaks another protocol version, ErrBadReply for a malformed reply,
@@ -109,17 +117,35 @@ func (c *Client) call(ctx context.Context, shardID string, req msg.Request, part
 			p, err := a.finish()
 			if err != nil {
 				a.release()
+				c.metrics.Refused(refusal(err))
 			}
 			return p, err
 		}
-		if err == nil {
-			err = a.add(chunk)
-		} else {
-			err = fromStatus(err)
-		}
 		if err != nil {
 			a.release()
+			return nil, fromStatus(err)
+		}
+		c.metrics.Received(proto.Size(chunk))
+		if err := a.add(chunk); err != nil {
+			a.release()
+			c.metrics.Refused(refusal(err))
 			return nil, err
 		}
 	}
+}
+
+// refusal returns the reason label of an error of the assembler, which
+// refused a reply.
+func refusal(err error) string {
+	switch {
+	case errors.Is(err, ErrStale):
+		return metrics.ReasonStale
+	case errors.Is(err, ErrWrongShard):
+		return metrics.ReasonWrongShard
+	case errors.Is(err, ErrVersion):
+		return metrics.ReasonVersion
+	case errors.Is(err, ErrBadReply):
+		return metrics.ReasonMalformed
+	}
+	return metrics.ReasonInvalid
 }

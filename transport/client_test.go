@@ -258,7 +258,7 @@ func TestClientInfo(t *testing.T) {
 		t.Fatalf("got %+v, %v; want %+v", info, err, want)
 	}
 	f.info.MinProtocolVersion, f.info.MaxProtocolVersion = 1, 2
-	if _, err := c.Info(context.Background()); !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "1..2, this node 3") {
+	if _, err := c.Info(context.Background()); !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), fmt.Sprintf("1..2, this node %d", ProtocolVersion)) {
 		t.Fatalf("versions 1..2: %v", err)
 	}
 }

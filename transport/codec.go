@@ -27,7 +27,11 @@ func requestToProto(req msg.Request, partition int, shardID string) (*pb.Compute
 	switch r := req.(type) {
 	case *msg.StatsRequest:
 		c.Kind = &pb.ComputeRequest_Stats{Stats: &pb.StatsRequest{Iter: int64(r.Iter), D: int32(r.D), Signs: r.Signs, U: r.U, Prev: r.Prev, HasPrev: r.Prev != nil,
-			Linear: r.Linear, Transform: affineToProto(r.Transform), Split: splitToProto(r.Split)}}
+			Linear: r.Linear, Transform: affineToProto(r.Transform), Split: splitToProto(r.Split), ReviveW: r.ReviveW}}
+		st := c.Kind.(*pb.ComputeRequest_Stats).Stats
+		for _, q := range r.Revive {
+			st.Revive = append(st.Revive, int32(q))
+		}
 	case *msg.DeepRequest:
 		d := &pb.DeepRequest{Step: int64(r.Step), Net: netToProto(r.Net), Joint: r.Joint, Prev: netToProto(r.Prev),
 			Transform: affineToProto(r.Transform), Split: splitToProto(r.Split)}
@@ -65,7 +69,13 @@ func requestFromProto(p *pb.ComputeRequest) (msg.Request, int, error) {
 			return nil, 0, fmt.Errorf("%w: %d previous weights without has_prev", msg.ErrRequest, len(s.GetPrev()))
 		}
 		r := &msg.StatsRequest{Iter: int(s.GetIter()), D: int(s.GetD()), Signs: s.GetSigns(), U: s.GetU(), Linear: s.GetLinear(),
-			Transform: affineFromProto(s.GetTransform()), Split: splitFromProto(s.GetSplit())}
+			Transform: affineFromProto(s.GetTransform()), Split: splitFromProto(s.GetSplit()), ReviveW: s.GetReviveW()}
+		if len(s.GetRevive()) > msg.MaxM {
+			return nil, 0, fmt.Errorf("%w: %d revived units", msg.ErrTooLarge, len(s.GetRevive()))
+		}
+		for _, q := range s.GetRevive() {
+			r.Revive = append(r.Revive, int(q))
+		}
 		if s.GetHasPrev() {
 			r.Prev = s.GetPrev()
 			if r.Prev == nil {

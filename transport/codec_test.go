@@ -726,16 +726,19 @@ func TestInfoFromProto(t *testing.T) {
 		says []string
 	}{
 		{"ok", func(*pb.InfoReply) {}, nil, nil},
-		{"versions 1..3", func(r *pb.InfoReply) { r.MinProtocolVersion = 1 }, nil, nil},
-		{"versions 3..4", func(r *pb.InfoReply) { r.MaxProtocolVersion = 4 }, nil, nil},
+		{"versions 1..this", func(r *pb.InfoReply) { r.MinProtocolVersion = 1 }, nil, nil},
+		{"versions this..next", func(r *pb.InfoReply) { r.MaxProtocolVersion = ProtocolVersion + 1 }, nil, nil},
 		{"no partitions", func(r *pb.InfoReply) { r.Partitions = nil }, nil, nil},
 		{"versions 1..2", func(r *pb.InfoReply) { r.MinProtocolVersion, r.MaxProtocolVersion = 1, 2 }, []error{ErrVersion},
-			[]string{`shard "s" speaks protocol versions 1..2, this node 3`}},
-		{"versions 4..5", func(r *pb.InfoReply) { r.MinProtocolVersion, r.MaxProtocolVersion = 4, 5 }, []error{ErrVersion},
-			[]string{"versions 4..5, this node 3"}},
+			[]string{fmt.Sprintf(`shard "s" speaks protocol versions 1..2, this node %d`, ProtocolVersion)}},
+		{"newer versions", func(r *pb.InfoReply) {
+			r.MinProtocolVersion, r.MaxProtocolVersion = ProtocolVersion+1, ProtocolVersion+2
+		}, []error{ErrVersion},
+			[]string{fmt.Sprintf("versions %d..%d, this node %d", ProtocolVersion+1, ProtocolVersion+2, ProtocolVersion)}},
 		{"no versions", func(r *pb.InfoReply) { r.MinProtocolVersion, r.MaxProtocolVersion = 0, 0 }, []error{ErrVersion},
-			[]string{"versions 0..0, this node 3"}},
-		{"empty range", func(r *pb.InfoReply) { r.MinProtocolVersion = 4 }, []error{ErrBadReply}, []string{"4..3 is empty"}},
+			[]string{fmt.Sprintf("versions 0..0, this node %d", ProtocolVersion)}},
+		{"empty range", func(r *pb.InfoReply) { r.MinProtocolVersion = ProtocolVersion + 1 }, []error{ErrBadReply},
+			[]string{fmt.Sprintf("%d..%d is empty", ProtocolVersion+1, ProtocolVersion)}},
 		{"no schema", func(r *pb.InfoReply) { r.Schema = nil }, []error{ErrBadReply}, nil},
 		{"no id", func(r *pb.InfoReply) { r.ShardId = "" }, []error{ErrBadReply, ErrSchema}, nil},
 		{"id too long", func(r *pb.InfoReply) { r.ShardId = strings.Repeat("x", MaxShardIDLen+1) }, []error{ErrBadReply, ErrSchema}, nil},

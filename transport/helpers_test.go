@@ -235,12 +235,15 @@ func sampleRequests(rng *rand.Rand) []namedRequest {
 	}
 	linear := statsRequest(rng, 2, 4, 3)
 	linear.Signs[2], linear.Linear, linear.Transform, linear.Split = 1, true, randAffine(rng, 4, 3), &msg.Split{Fraction: 0.2, Seed: rng.Uint64()}
+	revived := statsRequest(rng, 3, 4, 3)
+	revived.Revive, revived.ReviveW = []int{0, 2}, randVec(rng, 8)
 	standardized := deepRequests(rng, randNet(rng, 3, 2, 2), 6)[3]
 	standardized.Transform, standardized.Split = randAffine(rng, 3, 3), &msg.Split{From: 1 + rng.IntN(1000)}
 	skip := randNet(rng, 4, 3, 1)
 	skip.Skip = randVec(rng, 4)
 	return append(out,
 		namedRequest{"stats linear, transform, split", linear},
+		namedRequest{"stats revived units", revived},
 		namedRequest{"stats transform only", &msg.StatsRequest{D: 2, Signs: randSigns(rng, 2), U: randVec(rng, 4), Transform: randAffine(rng, 2, 0)}},
 		namedRequest{"deep transform, split", standardized},
 		namedRequest{"deep linear term", &msg.DeepRequest{Step: 1, Net: skip, Layers: []int{1, 2}, Joint: true, Split: &msg.Split{Fraction: 0.5}}},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -14,8 +15,9 @@ import (
 
 // ProtocolVersion is the version of the wire format this package speaks,
 // and the only one: a peer of another version is refused with an error
-// naming both. Version 3 has one call, Compute, for every kind of request.
-const ProtocolVersion = 3
+// naming both. Version 3 has one call, Compute, for every kind of request;
+// version 4 adds revived units to the statistics request.
+const ProtocolVersion = 4
 
 // Sizes of the wire format. The limits of the requests themselves (msg.MaxM
 // and the others) are checked by msg.Request.Validate on both sides.
@@ -49,8 +51,13 @@ var (
 	// ErrWrongShard: the reply comes from another shard than expected, or
 	// the server refused a request meant for another shard.
 	ErrWrongShard = errors.New("transport: wrong shard")
-	// ErrVersion: the peer speaks another protocol version.
+	// ErrVersion: the peer speaks another protocol version. It is also
+	// msg.ErrPermanent.
 	ErrVersion = errors.New("transport: unsupported protocol version")
+	// ErrAuth: the TLS handshake with the peer failed on its certificate
+	// (signed by an authority not trusted, expired, of another name) or
+	// ours. It is also msg.ErrPermanent.
+	ErrAuth = errors.New("transport: TLS authentication failed")
 	// ErrSchema: two shards describe different data sets, or a schema is
 	// inconsistent.
 	ErrSchema = errors.New("transport: incompatible schema")
@@ -69,7 +76,42 @@ const (
 
 // versionError is the error about a peer of version v.
 func versionError(who string, v uint32) error {
-	return fmt.Errorf("%w: %s speaks protocol version %d, this node %d", ErrVersion, who, v, ProtocolVersion)
+	return permanent{fmt.Errorf("%w: %s speaks protocol version %d, this node %d", ErrVersion, who, v, ProtocolVersion)}
+}
+
+// permanent marks an error as msg.ErrPermanent without changing its text:
+// asking the same peer again gives the same refusal.
+type permanent struct{ error }
+
+func (e permanent) Is(target error) bool { return target == msg.ErrPermanent }
+func (e permanent) Unwrap() error        { return e.error }
+
+// tlsRefusals are the texts of gRPC's Unavailable errors of a TLS
+// handshake that failed on a certificate: ours refused by the peer (its
+// alert) or the peer's refused by us. They are the same on every retry.
+var tlsRefusals = []string{
+	"authentication handshake failed",
+	"x509: ",
+	"remote error: tls: bad certificate",
+	"remote error: tls: unknown certificate",
+	"remote error: tls: certificate required",
+	"remote error: tls: expired certificate",
+	"remote error: tls: access denied",
+}
+
+// authError returns err wrapping ErrAuth and msg.ErrPermanent when it is
+// an Unavailable status of a TLS handshake refused on a certificate, nil
+// otherwise.
+func authError(st *status.Status, err error) error {
+	if st.Code() != codes.Unavailable {
+		return nil
+	}
+	for _, s := range tlsRefusals {
+		if strings.Contains(st.Message(), s) {
+			return permanent{fmt.Errorf("%w: %w", ErrAuth, err)}
+		}
+	}
+	return nil
 }
 
 // statusWithReason returns a status error carrying an ErrorInfo detail
@@ -92,6 +134,9 @@ func fromStatus(err error) error {
 	if !ok {
 		return err
 	}
+	if aerr := authError(st, err); aerr != nil {
+		return aerr
+	}
 	if st.Code() == codes.Unimplemented {
 		return fmt.Errorf("%w: the shard does not implement the Compute call of protocol version %d (it speaks an older version; upgrade it): %w: %w",
 			ErrVersion, ProtocolVersion, errors.ErrUnsupported, err)
@@ -103,7 +148,7 @@ func fromStatus(err error) error {
 		}
 		switch ei.GetReason() {
 		case reasonVersion:
-			return fmt.Errorf("%w: %w", ErrVersion, err)
+			return permanent{fmt.Errorf("%w: %w", ErrVersion, err)}
 		case reasonWrongShard:
 			return fmt.Errorf("%w: %w", ErrWrongShard, err)
 		case reasonTooLarge:

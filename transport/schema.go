@@ -51,6 +51,9 @@ type Schema struct {
 	// ValFrom, when positive, is the first row of the validation rows
 	// appended after the training rows (shard --val-data).
 	ValFrom int `json:"val_from,omitempty"`
+	// Columns is the data.FeaturesDigest of the feature columns the shard
+	// chose by name (shard --features); "" when it chose none.
+	Columns string `json:"columns,omitempty"`
 	// Rows maps each partition the shard holds to its number of rows.
 	Rows map[int]int `json:"rows,omitempty"`
 }
@@ -80,9 +83,9 @@ func (s Schema) Validate() error {
 // Compatible returns nil when s and other describe the same data set split
 // the same way, held by builds with the same protocol and arithmetic, and
 // otherwise an error wrapping ErrSchema that explains the first difference,
-// checked in the order protocol, d, P, n, fingerprint, bias, dtype,
-// arithmetic build. Rows, which differ from shard to shard, are not
-// compared.
+// checked in the order protocol, d, P, n, fingerprint, bias, validation
+// rows, feature columns, dtype, arithmetic build. Rows, which differ from
+// shard to shard, are not compared.
 func (s Schema) Compatible(other Schema) error {
 	switch {
 	case s.Protocol != other.Protocol:
@@ -99,6 +102,8 @@ func (s Schema) Compatible(other Schema) error {
 		return fmt.Errorf("%w: bias %t here, %t there", ErrSchema, s.Bias, other.Bias)
 	case s.ValFrom != other.ValFrom:
 		return fmt.Errorf("%w: validation rows from row %d here, %d there", ErrSchema, s.ValFrom, other.ValFrom)
+	case s.Columns != other.Columns:
+		return fmt.Errorf("%w: feature columns chosen by name (--features) with digest %q here, %q there", ErrSchema, s.Columns, other.Columns)
 	case s.DType != other.DType:
 		return fmt.Errorf("%w: dtype %q here, %q there", ErrSchema, s.DType, other.DType)
 	case s.Arith != other.Arith:

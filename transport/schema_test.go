@@ -3,6 +3,7 @@ package transport
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -25,8 +26,8 @@ func TestSchemaCompatible(t *testing.T) {
 		here, back string // the message of base.Compatible(o), of o.Compatible(base)
 	}{
 		{func(s *Schema) { s.Protocol, s.D = 0, 6 },
-			"protocol version 3 here, 1 or 2 (not announced) there", "protocol version 1 or 2 (not announced) here, 3 there"},
-		{func(s *Schema) { s.Protocol, s.Arith = ProtocolVersion+1, "" }, "protocol version 3 here, 4 there", "protocol version 4 here, 3 there"},
+			fmt.Sprintf("protocol version %d here, 1 or 2 (not announced) there", ProtocolVersion), fmt.Sprintf("protocol version 1 or 2 (not announced) here, %d there", ProtocolVersion)},
+		{func(s *Schema) { s.Protocol, s.Arith = ProtocolVersion+1, "" }, fmt.Sprintf("protocol version %d here, %d there", ProtocolVersion, ProtocolVersion+1), fmt.Sprintf("protocol version %d here, %d there", ProtocolVersion+1, ProtocolVersion)},
 		{func(s *Schema) { s.D, s.P, s.N = 6, 5, 1 }, "d = 5 here, 6 there", "d = 6 here, 5 there"},
 		{func(s *Schema) { s.P, s.N, s.Fingerprint = 5, 1, "x" }, "P = 4 partitions here, 5 there", "P = 5 partitions here, 4 there"},
 		{func(s *Schema) { s.N, s.Fingerprint, s.Bias = 99, "x", false }, "n = 100 rows here, 99 there", "n = 99 rows here, 100 there"},
@@ -95,7 +96,7 @@ func TestSchemaJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), `"protocol":3`) {
+	if !strings.Contains(string(b), fmt.Sprintf(`"protocol":%d`, ProtocolVersion)) {
 		t.Fatalf("%s does not announce the protocol", b)
 	}
 	var back ShardInfo

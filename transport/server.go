@@ -13,7 +13,9 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	"altmin/internal/metrics"
 	"altmin/msg"
 	pb "altmin/proto/altminpb"
 )
@@ -29,11 +31,18 @@ const ServiceName = "altmin.v1.Shard"
 type Server struct {
 	pb.UnimplementedShardServer
 
-	f      msg.Fetcher
-	pool   *msg.Pool
-	info   ShardInfo
-	log    *zap.Logger
-	health *health.Server
+	f       msg.Fetcher
+	pool    *msg.Pool
+	info    ShardInfo
+	log     *zap.Logger
+	health  *health.Server
+	metrics *metrics.Shard
+
+	budget      *budget       // reply bytes in flight
+	sendTimeout time.Duration // 0: none
+	// newTimer returns a timer's channel and its stop function; a
+	// variable for tests (time.NewTimer).
+	newTimer func(time.Duration) (<-chan time.Time, func() bool)
 }
 
 // NewServer returns a server computing partials with f and giving their
@@ -45,10 +54,34 @@ func NewServer(f msg.Fetcher, pool *msg.Pool, info ShardInfo, log *zap.Logger) *
 		log = zap.NewNop()
 	}
 	info.Schema.Rows = maps.Clone(info.Schema.Rows)
-	s := &Server{f: f, pool: pool, info: info, log: log.With(zap.String("shard", info.ID)), health: health.NewServer()}
+	s := &Server{f: f, pool: pool, info: info, log: log.With(zap.String("shard", info.ID)), health: health.NewServer(),
+		budget: newBudget(DefaultReplyBudget), sendTimeout: DefaultSendTimeout, newTimer: func(d time.Duration) (<-chan time.Time, func() bool) {
+			t := time.NewTimer(d)
+			return t.C, t.Stop
+		}}
 	s.SetServing(true)
 	return s
 }
+
+// SetLimits bounds the replies the server has in flight: at most
+// replyBudget bytes of them at once (<= 0: DefaultReplyBudget), a
+// computation waiting for its reply's bytes (ReplyBytes) before it starts
+// and a request whose reply exceeds the whole budget refused
+// (msg.ErrTooLarge); and a stream whose client takes no chunk for
+// sendTimeout (0: no bound) is cancelled and its reply's buffers freed.
+// Call it before serving.
+func (s *Server) SetLimits(replyBudget int64, sendTimeout time.Duration) {
+	if replyBudget <= 0 {
+		replyBudget = DefaultReplyBudget
+	}
+	s.budget = newBudget(replyBudget)
+	s.sendTimeout = max(sendTimeout, 0)
+}
+
+// SetMetrics makes the server count its Compute requests by kind and
+// code, time their computations and count the bytes it sends, in m; nil
+// counts nothing. Call it before serving.
+func (s *Server) SetMetrics(m *metrics.Shard) { s.metrics = m }
 
 // Register registers the Shard service of s and the standard gRPC health
 // service on gs. Health reports SERVING for "" and ServiceName until
@@ -94,9 +127,12 @@ func (s *Server) Compute(req *pb.ComputeRequest, stream grpc.ServerStreamingServ
 			err = status.Errorf(codes.Internal, "shard %q: internal error", s.info.ID)
 		}
 		fields := []zap.Field{zap.Int32("partition", req.GetPartition()), zap.Duration("dur", time.Since(start)), zap.Int("chunks", chunks)}
+		kind := "unknown"
 		if r != nil {
+			kind = r.Kind().String()
 			fields = append(fields, zap.Stringer("kind", r.Kind()), zap.Int("round", r.Round()))
 		}
+		s.metrics.Served(kind, status.Code(err).String())
 		if err != nil {
 			fields = append(fields, zap.Stringer("code", status.Code(err)), zap.Error(err))
 		}
@@ -113,29 +149,91 @@ func (s *Server) Compute(req *pb.ComputeRequest, stream grpc.ServerStreamingServ
 	if err := ctx.Err(); err != nil {
 		return status.FromContextError(err).Err()
 	}
+	// The reply's bytes are reserved before it is computed, and given back
+	// once it is sent or abandoned (back-pressure on the computations).
+	need := ReplyBytes(r)
+	if err := s.budget.acquire(ctx, need); err != nil {
+		return s.toStatus(err)
+	}
+	held := true
+	defer func() {
+		if held {
+			s.budget.release(need)
+		}
+	}()
+	computing := time.Now()
 	p, err := s.f.Fetch(ctx, r, part)
+	s.metrics.Computed(r.Kind().String(), time.Since(computing))
 	if err != nil {
 		return s.toStatus(err)
 	}
-	// The chunks view p's buffers; Send encodes (copies) a chunk before it
-	// returns, and this server installs no stats handler that could read a
-	// message later, so the buffers are free once the loop ends.
-	defer p.Release(s.pool)
 	h, vs, err := encodePartial(p, s.info.ID)
 	if err != nil {
+		p.Release(s.pool)
 		return s.toStatus(err)
 	}
 	// The chunks name the partition and round of the partial itself, not
 	// of the request: a fetcher's answer for another partition or round is
 	// then refused by the client as stale instead of passing for the one
 	// asked.
-	for _, c := range toChunks(h, vs, int32(p.Part()), int64(p.Round()), ChunkDoubles) {
-		if err := stream.Send(c); err != nil {
-			return err
+	cs := toChunks(h, vs, int32(p.Part()), int64(p.Round()), ChunkDoubles)
+	held = false
+	return s.send(stream, cs, func() {
+		// The chunks view p's buffers; Send encodes (copies) a chunk
+		// before it returns, and this server installs no stats handler
+		// that could read a message later, so the buffers are free once
+		// the sends have ended.
+		p.Release(s.pool)
+		s.budget.release(need)
+	}, &chunks)
+}
+
+// send streams the chunks cs on their own goroutine, which calls free once
+// its sends have ended, and waits for them. When the client takes no
+// chunk for the send timeout, send returns DeadlineExceeded: the handler's
+// return cancels the stream, which ends the blocked send, and the buffers
+// are freed then. sent counts the chunks sent.
+func (s *Server) send(stream grpc.ServerStreamingServer[pb.Chunk], cs []*pb.Chunk, free func(), sent *int) error {
+	done := make(chan error, 1)
+	progress := make(chan struct{})
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		defer free()
+		for _, c := range cs {
+			if err := stream.Send(c); err != nil {
+				done <- err
+				return
+			}
+			s.metrics.Sent(proto.Size(c))
+			select {
+			case progress <- struct{}{}:
+			case <-quit:
+			}
 		}
-		chunks++
+		done <- nil
+	}()
+	var expired <-chan time.Time
+	stop := func() bool { return false }
+	arm := func() {
+		stop()
+		if s.sendTimeout > 0 {
+			expired, stop = s.newTimer(s.sendTimeout)
+		}
 	}
-	return nil
+	arm()
+	defer func() { stop() }()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-progress:
+			*sent++
+			arm()
+		case <-expired:
+			return status.Errorf(codes.DeadlineExceeded, "shard %q: the client took no chunk of the reply for %s (--send-timeout) after %d of %d chunks; stream cancelled", s.info.ID, s.sendTimeout, *sent, len(cs))
+		}
+	}
 }
 
 // admit checks the protocol version and the shard id of a request. A

@@ -68,10 +68,10 @@ func TestServerRefusesOtherVersions(t *testing.T) {
 				if status.Code(err) != codes.FailedPrecondition || !errors.Is(fromStatus(err), ErrVersion) {
 					t.Fatalf("%s: %v, want FailedPrecondition mapped to ErrVersion", what, err)
 				}
-				if ei := errorInfo(err); ei.GetReason() != reasonVersion || ei.GetDomain() != errDomain || ei.GetMetadata()["protocol_version"] != "3" {
+				if ei := errorInfo(err); ei.GetReason() != reasonVersion || ei.GetDomain() != errDomain || ei.GetMetadata()["protocol_version"] != fmt.Sprint(ProtocolVersion) {
 					t.Fatalf("%s: detail %v", what, ei)
 				}
-				if says := fmt.Sprintf("speaks protocol version 3, the request has version %d", v); !strings.Contains(err.Error(), says) {
+				if says := fmt.Sprintf("speaks protocol version %d, the request has version %d", ProtocolVersion, v); !strings.Contains(err.Error(), says) {
 					t.Fatalf("%s: %q does not say %q", what, err, says)
 				}
 			}
@@ -100,7 +100,7 @@ func TestShardWithoutCompute(t *testing.T) {
 			if !errors.Is(err, ErrVersion) || !errors.Is(err, errors.ErrUnsupported) || status.Code(err) != codes.Unimplemented {
 				t.Fatalf("%s, %s: %v (code %v)", name, nr.name, err, status.Code(err))
 			}
-			if !strings.Contains(err.Error(), `shard "old-shard"`) || !strings.Contains(err.Error(), "does not implement the Compute call of protocol version 3") {
+			if !strings.Contains(err.Error(), `shard "old-shard"`) || !strings.Contains(err.Error(), fmt.Sprintf("does not implement the Compute call of protocol version %d", ProtocolVersion)) {
 				t.Fatalf("%s, %s: %q", name, nr.name, err)
 			}
 		}
@@ -112,7 +112,7 @@ func TestShardWithoutCompute(t *testing.T) {
 
 func TestVersionError(t *testing.T) {
 	err := versionError("shard x", 7)
-	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "shard x speaks protocol version 7, this node 3") {
+	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), fmt.Sprintf("shard x speaks protocol version 7, this node %d", ProtocolVersion)) {
 		t.Fatalf("%v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -9,16 +10,18 @@ import (
 	"time"
 
 	"altmin/data"
+	"altmin/job"
 )
 
 // genCmd writes planted data as .npy files, for training from files (and
 // streaming them: --resident) at sizes that are generated once.
-func genCmd(args []string, stdout, stderr io.Writer) error {
+func genCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("coordinator gen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	synth := fs.String("synthetic", "", "planted data of a 1-hidden-layer model, e.g. model=sum,d=20,k=4,n=1000000,seed=1,dtype=float32 (required)")
 	out := fs.String("out", "", "directory to write X.npy, y.npy, truth.npy and signs.npy into (required; created if missing)")
 	dtype := fs.String("dtype", "", "dtype of X.npy: float64 or float32 (default: float32 for dtype=float32 data, else float64; float32 needs dtype=float32 data)")
+	overwrite := fs.Bool("overwrite", false, "replace X.npy, y.npy, truth.npy and signs.npy in --out when they exist")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -41,16 +44,21 @@ func genCmd(args []string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("%w: --dtype %q: want float64 or float32", errUsage, *dtype)
 	}
+	xp, yp := filepath.Join(*out, "X.npy"), filepath.Join(*out, "y.npy")
+	tp, sp := filepath.Join(*out, "truth.npy"), filepath.Join(*out, "signs.npy")
+	for _, p := range []string{xp, yp, tp, sp} {
+		if err := job.CheckOutput("--out", p, *overwrite); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
 	start := time.Now()
-	xp, yp := filepath.Join(*out, "X.npy"), filepath.Join(*out, "y.npy")
-	if err := data.WriteSource(xp, yp, src, f32); err != nil {
+	if err := data.WriteSourceContext(ctx, xp, yp, src, f32); err != nil {
 		return err
 	}
 	spec, w := src.Teacher()
-	tp, sp := filepath.Join(*out, "truth.npy"), filepath.Join(*out, "signs.npy")
 	if err := data.WriteNPY(tp, w, spec.K, spec.D); err != nil {
 		return err
 	}

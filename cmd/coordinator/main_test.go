@@ -271,6 +271,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"gen", "--synthetic", "model=sum,d=2,k=1,n=5", "--out", "x", "--dtype", "float32"}, errUsage, 2},
 		{[]string{"gen", "--synthetic", "model=deep,d=2,hidden=2-2,n=5", "--out", "x"}, errUsage, 2},
 		{[]string{"train", "--synthetic", "model=relu,d=2,n=5", "--resident", "-1"}, job.ErrOptions, 1},
+		{[]string{"train", "--synthetic", "model=sum,d=2,k=2,n=20", "--k", "-3"}, errUsage, 2},
 		{[]string{"-h"}, flag.ErrHelp, 0},
 		{[]string{"train", "-h"}, flag.ErrHelp, 0},
 		{[]string{"predict", "-help"}, flag.ErrHelp, 0},
@@ -326,7 +327,6 @@ func TestBadInputsThroughCLI(t *testing.T) {
 		{[]string{"--synthetic", "model=sum,d=2,k=2,n=20", "--init", w}, []string{"--init", w, "(2, 2)"}},
 		{[]string{"--synthetic", "model=sum,d=2,k=2,n=20", "--init", "identity"}, []string{"identity", "resnet"}},
 		{[]string{"--data", x, "--labels", filepath.Join(dir, "y2.npy"), "--k", "1", "--init", "perturb:0.2"}, []string{"y2.npy"}},
-		{[]string{"--synthetic", "model=sum,d=2,k=2,n=20", "--k", "-3"}, []string{"--k -3"}},
 	}
 	if err := data.WriteNPY(filepath.Join(dir, "y2.npy"), []float64{1, 2}, 2); err != nil {
 		t.Fatal(err)

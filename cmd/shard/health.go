@@ -27,11 +27,8 @@ func healthCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.TLSDir, "tls-dir", "", "directory with ca.pem and the client's ID.pem, ID-key.pem")
 	client := fs.String("client-id", "", "certificate name to present (default: --id)")
 	fs.BoolVar(&o.Insecure, "insecure", false, "plaintext gRPC")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parse(fs, args); err != nil {
+		return err
 	}
 	var creds credentials.TransportCredentials = insecure.NewCredentials()
 	if !o.Insecure {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -72,5 +73,51 @@ func TestHelp(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), "--partitions") && !strings.Contains(errb.String(), "-partitions") {
 		t.Errorf("help does not list the flags:\n%s", errb.String())
+	}
+}
+
+// TestEnvironment: flags not given come from ALTMIN_<FLAG>, the cluster
+// key among them (t.Setenv: not in parallel with other tests), a flag
+// given wins, a bad value names its variable, and the help says so, for
+// the shard and its health command.
+func TestEnvironment(t *testing.T) {
+	t.Setenv("ALTMIN_ID", "s1")
+	t.Setenv("ALTMIN_PARTITIONS", "0")
+	t.Setenv("ALTMIN_SYNTHETIC", "model=sum,d=3,k=1,n=10")
+	t.Setenv("ALTMIN_GRPC_ADDR", "127.0.0.1:0")
+	t.Setenv("ALTMIN_GOSSIP_ADDR", "127.0.0.1:0")
+	t.Setenv("ALTMIN_CLUSTER_KEY", "AAAAAAAAAAAAAAAAAAAAAA==")
+	t.Setenv("ALTMIN_RESIDENT", "-1")
+	var out, errb bytes.Buffer
+	err := run(context.Background(), nil, &out, &errb)
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--resident -1") {
+		t.Errorf("err = %v, want the usage error of ALTMIN_RESIDENT=-1", err)
+	}
+	// With the key from the environment, the certificates are missing next.
+	err = run(context.Background(), []string{"--resident", "0"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "TLS certificates are required") {
+		t.Errorf("err = %v, want the key of ALTMIN_CLUSTER_KEY accepted and certificates required", err)
+	}
+	t.Setenv("ALTMIN_PARALLEL", "two")
+	err = run(context.Background(), []string{"--resident", "0"}, &out, &errb)
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), `ALTMIN_PARALLEL="two"`) || !strings.Contains(err.Error(), "--parallel") {
+		t.Errorf("err = %v, want a usage error naming ALTMIN_PARALLEL and --parallel", err)
+	}
+	// The health command (the container healthcheck) reads the same
+	// environment: its --tls-dir from ALTMIN_TLS_DIR.
+	certs := filepath.Join(t.TempDir(), "certs")
+	t.Setenv("ALTMIN_TLS_DIR", certs)
+	err = run(context.Background(), []string{"health", "--addr", "127.0.0.1:1"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(certs, "ca.pem")) {
+		t.Errorf("health: err = %v, want the CA of ALTMIN_TLS_DIR missing", err)
+	}
+	for _, args := range [][]string{{"-h"}, {"health", "-h"}} {
+		errb.Reset()
+		if err := run(context.Background(), args, &out, &errb); !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("%q: err = %v, want flag.ErrHelp", args, err)
+		}
+		if !strings.Contains(errb.String(), "ALTMIN_<FLAG>") {
+			t.Errorf("%q: the help does not mention ALTMIN_<FLAG>:\n%s", args, errb.String())
+		}
 	}
 }

@@ -1,5 +1,6 @@
-// Package cli holds the small pieces the two commands share: the logger,
-// list flags, the cluster-key environment variable and CPU profiles.
+// Package cli holds the small pieces the two commands share: flag parsing
+// with settings from the environment (ALTMIN_<FLAG>), the logger, list
+// flags and CPU profiles.
 package cli
 
 import (
@@ -14,10 +15,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
-
-// EnvKey is the environment variable holding the cluster key when
-// --cluster-key is not given.
-const EnvKey = "ALTMIN_CLUSTER_KEY"
 
 // ErrUsage is wrapped by command-line usage errors (exit status 2).
 var ErrUsage = errors.New("usage")

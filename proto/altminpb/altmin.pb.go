@@ -697,9 +697,14 @@ type StatsRequest struct {
 	Prev    []float64 `protobuf:"fixed64,5,rep,packed,name=prev,proto3" json:"prev,omitempty"`
 	HasPrev bool      `protobuf:"varint,6,opt,name=has_prev,json=hasPrev,proto3" json:"has_prev,omitempty"`
 	// The last unit is linear (its output is u_k . x, sign +1).
-	Linear        bool    `protobuf:"varint,7,opt,name=linear,proto3" json:"linear,omitempty"`
-	Transform     *Affine `protobuf:"bytes,8,opt,name=transform,proto3" json:"transform,omitempty"`
-	Split         *Split  `protobuf:"bytes,9,opt,name=split,proto3" json:"split,omitempty"`
+	Linear    bool    `protobuf:"varint,7,opt,name=linear,proto3" json:"linear,omitempty"`
+	Transform *Affine `protobuf:"bytes,8,opt,name=transform,proto3" json:"transform,omitempty"`
+	Split     *Split  `protobuf:"bytes,9,opt,name=split,proto3" json:"split,omitempty"`
+	// ReLU units (increasing) whose activation patterns in the statistics,
+	// not in the prediction, come from revive_w instead of u: unit
+	// revive[j] is active on row x when revive_w[j*d:(j+1)*d] . x > 0.
+	Revive        []int32   `protobuf:"varint,10,rep,packed,name=revive,proto3" json:"revive,omitempty"`
+	ReviveW       []float64 `protobuf:"fixed64,11,rep,packed,name=revive_w,json=reviveW,proto3" json:"revive_w,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -793,6 +798,20 @@ func (x *StatsRequest) GetTransform() *Affine {
 func (x *StatsRequest) GetSplit() *Split {
 	if x != nil {
 		return x.Split
+	}
+	return nil
+}
+
+func (x *StatsRequest) GetRevive() []int32 {
+	if x != nil {
+		return x.Revive
+	}
+	return nil
+}
+
+func (x *StatsRequest) GetReviveW() []float64 {
+	if x != nil {
+		return x.ReviveW
 	}
 	return nil
 }
@@ -2004,7 +2023,7 @@ const file_altmin_v1_altmin_proto_rawDesc = "" +
 	"\x04rows\x18\x01 \x01(\x03R\x04rows\x12\x10\n" +
 	"\x03sse\x18\x02 \x01(\x01R\x03sse\x12\x0e\n" +
 	"\x02yy\x18\x03 \x01(\x01R\x02yy\x12\x13\n" +
-	"\x05sum_y\x18\x04 \x01(\x01R\x04sumY\"\xf4\x01\n" +
+	"\x05sum_y\x18\x04 \x01(\x01R\x04sumY\"\xa7\x02\n" +
 	"\fStatsRequest\x12\x12\n" +
 	"\x04iter\x18\x01 \x01(\x03R\x04iter\x12\f\n" +
 	"\x01d\x18\x02 \x01(\x05R\x01d\x12\x14\n" +
@@ -2014,7 +2033,10 @@ const file_altmin_v1_altmin_proto_rawDesc = "" +
 	"\bhas_prev\x18\x06 \x01(\bR\ahasPrev\x12\x16\n" +
 	"\x06linear\x18\a \x01(\bR\x06linear\x12/\n" +
 	"\ttransform\x18\b \x01(\v2\x11.altmin.v1.AffineR\ttransform\x12&\n" +
-	"\x05split\x18\t \x01(\v2\x10.altmin.v1.SplitR\x05split\"U\n" +
+	"\x05split\x18\t \x01(\v2\x10.altmin.v1.SplitR\x05split\x12\x16\n" +
+	"\x06revive\x18\n" +
+	" \x03(\x05R\x06revive\x12\x19\n" +
+	"\brevive_w\x18\v \x03(\x01R\areviveW\"U\n" +
 	"\aDeepNet\x12\x12\n" +
 	"\x04dims\x18\x01 \x03(\x05R\x04dims\x12\f\n" +
 	"\x01w\x18\x02 \x03(\x01R\x01w\x12\x14\n" +
