@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"altmin/internal/arith"
 	"altmin/internal/metrics"
 	"altmin/msg"
+	"altmin/placement"
 	"altmin/transport"
 )
 
@@ -146,7 +145,7 @@ func (c *Coordinator) WaitReady(ctx context.Context, parts int, timeout time.Dur
 			if missing == nil {
 				return transport.Schema{}, fmt.Errorf("node: no shard joined within %s", timeout)
 			}
-			return transport.Schema{}, fmt.Errorf("node: partitions %s are held by no live shard after %s", ranges(missing), timeout)
+			return transport.Schema{}, fmt.Errorf("node: partitions %s are held by no live shard after %s", placement.Ranges(missing), timeout)
 		case <-c.Changes():
 		case <-tick.C:
 		}
@@ -188,26 +187,6 @@ func (c *Coordinator) check(parts int) (*transport.Schema, []int, error) {
 		return nil, nil, fmt.Errorf("node: shards split the data into %d partitions, the coordinator expects %d", first.P, parts)
 	}
 	return first, fleet.Missing(members, first.P), nil
-}
-
-// ranges formats sorted partition IDs compactly: 0-3,7.
-func ranges(ps []int) string {
-	ps = slices.Clone(ps)
-	slices.Sort(ps)
-	var parts []string
-	for i := 0; i < len(ps); {
-		j := i
-		for j+1 < len(ps) && ps[j+1] == ps[j]+1 {
-			j++
-		}
-		if i == j {
-			parts = append(parts, fmt.Sprint(ps[i]))
-		} else {
-			parts = append(parts, fmt.Sprintf("%d-%d", ps[i], ps[j]))
-		}
-		i = j + 1
-	}
-	return strings.Join(parts, ",")
 }
 
 // Close closes the gRPC clients and leaves the cluster.
