@@ -101,9 +101,11 @@ type scratch struct {
 	last    *linalg.Patterns
 	pred    []float64 // predictions of one chunk of rows
 	y       []float64 // standardized labels
-	// revived holds the revived units' patterns of one chunk of rows;
+	// revived holds the revived units' patterns of one chunk of rows, ones
+	// their output signs (all +1, unread: no prediction is made);
 	// lastRevived records that the patterns in last had revived units.
 	revived     *linalg.Patterns
+	ones        []float64
 	lastRevived bool
 }
 
@@ -378,12 +380,14 @@ func (sc *scratch) revive(p *Partition, lo, hi int, req *msg.StatsRequest) {
 	if r == 0 {
 		return
 	}
-	ones := make([]float64, r)
-	for j := range ones {
-		ones[j] = 1
+	if len(sc.ones) < r {
+		sc.ones = make([]float64, r)
+		for j := range sc.ones {
+			sc.ones[j] = 1
+		}
 	}
 	sc.revived = fitPatterns(sc.revived, hi-lo, r)
-	p.rows(lo, hi, req.Transform).Patterns(sc.revived, nil, req.ReviveW, ones, 0)
+	p.rows(lo, hi, req.Transform).Patterns(sc.revived, nil, req.ReviveW, sc.ones[:r], 0)
 	pat := sc.pat.Slice(lo, hi)
 	for j, q := range req.Revive {
 		pat.CopyUnit(q, sc.revived, j)
