@@ -197,7 +197,7 @@ func computeAll(eng *shard.Engine, req *msg.StatsRequest, parts int) ([]*msg.Sta
 			defer wg.Done()
 			defer func() { <-sem }()
 			var st msg.Partial
-			if st, errs[p] = eng.Fetch(context.Background(), req, p); errs[p] == nil {
+			if st, errs[p] = eng.Fetch(context.Background(), req, msg.Leaf(p)); errs[p] == nil {
 				out[p] = st.(*msg.Stats)
 			}
 		}()

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"altmin/linalg"
 	"altmin/model"
@@ -170,11 +171,14 @@ func (c *Deep) Offer(p msg.Partial) error {
 	if c.stopped != Running {
 		return ErrDone
 	}
-	return c.got.Offer(p, c.Request())
+	return c.got.Offer(p, c.Request(), c.cfg.Pool)
 }
 
 // Skip implements Core: every partition is needed every step.
 func (c *Deep) Skip(int) error { return ErrSkip }
+
+// Len implements Core.
+func (c *Deep) Len() int { return c.got.Len() }
 
 // Missing returns the partitions not yet received for the current step.
 func (c *Deep) Missing() []int { return c.got.Missing() }
@@ -315,7 +319,7 @@ func (c *Deep) solveNext(rep Report) (Report, error) {
 	return rep, nil
 }
 
-// deepSums are a step's partials reduced in partition order.
+// deepSums are the sums of a step's partials.
 type deepSums struct {
 	rows          int
 	yy, sse, sumY float64
@@ -324,27 +328,14 @@ type deepSums struct {
 	gs, rs        [][]float64 // per system: the packed Gram matrix, the right-hand side
 }
 
-// reduce adds the received partials in partition order into the sums of
-// this step.
+// reduce takes the sums of this step from the sum of the received
+// partials (round.Set adds them in the reduction tree).
 func (c *Deep) reduce() {
-	systems := c.req.Systems()
-	s := deepSums{gs: make([][]float64, len(systems)), rs: make([][]float64, len(systems))}
-	for i, sy := range systems {
-		m := c.req.Unknowns(sy)
-		s.gs[i], s.rs[i] = make([]float64, linalg.PackedLen(m)), make([]float64, m)
-	}
-	for _, pa := range c.got.All() { // partition order: the only reduction order
-		p := pa.(*msg.DeepStats)
-		s.yy += p.YY
-		s.sumY += p.SumY
-		s.sse += p.SSE
-		s.rows += p.Rows
-		s.flips += p.Flips
-		s.val.Add(p.Val)
-		for i, sy := range p.Systems {
-			addTo(s.gs[i], sy.Gram)
-			addTo(s.rs[i], sy.R)
-		}
+	p := c.got.Sum().(*msg.DeepStats)
+	s := deepSums{rows: p.Rows, yy: p.YY, sumY: p.SumY, sse: p.SSE, flips: p.Flips, val: p.Val,
+		gs: make([][]float64, len(p.Systems)), rs: make([][]float64, len(p.Systems))}
+	for i, sy := range p.Systems {
+		s.gs[i], s.rs[i] = slices.Clone(sy.Gram), slices.Clone(sy.R)
 	}
 	c.cur = s
 }

@@ -89,7 +89,7 @@ func stepOffered(t *testing.T, c coordinator.Core, eng *shard.Engine, order []in
 	P := len(c.Missing())
 	parts := make([]msg.Partial, P)
 	for p := range parts {
-		v, err := eng.Fetch(context.Background(), req, p)
+		v, err := eng.Fetch(context.Background(), req, msg.Leaf(p))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,6 +209,7 @@ func TestDeepPartitionOrder(t *testing.T) {
 	}
 	init := data.PerturbNet(tch.Net(), 0.3, 17)
 	one, five := deepEngine(t, tch, 1), deepEngine(t, tch, 5)
+	five.SetPartitionCount(5) // for the runs in spans
 	for _, sched := range []coordinator.Schedule{coordinator.Joint, coordinator.Sequential} {
 		cfg := coordinator.DefaultDeepConfig()
 		cfg.Schedule, cfg.MaxIters, cfg.FitTol, cfg.Tol = sched, 3, 0, 0
@@ -226,6 +227,10 @@ func TestDeepPartitionOrder(t *testing.T) {
 		runs := map[string][]coordinator.Report{"shuffled offers": shuffled}
 		for _, par := range []int{1, 3, 0} {
 			_, runs[fmt.Sprintf("driver, parallel %d", par)] = runDeep(t, cfg, init, five, par)
+		}
+		// Spans of partitions the engine adds up (a random mix every step).
+		for _, par := range []int{1, 0} {
+			_, runs[fmt.Sprintf("driver, spans, parallel %d", par)] = runDeep(t, cfg, init, newSpanPlanner(five, uint64(par)), par)
 		}
 		for name, got := range runs {
 			if len(got) != len(want) {
@@ -293,7 +298,7 @@ func TestDeepCoreRejects(t *testing.T) {
 	core := newDeep(t, cfg, tch.Net())
 	req := core.Request()
 	fetchDeep := func(p int) *msg.DeepStats {
-		v, err := eng.Fetch(context.Background(), req, p)
+		v, err := eng.Fetch(context.Background(), req, msg.Leaf(p))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -414,18 +419,18 @@ func TestDeepDriverErrors(t *testing.T) {
 		if req.Round() == 1 && p == 2 {
 			return nil, boom
 		}
-		return eng.Fetch(ctx, req, p)
+		return eng.Fetch(ctx, req, msg.Leaf(p))
 	}))
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "round 1: partition 2") {
 		t.Errorf("failed fetch: %v", err)
 	}
 	err = run(fetchFunc(func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
-		return eng.Fetch(ctx, req, (p+1)%3)
+		return eng.Fetch(ctx, req, msg.Leaf((p+1)%3))
 	}))
 	if !errors.Is(err, msg.ErrInvalid) || !strings.Contains(err.Error(), "answer was for partition") {
 		t.Errorf("answer for another partition: %v", err)
 	}
-	if _, err := eng.Fetch(context.Background(), &msg.DeepRequest{Net: tch.Net()}, 9); !errors.Is(err, msg.ErrNoPartition) {
+	if _, err := eng.Fetch(context.Background(), &msg.DeepRequest{Net: tch.Net()}, msg.Leaf(9)); !errors.Is(err, msg.ErrNoPartition) {
 		t.Errorf("partition not held: %v", err)
 	}
 }
@@ -513,7 +518,7 @@ func TestDeepStateRestore(t *testing.T) {
 // fetchPartial returns eng's partial of partition p for req.
 func fetchPartial(t *testing.T, eng *shard.Engine, req msg.Request, p int) msg.Partial {
 	t.Helper()
-	v, err := eng.Fetch(context.Background(), req, p)
+	v, err := eng.Fetch(context.Background(), req, msg.Leaf(p))
 	if err != nil {
 		t.Fatal(err)
 	}

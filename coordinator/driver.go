@@ -58,11 +58,11 @@ type Timing struct {
 	// Total is the whole round: Stats + Solve.
 	Total time.Duration
 	// Stats runs from the broadcast of the weights until every partial
-	// has arrived and been checked: the partitions' statistics passes and
-	// the transfer.
+	// has arrived, been checked and been added in the reduction tree: the
+	// partitions' statistics passes, the transfer and the reduction.
 	Stats time.Duration
-	// Solve is the core's Advance once every partial is in: the reduce of
-	// the partials in partition order, the stop tests and the solve.
+	// Solve is the core's Advance once every partial is in: the stop
+	// tests and the solve.
 	Solve time.Duration
 }
 

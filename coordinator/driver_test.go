@@ -27,21 +27,31 @@ import (
 // fetchFunc adapts a function to msg.Fetcher.
 type fetchFunc func(ctx context.Context, req msg.Request, p int) (msg.Partial, error)
 
-func (f fetchFunc) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
-	return f(ctx, req, p)
+func (f fetchFunc) Fetch(ctx context.Context, req msg.Request, s msg.Span) (msg.Partial, error) {
+	if s.N != 1 {
+		return nil, fmt.Errorf("%s asked of a fetcher without a plan", s)
+	}
+	return f(ctx, req, s.Lo)
 }
 
 var errInjected = errors.New("injected fault")
 
-// scheduledFetch is a fetcher that orders the partitions it is asked for
-// (round.Scheduler).
-type scheduledFetch struct {
+// plannedFetch is a fetcher that plans the partitions it is asked for
+// (round.Planner): one at a time, in its order.
+type plannedFetch struct {
 	fetchFunc
 	order []int
 	asked bool
 }
 
-func (s *scheduledFetch) Schedule(parts []int) []int { s.asked = true; return s.order }
+func (s *plannedFetch) Plan(missing []int, parts int) []msg.Span {
+	s.asked = true
+	var out []msg.Span
+	for _, p := range s.order {
+		out = append(out, msg.Leaf(p))
+	}
+	return out
+}
 
 // reference trains pr in a plain loop on the core alone, offering the
 // partials in partition order: the single-process answer.
@@ -77,7 +87,7 @@ func TestDriverFetchFailure(t *testing.T) {
 		if p == 3 && req.Round() == 2 {
 			return nil, errInjected
 		}
-		return local.Fetch(ctx, req, p)
+		return local.Fetch(ctx, req, msg.Leaf(p))
 	})
 	for _, parallel := range []int{0, 1, 4} {
 		d := newDriver(t, pr, pr.perturbed(1, 0.5), 20, f)
@@ -113,9 +123,9 @@ func TestDriverRejectsWrongAnswers(t *testing.T) {
 			name: "another partition's stats",
 			answer: func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
 				if p == 2 && req.Round() == 1 {
-					return local.Fetch(ctx, req, 3)
+					return local.Fetch(ctx, req, msg.Leaf(3))
 				}
-				return local.Fetch(ctx, req, p)
+				return local.Fetch(ctx, req, msg.Leaf(p))
 			},
 			want: msg.ErrInvalid,
 			msg:  []string{"round 1", "partition 2", "partition 3"},
@@ -123,7 +133,7 @@ func TestDriverRejectsWrongAnswers(t *testing.T) {
 		{
 			name: "stale stats",
 			answer: func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
-				s, err := local.Fetch(ctx, req, p)
+				s, err := local.Fetch(ctx, req, msg.Leaf(p))
 				if p == 1 && req.Round() == 1 {
 					s.(*msg.Stats).Iter = 0
 				}
@@ -135,7 +145,7 @@ func TestDriverRejectsWrongAnswers(t *testing.T) {
 		{
 			name: "NaN stats",
 			answer: func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
-				s, err := local.Fetch(ctx, req, p)
+				s, err := local.Fetch(ctx, req, msg.Leaf(p))
 				if p == 0 && req.Round() == 2 {
 					s.(*msg.Stats).R[1] = math.NaN()
 				}
@@ -150,7 +160,7 @@ func TestDriverRejectsWrongAnswers(t *testing.T) {
 				if p == 3 {
 					return nil, nil
 				}
-				return local.Fetch(ctx, req, p)
+				return local.Fetch(ctx, req, msg.Leaf(p))
 			},
 			want: msg.ErrInvalid,
 			msg:  []string{"round 0", "partition 3"},
@@ -159,9 +169,9 @@ func TestDriverRejectsWrongAnswers(t *testing.T) {
 			name: "moment sums for statistics",
 			answer: func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
 				if p == 1 && req.Round() == 0 {
-					return local.Fetch(ctx, &msg.Moments12Request{D: req.Features(), Order: 1}, p)
+					return local.Fetch(ctx, &msg.Moments12Request{D: req.Features(), Order: 1}, msg.Leaf(p))
 				}
-				return local.Fetch(ctx, req, p)
+				return local.Fetch(ctx, req, msg.Leaf(p))
 			},
 			want: msg.ErrInvalid,
 			msg:  []string{"round 0", "partition 1", "moments12"},
@@ -214,10 +224,13 @@ func (o *orderedFetcher) gatesFor(iter int) ([]chan struct{}, []int) {
 	return o.gates[iter], o.orders[iter]
 }
 
-func (o *orderedFetcher) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
-	iter := req.Round()
+func (o *orderedFetcher) Fetch(ctx context.Context, req msg.Request, sp msg.Span) (msg.Partial, error) {
+	if sp.N != 1 {
+		return nil, fmt.Errorf("%s asked of a fetcher without a plan", sp)
+	}
+	p, iter := sp.Lo, req.Round()
 	gates, order := o.gatesFor(iter)
-	s, err := o.local.Fetch(ctx, req, p)
+	s, err := o.local.Fetch(ctx, req, msg.Leaf(p))
 	select {
 	case <-gates[p]:
 	case <-ctx.Done():
@@ -298,7 +311,7 @@ func TestDriverParallelBound(t *testing.T) {
 				break
 			}
 		}
-		return local.Fetch(ctx, req, p)
+		return local.Fetch(ctx, req, msg.Leaf(p))
 	})
 	u0 := pr.perturbed(5, 0.3)
 	want := reference(t, pr, u0, 10)
@@ -330,14 +343,14 @@ func TestDriverContextAndHooks(t *testing.T) {
 
 	// A fetcher that never answers is cut off by StepTimeout. The outcome
 	// does not depend on how long the timer takes: one fetch at a time,
-	// the stuck partition first (the fetcher's Schedule), so its result is
+	// the stuck partition first (the fetcher's Plan), so its result is
 	// the first whether it was cut off or never started.
-	stuck := &scheduledFetch{order: []int{1, 0, 2}, fetchFunc: func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
+	stuck := &plannedFetch{order: []int{1, 0, 2}, fetchFunc: func(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
 		if p == 1 {
 			<-ctx.Done()
 			return nil, ctx.Err()
 		}
-		return local.Fetch(context.Background(), req, p)
+		return local.Fetch(context.Background(), req, msg.Leaf(p))
 	}}
 	d := newDriver(t, pr, u0, 5, stuck)
 	d.StepTimeout, d.Parallel = time.Millisecond, 1
@@ -395,7 +408,7 @@ func TestDriverRunResults(t *testing.T) {
 		if req.Round() == 1 {
 			return nil, boom
 		}
-		return pr.eng.Fetch(ctx, req, p)
+		return pr.eng.Fetch(ctx, req, msg.Leaf(p))
 	})
 	if rep, err := newDriver(t, pr, u0, 5, fails).Run(context.Background()); !errors.Is(err, boom) || rep.Net != nil || rep.Rows != 0 {
 		t.Errorf("fetch error: report %+v, err %v; want the zero report and boom", rep, err)
@@ -439,7 +452,7 @@ func TestDriverDegraded(t *testing.T) {
 			if p == 2 && req.Round() == 1 {
 				return nil, fmt.Errorf("partition 2 is down: %w", err)
 			}
-			return pr.eng.Fetch(ctx, req, p)
+			return pr.eng.Fetch(ctx, req, msg.Leaf(p))
 		})
 	}
 	d := newDriver(t, pr, u0, 4, unavailable(msg.ErrUnavailable))

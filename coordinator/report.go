@@ -42,21 +42,25 @@ func (r Reason) known() bool {
 
 // Core is the iteration logic of one model family as a pure state machine:
 // no goroutines, clocks or I/O; the iteration (or step) number is its only
-// clock. The driver takes the Request of the current round, offers every
-// partition's partial, and calls Advance once none is missing. Partials
-// are reduced in partition order, so the result does not depend on the
-// order they arrive in or on who computed them.
+// clock. The driver takes the Request of the current round, offers the
+// partials of spans of partitions (msg.Span) until every partition is
+// covered, and calls Advance. Partials are added in the reduction tree
+// (round.Set), so the result does not depend on the order they arrive in,
+// on the spans they come in or on who computed them.
 type Core interface {
 	// Request returns the request of the current round. The core keeps
 	// it; callers must not modify it.
 	Request() msg.Request
-	// Offer hands the core one partition's partial. It returns an error,
-	// and keeps nothing, for a partial of another round, of a partition
-	// already received or out of range, or not a valid answer to the
-	// request (see round.Set.Offer), and ErrDone once training stopped.
+	// Offer hands the core the partial of one span of partitions. It
+	// returns an error, and keeps nothing, for a partial of another round,
+	// of a partition already received, of a span that is not a node of the
+	// reduction tree, or not a valid answer to the request (see
+	// round.Set.Offer), and ErrDone once training stopped.
 	// Partials it accepts become the core's: it releases their buffers
 	// to its pool after reducing them.
 	Offer(msg.Partial) error
+	// Len returns the number of partitions.
+	Len() int
 	// Missing returns the partitions not yet received, ascending.
 	Missing() []int
 	// Ready reports whether every partition's partial has been received.
@@ -64,7 +68,7 @@ type Core interface {
 	// Skip gives up partition p for the current round (a user's explicit
 	// choice to continue degraded), or returns ErrSkip.
 	Skip(p int) error
-	// Advance reduces the partials in partition order, decides whether
+	// Advance takes the sum of the partials, decides whether
 	// training stops at the current weights, and otherwise solves and
 	// moves to the next round.
 	Advance() (Report, error)

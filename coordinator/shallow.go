@@ -321,7 +321,7 @@ func (c *Shallow) Offer(p msg.Partial) error {
 	if c.stopped != Running {
 		return ErrDone
 	}
-	return c.got.Offer(p, c.Request())
+	return c.got.Offer(p, c.Request(), c.cfg.Pool)
 }
 
 // Skip implements Core: partition p's samples are left out of this
@@ -331,14 +331,22 @@ func (c *Shallow) Skip(p int) error {
 	if c.stopped != Running {
 		return ErrDone
 	}
-	if err := c.got.Check(p, c.round, c.round); err != nil {
+	if err := c.got.Check(msg.Leaf(p), c.round, c.round); err != nil {
 		return err
 	}
 	m := c.cfg.Spec.M()
-	c.got.Put(p, &msg.Stats{Iter: c.round, Partition: p, M: m, Gram: make([]float64, linalg.PackedLen(m)), R: make([]float64, m)})
+	req := c.Request()
+	flips := int64(-1)
+	if req.(*msg.StatsRequest).Prev != nil {
+		flips = 0
+	}
+	c.got.Put(&msg.Stats{Iter: c.round, Partition: p, M: m, Gram: zeroed(c.cfg.Pool.Get(linalg.PackedLen(m))), R: make([]float64, m), Flips: flips}, req, c.cfg.Pool)
 	c.skipped = append(c.skipped, p)
 	return nil
 }
+
+// Len implements Core.
+func (c *Shallow) Len() int { return c.got.Len() }
 
 // Missing implements Core.
 func (c *Shallow) Missing() []int { return c.got.Missing() }
@@ -346,7 +354,7 @@ func (c *Shallow) Missing() []int { return c.got.Missing() }
 // Ready implements Core.
 func (c *Shallow) Ready() bool { return c.got.Ready() }
 
-// Advance implements Core: it reduces the partials in partition order,
+// Advance implements Core: it takes the sum of the partials,
 // judges the weights evaluated (accepted, or rejected with Damping),
 // decides whether training stops, and otherwise solves for the next
 // weights (or takes a gradient step) from the accepted iterate's sums.
@@ -459,25 +467,18 @@ func (c *Shallow) solveNext(rep Report) (Report, error) {
 	return rep, nil
 }
 
-// reduce adds the received partials in partition order into the sums of
-// this round.
+// reduce takes the sums of this round from the sum of the received
+// partials (round.Set adds them in the reduction tree).
 func (c *Shallow) reduce() {
 	m := c.cfg.Spec.M()
+	st := c.got.Sum().(*msg.Stats)
 	s := &c.cur
 	// The sums are reused from one round to the next: at m = 1000 the
-	// Gram matrix is 4 MB, and fresh memory costs more than the sum.
-	*s = sums{g: grow(s.g, linalg.PackedLen(m)), r: grow(s.r, m)}
-	for _, p := range c.got.All() { // partition order: the only reduction order
-		st := p.(*msg.Stats)
-		addTo(s.g, st.Gram)
-		addTo(s.r, st.R)
-		s.yy += st.YY
-		s.sumY += st.SumY
-		s.sse += st.SSE
-		s.rows += st.Rows
-		s.flips += st.Flips
-		s.val.Add(st.Val)
-	}
+	// Gram matrix is 4 MB, and fresh memory costs more than the copy.
+	*s = sums{g: grow(s.g, linalg.PackedLen(m)), r: grow(s.r, m),
+		yy: st.YY, sumY: st.SumY, sse: st.SSE, rows: st.Rows, flips: st.Flips, val: st.Val}
+	copy(s.g, st.Gram)
+	copy(s.r, st.R)
 }
 
 // step returns the next weights from the accepted iterate's sums: the
@@ -554,10 +555,8 @@ func grow(s []float64, n int) []float64 {
 	return s
 }
 
-// addTo sets dst[i] += src[i]; len(src) == len(dst) (Offer checks sizes).
-func addTo(dst, src []float64) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] += v
-	}
+// zeroed clears s and returns it.
+func zeroed(s []float64) []float64 {
+	clear(s)
+	return s
 }

@@ -56,7 +56,7 @@ func newCore(t *testing.T, cfg coordinator.ShallowConfig, u0 []float64) *coordin
 func offer(t *testing.T, c coordinator.Core, p msg.Partial) {
 	t.Helper()
 	if err := c.Offer(p); err != nil {
-		t.Fatalf("Offer(partition %d, round %d): %v", p.Part(), p.Round(), err)
+		t.Fatalf("Offer(%v, round %d): %v", p.Span(), p.Round(), err)
 	}
 }
 
@@ -131,11 +131,15 @@ func TestCoreArrivalOrder(t *testing.T) {
 			stats[p] = fetchStats(t, pr.eng, req, p)
 		}
 		order := rng.Perm(pr.P)
+		copies := make([]*msg.Stats, pr.P) // a core owns what it accepts: it adds into it
+		for p := range copies {
+			copies[p] = clone(stats[order[p]])
+		}
+		idle, _ := pool.Idle() // the buffers of partials added into others go back as they are
 		for p := range stats {
 			offer(t, inOrder, stats[p])
-			offer(t, shuffled, clone(stats[order[p]])) // a core owns what it accepts
+			offer(t, shuffled, copies[p])
 		}
-		idle, _ := pool.Idle()
 		a, b := advance(t, inOrder), advance(t, shuffled)
 		for p, s := range stats {
 			if s.Gram != nil {

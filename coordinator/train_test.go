@@ -72,7 +72,7 @@ func (pr *problem) perturbed(seed uint64, delta float64) []float64 {
 // fetchStats returns eng's statistics of partition p for req.
 func fetchStats(t *testing.T, eng *shard.Engine, req msg.Request, p int) *msg.Stats {
 	t.Helper()
-	v, err := eng.Fetch(context.Background(), req, p)
+	v, err := eng.Fetch(context.Background(), req, msg.Leaf(p))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ type goldenProblem struct {
 }
 
 // demoHash is the sha256 of the demo's weights.npy.
-const demoHash = "a48d382d32678a6856359904528391b4088fb7116e28856491d1d3c4583e35bf"
+const demoHash = "398e9d77be5ba224555efe2eba577d15fb0d26eb01959a9dcff1925ab9d0e09d"
 
 func goldenProblems() []goldenProblem {
 	demo := "model=sum,d=50,k=5,n=50000,seed=1"
@@ -66,34 +66,34 @@ func goldenProblems() []goldenProblem {
 		{name: "demo as a cluster", data: []string{"--synthetic", demo}, runs: []runtime{processes, overlapping},
 			want: map[string]string{"weights.npy": demoHash}},
 		{name: "relu random", data: []string{"--synthetic", "model=relu,d=10,n=3000,seed=2"}, runs: []runtime{inProcess, localShards},
-			want: map[string]string{"weights.npy": "c17a13b9a7e04428d5f275206d375a088374fdfd556b486c058a112e16ac4d2c"}},
+			want: map[string]string{"weights.npy": "c1776d56c209edee3235291d2a469e3ba5c5e395606cc2a717597ab9d8623118"}},
 		{name: "resnet identity", data: []string{"--synthetic", "model=resnet,d=8,n=4000,seed=3"}, runs: []runtime{inProcess, localShards, processes},
-			want: map[string]string{"weights.npy": "44399e453619ed599d6027f12dda5b9cf2a51c3e695d85e4af7828fb510603bd"}},
+			want: map[string]string{"weights.npy": "8c7054b1f2ea9afb09cba0551cd17a0118ef9bec9d6c5f7618f4952dab1f8c2b"}},
 		{name: "sum tensor", data: []string{"--synthetic", "model=sum,d=12,k=3,n=6000,seed=11"}, train: []string{"--init", "tensor"},
-			runs: []runtime{inProcess, threeLocal, processes}, want: map[string]string{"weights.npy": "3c488c483f1a8015cad097f69c7b685fff3fd21603ea6c7935c131f45d9ddebb"}},
+			runs: []runtime{inProcess, threeLocal, processes}, want: map[string]string{"weights.npy": "68625d52b0e075b056c71efdff7ae92494e58280deeeeae5cc2eda3e46e1cfc0"}},
 		{name: "relu tensor bias", data: []string{"--synthetic", "model=relu,d=6,n=3000,seed=7", "--bias"}, train: []string{"--init", "tensor"},
-			runs: []runtime{inProcess, localShards}, want: map[string]string{"weights.npy": "4cc942d3ecda5b97c752a4352ebddeeb5eb06cd38cd7530b19426bbda82f4139"}},
+			runs: []runtime{inProcess, localShards}, want: map[string]string{"weights.npy": "b5178a8d976977cb7c8bb25e9125f82f49cbd47d47e7ea650d35ca44760a8099"}},
 		{name: "sum gd rule", data: []string{"--synthetic", "model=sum,d=10,k=2,n=4000,seed=5"}, train: []string{"--method", "gd", "--iters", "15"},
-			runs: []runtime{inProcess, localShards}, want: map[string]string{"weights.npy": "77b697a352e40ad98e7cba6222b937e056601eb5b12e0d0a65b44c65709b7d6e"}},
+			runs: []runtime{inProcess, localShards}, want: map[string]string{"weights.npy": "709f9d257ffd7e23f3013a85093c4ab9cf3fc534dd0f8bd5ab28fc905c86eacd"}},
 		{name: "sum gd step", data: []string{"--synthetic", "model=sum,d=10,k=2,n=4000,seed=5"}, train: []string{"--method", "gd", "--step", "0.5", "--iters", "10"},
-			runs: []runtime{inProcess}, want: map[string]string{"weights.npy": "bcfd97f3159c948c537924737b0427d51a1ea502106e8c7d41c7fafbdc13dc9f"}},
+			runs: []runtime{inProcess}, want: map[string]string{"weights.npy": "f53141849ee77f4790212c16bbf9a2236a208c5f079f68bdc56cf5a0602ce7c8"}},
 		{name: "sum perturb alternate", data: []string{"--synthetic", "model=sum,d=10,k=4,n=5000,seed=6,signs=alternate"}, train: []string{"--init", "perturb:0.3"},
-			runs: []runtime{inProcess, localShards}, want: map[string]string{"weights.npy": "0ecf99aa05b23fdd2f01b4e50ba7ca187fef9fa352eea36267911a25d73c1494"}},
+			runs: []runtime{inProcess, localShards}, want: map[string]string{"weights.npy": "98b884f34ede21c2f976a1f923a55176fb3b8adab1555d804c0a67e2fae9349b"}},
 		{name: "deep perturb", data: []string{"--synthetic", "model=deep,d=10,hidden=6-3,n=4000,seed=5"}, train: []string{"--init", "perturb:0.1"},
-			runs: []runtime{inProcess, localShards, processes}, want: map[string]string{"weights_1.npy": "d74c8afeb383770ad727ef3071a39acaf5769f237614aca78f4a8305ee75abbd", "weights_2.npy": "d339902a85e8c14ee68d810b5093c7547bea2da9ba96d9c9cede10f446b401d5"}},
+			runs: []runtime{inProcess, localShards, processes}, want: map[string]string{"weights_1.npy": "19776c194a22d92dfac47d56020e44b0a60cf0756927675d1e6180d3c2a40974", "weights_2.npy": "9bd786f84b3ec58b7750a67715021ea9171cfdf9e474609823c4f20c3c386706"}},
 		{name: "deep random bias", data: []string{"--synthetic", "model=deep,d=8,hidden=5-4-3,n=5000,seed=2", "--bias"}, train: []string{"--iters", "8"},
-			runs: []runtime{inProcess, localShards, streaming}, want: map[string]string{"weights_1.npy": "e876a42d0654d2efee471217ad4132c0554c3097ccea55c9c0c2f975d7e8cfaa", "weights_2.npy": "ccb0b8b9584bd56eb6dbd7999a50f913e3c9e4ce58cd89b157a37da0ba052c83", "weights_3.npy": "eada507f12e7623f8417b71fce38c5c52e1fbf781bb87c7b4484aecafa843c3f"}},
+			runs: []runtime{inProcess, localShards, streaming}, want: map[string]string{"weights_1.npy": "a8276289351d36d7c57bdd1c3f0a8234aca4ab17bdd0c10a5d1b542d3ced6732", "weights_2.npy": "361653a9eeeacda0206f53550f2f2ad207ccb0831204acc74325ed3447193671", "weights_3.npy": "62a35381a63b38a0eb2cc497beafe1f33ea1563fb3a9caaf16b600403247f020"}},
 		{name: "npy float32 bias", data: []string{"--data", "X.npy", "--labels", "y.npy", "--bias", "--storage", "float32"}, train: []string{"--k", "3"},
 			files: genFiles("model=sum,d=9,k=3,n=7000,seed=8,dtype=float32"),
-			runs:  []runtime{inProcess, localShards, streaming, processes}, want: map[string]string{"weights.npy": "d8c5170abbf60804660df2b9faa31025512d176f5ff52704faa79b923cd118ca"}},
+			runs:  []runtime{inProcess, localShards, streaming, processes}, want: map[string]string{"weights.npy": "7b08159b629e507696fc1fa28e8aa9e3dba0f3afa5409b16361a78129e2b90b4"}},
 		{name: "csv sum", data: []string{"--data", "t.csv", "--label", "y"}, train: []string{"--k", "4", "--iters", "10"},
-			files: csvFile, runs: []runtime{inProcess, localShards, streaming}, want: map[string]string{"weights.npy": "55da26948a6ad81cb898f47609e48b9590c42aad509aee9976f952817f6433a8"}},
+			files: csvFile, runs: []runtime{inProcess, localShards, streaming}, want: map[string]string{"weights.npy": "5c6076e01a1d6885e7ba6d0668c95e8149196c6d8dcde6e81874f06a69eab59b"}},
 		{name: "csv deep", data: []string{"--data", "t.csv", "--label", "y", "--bias"}, train: []string{"--model", "deep", "--hidden", "4,3", "--iters", "6", "--signs", "alternate"},
-			files: csvFile, runs: []runtime{inProcess, localShards}, want: map[string]string{"weights_1.npy": "353721bec583cf81b484b347c474b7b51a7d6d63734a8b63918f158a30fb61c8", "weights_2.npy": "43e5d325229617907e1e6a11a5ff174d24bf43aab06234289dbd92d122618269"}},
+			files: csvFile, runs: []runtime{inProcess, localShards}, want: map[string]string{"weights_1.npy": "818d621bf7502b76271b371708c95dd1019c9dd8c5a6d33c015e41508ebd57f6", "weights_2.npy": "72b9cf554b12548e84022f9c9e504471b594f32ead642a6b42d95f979f06342a"}},
 		{name: "resume sum", data: []string{"--synthetic", "model=sum,d=40,k=6,n=400000,seed=21"}, train: []string{"--iters", "12", "--tol", "0"},
-			runs: []runtime{inProcess, killResume}, want: map[string]string{"weights.npy": "537de662150b8570cb395e618502478025c5833dc03924d97118ef91b17e82e3"}},
+			runs: []runtime{inProcess, killResume}, want: map[string]string{"weights.npy": "a839003c8aa798c90f732badab795c7b00dfb0109a885729c4141d646b1f3575"}},
 		{name: "resume deep", data: []string{"--synthetic", "model=deep,d=20,hidden=10-5,n=40000,seed=4"}, train: []string{"--iters", "10", "--tol", "0"},
-			runs: []runtime{inProcess, killResume}, want: map[string]string{"weights_1.npy": "961d145c1be9c7d11fa9bd5fe08083e899285a71292f9236ac036952cebc2058", "weights_2.npy": "d448204afee1324b6f500a5e9d758a0c44278a4c88e94987ca41fdc08ab27ea4"}},
+			runs: []runtime{inProcess, killResume}, want: map[string]string{"weights_1.npy": "9789694ef098ee358663ba96621e6c26e867f1f8e9ea5c717f53fa548093c7ac", "weights_2.npy": "67761fb08971652d11b00de38e31f0fa16af80dd1a6bea22fbc2a0d899ccfba5"}},
 	}
 }
 

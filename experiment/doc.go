@@ -17,7 +17,7 @@
 // the rows are split into partitions held by a shard.Engine, which is the
 // msg.Fetcher of a coordinator.Driver running the model family's core
 // (coordinator.Shallow or coordinator.Deep), so partition statistics are
-// reduced in partition order as in any deployment. Nothing here
+// added in the reduction tree as in any deployment. Nothing here
 // reimplements the method. A 1-hidden-layer trial (RunTrial) builds its
 // problem with job.Prepare (planted data, teacher and start exactly as
 // `coordinator train --synthetic ... --init ... --seed ...` builds them).

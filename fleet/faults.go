@@ -23,7 +23,7 @@ type Engines map[string]msg.Fetcher
 
 // Call implements Caller: ctx's error once ctx is done, an error for a
 // shard ID not in e, else the shard's answer.
-func (e Engines) Call(ctx context.Context, m Member, req msg.Request, p int) (msg.Partial, error) {
+func (e Engines) Call(ctx context.Context, m Member, req msg.Request, p msg.Span) (msg.Partial, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -37,8 +37,8 @@ func (e Engines) Call(ctx context.Context, m Member, req msg.Request, p int) (ms
 // Hook returns a Caller that runs before ahead of every call of c and
 // fails the call with before's error when it is not nil. The fault
 // decorators below are hooks.
-func Hook(c Caller, before func(ctx context.Context, m Member, req msg.Request, p int) error) Caller {
-	return CallerFunc(func(ctx context.Context, m Member, req msg.Request, p int) (msg.Partial, error) {
+func Hook(c Caller, before func(ctx context.Context, m Member, req msg.Request, p msg.Span) error) Caller {
+	return CallerFunc(func(ctx context.Context, m Member, req msg.Request, p msg.Span) (msg.Partial, error) {
 		if err := before(ctx, m, req, p); err != nil {
 			return nil, err
 		}
@@ -51,7 +51,7 @@ func Hook(c Caller, before func(ctx context.Context, m Member, req msg.Request, 
 func FailNth(c Caller, n int) Caller {
 	var mu sync.Mutex
 	count := 0
-	return Hook(c, func(context.Context, Member, msg.Request, int) error {
+	return Hook(c, func(context.Context, Member, msg.Request, msg.Span) error {
 		mu.Lock()
 		defer mu.Unlock()
 		count++
@@ -64,8 +64,8 @@ func FailNth(c Caller, n int) Caller {
 
 // FailWhen makes the calls for which cond returns true fail with
 // ErrInjected.
-func FailWhen(c Caller, cond func(m Member, req msg.Request, p int) bool) Caller {
-	return Hook(c, func(_ context.Context, m Member, req msg.Request, p int) error {
+func FailWhen(c Caller, cond func(m Member, req msg.Request, p msg.Span) bool) Caller {
+	return Hook(c, func(_ context.Context, m Member, req msg.Request, p msg.Span) error {
 		if cond(m, req, p) {
 			return ErrInjected
 		}
@@ -76,8 +76,8 @@ func FailWhen(c Caller, cond func(m Member, req msg.Request, p int) bool) Caller
 // BlockWhen makes the calls for which cond returns true wait until release
 // is closed (then proceed) or their context ends (then fail with its
 // error): a straggler or a hung shard, without sleeping.
-func BlockWhen(c Caller, release <-chan struct{}, cond func(m Member, req msg.Request, p int) bool) Caller {
-	return Hook(c, func(ctx context.Context, m Member, req msg.Request, p int) error {
+func BlockWhen(c Caller, release <-chan struct{}, cond func(m Member, req msg.Request, p msg.Span) bool) Caller {
+	return Hook(c, func(ctx context.Context, m Member, req msg.Request, p msg.Span) error {
 		if cond(m, req, p) {
 			select {
 			case <-release:
@@ -94,7 +94,7 @@ func BlockWhen(c Caller, release <-chan struct{}, cond func(m Member, req msg.Re
 func Drop(c Caller, prob float64, seed uint64) Caller {
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(seed, 0))
-	return Hook(c, func(context.Context, Member, msg.Request, int) error {
+	return Hook(c, func(context.Context, Member, msg.Request, msg.Span) error {
 		mu.Lock()
 		drop := rng.Float64() < prob
 		mu.Unlock()

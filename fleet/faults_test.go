@@ -14,9 +14,9 @@ import (
 // empty fourth moment of the partition.
 type counting struct{ calls int }
 
-func (c *counting) Fetch(_ context.Context, _ msg.Request, p int) (msg.Partial, error) {
+func (c *counting) Fetch(_ context.Context, _ msg.Request, p msg.Span) (msg.Partial, error) {
 	c.calls++
-	return &msg.Moment4{Partition: p}, nil
+	return &msg.Moment4{Partition: p.Lo, Parts: p.N}, nil
 }
 
 // TestEngines: the in-memory Caller checks its context, refuses a shard ID
@@ -24,17 +24,17 @@ func (c *counting) Fetch(_ context.Context, _ msg.Request, p int) (msg.Partial, 
 func TestEngines(t *testing.T) {
 	c := newCluster(t, synthetic(t), 4)
 	req := momentReqs(c.d)[1]
-	got, err := c.engines.Call(context.Background(), c.members[1], req, 1)
+	got, err := c.engines.Call(context.Background(), c.members[1], req, msg.Leaf(1))
 	if err != nil || !same(got, c.reference(t, req)[1]) {
 		t.Fatalf("Call: %v", err)
 	}
-	if _, err := c.engines.Call(context.Background(), Member{ID: "nobody"}, req, 1); err == nil || !strings.Contains(err.Error(), "no such shard nobody") {
+	if _, err := c.engines.Call(context.Background(), Member{ID: "nobody"}, req, msg.Leaf(1)); err == nil || !strings.Contains(err.Error(), "no such shard nobody") {
 		t.Fatalf("unknown shard: %v", err)
 	}
 	fetcher := &counting{}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := (Engines{"a": fetcher}).Call(ctx, Member{ID: "a"}, req, 0); !errors.Is(err, context.Canceled) || fetcher.calls != 0 {
+	if _, err := (Engines{"a": fetcher}).Call(ctx, Member{ID: "a"}, req, msg.Leaf(0)); !errors.Is(err, context.Canceled) || fetcher.calls != 0 {
 		t.Fatalf("cancelled call: %v after %d calls, want context.Canceled without a call", err, fetcher.calls)
 	}
 }
@@ -51,8 +51,8 @@ func TestDecorators(t *testing.T) {
 		var out []bool
 		for _, req := range reqs {
 			for _, m := range []Member{a, b} {
-				v, err := c.Call(context.Background(), m, req, 3)
-				if err != nil && !errors.Is(err, ErrInjected) || err == nil && v.Part() != 3 {
+				v, err := c.Call(context.Background(), m, req, msg.Leaf(3))
+				if err != nil && !errors.Is(err, ErrInjected) || err == nil && v.Span() != msg.Leaf(3) {
 					t.Fatalf("call of %s for %s: %v, %v", m.ID, req.Kind(), v, err)
 				}
 				out = append(out, err != nil)
@@ -75,8 +75,8 @@ func TestDecorators(t *testing.T) {
 		}
 	}
 	check("FailNth 3", FailNth(base, 3), 2)
-	check("FailWhen deep or b", FailWhen(base, func(m Member, req msg.Request, p int) bool {
-		return p == 3 && (req.Kind() == msg.KindDeep || m.ID == "b")
+	check("FailWhen deep or b", FailWhen(base, func(m Member, req msg.Request, p msg.Span) bool {
+		return p == msg.Leaf(3) && (req.Kind() == msg.KindDeep || m.ID == "b")
 	}), 1, 2, 3, 5, 7)
 	check("Drop 0", Drop(base, 0, 1))
 	check("Drop 1", Drop(base, 1, 1), 0, 1, 2, 3, 4, 5, 6, 7)
@@ -84,7 +84,7 @@ func TestDecorators(t *testing.T) {
 		t.Errorf("Drop 0.5 with one seed dropped %v, then %v; want the same mix twice", x, y)
 	}
 	var seen []msg.Kind
-	check("Hook", Hook(base, func(_ context.Context, m Member, req msg.Request, _ int) error {
+	check("Hook", Hook(base, func(_ context.Context, m Member, req msg.Request, _ msg.Span) error {
 		if m.ID == "a" {
 			seen = append(seen, req.Kind())
 		}
@@ -97,18 +97,18 @@ func TestDecorators(t *testing.T) {
 	// BlockWhen holds the calls it names until released, or fails them
 	// when their context ends.
 	release := make(chan struct{})
-	blocked := BlockWhen(base, release, func(m Member, _ msg.Request, _ int) bool { return m.ID == "a" })
-	if _, err := blocked.Call(context.Background(), b, reqs[0], 3); err != nil {
+	blocked := BlockWhen(base, release, func(m Member, _ msg.Request, _ msg.Span) bool { return m.ID == "a" })
+	if _, err := blocked.Call(context.Background(), b, reqs[0], msg.Leaf(3)); err != nil {
 		t.Fatalf("a call BlockWhen does not name: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := blocked.Call(ctx, a, reqs[0], 3); !errors.Is(err, context.Canceled) {
+	if _, err := blocked.Call(ctx, a, reqs[0], msg.Leaf(3)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a blocked call whose context ended: %v", err)
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := blocked.Call(context.Background(), a, reqs[0], 3)
+		_, err := blocked.Call(context.Background(), a, reqs[0], msg.Leaf(3))
 		done <- err
 	}()
 	close(release)

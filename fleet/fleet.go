@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,21 +17,21 @@ import (
 // within the rejoin timeout. It is msg.ErrUnavailable.
 var ErrUnavailable = msg.ErrUnavailable
 
-// Caller asks one shard for one partition's partial for a request, of any
-// kind. An error that wraps errors.ErrUnsupported means the shard does not
+// Caller asks one shard for the partial of one span of partitions (a node
+// of the reduction tree, msg.Span) for a request, of any kind. An error that wraps errors.ErrUnsupported means the shard does not
 // implement the request's kind (it predates it); one that wraps msg.ErrData
 // means the shard cannot read the partition's rows. See Fetcher for what
 // the fetcher does with either.
 type Caller interface {
-	Call(ctx context.Context, m Member, req msg.Request, partition int) (msg.Partial, error)
+	Call(ctx context.Context, m Member, req msg.Request, s msg.Span) (msg.Partial, error)
 }
 
 // CallerFunc adapts a function to a Caller.
-type CallerFunc func(ctx context.Context, m Member, req msg.Request, partition int) (msg.Partial, error)
+type CallerFunc func(ctx context.Context, m Member, req msg.Request, s msg.Span) (msg.Partial, error)
 
 // Call implements Caller.
-func (f CallerFunc) Call(ctx context.Context, m Member, req msg.Request, p int) (msg.Partial, error) {
-	return f(ctx, m, req, p)
+func (f CallerFunc) Call(ctx context.Context, m Member, req msg.Request, s msg.Span) (msg.Partial, error) {
+	return f(ctx, m, req, s)
 }
 
 // DefaultRetryDelay is the RetryDelay of a Config that leaves it zero.
@@ -39,6 +40,10 @@ const DefaultRetryDelay = 200 * time.Millisecond
 // Config configures a Fetcher. Every duration is measured on Clock; a
 // zero (or negative) one disables what it controls, except RetryDelay.
 type Config struct {
+	// Partitions is the number of partitions P of the data set, which
+	// spans of several partitions are clipped to; 0 plans single
+	// partitions only.
+	Partitions int
 	// CallTimeout is the deadline of one call to one replica; when it
 	// passes, the call's context is cancelled and another replica asked.
 	CallTimeout time.Duration
@@ -62,10 +67,10 @@ type Config struct {
 	Metrics *metrics.Coordinator
 }
 
-// Fetcher implements msg.Fetcher over a cluster: each partition's partial,
-// of any kind, from one of its live replicas, with the failover, hedging,
-// retries and rejoin wait described in the package documentation. It also
-// implements round.Scheduler (Schedule).
+// Fetcher implements msg.Fetcher over a cluster: each span's partial, of
+// any kind, from one of the live shards holding all of its partitions,
+// with the failover, hedging, retries and rejoin wait described in the
+// package documentation. It also implements round.Planner (Plan).
 type Fetcher struct {
 	cfg    Config // with Clock, Log and RetryDelay set
 	view   View
@@ -74,6 +79,7 @@ type Fetcher struct {
 	mu       sync.Mutex
 	changed  chan struct{}           // closed at the next membership change
 	answered map[int]map[string]bool // round -> shards whose answers were used
+	prefer   map[msg.Span]string     // the shard Plan chose for each span
 	stop     chan struct{}
 	done     chan struct{}
 }
@@ -137,20 +143,29 @@ type answer struct {
 	err error
 }
 
-// Fetch implements msg.Fetcher: partition p's partial for req, from the
-// first of its live replicas to answer without error. The decisions are
-// replicas'; Fetch starts and cancels the calls it asks for and feeds it
-// their answers, membership changes and, through one clock timer, its
-// timed events. The shard that answered is recorded for Answered under
-// req.Round(). Fetch returns ctx's error once ctx is done.
-func (f *Fetcher) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
+// Fetch implements msg.Fetcher: span sp's partial for req, from the first
+// of the live shards holding all of its partitions to answer without
+// error, asked first the one Plan chose. The decisions are replicas';
+// Fetch starts and cancels the calls it asks for and feeds it their
+// answers, membership changes and, through one clock timer, its timed
+// events. A span of several partitions does not wait for a holder to
+// rejoin: when no live holder of it is left to ask, its fetch fails at
+// once, and the round asks for its halves (round.Gather). The shard that
+// answered is recorded for Answered under req.Round(). Fetch returns
+// ctx's error once ctx is done.
+func (f *Fetcher) Fetch(ctx context.Context, req msg.Request, sp msg.Span) (msg.Partial, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%w: fleet: no request for partition %d", msg.ErrRequest, p)
+		return nil, fmt.Errorf("%w: fleet: no request for %s", msg.ErrRequest, sp)
 	}
 	ctx, cancelAll := context.WithCancel(ctx)
 	defer cancelAll() // also ends the sends of late answers
-	log := f.cfg.Log.With(zap.Stringer("kind", req.Kind()), zap.Int("round", req.Round()), zap.Int("partition", p))
-	r := newReplicas(p, req.Kind(), f.cfg)
+	log := f.cfg.Log.With(zap.Stringer("kind", req.Kind()), zap.Int("round", req.Round()), zap.Stringer("span", sp))
+	cfg := f.cfg
+	if sp.N > 1 {
+		cfg.RejoinTimeout = 0
+	}
+	r := newReplicas(sp, f.cfg.Partitions, req.Kind(), cfg)
+	r.prefer = f.preferred(sp)
 	answers := make(chan answer)
 	calls := map[string]context.CancelFunc{}
 	started := map[string]time.Time{} // when each call in flight started
@@ -169,7 +184,7 @@ func (f *Fetcher) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partia
 				f.cfg.Metrics.Hedge()
 			}
 			started[m.ID] = f.cfg.Clock.Now()
-			calls[m.ID] = f.launch(ctx, m, req, p, answers)
+			calls[m.ID] = f.launch(ctx, m, req, sp, answers)
 		}
 		if act.waiting && !act.done {
 			f.cfg.Metrics.RejoinWait()
@@ -206,10 +221,10 @@ func (f *Fetcher) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partia
 
 // launch starts a call to m on its own goroutine, which sends the answer
 // unless ctx (the fetch's) is done first, and returns the call's cancel.
-func (f *Fetcher) launch(ctx context.Context, m Member, req msg.Request, p int, answers chan<- answer) context.CancelFunc {
+func (f *Fetcher) launch(ctx context.Context, m Member, req msg.Request, sp msg.Span, answers chan<- answer) context.CancelFunc {
 	cctx, cancel := context.WithCancel(ctx)
 	go func() {
-		v, err := f.caller.Call(cctx, m, req, p)
+		v, err := f.caller.Call(cctx, m, req, sp)
 		select {
 		case answers <- answer{m: m, v: v, err: err}:
 		case <-ctx.Done(): // the fetch is over: nobody reads answers
@@ -248,27 +263,78 @@ func (w *waker) stop() {
 	w.at = time.Time{}
 }
 
-// Schedule implements round.Scheduler: parts in round-robin order over the
-// shards that would be asked first for them (Holders' order), in order of
-// first appearance, so that a few requests at a time (a --parallel bound)
-// go to different shards instead of queueing on the shard that holds the
-// first partitions.
-func (f *Fetcher) Schedule(parts []int) []int {
+// Plan implements round.Planner: the missing partitions of 0..parts-1
+// cut into spans of the reduction tree, each given to a live shard that
+// holds all of its partitions. It starts from the largest spans of
+// missing partitions (msg.Cover), halves every span no single live shard
+// holds (down to single partitions, which wait for a holder in Fetch),
+// then halves the largest spans while there are fewer spans than live
+// shards holding missing partitions, so that every shard computes; each
+// span goes to its least loaded holder (by partitions, ties in Holders'
+// order). The spans come in round-robin order over their shards, so that
+// a few fetches at a time (a --parallel bound) go to different shards.
+// With shards holding aligned ranges of partitions (placement), a round
+// receives one partial per shard, however many partitions there are.
+func (f *Fetcher) Plan(missing []int, parts int) []msg.Span {
 	shards := f.view.Shards()
-	queues := map[string][]int{}
+	var cover []msg.Span
+	if parts > 0 && parts == f.cfg.Partitions { // spans need the data set's P
+		in := make([]bool, parts)
+		for _, p := range missing {
+			in[p] = true
+		}
+		for _, s := range msg.Cover(parts, func(p int) bool { return in[p] }) {
+			cover = append(cover, heldSpans(shards, s, parts)...)
+		}
+		want := 0
+		for _, m := range shards {
+			if slices.ContainsFunc(m.Partitions, func(p int) bool { return p >= 0 && p < parts && in[p] }) {
+				want++
+			}
+		}
+		for len(cover) < want {
+			i := -1
+			for j, s := range cover {
+				if s.N > 1 && (i < 0 || s.N > cover[i].N) {
+					i = j
+				}
+			}
+			if i < 0 {
+				break
+			}
+			cover = slices.Concat(cover[:i], cover[i].Children(parts), cover[i+1:])
+		}
+	} else {
+		for _, p := range missing {
+			cover = append(cover, msg.Leaf(p))
+		}
+	}
+	load := map[string]int{}
+	prefer := map[msg.Span]string{}
+	queues := map[string][]msg.Span{}
 	var first []string
-	for _, p := range parts {
+	for _, s := range cover {
 		id := ""
-		if hs := Holders(shards, p); len(hs) > 0 {
+		if hs := Holders(shards, s, parts); len(hs) > 0 {
 			id = hs[0].ID
+			for _, h := range hs[1:] {
+				if load[h.ID] < load[id] {
+					id = h.ID
+				}
+			}
+			load[id] += s.Count(parts)
+			prefer[s] = id
 		}
 		if _, seen := queues[id]; !seen {
 			first = append(first, id)
 		}
-		queues[id] = append(queues[id], p)
+		queues[id] = append(queues[id], s)
 	}
-	out := make([]int, 0, len(parts))
-	for len(out) < len(parts) {
+	f.mu.Lock()
+	f.prefer = prefer
+	f.mu.Unlock()
+	out := make([]msg.Span, 0, len(cover))
+	for len(out) < len(cover) {
 		for _, id := range first {
 			if q := queues[id]; len(q) > 0 {
 				out = append(out, q[0])
@@ -277,6 +343,26 @@ func (f *Fetcher) Schedule(parts []int) []int {
 		}
 	}
 	return out
+}
+
+// heldSpans returns s when a live shard holds all of its partitions, and
+// otherwise the held spans of its halves, down to single partitions.
+func heldSpans(shards []Member, s msg.Span, parts int) []msg.Span {
+	if s.N == 1 || len(Holders(shards, s, parts)) > 0 {
+		return []msg.Span{s}
+	}
+	var out []msg.Span
+	for _, c := range s.Children(parts) {
+		out = append(out, heldSpans(shards, c, parts)...)
+	}
+	return out
+}
+
+// preferred returns the shard Plan chose for span s, "" for none.
+func (f *Fetcher) preferred(s msg.Span) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.prefer[s]
 }
 
 func (f *Fetcher) noteAnswer(round int, id string) {

@@ -14,6 +14,7 @@ import (
 	"altmin/data"
 	"altmin/model"
 	"altmin/msg"
+	"altmin/round"
 	"altmin/shard"
 )
 
@@ -25,31 +26,49 @@ func TestHolders(t *testing.T) {
 		}
 		return s
 	}
-	if got := ids(Holders(ms, 1)); !slices.Equal(got, []string{"c", "a"}) {
+	if got := ids(Holders(ms, msg.Leaf(1), 4)); !slices.Equal(got, []string{"c", "a"}) {
 		t.Errorf("holders of 1 = %v, want [c a] (sorted, rotated by 1)", got)
 	}
-	if got := ids(Holders(ms, 2)); !slices.Equal(got, []string{"b", "c"}) {
+	if got := ids(Holders(ms, msg.Leaf(2), 4)); !slices.Equal(got, []string{"b", "c"}) {
 		t.Errorf("holders of 2 = %v, want [b c]", got)
+	}
+	// A span's holders hold all of its partitions (clipped to P), rotated
+	// by the span's index Lo/N.
+	if got := ids(Holders(ms, msg.Span{Lo: 2, N: 2}, 3)); !slices.Equal(got, []string{"c", "b"}) {
+		t.Errorf("holders of span (2, 2) of 3 partitions = %v, want [c b] (sorted, rotated by 1)", got)
+	}
+	if got := ids(Holders(ms, msg.Span{Lo: 2, N: 2}, 4)); len(got) != 0 {
+		t.Errorf("holders of partitions 2-3 = %v, want none", got)
+	}
+	if got := ids(Holders(ms, msg.Span{Lo: 0, N: 2}, 4)); len(got) != 0 {
+		t.Errorf("holders of partitions 0-1 = %v, want none", got)
 	}
 	if got := Missing(ms, 4); !slices.Equal(got, []int{0, 3}) {
 		t.Errorf("missing = %v, want [0 3]", got)
 	}
 }
 
-// TestSchedule: partitions held in contiguous ranges are requested round
-// robin over their first holders, so that a bounded number of requests in
-// flight reaches different shards; partitions nobody holds form one more
-// queue, placed by first appearance.
+// TestSchedule: without the data set's partition count (Config.Partitions
+// 0) the plan is single partitions; partitions held in contiguous ranges
+// are requested round robin over their first holders, so that a bounded
+// number of requests in flight reaches different shards; partitions nobody
+// holds form one more queue, placed by first appearance.
 func TestSchedule(t *testing.T) {
 	ms := []Member{{ID: "s1", Partitions: []int{0, 1, 2}}, {ID: "s2", Partitions: []int{3, 4, 5}}, {ID: "s3", Partitions: []int{6, 7}}}
 	f := newFetcher(t, Config{}, NewStaticView(ms...), Engines{})
-	if got, want := f.Schedule([]int{0, 1, 2, 3, 4, 5, 6, 7, 9}), []int{0, 3, 6, 9, 1, 4, 7, 2, 5}; !slices.Equal(got, want) {
-		t.Errorf("Schedule = %v, want %v", got, want)
+	leaves := func(ps ...int) (out []msg.Span) {
+		for _, p := range ps {
+			out = append(out, msg.Leaf(p))
+		}
+		return out
 	}
-	if got := f.Schedule([]int{4, 5}); !slices.Equal(got, []int{4, 5}) {
-		t.Errorf("Schedule of one shard's partitions = %v, want them in order", got)
+	if got, want := f.Plan([]int{0, 1, 2, 3, 4, 5, 6, 7, 9}, 10), leaves(0, 3, 6, 9, 1, 4, 7, 2, 5); !slices.Equal(got, want) {
+		t.Errorf("Plan = %v, want %v", got, want)
 	}
-	var _ interface{ Schedule([]int) []int } = f // round.Scheduler
+	if got := f.Plan([]int{4, 5}, 10); !slices.Equal(got, leaves(4, 5)) {
+		t.Errorf("Plan of one shard's partitions = %v, want them in order", got)
+	}
+	var _ round.Planner = f
 }
 
 // TestFaultsBitIdentical fetches rounds of every kind through one fetcher
@@ -70,14 +89,14 @@ func TestFaultsBitIdentical(t *testing.T) {
 	// Shard-0 is the first holder asked for partitions 0 and 4, shard-2
 	// for 1, 2, 5 and 6 (see Holders); hits counts the calls failed.
 	var hits [2]atomic.Int64
-	momentOn0 := func(m Member, req msg.Request, p int) bool {
+	momentOn0 := func(m Member, req msg.Request, p msg.Span) bool {
 		fail := m.ID == "shard-0" && (req.Kind() == msg.KindMoments12 || req.Kind() == msg.KindMoment4)
 		if fail {
 			hits[0].Add(1)
 		}
 		return fail
 	}
-	deadFrom2 := func(m Member, req msg.Request, p int) bool {
+	deadFrom2 := func(m Member, req msg.Request, p msg.Span) bool {
 		fail := m.ID == "shard-2" && req.Kind() == msg.KindStats && req.Round() >= 2
 		if fail {
 			hits[1].Add(1)
@@ -99,10 +118,10 @@ func TestFaultsBitIdentical(t *testing.T) {
 			// A channel of the subtest's bubble, so that a fetch stuck on
 			// it is a deadlock.
 			never := make(chan struct{})
-			return BlockWhen(c, never, func(m Member, _ msg.Request, _ int) bool { return m.ID == "shard-2" })
+			return BlockWhen(c, never, func(m Member, _ msg.Request, _ msg.Span) bool { return m.ID == "shard-2" })
 		}, time.Millisecond},
 		{"composed", func(c Caller) Caller {
-			return Drop(FailNth(FailWhen(c, func(m Member, _ msg.Request, p int) bool { return m.ID == "shard-0" && p == 0 }), 3), 0.1, 9)
+			return Drop(FailNth(FailWhen(c, func(m Member, _ msg.Request, p msg.Span) bool { return m.ID == "shard-0" && p == msg.Leaf(0) }), 3), 0.1, 9)
 		}, 0},
 	}
 	for _, tc := range cases {
@@ -150,7 +169,7 @@ func TestDeepFailover(t *testing.T) {
 		{"healthy", func(c Caller) Caller { return c },
 			func(int) []string { return []string{"shard-0", "shard-2", "shard-3"} }},
 		{"shard-2 fails from step 1", func(c Caller) Caller {
-			return FailWhen(c, func(m Member, req msg.Request, _ int) bool { return m.ID == "shard-2" && req.Round() >= 1 })
+			return FailWhen(c, func(m Member, req msg.Request, _ msg.Span) bool { return m.ID == "shard-2" && req.Round() >= 1 })
 		}, func(step int) []string {
 			if step == 0 {
 				return []string{"shard-0", "shard-2", "shard-3"}
@@ -158,7 +177,7 @@ func TestDeepFailover(t *testing.T) {
 			return []string{"shard-0", "shard-1", "shard-3"}
 		}},
 		{"every third call fails", func(c Caller) Caller {
-			return FailWhen(c, func(Member, msg.Request, int) bool { return calls.Add(1)%3 == 0 })
+			return FailWhen(c, func(Member, msg.Request, msg.Span) bool { return calls.Add(1)%3 == 0 })
 		}, nil},
 	}
 	for _, tc := range cases {
@@ -177,7 +196,7 @@ func TestDeepFailover(t *testing.T) {
 		})
 	}
 
-	old := Hook(c.engines, func(_ context.Context, m Member, req msg.Request, _ int) error {
+	old := Hook(c.engines, func(_ context.Context, m Member, req msg.Request, _ msg.Span) error {
 		if req.Kind() == msg.KindDeep {
 			return fmt.Errorf("shard %s: %w", m.ID, errors.ErrUnsupported)
 		}
@@ -185,7 +204,7 @@ func TestDeepFailover(t *testing.T) {
 	})
 	clk := NewFakeClock(t0)
 	f := newFetcher(t, Config{RejoinTimeout: time.Hour, Clock: clk}, NewStaticView(c.members...), old)
-	r := atOnce(t, clk, goFetch(context.Background(), f, reqs[0], 3))
+	r := atOnce(t, clk, goFetch(context.Background(), f, reqs[0], msg.Leaf(3)))
 	if !errors.Is(r.err, errors.ErrUnsupported) || !strings.Contains(r.err.Error(), "partition 3") || !strings.Contains(r.err.Error(), "deep") {
 		t.Fatalf("no holder implements deep requests: %v", r.err)
 	}
@@ -199,11 +218,11 @@ func TestHedge(t *testing.T) {
 		c := newCluster(t, synthetic(t), 4)
 		req := statsReqs(c.d, 2, 1)[0]
 		never := make(chan struct{})
-		caller, ev := record(BlockWhen(c.engines, never, func(m Member, _ msg.Request, _ int) bool { return m.ID == "shard-0" }))
+		caller, ev := record(BlockWhen(c.engines, never, func(m Member, _ msg.Request, _ msg.Span) bool { return m.ID == "shard-0" }))
 		clk := NewFakeClock(t0)
 		f := newFetcher(t, Config{HedgeAfter: 3 * time.Second, RejoinTimeout: time.Hour, Clock: clk}, NewStaticView(c.members...), caller)
 
-		res := goFetch(context.Background(), f, req, 0) // holders: shard-0, shard-1
+		res := goFetch(context.Background(), f, req, msg.Leaf(0)) // holders: shard-0, shard-1
 		expectEvent(t, ev, "shard-0", false)
 		awaitTimer(t, clk, at(3*time.Second), res)
 		clk.Advance(3*time.Second - 1)
@@ -233,13 +252,13 @@ func TestCallTimeout(t *testing.T) {
 		req := statsReqs(c.d, 2, 1)[0]
 		never := make(chan struct{})
 		hang := func(ids ...string) (Caller, <-chan event) {
-			return record(BlockWhen(c.engines, never, func(m Member, _ msg.Request, _ int) bool { return slices.Contains(ids, m.ID) }))
+			return record(BlockWhen(c.engines, never, func(m Member, _ msg.Request, _ msg.Span) bool { return slices.Contains(ids, m.ID) }))
 		}
 
 		caller, ev := hang("shard-0")
 		clk := NewFakeClock(t0)
 		f := newFetcher(t, Config{CallTimeout: 5 * time.Second, RejoinTimeout: time.Hour, Clock: clk}, NewStaticView(c.members...), caller)
-		res := goFetch(context.Background(), f, req, 0)
+		res := goFetch(context.Background(), f, req, msg.Leaf(0))
 		expectEvent(t, ev, "shard-0", false)
 		awaitTimer(t, clk, at(5*time.Second), res)
 		clk.Advance(5 * time.Second)
@@ -255,7 +274,7 @@ func TestCallTimeout(t *testing.T) {
 		caller, ev = hang("shard-0", "shard-1")
 		clk = NewFakeClock(t0)
 		f = newFetcher(t, Config{CallTimeout: 5 * time.Second, Clock: clk}, NewStaticView(c.members...), caller)
-		res = goFetch(context.Background(), f, req, 0)
+		res = goFetch(context.Background(), f, req, msg.Leaf(0))
 		for i, id := range []string{"shard-0", "shard-1"} {
 			expectEvent(t, ev, id, false)
 			awaitTimer(t, clk, at(time.Duration(i+1)*5*time.Second), res)
@@ -277,10 +296,10 @@ func TestRetryDelay(t *testing.T) {
 		c := newCluster(t, synthetic(t), 4)
 		req := momentReqs(c.d)[2]
 		var n atomic.Int64
-		caller, ev := record(FailWhen(c.engines, func(Member, msg.Request, int) bool { return n.Add(1) <= 2 }))
+		caller, ev := record(FailWhen(c.engines, func(Member, msg.Request, msg.Span) bool { return n.Add(1) <= 2 }))
 		clk := NewFakeClock(t0)
 		f := newFetcher(t, Config{RetryDelay: 2 * time.Second, RejoinTimeout: time.Hour, Clock: clk}, NewStaticView(c.members...), caller)
-		res := goFetch(context.Background(), f, req, 0)
+		res := goFetch(context.Background(), f, req, msg.Leaf(0))
 		for _, id := range []string{"shard-0", "shard-1"} {
 			expectEvent(t, ev, id, false)
 			if e := expectEvent(t, ev, id, true); !errors.Is(e.err, ErrInjected) {
@@ -306,11 +325,11 @@ func TestMemberLeaves(t *testing.T) {
 		c := newCluster(t, synthetic(t), 4)
 		req := momentReqs(c.d)[1]
 		never := make(chan struct{})
-		caller, ev := record(BlockWhen(c.engines, never, func(m Member, _ msg.Request, _ int) bool { return m.ID == "shard-0" }))
+		caller, ev := record(BlockWhen(c.engines, never, func(m Member, _ msg.Request, _ msg.Span) bool { return m.ID == "shard-0" }))
 		view := NewStaticView(c.members...)
 		clk := NewFakeClock(t0)
 		f := newFetcher(t, Config{RejoinTimeout: time.Hour, Clock: clk}, view, caller)
-		res := goFetch(context.Background(), f, req, 0)
+		res := goFetch(context.Background(), f, req, msg.Leaf(0))
 		expectEvent(t, ev, "shard-0", false)
 		view.Set(without(c.members, "shard-0")...)
 		if e := expectEvent(t, ev, "shard-0", true); !errors.Is(e.err, context.Canceled) {
@@ -336,7 +355,7 @@ func TestRejoin(t *testing.T) {
 				view := NewStaticView(without(c.members, "shard-0", "shard-1")...) // partitions 0 and 4 unheld
 				clk := NewFakeClock(t0)
 				f := newFetcher(t, Config{RejoinTimeout: rejoin, Clock: clk}, view, caller)
-				res := goFetch(context.Background(), f, req, 0)
+				res := goFetch(context.Background(), f, req, msg.Leaf(0))
 				awaitTimer(t, clk, at(rejoin), res)
 				noEvent(t, ev)
 				view.Set(c.members...)
@@ -347,7 +366,7 @@ func TestRejoin(t *testing.T) {
 				expectEvent(t, ev, "shard-0", true)
 
 				view.Set(without(c.members, "shard-0", "shard-1")...)
-				res = goFetch(context.Background(), f, req, 4)
+				res = goFetch(context.Background(), f, req, msg.Leaf(4))
 				awaitTimer(t, clk, at(rejoin), res)
 				clk.Advance(rejoin - 1)
 				select {
@@ -391,9 +410,9 @@ func TestUnavailable(t *testing.T) {
 			}
 		}
 
-		failing := FailWhen(c.engines, func(_ Member, _ msg.Request, p int) bool { return p == 1 })
+		failing := FailWhen(c.engines, func(_ Member, _ msg.Request, p msg.Span) bool { return p == msg.Leaf(1) })
 		f = newFetcher(t, cfg, NewStaticView(c.members...), failing)
-		_, err := f.Fetch(context.Background(), req, 1)
+		_, err := f.Fetch(context.Background(), req, msg.Leaf(1))
 		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "held by shard-1, shard-2") ||
 			!strings.Contains(err.Error(), "last error: shard shard-") || !strings.Contains(err.Error(), ErrInjected.Error()) {
 			t.Fatalf("holders failing every call: %v", err)
@@ -410,7 +429,7 @@ func TestUnsupported(t *testing.T) {
 		c := newCluster(t, synthetic(t), 4)
 		moments := momentReqs(c.d)
 		old := func(ids ...string) (Caller, <-chan event) {
-			return record(Hook(c.engines, func(_ context.Context, m Member, req msg.Request, _ int) error {
+			return record(Hook(c.engines, func(_ context.Context, m Member, req msg.Request, _ msg.Span) error {
 				if req.Kind() != msg.KindStats && slices.Contains(ids, m.ID) {
 					return fmt.Errorf("shard %s: %w", m.ID, errors.ErrUnsupported)
 				}
@@ -424,7 +443,7 @@ func TestUnsupported(t *testing.T) {
 		f := newFetcher(t, cfg, NewStaticView(c.members...), caller)
 		for _, req := range moments {
 			for p, want := range c.reference(t, req) {
-				if r := atOnce(t, clk, goFetch(context.Background(), f, req, p)); r.err != nil || !same(r.v, want) {
+				if r := atOnce(t, clk, goFetch(context.Background(), f, req, msg.Leaf(p))); r.err != nil || !same(r.v, want) {
 					t.Fatalf("%s, partition %d: %v", req.Kind(), p, r.err)
 				}
 			}
@@ -432,7 +451,7 @@ func TestUnsupported(t *testing.T) {
 
 		caller, ev := old("shard-1", "shard-2") // partition 1 is held by shard-1 and shard-2 only
 		f = newFetcher(t, cfg, NewStaticView(c.members...), caller)
-		r := atOnce(t, clk, goFetch(context.Background(), f, moments[0], 1))
+		r := atOnce(t, clk, goFetch(context.Background(), f, moments[0], msg.Leaf(1)))
 		if !errors.Is(r.err, errors.ErrUnsupported) || errors.Is(r.err, ErrUnavailable) ||
 			!strings.Contains(r.err.Error(), "partition 1") || !strings.Contains(r.err.Error(), "shard-1, shard-2") || !strings.Contains(r.err.Error(), "moments12") {
 			t.Fatalf("err = %v, want ErrUnsupported naming partition 1, its shards and the kind", r.err)
@@ -443,7 +462,7 @@ func TestUnsupported(t *testing.T) {
 		}
 		noEvent(t, ev)
 		req := statsReqs(c.d, 2, 1)[0]
-		if r := atOnce(t, clk, goFetch(context.Background(), f, req, 1)); r.err != nil || !same(r.v, c.reference(t, req)[1]) {
+		if r := atOnce(t, clk, goFetch(context.Background(), f, req, msg.Leaf(1))); r.err != nil || !same(r.v, c.reference(t, req)[1]) {
 			t.Fatalf("stats from shards lacking the moment passes: %v", r.err)
 		}
 	})
@@ -487,12 +506,12 @@ func TestUnreadableData(t *testing.T) {
 		clk := NewFakeClock(t0)
 		f := newFetcher(t, Config{RejoinTimeout: time.Hour, Clock: clk}, NewStaticView(members...), engines)
 		req := statsReqs(6, 2, 1)[0]
-		r := atOnce(t, clk, goFetch(context.Background(), f, req, 7))
+		r := atOnce(t, clk, goFetch(context.Background(), f, req, msg.Leaf(7)))
 		if !errors.Is(r.err, msg.ErrData) || errors.Is(r.err, ErrUnavailable) ||
 			!strings.Contains(r.err.Error(), "partition 7") || !strings.Contains(r.err.Error(), "shard-0, shard-1") {
 			t.Fatalf("fetch of unreadable data: %v, want msg.ErrData naming partition 7 and its shards", r.err)
 		}
-		if r := atOnce(t, clk, goFetch(context.Background(), f, req, 0)); r.err != nil {
+		if r := atOnce(t, clk, goFetch(context.Background(), f, req, msg.Leaf(0))); r.err != nil {
 			t.Fatalf("fetch of readable data: %v", r.err)
 		}
 	})
@@ -527,13 +546,13 @@ func TestFetchEnds(t *testing.T) {
 		clk := NewFakeClock(t0)
 		f := newFetcher(t, Config{RejoinTimeout: time.Hour, Clock: clk}, NewStaticView(without(c.members, "shard-0", "shard-1")...), c.engines)
 		ctx, cancel := context.WithCancel(context.Background())
-		res := goFetch(ctx, f, statsReqs(c.d, 2, 1)[0], 0)
+		res := goFetch(ctx, f, statsReqs(c.d, 2, 1)[0], msg.Leaf(0))
 		awaitTimer(t, clk, at(time.Hour), res)
 		cancel()
 		if r := <-res; !errors.Is(r.err, context.Canceled) {
 			t.Fatalf("fetch with its context cancelled: %v", r.err)
 		}
-		if _, err := f.Fetch(context.Background(), nil, 0); !errors.Is(err, msg.ErrRequest) {
+		if _, err := f.Fetch(context.Background(), nil, msg.Leaf(0)); !errors.Is(err, msg.ErrRequest) {
 			t.Fatalf("fetch of a nil request: %v", err)
 		}
 	})

@@ -83,7 +83,7 @@ func (c *cluster) reference(t *testing.T, req msg.Request) []msg.Partial {
 	t.Helper()
 	out := make([]msg.Partial, parts)
 	for p := range out {
-		v, err := c.all.Fetch(context.Background(), req, p)
+		v, err := c.all.Fetch(context.Background(), req, msg.Leaf(p))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +164,7 @@ func fetchAll(f msg.Fetcher, req msg.Request) ([]msg.Partial, []error) {
 	got, errs := make([]msg.Partial, parts), make([]error, parts)
 	var wg sync.WaitGroup
 	for p := range parts {
-		wg.Go(func() { got[p], errs[p] = f.Fetch(context.Background(), req, p) })
+		wg.Go(func() { got[p], errs[p] = f.Fetch(context.Background(), req, msg.Leaf(p)) })
 	}
 	wg.Wait()
 	return got, errs
@@ -214,7 +214,7 @@ type result struct {
 }
 
 // goFetch runs f.Fetch on its own goroutine.
-func goFetch(ctx context.Context, f *Fetcher, req msg.Request, p int) <-chan result {
+func goFetch(ctx context.Context, f *Fetcher, req msg.Request, p msg.Span) <-chan result {
 	ch := make(chan result, 1)
 	go func() {
 		v, err := f.Fetch(ctx, req, p)
@@ -253,7 +253,7 @@ func atOnce(t *testing.T, c *FakeClock, res <-chan result) result {
 // event is the start (end false) or the end of a call.
 type event struct {
 	shard string
-	p     int
+	p     msg.Span
 	end   bool
 	err   error
 }
@@ -262,7 +262,7 @@ type event struct {
 // call of c on the channel it returns.
 func record(c Caller) (Caller, <-chan event) {
 	ev := make(chan event, 256)
-	return CallerFunc(func(ctx context.Context, m Member, req msg.Request, p int) (msg.Partial, error) {
+	return CallerFunc(func(ctx context.Context, m Member, req msg.Request, p msg.Span) (msg.Partial, error) {
 		ev <- event{shard: m.ID, p: p}
 		v, err := c.Call(ctx, m, req, p)
 		ev <- event{shard: m.ID, p: p, end: true, err: err}

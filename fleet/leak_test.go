@@ -30,11 +30,11 @@ func TestHedgedCallsDoNotLeak(t *testing.T) {
 		}
 		winner := members[n-1].ID // Holders asks s00, s01, ... in order
 		var started, ended atomic.Int64
-		caller := CallerFunc(func(ctx context.Context, m Member, req msg.Request, p int) (msg.Partial, error) {
+		caller := CallerFunc(func(ctx context.Context, m Member, req msg.Request, p msg.Span) (msg.Partial, error) {
 			started.Add(1)
 			defer ended.Add(1)
 			if m.ID == winner {
-				return &msg.Moment4{Partition: p, K: 1, Sum: []float64{1}}, nil
+				return &msg.Moment4{Partition: p.Lo, Parts: p.N, K: 1, Sum: []float64{1}}, nil
 			}
 			<-ctx.Done()
 			return nil, ctx.Err()
@@ -43,13 +43,13 @@ func TestHedgedCallsDoNotLeak(t *testing.T) {
 		f := New(Config{HedgeAfter: h, RejoinTimeout: time.Hour, Clock: clk, Log: zaptest.NewLogger(t)}, NewStaticView(members...), caller)
 		defer f.Close()
 		req := &msg.Moment4Request{D: 1, K: 1, V: []float64{1}}
-		res := goFetch(context.Background(), f, req, 0)
+		res := goFetch(context.Background(), f, req, msg.Leaf(0))
 		for i := 1; i < n; i++ {
 			awaitTimer(t, clk, at(time.Duration(i)*h), res)
 			clk.Advance(h)
 		}
 		r := <-res
-		if r.err != nil || r.v.Part() != 0 {
+		if r.err != nil || r.v.Span() != msg.Leaf(0) {
 			t.Fatalf("fetch: %v, %v", r.v, r.err)
 		}
 		if got := f.Answered(0); !slices.Equal(got, []string{winner}) {

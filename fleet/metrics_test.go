@@ -33,13 +33,13 @@ func TestMetricsFailover(t *testing.T) {
 		c := newCluster(t, synthetic(t), 4)
 		req := statsReqs(c.d, 2, 1)[0]
 		release := make(chan struct{})
-		failing := FailWhen(c.engines, func(m Member, _ msg.Request, _ int) bool { return m.ID == "shard-0" })
-		caller, ev := record(BlockWhen(failing, release, func(m Member, _ msg.Request, _ int) bool { return m.ID == "shard-1" }))
+		failing := FailWhen(c.engines, func(m Member, _ msg.Request, _ msg.Span) bool { return m.ID == "shard-0" })
+		caller, ev := record(BlockWhen(failing, release, func(m Member, _ msg.Request, _ msg.Span) bool { return m.ID == "shard-1" }))
 		reg := prometheus.NewRegistry()
 		clk := NewFakeClock(t0)
 		f := newFetcher(t, Config{RejoinTimeout: time.Hour, Clock: clk, Metrics: metrics.NewCoordinator(reg)}, NewStaticView(c.members...), caller)
 
-		res := goFetch(context.Background(), f, req, 0) // holders: shard-0, shard-1
+		res := goFetch(context.Background(), f, req, msg.Leaf(0)) // holders: shard-0, shard-1
 		expectEvent(t, ev, "shard-0", false)
 		if e := expectEvent(t, ev, "shard-0", true); !errors.Is(e.err, ErrInjected) {
 			t.Fatalf("call %+v, want it failed", e)
@@ -73,12 +73,12 @@ func TestMetricsHedge(t *testing.T) {
 		c := newCluster(t, synthetic(t), 4)
 		req := statsReqs(c.d, 2, 1)[0]
 		never := make(chan struct{})
-		caller, ev := record(BlockWhen(c.engines, never, func(m Member, _ msg.Request, _ int) bool { return m.ID == "shard-0" }))
+		caller, ev := record(BlockWhen(c.engines, never, func(m Member, _ msg.Request, _ msg.Span) bool { return m.ID == "shard-0" }))
 		reg := prometheus.NewRegistry()
 		clk := NewFakeClock(t0)
 		f := newFetcher(t, Config{HedgeAfter: 3 * time.Second, RejoinTimeout: time.Hour, Clock: clk, Metrics: metrics.NewCoordinator(reg)}, NewStaticView(c.members...), caller)
 
-		res := goFetch(context.Background(), f, req, 0)
+		res := goFetch(context.Background(), f, req, msg.Leaf(0))
 		expectEvent(t, ev, "shard-0", false)
 		awaitTimer(t, clk, at(3*time.Second), res)
 		clk.Advance(3 * time.Second)
@@ -104,7 +104,7 @@ func TestMetricsRejoinWait(t *testing.T) {
 		m := metrics.NewCoordinator(reg)
 		clk := NewFakeClock(t0)
 		f := newFetcher(t, Config{RejoinTimeout: 10 * time.Second, Clock: clk, Metrics: m}, view, caller)
-		res := goFetch(context.Background(), f, req, 0)
+		res := goFetch(context.Background(), f, req, msg.Leaf(0))
 		awaitTimer(t, clk, at(10*time.Second), res)
 		view.Set(c.members...)
 		expectEvent(t, ev, "shard-0", false)
@@ -115,7 +115,7 @@ func TestMetricsRejoinWait(t *testing.T) {
 
 		view.Set(without(c.members, "shard-0", "shard-1")...)
 		g := newFetcher(t, Config{Clock: clk, Metrics: m}, view, caller)
-		if r := atOnce(t, clk, goFetch(context.Background(), g, req, 4)); !errors.Is(r.err, ErrUnavailable) {
+		if r := atOnce(t, clk, goFetch(context.Background(), g, req, msg.Leaf(4))); !errors.Is(r.err, ErrUnavailable) {
 			t.Fatalf("fetch without a holder nor a rejoin timeout: %v, want ErrUnavailable", r.err)
 		}
 		if failovers, hedges, waits := counters(t, reg); failovers != 0 || hedges != 0 || waits != 1 {

@@ -15,7 +15,7 @@ import (
 // timeout: no replica can change it.
 func TestRequestRefusalFailsAtOnce(t *testing.T) {
 	for _, refusal := range []error{msg.ErrTooLarge, msg.ErrRequest} {
-		r := newReplicas(0, msg.KindStats, Config{RetryDelay: time.Second, RejoinTimeout: time.Hour})
+		r := newReplicas(msg.Leaf(0), 0, msg.KindStats, Config{RetryDelay: time.Second, RejoinTimeout: time.Hour})
 		expect(t, "start", r.start(t0, holding("a", "b")), []string{"a"}, none)
 		a := r.answer(t0, "a", fmt.Errorf("call: %w: m = 9000, at most 8192", refusal))
 		expectErr(t, "a refuses the request", a, refusal, "partition 0", "at most 8192")
@@ -32,7 +32,7 @@ func TestRequestRefusalFailsAtOnce(t *testing.T) {
 // error instead of retrying them until the rejoin timeout.
 func TestPermanentRefusalFailsWithoutRejoinWait(t *testing.T) {
 	tls := fmt.Errorf("%w: x509: certificate signed by unknown authority", msg.ErrPermanent)
-	r := newReplicas(0, msg.KindStats, Config{RetryDelay: time.Second, RejoinTimeout: time.Hour})
+	r := newReplicas(msg.Leaf(0), 0, msg.KindStats, Config{RetryDelay: time.Second, RejoinTimeout: time.Hour})
 	expect(t, "start", r.start(t0, holding("a", "b")), []string{"a"}, none)
 	expect(t, "a refuses: b is asked", r.answer(t0, "a", tls), []string{"b"}, none)
 	a := r.answer(t0, "b", tls)
@@ -43,7 +43,7 @@ func TestPermanentRefusalFailsWithoutRejoinWait(t *testing.T) {
 
 	// One permanent refusal and one transient failure: the transient one
 	// is retried, the permanent one is not asked again.
-	r = newReplicas(0, msg.KindStats, Config{RetryDelay: time.Second, RejoinTimeout: time.Hour})
+	r = newReplicas(msg.Leaf(0), 0, msg.KindStats, Config{RetryDelay: time.Second, RejoinTimeout: time.Hour})
 	expect(t, "start", r.start(t0, holding("a", "b")), []string{"a"}, none)
 	expect(t, "a refuses", r.answer(t0, "a", tls), []string{"b"}, none)
 	expect(t, "b fails", r.answer(t0, "b", ErrInjected), none, none)

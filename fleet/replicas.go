@@ -43,10 +43,12 @@ import (
 //     holder to (re)join; once RejoinTimeout has passed since then, it
 //     fails with ErrUnavailable as soon as no call is in flight.
 type replicas struct {
-	p    int
-	kind msg.Kind
-	cfg  Config // only the durations are read
+	span  msg.Span
+	parts int // partitions of the data set
+	kind  msg.Kind
+	cfg   Config // only the durations are read
 
+	prefer  string          // the holder to ask first, if it is one
 	holders []Member        // live holders, in the order they are asked
 	alive   map[string]bool // every live shard
 
@@ -78,9 +80,9 @@ type actions struct {
 	err     error
 }
 
-func newReplicas(p int, kind msg.Kind, cfg Config) *replicas {
+func newReplicas(s msg.Span, parts int, kind msg.Kind, cfg Config) *replicas {
 	return &replicas{
-		p: p, kind: kind, cfg: cfg,
+		span: s, parts: parts, kind: kind, cfg: cfg,
 		alive: map[string]bool{}, inflight: map[string]time.Time{}, cancelled: map[string]bool{},
 		expired: map[string]bool{}, failed: map[string]bool{}, unsupported: map[string]bool{},
 		unreadable: map[string]bool{}, refused: map[string]bool{}, everHeld: map[string]bool{},
@@ -115,7 +117,7 @@ func (r *replicas) answer(now time.Time, id string, err error) actions {
 	}
 	r.lastErr = fmt.Errorf("shard %s: %w", id, err)
 	if msg.IsRequestRefusal(err) {
-		r.fail(&a, fmt.Errorf("fleet: partition %d: the request is refused, which no replica can change: %w", r.p, r.lastErr))
+		r.fail(&a, fmt.Errorf("fleet: %s: the request is refused, which no replica can change: %w", r.span, r.lastErr))
 		return a
 	}
 	if errors.Is(err, errors.ErrUnsupported) {
@@ -227,7 +229,10 @@ func (r *replicas) tick(now time.Time) actions {
 
 // see takes the live shards.
 func (r *replicas) see(shards []Member) {
-	r.holders = Holders(shards, r.p)
+	r.holders = Holders(shards, r.span, r.parts)
+	if i := slices.IndexFunc(r.holders, func(m Member) bool { return m.ID == r.prefer }); i > 0 {
+		r.holders = slices.Concat(r.holders[i:i+1], r.holders[:i], r.holders[i+1:])
+	}
 	clear(r.alive)
 	for _, m := range shards {
 		r.alive[m.ID] = true
@@ -268,17 +273,17 @@ func (r *replicas) settle(now time.Time, a *actions) {
 	}
 	if len(r.inflight) == 0 && r.retryAt.IsZero() && !r.next(now, a) {
 		if len(r.holders) > 0 && allIn(r.holders, r.unsupported) {
-			r.fail(a, fmt.Errorf("fleet: partition %d: no live shard holding it (%s) implements the %s call: %w", r.p, memberIDs(r.holders), r.kind, r.lastUnsupported))
+			r.fail(a, fmt.Errorf("fleet: %s: no live shard holding it (%s) implements the %s call: %w", r.span, memberIDs(r.holders), r.kind, r.lastUnsupported))
 			return
 		}
 		if len(r.holders) > 0 && allIn(r.holders, r.refused) {
-			r.fail(a, fmt.Errorf("fleet: partition %d: every live shard holding it (%s) refused the call permanently: %w", r.p, memberIDs(r.holders), r.lastRefused))
+			r.fail(a, fmt.Errorf("fleet: %s: every live shard holding it (%s) refused the call permanently: %w", r.span, memberIDs(r.holders), r.lastRefused))
 			return
 		}
 		if r.lastData != nil && allIn(r.holders, r.unreadable) {
 			// Not an outage: waiting for the shards would read the same
 			// data again.
-			r.fail(a, fmt.Errorf("fleet: partition %d: no live shard holding it (%s) can read its data: %w", r.p, memberIDs(r.holders), r.lastData))
+			r.fail(a, fmt.Errorf("fleet: %s: no live shard holding it (%s) can read its data: %w", r.span, memberIDs(r.holders), r.lastData))
 			return
 		}
 		if r.waitSince.IsZero() {
@@ -302,7 +307,7 @@ func (r *replicas) unavailable() error {
 	if len(ids) > 0 {
 		who = "held by " + strings.Join(ids, ", ")
 	}
-	err := fmt.Errorf("%w: partition %d: no live shard answered within the rejoin timeout %s (%s)", ErrUnavailable, r.p, r.cfg.RejoinTimeout, who)
+	err := fmt.Errorf("%w: %s: no live shard answered within the rejoin timeout %s (%s)", ErrUnavailable, r.span, r.cfg.RejoinTimeout, who)
 	if r.lastErr != nil {
 		err = fmt.Errorf("%w; last error: %v", err, r.lastErr)
 	}

@@ -70,7 +70,7 @@ var none []string
 // until RetryDelay has passed, then the first is asked again; an answer
 // without error ends the fetch.
 func TestReplicasFailover(t *testing.T) {
-	r := newReplicas(0, msg.KindStats, Config{RetryDelay: time.Second, RejoinTimeout: time.Hour})
+	r := newReplicas(msg.Leaf(0), 0, msg.KindStats, Config{RetryDelay: time.Second, RejoinTimeout: time.Hour})
 	expect(t, "start", r.start(t0, holding("a", "b", "c")), []string{"a"}, none)
 	expectWake(t, "one call in flight", r, time.Time{})
 	expect(t, "a fails", r.answer(t0, "a", ErrInjected), []string{"b"}, none)
@@ -90,7 +90,7 @@ func TestReplicasFailover(t *testing.T) {
 // holder at once.
 func TestReplicasHedge(t *testing.T) {
 	s := time.Second
-	r := newReplicas(0, msg.KindStats, Config{HedgeAfter: s, RetryDelay: s, RejoinTimeout: time.Hour})
+	r := newReplicas(msg.Leaf(0), 0, msg.KindStats, Config{HedgeAfter: s, RetryDelay: s, RejoinTimeout: time.Hour})
 	expect(t, "start", r.start(t0, holding("a", "b", "c", "d")), []string{"a"}, none)
 	expectWake(t, "after start", r, at(s))
 	expect(t, "before the hedge", r.tick(at(s-1)), none, none)
@@ -121,7 +121,7 @@ func TestReplicasHedge(t *testing.T) {
 func TestReplicasCallDeadline(t *testing.T) {
 	s := time.Second
 	cfg := Config{CallTimeout: 5 * s, RetryDelay: s} // RejoinTimeout 0: fail once all failed
-	r := newReplicas(0, msg.KindMoment4, cfg)
+	r := newReplicas(msg.Leaf(0), 0, msg.KindMoment4, cfg)
 	expect(t, "start", r.start(t0, holding("a", "b")), []string{"a"}, none)
 	expectWake(t, "call deadline", r, at(5*s))
 	expect(t, "deadline", r.tick(at(5*s)), none, []string{"a"})
@@ -132,7 +132,7 @@ func TestReplicasCallDeadline(t *testing.T) {
 	expectErr(t, "b returns", r.answer(at(10*s), "b", context.Canceled), ErrUnavailable,
 		"partition 0", "held by a, b", "last error: shard b: call deadline 5s passed: context canceled")
 
-	r = newReplicas(0, msg.KindMoment4, cfg)
+	r = newReplicas(msg.Leaf(0), 0, msg.KindMoment4, cfg)
 	expect(t, "start", r.start(t0, holding("a", "b")), []string{"a"}, none)
 	expect(t, "deadline", r.tick(at(5*s)), none, []string{"a"})
 	if a := r.answer(at(5*s), "a", nil); !a.done || a.err != nil {
@@ -146,14 +146,14 @@ func TestReplicasCallDeadline(t *testing.T) {
 // retry.
 func TestReplicasMembership(t *testing.T) {
 	s := time.Second
-	r := newReplicas(0, msg.KindStats, Config{RetryDelay: s, RejoinTimeout: time.Hour})
+	r := newReplicas(msg.Leaf(0), 0, msg.KindStats, Config{RetryDelay: s, RejoinTimeout: time.Hour})
 	expect(t, "start", r.start(t0, holding("a", "b")), []string{"a"}, none)
 	expect(t, "a leaves", r.changed(t0, holding("b")), none, []string{"a"})
 	expect(t, "another change", r.changed(t0, holding("b")), none, none)
 	expect(t, "a returns", r.answer(t0, "a", context.Canceled), []string{"b"}, none)
 
 	unsupported := fmt.Errorf("old shard: %w", errors.ErrUnsupported)
-	r = newReplicas(0, msg.KindMoments12, Config{RetryDelay: s, RejoinTimeout: time.Hour})
+	r = newReplicas(msg.Leaf(0), 0, msg.KindMoments12, Config{RetryDelay: s, RejoinTimeout: time.Hour})
 	expect(t, "start", r.start(t0, holding("a", "b")), []string{"a"}, none)
 	expect(t, "a lacks the kind", r.answer(t0, "a", unsupported), []string{"b"}, none)
 	expect(t, "b fails", r.answer(t0, "b", ErrInjected), none, none)
@@ -167,7 +167,7 @@ func TestReplicasMembership(t *testing.T) {
 // fetch fails at once, naming the partition, its holders and the kind.
 func TestReplicasUnsupported(t *testing.T) {
 	unsupported := fmt.Errorf("old shard: %w", errors.ErrUnsupported)
-	r := newReplicas(3, msg.KindMoment4, Config{RetryDelay: time.Second, RejoinTimeout: time.Hour})
+	r := newReplicas(msg.Leaf(3), 0, msg.KindMoment4, Config{RetryDelay: time.Second, RejoinTimeout: time.Hour})
 	shards := []Member{{ID: "b", Partitions: []int{3}}, {ID: "a", Partitions: []int{3}}}
 	expect(t, "start", r.start(t0, shards), []string{"b"}, none) // sorted [a b], rotated by 3
 	expect(t, "b lacks it", r.answer(t0, "b", unsupported), []string{"a"}, none)
@@ -184,7 +184,7 @@ func TestReplicasUnsupported(t *testing.T) {
 func TestReplicasUnreadable(t *testing.T) {
 	s := time.Second
 	bad := fmt.Errorf("%w: read failed", msg.ErrData)
-	r := newReplicas(0, msg.KindStats, Config{RetryDelay: s, RejoinTimeout: time.Hour})
+	r := newReplicas(msg.Leaf(0), 0, msg.KindStats, Config{RetryDelay: s, RejoinTimeout: time.Hour})
 	expect(t, "start", r.start(t0, holding("a", "b")), []string{"a"}, none)
 	expect(t, "a cannot read", r.answer(t0, "a", bad), []string{"b"}, none)
 	expect(t, "b fails", r.answer(t0, "b", ErrInjected), none, none)
@@ -205,7 +205,7 @@ func TestReplicasRejoin(t *testing.T) {
 	s := time.Second
 	cfg := Config{RetryDelay: s, RejoinTimeout: 10 * s}
 
-	r := newReplicas(0, msg.KindStats, cfg)
+	r := newReplicas(msg.Leaf(0), 0, msg.KindStats, cfg)
 	expect(t, "start without holders", r.start(t0, nil), none, none)
 	expectWake(t, "waiting", r, at(10*s))
 	expect(t, "a joins", r.changed(at(4*s), holding("a")), []string{"a"}, none)
@@ -214,12 +214,12 @@ func TestReplicasRejoin(t *testing.T) {
 		t.Fatalf("a answers: done %v, err %v", a.done, a.err)
 	}
 
-	r = newReplicas(0, msg.KindStats, cfg)
+	r = newReplicas(msg.Leaf(0), 0, msg.KindStats, cfg)
 	expect(t, "start without holders", r.start(t0, nil), none, none)
 	expect(t, "before the timeout", r.tick(at(10*s-1)), none, none)
 	expectErr(t, "timeout", r.tick(at(10*s)), ErrUnavailable, "partition 0", "rejoin timeout 10s", "no shard ever listed it")
 
-	r = newReplicas(0, msg.KindStats, cfg)
+	r = newReplicas(msg.Leaf(0), 0, msg.KindStats, cfg)
 	expect(t, "start", r.start(t0, holding("a")), []string{"a"}, none)
 	expect(t, "a fails", r.answer(t0, "a", ErrInjected), none, none)
 	expect(t, "a leaves", r.changed(at(s/2), nil), none, none)
@@ -229,16 +229,16 @@ func TestReplicasRejoin(t *testing.T) {
 
 	// The rejoin deadline is not checked while a call is in flight; once
 	// none is, the fetch fails at once.
-	r = newReplicas(0, msg.KindStats, cfg)
+	r = newReplicas(msg.Leaf(0), 0, msg.KindStats, cfg)
 	expect(t, "start without holders", r.start(t0, nil), none, none)
 	expect(t, "a joins", r.changed(at(9*s), holding("a")), []string{"a"}, none)
 	expect(t, "long call", r.tick(at(15*s)), none, none)
 	expectErr(t, "a fails late", r.answer(at(15*s), "a", ErrInjected), ErrUnavailable, "held by a")
 
 	// RejoinTimeout 0: no wait at all, and no retry.
-	r = newReplicas(0, msg.KindStats, Config{RetryDelay: s})
+	r = newReplicas(msg.Leaf(0), 0, msg.KindStats, Config{RetryDelay: s})
 	expectErr(t, "start without holders", r.start(t0, nil), ErrUnavailable, "partition 0")
-	r = newReplicas(0, msg.KindStats, Config{RetryDelay: s})
+	r = newReplicas(msg.Leaf(0), 0, msg.KindStats, Config{RetryDelay: s})
 	expect(t, "start", r.start(t0, holding("a")), []string{"a"}, none)
 	expectErr(t, "a fails", r.answer(t0, "a", ErrInjected), ErrUnavailable, "held by a")
 }
@@ -249,12 +249,12 @@ func TestReplicasRejoin(t *testing.T) {
 // retry due after it comes too late.
 func TestReplicasTickOrder(t *testing.T) {
 	s := time.Second
-	r := newReplicas(0, msg.KindStats, Config{RetryDelay: s, RejoinTimeout: 3 * s / 2})
+	r := newReplicas(msg.Leaf(0), 0, msg.KindStats, Config{RetryDelay: s, RejoinTimeout: 3 * s / 2})
 	expect(t, "start", r.start(t0, holding("a")), []string{"a"}, none)
 	expect(t, "a fails", r.answer(t0, "a", ErrInjected), none, none)
 	expect(t, "late tick", r.tick(at(5*s)), []string{"a"}, none)
 
-	r = newReplicas(0, msg.KindStats, Config{RetryDelay: 2 * s, RejoinTimeout: 3 * s / 2})
+	r = newReplicas(msg.Leaf(0), 0, msg.KindStats, Config{RetryDelay: 2 * s, RejoinTimeout: 3 * s / 2})
 	expect(t, "start", r.start(t0, holding("a")), []string{"a"}, none)
 	expect(t, "a fails", r.answer(t0, "a", ErrInjected), none, none)
 	expectErr(t, "late tick", r.tick(at(5*s)), ErrUnavailable, "held by a")

@@ -148,8 +148,8 @@ func (s *schedule) draw(key string) float64 {
 // round, partition or with a non-finite value is an error, never an
 // answer).
 func (s *schedule) caller(c Caller) Caller {
-	return CallerFunc(func(ctx context.Context, m Member, req msg.Request, p int) (msg.Partial, error) {
-		x := s.draw(fmt.Sprintf("call %d/%d/%s", req.Round(), p, m.ID))
+	return CallerFunc(func(ctx context.Context, m Member, req msg.Request, p msg.Span) (msg.Partial, error) {
+		x := s.draw(fmt.Sprintf("call %d/%s/%s", req.Round(), spanKey(p), m.ID))
 		fault := -1
 		switch {
 		case x < 0.06:
@@ -194,9 +194,9 @@ func (s *schedule) caller(c Caller) Caller {
 			stale(v)
 		}
 		// The transport client's checks of a reply.
-		if v.Part() != p || v.Round() != req.Round() {
+		if v.Span() != p || v.Round() != req.Round() {
 			v.Release(nil)
-			return nil, fmt.Errorf("%w: reply of partition %d, round %d", msg.ErrInvalid, v.Part(), v.Round())
+			return nil, fmt.Errorf("%w: reply of %s, round %d", msg.ErrInvalid, v.Span(), v.Round())
 		}
 		if err := v.Check(req); err != nil {
 			v.Release(nil)
@@ -204,6 +204,16 @@ func (s *schedule) caller(c Caller) Caller {
 		}
 		return v, nil
 	})
+}
+
+// spanKey names span s in the keys of draw: a single partition by its
+// number alone, as the keys were before spans, so that a seed replays the
+// same schedule.
+func spanKey(s msg.Span) string {
+	if s.N == 1 {
+		return fmt.Sprint(s.Lo)
+	}
+	return fmt.Sprintf("%d+%d", s.Lo, s.N)
 }
 
 // corrupt puts a NaN into p's statistics.
@@ -256,7 +266,7 @@ type soakCore struct {
 
 func (c *soakCore) Offer(p msg.Partial) error {
 	s := c.s
-	key := fmt.Sprintf("offer %d/%d", p.Round(), p.Part())
+	key := fmt.Sprintf("offer %d/%s", p.Round(), spanKey(p.Span()))
 	x := s.draw(key)
 	s.mu.Lock()
 	old := s.old
@@ -264,7 +274,7 @@ func (c *soakCore) Offer(p msg.Partial) error {
 	if x < 0.05 && old != nil && old.Round() != p.Round() {
 		s.counts.faults[faultOldOffer].Add(1)
 		if err := c.Core.Offer(clonePartial(old)); !errors.Is(err, round.ErrStale) && c.err == nil {
-			c.err = fmt.Errorf("stale offer of partition %d: %v, want round.ErrStale", old.Part(), err)
+			c.err = fmt.Errorf("stale offer of %s: %v, want round.ErrStale", old.Span(), err)
 		}
 	}
 	dup := clonePartial(p)
@@ -274,7 +284,7 @@ func (c *soakCore) Offer(p msg.Partial) error {
 	if x > 0.9 {
 		s.counts.faults[faultDuplicate].Add(1)
 		if err := c.Core.Offer(dup); !errors.Is(err, round.ErrDuplicate) && c.err == nil {
-			c.err = fmt.Errorf("duplicate of partition %d: %v, want round.ErrDuplicate", dup.Part(), err)
+			c.err = fmt.Errorf("duplicate of %s: %v, want round.ErrDuplicate", dup.Span(), err)
 		}
 	}
 	s.mu.Lock()

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"altmin/msg"
 	"slices"
 	"strings"
 	"sync"
@@ -20,21 +21,39 @@ type View interface {
 	Changes() <-chan struct{}
 }
 
-// Holders returns the live shards holding partition p, in the order they
-// are asked: sorted by ID, rotated by p so that replicas share the load.
-func Holders(shards []Member, p int) []Member {
+// Holders returns the live shards holding every partition of span s of
+// parts partitions (its partitions from s.Lo below min(s.Lo+s.N, parts);
+// parts <= 0: below s.Lo+s.N),
+// in the order they are asked: sorted by ID, rotated by the span's index
+// s.Lo/s.N so that replicas share the load.
+func Holders(shards []Member, s msg.Span, parts int) []Member {
 	var hs []Member
 	for _, m := range shards {
-		if slices.Contains(m.Partitions, p) {
+		if m.holds(s, parts) {
 			hs = append(hs, m)
 		}
 	}
 	slices.SortFunc(hs, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
 	if len(hs) > 1 {
-		r := p % len(hs)
+		r := (s.Lo / s.N) % len(hs)
 		hs = append(hs[r:], hs[:r]...)
 	}
 	return hs
+}
+
+// holds reports whether m holds every partition of s of parts partitions
+// (parts <= 0: unknown, s not clipped).
+func (m Member) holds(s msg.Span, parts int) bool {
+	end := s.Lo + s.N
+	if parts > 0 {
+		end = s.End(parts)
+	}
+	for p := s.Lo; p < end; p++ {
+		if !slices.Contains(m.Partitions, p) {
+			return false
+		}
+	}
+	return true
 }
 
 // Missing returns the partitions of 0..parts-1 that no live shard holds.

@@ -87,13 +87,13 @@ func TestDeepFailover(t *testing.T) {
 			var mu sync.Mutex
 			var once sync.Once
 			hit := map[string]int{}
-			caller := fleet.Hook(coord, func(_ context.Context, m fleet.Member, req msg.Request, p int) error {
+			caller := fleet.Hook(coord, func(_ context.Context, m fleet.Member, req msg.Request, p msg.Span) error {
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
 				case fault == "failing replica" && m.ID == "local-1" && req.Round() >= 1:
 					hit[m.ID]++
-					return fmt.Errorf("local-1 partition %d: %w", p, fleet.ErrInjected)
+					return fmt.Errorf("local-1 %s: %w", p, fleet.ErrInjected)
 				case fault == "shard shut down" && m.ID == "local-2" && req.Round() >= 2:
 					hit[m.ID]++
 					once.Do(func() { shards[2].Close() }) // the call then meets a stopped server

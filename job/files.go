@@ -277,10 +277,17 @@ type Metric struct {
 	RelErr  *float64 `json:"rel_err,omitempty"`
 	Flips   *int64   `json:"flips"` // null at iteration 0
 	Seconds float64  `json:"seconds"`
-	// The two phases of Seconds: broadcast, every partition's statistics
-	// and their transfer; then the coordinator's reduce and solve.
+	// The two phases of Seconds: broadcast, every partition's statistics,
+	// their transfer and their additions in the reduction tree; then the
+	// coordinator's solve.
 	StatsSeconds float64 `json:"stats_seconds"`
 	SolveSeconds float64 `json:"solve_seconds"`
+	// Partials counts the partials the coordinator received in this
+	// iteration's rounds (one per span: with shards holding aligned
+	// ranges, about one per shard however many partitions there are);
+	// InboundBytes is their bytes on the wire, 0 in process.
+	Partials     int     `json:"partials"`
+	InboundBytes int64   `json:"inbound_bytes"`
 	Ridge        float64 `json:"ridge"`
 	Step         float64 `json:"step,omitempty"` // gd: the step size
 	Cond         float64 `json:"cond,omitempty"`

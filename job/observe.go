@@ -91,31 +91,36 @@ type roundKey struct {
 	round int
 }
 
-var _ round.Scheduler = (*roundProgress)(nil)
+var _ round.Planner = (*roundProgress)(nil)
 
 // Fetch implements msg.Fetcher.
-func (f *roundProgress) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
+func (f *roundProgress) Fetch(ctx context.Context, req msg.Request, sp msg.Span) (msg.Partial, error) {
 	if req != nil {
 		f.begin(roundKey{req.Kind(), req.Round()})
 	}
-	v, err := f.Fetcher.Fetch(ctx, req, p)
+	v, err := f.Fetcher.Fetch(ctx, req, sp)
 	if err == nil {
+		n := sp.Count(f.parts)
 		f.mu.Lock()
-		f.done++
-		f.bar.add(1)
+		f.done += n
+		f.bar.add(n)
 		f.mu.Unlock()
 	}
 	return v, err
 }
 
-// Schedule implements round.Scheduler as the runtime's fetcher does, if it
-// does; otherwise it leaves the order alone, as a round does for a fetcher
-// that does not schedule.
-func (f *roundProgress) Schedule(parts []int) []int {
-	if s, ok := f.Fetcher.(round.Scheduler); ok {
-		return s.Schedule(parts)
+// Plan implements round.Planner as the runtime's fetcher does, if it
+// does; otherwise it asks for every partition alone, as a round does for
+// a fetcher without a plan.
+func (f *roundProgress) Plan(missing []int, parts int) []msg.Span {
+	if pl, ok := f.Fetcher.(round.Planner); ok {
+		return pl.Plan(missing, parts)
 	}
-	return parts
+	spans := make([]msg.Span, len(missing))
+	for i, p := range missing {
+		spans[i] = msg.Leaf(p)
+	}
+	return spans
 }
 
 // begin starts the bar of round k, unless it is drawing it.
@@ -151,17 +156,21 @@ func (rt *backend) observe(o Options) {
 	}
 }
 
-// observedCore is a core whose refused partials are counted by reason.
+// observedCore is a core whose accepted partials are counted, and whose
+// refused ones are counted by reason in m (nil: not counted).
 type observedCore struct {
 	coordinator.Core
-	m *metrics.Coordinator
+	m        *metrics.Coordinator
+	partials int // accepted so far
 }
 
 // Offer implements coordinator.Core.
-func (c observedCore) Offer(p msg.Partial) error {
+func (c *observedCore) Offer(p msg.Partial) error {
 	err := c.Core.Offer(p)
 	if err != nil {
 		c.m.Refused(offerRefusal(err))
+	} else {
+		c.partials++
 	}
 	return err
 }

@@ -191,7 +191,7 @@ func prepare(o Options, src data.Source, planted teacher, dataID string, valFrom
 // initTensor computes a pending tensor start (--init tensor) from the
 // moments of the partitions served by f (in process, or by the shards over
 // gRPC), at most parallel partitions at a time (0: GOMAXPROCS). The
-// partials are reduced in partition order, so the start is the same bits
+// partials are added in the reduction tree, so the start is the same bits
 // wherever the partitions are computed. Without a pending start it does
 // nothing.
 func (pr *Problem) initTensor(ctx context.Context, o Options, f msg.Fetcher, parallel int, pool *msg.Pool) error {

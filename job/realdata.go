@@ -1,12 +1,10 @@
 package job
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 
 	"altmin/data"
 	"altmin/model"
@@ -19,7 +17,7 @@ import (
 // msg's SummaryRequest), from which the standardization and the start
 // whose hidden units pass through data points are computed. Like the
 // statistics, the partitions' summaries come from wherever the partitions
-// are and are reduced in partition order.
+// are and are combined in the reduction tree (msg.Summary.Add).
 
 // splitSeed seeds the validation split: a fixed seed, so that the held-out
 // rows do not change with --seed (which seeds the start).
@@ -38,44 +36,21 @@ type summary struct {
 // parallel at a time, sampling samples rows.
 func summarize(ctx context.Context, f msg.Fetcher, o Options, pr *Problem, parallel, samples int, pool *msg.Pool) (*summary, error) {
 	req := &msg.SummaryRequest{D: pr.Spec.D, Split: pr.Split, Samples: samples, Seed: o.Seed}
-	parts, err := round.Collect(ctx, f, req, o.Partitions, parallel, "summary of the training rows", pool)
+	sum, err := round.Collect(ctx, f, req, o.Partitions, parallel, "summary of the training rows", pool)
 	if err != nil {
 		return nil, err
 	}
+	q := sum.(*msg.Summary) // the partitions' summaries combined in the reduction tree (msg.Summary.Add)
 	c := pr.Spec.D + 1
-	s := &summary{mean: make([]float64, c), sd: make([]float64, c)}
-	m2 := make([]float64, c)
-	type point struct {
-		hash uint64
-		row  []float64
-	}
-	var pts []point
-	for _, p := range parts { // partition order: Chan's combination of the running sums
-		q := p.(*msg.Summary)
-		if q.Rows == 0 {
-			continue
-		}
-		na, nb := float64(s.rows), float64(q.Rows)
-		n := na + nb
-		for j := range s.mean {
-			delta := q.Mean[j] - s.mean[j]
-			s.mean[j] += delta * nb / n
-			m2[j] += q.M2[j] + delta*delta*na*nb/n
-		}
-		s.rows += q.Rows
-		for i, idx := range q.Index {
-			pts = append(pts, point{msg.RowHash(o.Seed, int(idx)), q.Sample[i*c : (i+1)*c]})
-		}
-	}
+	s := &summary{rows: q.Rows, mean: q.Mean, sd: make([]float64, c)}
 	if s.rows < 2 {
 		return nil, fmt.Errorf("%w: %d training rows: need at least 2", ErrOptions, s.rows)
 	}
-	for j, v := range m2 {
+	for j, v := range q.M2 {
 		s.sd[j] = math.Sqrt(v / float64(s.rows))
 	}
-	slices.SortFunc(pts, func(a, b point) int { return cmp.Compare(a.hash, b.hash) })
-	for _, p := range pts[:min(samples, len(pts))] {
-		s.points = append(s.points, p.row)
+	for i := range q.Index { // by increasing hash
+		s.points = append(s.points, q.Sample[i*c:(i+1)*c])
 	}
 	return s, nil
 }

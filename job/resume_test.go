@@ -45,7 +45,7 @@ type failAt struct {
 	iter int
 }
 
-func (f failAt) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
+func (f failAt) Fetch(ctx context.Context, req msg.Request, p msg.Span) (msg.Partial, error) {
 	if req.Round() == f.iter {
 		return nil, fleet.ErrInjected
 	}

@@ -119,13 +119,14 @@ func run(ctx context.Context, o Options, pr *Problem, rt *backend, pool *msg.Poo
 	}
 	fmt.Fprintf(table, "%5s  %12s  %10s  %10s  %9s  %9s  %9s  %10s  %8s  %9s  %8s\n", "iter", "loss", "rel_res", "rel_err", "r2", "val_r2", "flips", "change", "lambda", "alpha", "seconds")
 
-	rec := &recorder{pr: pr, rt: rt, core: core, files: rf, out: out, table: table, metrics: o.Metrics, log: log}
-	d := &coordinator.Driver{
-		Core: core, Fetcher: rt.fetcher, Parallel: rt.parallel, Log: log, Pool: pool, AllowDegraded: o.AllowDegraded,
-		OnReport: rec.report,
+	observed := &observedCore{Core: core, m: o.Metrics}
+	rec := &recorder{pr: pr, rt: rt, core: core, observed: observed, files: rf, out: out, table: table, metrics: o.Metrics, log: log}
+	if rt.received != nil {
+		rec.lastBytes = rt.received()
 	}
-	if o.Metrics != nil {
-		d.Core = observedCore{Core: core, m: o.Metrics}
+	d := &coordinator.Driver{
+		Core: observed, Fetcher: rt.fetcher, Parallel: rt.parallel, Log: log, Pool: pool, AllowDegraded: o.AllowDegraded,
+		OnReport: rec.report,
 	}
 	final, err := d.Run(ctx)
 	if err != nil {
@@ -170,6 +171,7 @@ type recorder struct {
 	pr       *Problem
 	rt       *backend
 	core     coordinator.Core
+	observed *observedCore // counts the partials accepted
 	files    *runFiles
 	out      io.Writer // warnings
 	table    io.Writer // the table's rows (io.Discard with Quiet)
@@ -177,6 +179,10 @@ type recorder struct {
 	log      *zap.Logger
 	lastRel  *float64
 	degraded []DegradedIter
+	// lastBytes and lastPartials are the coordinator's inbound bytes and
+	// the partials accepted at the end of the last iteration.
+	lastBytes    int64
+	lastPartials int
 }
 
 // report is the driver's OnReport.
@@ -188,6 +194,11 @@ func (rc *recorder) report(r coordinator.Report, tm coordinator.Timing) error {
 		SolveSeconds: tm.Solve.Seconds(), Ridge: r.Ridge, Step: r.StepSize, Cond: r.Cond, Change: r.Change, Layers: r.Layers,
 		Rows: r.Rows, Skipped: r.Skipped, Accepted: r.Accepted, Lambda: r.Lambda, R2: jsonFloat(r.R2),
 		Objective: r.Objective, Alpha: r.NextAlpha, Revived: r.Revived}
+	m.Partials, rc.lastPartials = rc.observed.partials-rc.lastPartials, rc.observed.partials
+	if rc.rt.received != nil {
+		b := rc.rt.received()
+		m.InboundBytes, rc.lastBytes = b-rc.lastBytes, b
+	}
 	valLoss := math.NaN()
 	if r.Val.Rows > 0 {
 		m.ValRows, m.ValLoss, m.ValR2 = r.Val.Rows, jsonFloat(r.ValLoss), jsonFloat(r.ValR2)

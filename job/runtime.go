@@ -35,6 +35,7 @@ type backend struct {
 	where    string             // where the partitions are computed, e.g. "from the shards"
 	closers  []func() error     // in the order to call them
 	answered func(int) []string // the shards that answered a round, when known
+	received func() int64       // the coordinator's inbound bytes so far; nil: none (in process)
 	rounds   *roundProgress     // the progress of each round, wrapping fetcher; nil: none drawn
 }
 
@@ -133,7 +134,12 @@ func localEngine(ctx context.Context, o Options, pr *Problem) (*shard.Engine, er
 		}
 		loading.add(parts[p].Rows)
 	}
-	return shard.NewEngine(parts...)
+	eng, err := shard.NewEngine(parts...)
+	if err != nil {
+		return nil, err
+	}
+	eng.SetPartitionCount(o.Partitions)
+	return eng, nil
 }
 
 // fleetBackend returns the runtime of the cluster coord sees, with the
@@ -141,12 +147,12 @@ func localEngine(ctx context.Context, o Options, pr *Problem) (*shard.Engine, er
 // requested at once (each shard bounding its own computations), or
 // --parallel at a time.
 func fleetBackend(o Options, coord *node.Coordinator, log *zap.Logger) *backend {
-	f := fleet.New(fleet.Config{CallTimeout: o.StepTimeout, HedgeAfter: o.HedgeAfter, RejoinTimeout: o.RejoinTimeout, Log: log, Metrics: o.Metrics}, coord, coord)
+	f := fleet.New(fleet.Config{Partitions: o.Partitions, CallTimeout: o.StepTimeout, HedgeAfter: o.HedgeAfter, RejoinTimeout: o.RejoinTimeout, Log: log, Metrics: o.Metrics}, coord, coord)
 	par := o.Partitions
 	if o.Parallel > 0 {
 		par = o.Parallel
 	}
-	return &backend{fetcher: f, parallel: par, answered: f.Answered, where: "from the shards", closers: []func() error{func() error { f.Close(); return nil }}}
+	return &backend{fetcher: f, parallel: par, answered: f.Answered, received: coord.Received, where: "from the shards", closers: []func() error{func() error { f.Close(); return nil }}}
 }
 
 // Security builds the node security settings from the options.
@@ -237,8 +243,11 @@ func joinCluster(ctx context.Context, o Options, pool *msg.Pool, out io.Writer, 
 
 // StartLocalCluster starts o.LocalShards shards (localShards) in process holding the
 // o.Partitions partitions of src (in o.Storage, with the bias feature when
-// bias), each partition on `replicas` shards (shard i holds p when
-// (p - i) mod LocalShards < replicas), and a coordinator node, whose gRPC
+// bias), each partition on `replicas` shards in the blocks of package
+// placement (shard i holds blocks i, ..., i+replicas-1 of contiguous
+// partitions, so that it can add up aligned spans of them itself; with
+// more shards than partitions, one shard per partition), and a coordinator
+// node, whose gRPC
 // clients take their Gram buffers from pool, that has seen every partition
 // held; all on loopback, plaintext. On error the shards started so far are
 // returned for the caller to close.
@@ -252,15 +261,11 @@ func StartLocalCluster(ctx context.Context, o Options, src data.Source, bias boo
 	var seed []string
 	loading := newBar(o.Progress, "loading partitions", int64(replicas)*int64(src.Info().N), "rows")
 	defer loading.end()
-	for i := 0; i < n; i++ {
-		var parts []int
-		for p := 0; p < o.Partitions; p++ {
-			if ((p-i)%n+n)%n < replicas {
-				parts = append(parts, p)
-			}
-		}
-		if len(parts) == 0 {
-			break
+	plan := placement.Plan{Partitions: o.Partitions, Shards: min(n, o.Partitions), Replication: min(replicas, o.Partitions)}
+	for i := 0; i < plan.Shards; i++ {
+		parts, err := plan.Shard(i)
+		if err != nil {
+			return shards, nil, fmt.Errorf("%w: %v", ErrOptions, err)
 		}
 		s, err := node.StartShard(ctx, node.ShardConfig{
 			ID: fmt.Sprintf("local-%d", i), Partitions: parts, NumPartitions: o.Partitions,

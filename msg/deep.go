@@ -152,14 +152,17 @@ type System struct {
 // network.
 type DeepStats struct {
 	Step      int
-	Partition int
-	Rows      int
-	YY        float64  // y^T y
-	SumY      float64  // sum of the labels
-	SSE       float64  // ||f(X) - y||^2 at the request's weights
-	Flips     int64    // pattern bits changed since Prev (all layers); -1 without Prev
-	Systems   []System // in the order of DeepRequest.Systems
-	Val       Eval     // the validation rows' sums (Split), which every other field leaves out
+	Partition int // the first partition summed
+	// Parts is the number of partitions summed: the node (Partition, Parts)
+	// of the reduction tree (Span); 0 means 1.
+	Parts   int
+	Rows    int
+	YY      float64  // y^T y
+	SumY    float64  // sum of the labels
+	SSE     float64  // ||f(X) - y||^2 at the request's weights
+	Flips   int64    // pattern bits changed since Prev (all layers); -1 without Prev
+	Systems []System // in the order of DeepRequest.Systems
+	Val     Eval     // the validation rows' sums (Split), which every other field leaves out
 
 	// finiteChecked records that the producer checked every value finite
 	// (MarkFiniteChecked).
@@ -177,8 +180,10 @@ func (*DeepStats) Kind() Kind { return KindDeep }
 // Round implements Partial: the solve step.
 func (p *DeepStats) Round() int { return p.Step }
 
-// Part implements Partial.
-func (p *DeepStats) Part() int { return p.Partition }
+// Span implements Partial.
+func (p *DeepStats) Span() Span { return span(p.Partition, p.Parts) }
+
+func (p *DeepStats) setSpan(sp Span) { p.Partition, p.Parts = sp.Lo, sp.N }
 
 func (*DeepStats) partial() {}
 

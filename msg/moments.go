@@ -135,14 +135,17 @@ func (r *Moments12Request) Validate() error {
 // Moments12 are one partition's sums for the first and, with Order 2, the
 // second moment, of r_i = y_i - base(x_i).
 type Moments12 struct {
-	Partition int
-	Order     int // 1: first-order sums only; 2: also SumYXX
-	Rows      int
-	D         int       // features per row, including the bias feature
-	SumY      float64   // sum_i r_i
-	SumYX     []float64 // sum_i r_i x_i, D values
-	SumX      []float64 // sum_i x_i, D values (to centre the labels)
-	SumYXX    []float64 // Order 2: packed upper triangle of sum_i r_i x_i x_i^T, linalg.PackedLen(D); else empty
+	Partition int // the first partition summed
+	// Parts is the number of partitions summed: the node (Partition, Parts)
+	// of the reduction tree (Span); 0 means 1.
+	Parts  int
+	Order  int // 1: first-order sums only; 2: also SumYXX
+	Rows   int
+	D      int       // features per row, including the bias feature
+	SumY   float64   // sum_i r_i
+	SumYX  []float64 // sum_i r_i x_i, D values
+	SumX   []float64 // sum_i x_i, D values (to centre the labels)
+	SumYXX []float64 // Order 2: packed upper triangle of sum_i r_i x_i x_i^T, linalg.PackedLen(D); else empty
 }
 
 // Kind implements Partial.
@@ -151,8 +154,10 @@ func (*Moments12) Kind() Kind { return KindMoments12 }
 // Round implements Partial.
 func (*Moments12) Round() int { return 0 }
 
-// Part implements Partial.
-func (m *Moments12) Part() int { return m.Partition }
+// Span implements Partial.
+func (m *Moments12) Span() Span { return span(m.Partition, m.Parts) }
+
+func (m *Moments12) setSpan(sp Span) { m.Partition, m.Parts = sp.Lo, sp.N }
 
 func (*Moments12) partial() {}
 
@@ -231,10 +236,13 @@ func (r *Moment4Request) Validate() error {
 // Hermite tensor of the projected input, stored as a packed symmetric
 // tensor (see Sym4Len).
 type Moment4 struct {
-	Partition int
-	Rows      int
-	K         int       // order of the projection, the tensor is K x K x K x K
-	Sum       []float64 // Sym4Len(K) values
+	Partition int // the first partition summed
+	// Parts is the number of partitions summed: the node (Partition, Parts)
+	// of the reduction tree (Span); 0 means 1.
+	Parts int
+	Rows  int
+	K     int       // order of the projection, the tensor is K x K x K x K
+	Sum   []float64 // Sym4Len(K) values
 }
 
 // Kind implements Partial.
@@ -243,8 +251,10 @@ func (*Moment4) Kind() Kind { return KindMoment4 }
 // Round implements Partial.
 func (*Moment4) Round() int { return 0 }
 
-// Part implements Partial.
-func (m *Moment4) Part() int { return m.Partition }
+// Span implements Partial.
+func (m *Moment4) Span() Span { return span(m.Partition, m.Parts) }
+
+func (m *Moment4) setSpan(sp Span) { m.Partition, m.Parts = sp.Lo, sp.N }
 
 func (*Moment4) partial() {}
 

@@ -87,8 +87,10 @@ type Partial interface {
 	Kind() Kind
 	// Round echoes the request's round.
 	Round() int
-	// Part is the partition the partial is of.
-	Part() int
+	// Span is the node of the reduction tree the partial is the sum of:
+	// one partition (Leaf), or an aligned range of them that a shard
+	// holding them all added in the tree's order.
+	Span() Span
 	// Check checks the partial against the request it answers: kind,
 	// round, sizes, counts, and that every value is finite (errors wrap
 	// ErrInvalid).
@@ -96,16 +98,23 @@ type Partial interface {
 	// Release gives the partial's large buffers back to pool for reuse
 	// once nothing reads them any more (a nil pool drops them).
 	Release(pool *Pool)
+	// Add adds o, the partial of the next node of the reduction tree (the
+	// right sibling of the partial's node), into the partial, for req
+	// (see Tree); both have been checked against req.
+	Add(o Partial, req Request)
+	setSpan(Span)
 	partial()
 }
 
-// Fetcher obtains one partition's partial for a request: computed in
-// process (a shard engine), by a shard over the network, or by another
-// replica after a failure. A round only requires that the answer be the
-// partial of the requested partition for the request; the core checks
-// that (Partial.Check) before it reduces anything.
+// Fetcher obtains the partial of one span of partitions (a node of the
+// reduction tree: one partition, or an aligned range a holder of all of
+// them adds up) for a request: computed in process (a shard engine), by a
+// shard over the network, or by another replica after a failure. A round
+// only requires that the answer be the partial of the requested span for
+// the request; the core checks that (Partial.Check) before it reduces
+// anything.
 type Fetcher interface {
-	Fetch(ctx context.Context, req Request, partition int) (Partial, error)
+	Fetch(ctx context.Context, req Request, s Span) (Partial, error)
 }
 
 // Errors shared by every layer that handles messages. Test with errors.Is.
@@ -197,11 +206,11 @@ func finiteAll(vs ...[]float64) bool {
 func checkAnswer(p Partial, req Request) error {
 	switch {
 	case req == nil:
-		return fmt.Errorf("%w: partial of partition %d for no request", ErrInvalid, p.Part())
+		return fmt.Errorf("%w: partial of %s for no request", ErrInvalid, p.Span())
 	case p.Kind() != req.Kind():
-		return fmt.Errorf("%w: %s partial of partition %d for a %s request", ErrInvalid, p.Kind(), p.Part(), req.Kind())
+		return fmt.Errorf("%w: %s partial of %s for a %s request", ErrInvalid, p.Kind(), p.Span(), req.Kind())
 	case p.Round() != req.Round():
-		return fmt.Errorf("%w: partial of partition %d for round %d, request of round %d", ErrInvalid, p.Part(), p.Round(), req.Round())
+		return fmt.Errorf("%w: partial of %s for round %d, request of round %d", ErrInvalid, p.Span(), p.Round(), req.Round())
 	}
 	return nil
 }

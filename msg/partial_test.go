@@ -92,8 +92,8 @@ func TestStatsCheck(t *testing.T) {
 	runChecks(t, cases)
 
 	s := goodStats(4)
-	if s.Kind() != msg.KindStats || s.Round() != 4 || s.Part() != 1 {
-		t.Errorf("kind %v, round %d, part %d", s.Kind(), s.Round(), s.Part())
+	if s.Kind() != msg.KindStats || s.Round() != 4 || s.Span() != msg.Leaf(1) {
+		t.Errorf("kind %v, round %d, span %v", s.Kind(), s.Round(), s.Span())
 	}
 }
 
@@ -155,8 +155,8 @@ func TestDeepStatsCheck(t *testing.T) {
 		{"Inf R", edit(true, false, func(p *msg.DeepStats) { p.Systems[0].R[19] = math.Inf(-1) }), deepReq(true, false), msg.ErrInvalid},
 	})
 	p := goodDeep(false, false)
-	if p.Kind() != msg.KindDeep || p.Round() != 2 || p.Part() != 0 {
-		t.Errorf("kind %v, round %d, part %d", p.Kind(), p.Round(), p.Part())
+	if p.Kind() != msg.KindDeep || p.Round() != 2 || p.Span() != msg.Leaf(0) {
+		t.Errorf("kind %v, round %d, span %v", p.Kind(), p.Round(), p.Span())
 	}
 }
 
@@ -213,8 +213,8 @@ func TestMomentsCheck(t *testing.T) {
 		{"NaN sum", e4(func(m *msg.Moment4) { m.Sum[4] = math.NaN() }), req4, msg.ErrInvalid},
 	})
 	m, m4 := goodM12(1), goodM4()
-	if m.Kind() != msg.KindMoments12 || m.Round() != 0 || m.Part() != 2 || m4.Kind() != msg.KindMoment4 || m4.Round() != 0 || m4.Part() != 3 {
-		t.Errorf("moments: kinds %v %v, rounds %d %d, parts %d %d", m.Kind(), m4.Kind(), m.Round(), m4.Round(), m.Part(), m4.Part())
+	if m.Kind() != msg.KindMoments12 || m.Round() != 0 || m.Span() != msg.Leaf(2) || m4.Kind() != msg.KindMoment4 || m4.Round() != 0 || m4.Span() != msg.Leaf(3) {
+		t.Errorf("moments: kinds %v %v, rounds %d %d, spans %v %v", m.Kind(), m4.Kind(), m.Round(), m4.Round(), m.Span(), m4.Span())
 	}
 }
 

@@ -663,8 +663,8 @@ func TestSummaryCheck(t *testing.T) {
 	})
 
 	s := goodSummary()
-	if s.Kind() != msg.KindSummary || s.Round() != 0 || s.Part() != 4 {
-		t.Errorf("kind %v, round %d, part %d", s.Kind(), s.Round(), s.Part())
+	if s.Kind() != msg.KindSummary || s.Round() != 0 || s.Span() != msg.Leaf(4) {
+		t.Errorf("kind %v, round %d, span %v", s.Kind(), s.Round(), s.Span())
 	}
 	// Summaries are not pooled: Release keeps every slice.
 	pool := msg.NewPool()

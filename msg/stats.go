@@ -104,15 +104,18 @@ func (r *StatsRequest) checkRevive(k int) error {
 // of the request's weights held.
 type Stats struct {
 	Iter      int
-	Partition int
-	Rows      int
-	M         int       // unknowns, d*k
-	Gram      []float64 // packed upper triangle of B^T B, linalg.PackedLen(M)
-	R         []float64 // B^T y, M
-	YY        float64   // y^T y
-	SumY      float64   // sum of the labels
-	SSE       float64   // sum of squared residuals at the request's weights
-	Flips     int64     // pattern bits changed since Prev; -1 without Prev
+	Partition int // the first partition summed
+	// Parts is the number of partitions summed: the node (Partition, Parts)
+	// of the reduction tree (Span); 0 means 1.
+	Parts int
+	Rows  int
+	M     int       // unknowns, d*k
+	Gram  []float64 // packed upper triangle of B^T B, linalg.PackedLen(M)
+	R     []float64 // B^T y, M
+	YY    float64   // y^T y
+	SumY  float64   // sum of the labels
+	SSE   float64   // sum of squared residuals at the request's weights
+	Flips int64     // pattern bits changed since Prev; -1 without Prev
 	// Val are the sums of the partition's validation rows (Split), which
 	// every other field leaves out.
 	Val Eval
@@ -128,8 +131,10 @@ func (*Stats) Kind() Kind { return KindStats }
 // Round implements Partial: the iteration.
 func (s *Stats) Round() int { return s.Iter }
 
-// Part implements Partial.
-func (s *Stats) Part() int { return s.Partition }
+// Span implements Partial.
+func (s *Stats) Span() Span { return span(s.Partition, s.Parts) }
+
+func (s *Stats) setSpan(sp Span) { s.Partition, s.Parts = sp.Lo, sp.N }
 
 func (*Stats) partial() {}
 

@@ -49,10 +49,13 @@ const maxSampleValues = 1 << 23
 
 // Summary is a partition's summary of its training rows (SummaryRequest).
 type Summary struct {
-	Partition int
-	Rows      int       // training rows
-	Mean      []float64 // D + 1 values: every feature's mean, then the label's
-	M2        []float64 // D + 1 values: the sums of squared deviations from the means
+	Partition int // the first partition summed
+	// Parts is the number of partitions summed: the node (Partition, Parts)
+	// of the reduction tree (Span); 0 means 1.
+	Parts int
+	Rows  int       // training rows
+	Mean  []float64 // D + 1 values: every feature's mean, then the label's
+	M2    []float64 // D + 1 values: the sums of squared deviations from the means
 	// Index and Sample are the sampled rows, by increasing hash: their
 	// global indices (exact as float64 below 2^53) and their values, D + 1
 	// each (features, then the label).
@@ -66,8 +69,10 @@ func (*Summary) Kind() Kind { return KindSummary }
 // Round implements Partial.
 func (*Summary) Round() int { return 0 }
 
-// Part implements Partial.
-func (s *Summary) Part() int { return s.Partition }
+// Span implements Partial.
+func (s *Summary) Span() Span { return span(s.Partition, s.Parts) }
+
+func (s *Summary) setSpan(sp Span) { s.Partition, s.Parts = sp.Lo, sp.N }
 
 func (*Summary) partial() {}
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -41,8 +42,9 @@ type Coordinator struct {
 	log    *zap.Logger
 	member *cluster.Node
 
-	mu      sync.Mutex
-	clients map[string]*transport.Client // by shard ID + address
+	mu       sync.Mutex
+	clients  map[string]*transport.Client // by shard ID + address
+	received atomic.Int64                 // bytes of reply messages, every client
 }
 
 // StartCoordinator starts the coordinator's membership node and joins the
@@ -84,14 +86,18 @@ func (c *Coordinator) Shards() []fleet.Member {
 // Changes implements fleet.View.
 func (c *Coordinator) Changes() <-chan struct{} { return c.member.Changes() }
 
-// Call implements fleet.Caller: partition p's partial for req from shard m
-// over gRPC (transport.Client.Call).
-func (c *Coordinator) Call(ctx context.Context, m fleet.Member, req msg.Request, p int) (msg.Partial, error) {
+// Received returns the bytes of the reply messages received from the
+// shards so far, over every connection: the coordinator's inbound bytes.
+func (c *Coordinator) Received() int64 { return c.received.Load() }
+
+// Call implements fleet.Caller: span sp's partial for req from shard m over
+// gRPC (transport.Client.Call).
+func (c *Coordinator) Call(ctx context.Context, m fleet.Member, req msg.Request, sp msg.Span) (msg.Partial, error) {
 	cl, err := c.client(ctx, m)
 	if err != nil {
 		return nil, err
 	}
-	return cl.Call(ctx, m.ID, req, p)
+	return cl.Call(ctx, m.ID, req, sp)
 }
 
 func (c *Coordinator) client(ctx context.Context, m fleet.Member) (*transport.Client, error) {
@@ -115,6 +121,7 @@ func (c *Coordinator) client(ctx context.Context, m fleet.Member) (*transport.Cl
 		return nil, fmt.Errorf("node: dial shard %s at %s: %w", m.ID, m.Addr, err)
 	}
 	cl.SetMetrics(c.cfg.Metrics)
+	cl.SetCounter(&c.received)
 	c.clients[key] = cl
 	return cl, nil
 }

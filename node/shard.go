@@ -186,6 +186,7 @@ func loadEngine(ctx context.Context, cfg ShardConfig, parts []int, st shard.Stor
 		if eng, err = shard.NewEngine(loaded...); err != nil {
 			return nil, err
 		}
+		eng.SetPartitionCount(cfg.NumPartitions)
 	}
 	if cfg.Parallel > 0 {
 		eng.SetParallel(cfg.Parallel)

@@ -14,6 +14,8 @@ import (
 
 // Core is what Gather needs of whatever collects a round's partials.
 type Core interface {
+	// Len returns the number of partitions of the round.
+	Len() int
 	// Missing returns the partitions not yet received, ascending.
 	Missing() []int
 	// Ready reports whether every partition has been received.
@@ -44,34 +46,54 @@ type Round struct {
 	Skip func(p int, err error) (bool, error)
 }
 
-// Scheduler is implemented by fetchers that know where partitions are
-// computed: Schedule orders partitions so that requests made a few at a
-// time spread over the machines that compute them (see fleet.Fetcher).
-type Scheduler interface {
-	Schedule(parts []int) []int
+// Planner is implemented by fetchers that know where partitions are
+// computed (see fleet.Fetcher): Plan cuts the missing partitions (of
+// 0..parts-1, ascending) into the spans of the reduction tree to ask for,
+// large ones where a single machine holds them all, in the order to ask
+// them. A fetcher without a plan is asked for every partition alone.
+type Planner interface {
+	Plan(missing []int, parts int) []msg.Span
 }
 
 // errNoPartial is the error of a fetch that returned neither a partial
 // nor an error: no valid answer.
 var errNoPartial = fmt.Errorf("%w: no partial returned", msg.ErrInvalid)
 
-// Gather fetches every partition c misses, at most r.Parallel at a time
-// (in the Fetcher's Schedule order when fewer than all are in flight)
-// within r.Timeout, and offers each answer to c on the calling goroutine
-// as it arrives. A duplicate is logged and ignored. The first failure (a
-// failed fetch, an answer for another partition or no answer at all, both
-// wrapping msg.ErrInvalid, a refused offer) cancels
-// the fetches in flight and is returned once all have ended, naming the
-// partition. Gather also fails when c is still not ready after every
-// answer. Partials that c refuses are released to pool.
+// fetched is the end of one fetch.
+type fetched struct {
+	span  msg.Span
+	value msg.Partial
+	err   error
+}
+
+// Gather fetches every partition c misses, in the spans of the Fetcher's
+// Plan (one partition each without one), at most r.Parallel fetches at a
+// time within r.Timeout, and offers each answer to c on the calling
+// goroutine as it arrives. A span of several partitions whose fetch fails
+// (but for a refusal of the request itself, msg.IsRequestRefusal, or the
+// end of ctx) is asked for again as its two halves, down to single
+// partitions: the sums are the same bits whichever spans they come in. A
+// duplicate is logged and ignored. The first failure of a single
+// partition's fetch, an answer for another span or no answer at all (both
+// wrapping msg.ErrInvalid), or a refused offer cancels the fetches in
+// flight and is returned once all have ended, naming the span; spans not
+// yet asked when ctx ends (a timeout) end with ctx's error, partition by
+// partition, as if asked. Gather also fails when c is still not ready
+// after every answer. Partials that c
+// refuses are released to pool.
 func Gather(ctx context.Context, c Core, r Round, pool *msg.Pool) error {
 	log := r.Log
 	if log == nil {
 		log = zap.NewNop()
 	}
-	missing := c.Missing()
-	if s, ok := r.Fetcher.(Scheduler); ok && r.Parallel > 0 && r.Parallel < len(missing) {
-		missing = s.Schedule(missing)
+	missing, parts := c.Missing(), c.Len()
+	var queue []msg.Span
+	if pl, ok := r.Fetcher.(Planner); ok {
+		queue = pl.Plan(missing, parts)
+	} else {
+		for _, p := range missing {
+			queue = append(queue, msg.Leaf(p))
+		}
 	}
 	if r.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -80,13 +102,28 @@ func Gather(ctx context.Context, c Core, r Round, pool *msg.Pool) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	results := fanOut(ctx, missing, r.Parallel, func(ctx context.Context, p int) (msg.Partial, error) {
-		v, err := r.Fetcher.Fetch(ctx, r.Request, p)
-		if err == nil && isNil(v) {
-			v, err = nil, errNoPartial
+	par := r.Parallel
+	results := make(chan fetched)
+	inflight := 0
+	var ended []fetched // spans not asked because ctx is done: ctx's error
+	launch := func() {
+		for len(queue) > 0 && (par <= 0 || inflight < par || ctx.Err() != nil) {
+			s := queue[0]
+			queue = queue[1:]
+			if err := ctx.Err(); err != nil {
+				ended = append(ended, fetched{span: s, err: err})
+				continue
+			}
+			inflight++
+			go func() {
+				v, err := r.Fetcher.Fetch(ctx, r.Request, s)
+				if err == nil && isNil(v) {
+					v, err = nil, errNoPartial
+				}
+				results <- fetched{s, v, err}
+			}()
 		}
-		return v, err
-	})
+	}
 	var firstErr error
 	fail := func(err error) {
 		if firstErr == nil {
@@ -94,32 +131,58 @@ func Gather(ctx context.Context, c Core, r Round, pool *msg.Pool) error {
 			cancel()
 		}
 	}
-	for range missing {
-		f := <-results
-		if f.Err != nil && r.Skip != nil {
-			if skipped, err := r.Skip(f.Part, f.Err); skipped {
+	launch()
+	for inflight > 0 || len(ended) > 0 {
+		var f fetched
+		if len(ended) > 0 {
+			f, ended = ended[0], ended[1:]
+		} else {
+			f = <-results
+			inflight--
+		}
+		if firstErr != nil && f.err != nil { // the round has failed: no halves, no skips
+			continue
+		}
+		if f.err != nil && f.span.N > 1 && !msg.IsRequestRefusal(f.err) {
+			// Once ctx is done the halves are not asked: down to single
+			// partitions, each ends with ctx's error, for Skip to take.
+			halves := f.span.Children(parts)
+			if ctx.Err() == nil {
+				log.Info("no holder of a span answered; asking for its halves", r.Field,
+					zap.Stringer("span", f.span), zap.Error(f.err))
+			}
+			queue = append(halves, queue...)
+			launch()
+			continue
+		}
+		if f.err != nil && r.Skip != nil && f.span.N == 1 {
+			if skipped, err := r.Skip(f.span.Lo, f.err); skipped {
 				if err != nil {
-					fail(fmt.Errorf("%s: partition %d: %w", r.Name, f.Part, err))
+					fail(fmt.Errorf("%s: partition %d: %w", r.Name, f.span.Lo, err))
 				}
+				launch()
 				continue
 			}
 		}
 		switch {
-		case f.Err != nil:
-			fail(fmt.Errorf("%s: partition %d: %w", r.Name, f.Part, f.Err))
-		case f.Value.Part() != f.Part:
-			got := f.Value.Part()
-			f.Value.Release(pool)
-			log.Warn("partial for another partition rejected", r.Field, zap.Int("partition", f.Part), zap.Int("got", got))
-			fail(fmt.Errorf("%s: partition %d: %w: answer was for partition %d", r.Name, f.Part, msg.ErrInvalid, got))
+		case f.err != nil:
+			fail(fmt.Errorf("%s: %s: %w", r.Name, f.span, f.err))
+		case f.value.Span() != f.span:
+			got := f.value.Span()
+			f.value.Release(pool)
+			log.Warn("partial for another span rejected", r.Field, zap.Stringer("span", f.span), zap.Stringer("got", got))
+			fail(fmt.Errorf("%s: %s: %w: answer was for %s", r.Name, f.span, msg.ErrInvalid, got))
 		default:
-			if err := c.Offer(f.Value); err != nil {
-				f.Value.Release(pool)
-				log.Warn("partial rejected", r.Field, zap.Int("partition", f.Part), zap.Error(err))
+			if err := c.Offer(f.value); err != nil {
+				f.value.Release(pool)
+				log.Warn("partial rejected", r.Field, zap.Stringer("span", f.span), zap.Error(err))
 				if !errors.Is(err, ErrDuplicate) {
-					fail(fmt.Errorf("%s: partition %d: %w", r.Name, f.Part, err))
+					fail(fmt.Errorf("%s: %s: %w", r.Name, f.span, err))
 				}
 			}
+		}
+		if firstErr == nil {
+			launch()
 		}
 	}
 	if firstErr != nil {
@@ -131,29 +194,34 @@ func Gather(ctx context.Context, c Core, r Round, pool *msg.Pool) error {
 	return nil
 }
 
-// Collect fetches partition p's partial for req, for every p in
-// 0..partitions-1, at most parallel at a time (0: all at once), and
-// returns them in partition order, each checked against req: the round of
-// a computation that is not a model's iteration (a moment pass). The
-// first failure cancels the others and is returned, naming the partition.
-func Collect(ctx context.Context, f msg.Fetcher, req msg.Request, partitions, parallel int, name string, pool *msg.Pool) ([]msg.Partial, error) {
-	s := collector{set: NewSet(partitions), req: req}
+// Collect fetches the partials of partitions 0..partitions-1 for req, at
+// most parallel fetches at a time (0: all at once), each checked against
+// req, and returns their sum in the reduction tree: the round of a
+// computation that is not a model's iteration (a moment pass, a summary).
+// The first failure cancels the others and is returned, naming the span.
+func Collect(ctx context.Context, f msg.Fetcher, req msg.Request, partitions, parallel int, name string, pool *msg.Pool) (msg.Partial, error) {
+	if partitions < 1 {
+		return nil, fmt.Errorf("%s: %d partitions: need at least 1", name, partitions)
+	}
+	s := collector{set: NewSet(partitions), req: req, pool: pool}
 	if err := Gather(ctx, &s, Round{Name: name, Request: req, Fetcher: f, Parallel: parallel}, pool); err != nil {
 		s.set.Release(pool)
 		return nil, err
 	}
-	return s.set.All(), nil
+	return s.set.Sum(), nil
 }
 
 // collector is the Core of Collect: a Set for one request.
 type collector struct {
-	set Set
-	req msg.Request
+	set  Set
+	req  msg.Request
+	pool *msg.Pool
 }
 
 func (c *collector) Missing() []int            { return c.set.Missing() }
 func (c *collector) Ready() bool               { return c.set.Ready() }
-func (c *collector) Offer(p msg.Partial) error { return c.set.Offer(p, c.req) }
+func (c *collector) Offer(p msg.Partial) error { return c.set.Offer(p, c.req, c.pool) }
+func (c *collector) Len() int                  { return c.set.Len() }
 
 // isNil reports whether p is nil or a nil pointer of a partial type (a
 // fetcher's typed nil).

@@ -3,6 +3,7 @@ package round_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -27,40 +28,59 @@ type core struct {
 
 func newCore() *core { return &core{set: round.NewSet(4), req: req(7)} }
 
+func (c *core) Len() int       { return c.set.Len() }
 func (c *core) Missing() []int { return c.set.Missing() }
 func (c *core) Ready() bool    { return c.set.Ready() }
 func (c *core) Offer(p msg.Partial) error {
 	if s, ok := p.(*msg.Stats); ok && s.Rows == 0 {
 		return nil
 	}
-	return c.set.Offer(p, c.req)
+	return c.set.Offer(p, c.req, nil)
 }
 
 // put marks partitions received.
 func (c *core) put(parts ...int) {
 	for _, p := range parts {
-		c.set.Put(p, stats(nil, 7, p, 1))
+		c.set.Put(stats(nil, 7, p, 1), c.req, nil)
 	}
 }
 
-// fetcher adapts a function to msg.Fetcher; its fetches must be of req(7).
+// sum returns the core's sum: its statistics once ready.
+func (c *core) sum() *msg.Stats {
+	s, _ := c.set.Sum().(*msg.Stats)
+	return s
+}
+
+// fetcher adapts a function to msg.Fetcher; its fetches must be of req(7),
+// one partition each (it has no plan).
 type fetcher func(ctx context.Context, p int) (msg.Partial, error)
 
-func (f fetcher) Fetch(ctx context.Context, r msg.Request, p int) (msg.Partial, error) {
+func (f fetcher) Fetch(ctx context.Context, r msg.Request, s msg.Span) (msg.Partial, error) {
 	if r.Round() != 7 || r.Kind() != msg.KindStats {
 		return nil, errors.New("fetch of another request")
 	}
-	return f(ctx, p)
+	if s.N != 1 {
+		return nil, fmt.Errorf("%s asked of a fetcher without a plan", s)
+	}
+	return f(ctx, s.Lo)
 }
 
-// scheduled is a fetcher that orders partitions (round.Scheduler).
-type scheduled struct {
+// planned is a fetcher that plans the partitions to ask (round.Planner):
+// the leaves of order.
+type planned struct {
 	fetcher
 	order   []int
-	ordered bool
+	planned bool
 }
 
-func (s *scheduled) Schedule(parts []int) []int { s.ordered = true; return s.order }
+func (s *planned) Plan(missing []int, parts int) []msg.Span {
+	s.planned = true
+	var out []msg.Span
+	for _, p := range s.order {
+		out = append(out, msg.Leaf(p))
+	}
+	return out
+}
 
 func testRound(t *testing.T, f msg.Fetcher) round.Round {
 	return round.Round{Name: "test: round 7", Field: zap.Int("round", 7), Log: zaptest.NewLogger(t),
@@ -80,8 +100,9 @@ func TestGather(t *testing.T) {
 		fetched <- p
 		return stats(nil, 7, p, 10*p+1), nil
 	}))
-	if err := round.Gather(context.Background(), c, r, nil); err != nil || !c.Ready() || c.set.All()[3].(*msg.Stats).Rows != 31 || c.set.All()[2].(*msg.Stats).Rows != 1 {
-		t.Fatalf("err %v, core %v", err, c.set.All())
+	// Rows 1, 11, 1 (put) and 31: 44 (64 had partition 2 been fetched).
+	if err := round.Gather(context.Background(), c, r, nil); err != nil || !c.Ready() || c.sum().Rows != 1+11+1+31 {
+		t.Fatalf("err %v, core %+v", err, c.sum())
 	}
 	close(fetched)
 	var asked []int
@@ -138,11 +159,11 @@ func TestGather(t *testing.T) {
 	pool := msg.NewPool()
 	var dup *msg.Stats
 	if err := round.Gather(context.Background(), c, testRound(t, fetcher(func(ctx context.Context, p int) (msg.Partial, error) {
-		c.set.Put(p, stats(nil, 7, p, 5)) // before Gather reads the answer: the fan-out's channel orders it
+		c.set.Put(stats(nil, 7, p, 5), c.req, nil) // before Gather reads the answer: the results' channel orders it
 		dup = stats(pool, 7, p, 6)
 		return dup, nil
-	})), pool); err != nil || c.set.All()[1].(*msg.Stats).Rows != 5 {
-		t.Errorf("duplicate: err %v, core %v", err, c.set.All())
+	})), pool); err != nil || c.sum() == nil || c.sum().Rows != 1+5+1+1 {
+		t.Errorf("duplicate: err %v, core %+v (the duplicate of 6 rows must not be added)", err, c.sum())
 	}
 	if n, _ := pool.Idle(); n != 1 || dup.Gram != nil {
 		t.Errorf("duplicate: %d buffers released, want 1", n)
@@ -197,10 +218,10 @@ func TestGather(t *testing.T) {
 	if err := round.Gather(context.Background(), newCore(), r, nil); !errors.Is(err, boom) {
 		t.Errorf("first failure: err %v, want boom", err)
 	}
-	// One fetch at a time, the stuck partition first (Schedule): its
+	// One fetch at a time, the stuck partition first (Plan): its
 	// result is the first whether the timer cut it off or it never
 	// started, however long the timer takes.
-	r = testRound(t, &scheduled{order: []int{3, 0, 1, 2}, fetcher: func(ctx context.Context, p int) (msg.Partial, error) {
+	r = testRound(t, &planned{order: []int{3, 0, 1, 2}, fetcher: func(ctx context.Context, p int) (msg.Partial, error) {
 		if p == 3 {
 			<-ctx.Done()
 			return nil, ctx.Err()
@@ -219,9 +240,9 @@ func TestGather(t *testing.T) {
 	}
 }
 
-// TestGatherOrder fetches in the Scheduler's order when fewer than all
-// partitions are in flight at once, and ascending when all are (Schedule
-// is not asked).
+// TestGatherOrder fetches the spans of the Planner's plan, asked of every
+// round whatever the parallelism, in the plan's order (observable one at
+// a time), and without a Planner every partition missing alone, ascending.
 func TestGatherOrder(t *testing.T) {
 	for _, c := range []struct {
 		parallel int
@@ -229,7 +250,7 @@ func TestGatherOrder(t *testing.T) {
 	}{{1, []int{3, 1, 2, 0}}, {0, nil}, {4, nil}} {
 		var mu sync.Mutex
 		var asked []int
-		f := &scheduled{order: []int{3, 1, 2, 0}, fetcher: func(ctx context.Context, p int) (msg.Partial, error) {
+		f := &planned{order: []int{3, 1, 2, 0}, fetcher: func(ctx context.Context, p int) (msg.Partial, error) {
 			mu.Lock()
 			asked = append(asked, p)
 			mu.Unlock()
@@ -243,11 +264,12 @@ func TestGatherOrder(t *testing.T) {
 		if c.want != nil && !slices.Equal(asked, c.want) {
 			t.Errorf("parallel %d: fetched in the order %v, want %v", c.parallel, asked, c.want)
 		}
-		if c.want == nil && f.ordered {
-			t.Errorf("parallel %d: Schedule asked although every partition is in flight at once", c.parallel)
+		slices.Sort(asked)
+		if !f.planned || !slices.Equal(asked, []int{0, 1, 2, 3}) {
+			t.Errorf("parallel %d: planned %v, fetched %v; want the plan asked and every partition fetched", c.parallel, f.planned, asked)
 		}
 	}
-	// A fetcher that is not a Scheduler is asked in ascending order.
+	// A fetcher that is not a Planner is asked in ascending order.
 	var asked []int
 	r := testRound(t, fetcher(func(ctx context.Context, p int) (msg.Partial, error) {
 		asked = append(asked, p) // one fetch at a time: no race
@@ -257,7 +279,7 @@ func TestGatherOrder(t *testing.T) {
 	c := newCore()
 	c.put(1)
 	if err := round.Gather(context.Background(), c, r, nil); err != nil || !slices.Equal(asked, []int{0, 2, 3}) {
-		t.Errorf("without a Scheduler: err %v, fetched in the order %v, want [0 2 3]", err, asked)
+		t.Errorf("without a Planner: err %v, fetched in the order %v, want [0 2 3]", err, asked)
 	}
 }
 
@@ -266,10 +288,11 @@ func m12(p int) *msg.Moments12 {
 	return &msg.Moments12{Partition: p, Order: 1, Rows: p + 1, D: 1, SumY: float64(p), SumYX: []float64{1}, SumX: []float64{2}}
 }
 
-// TestCollect: the partials come back in partition order whatever the
-// order they complete in (forced here: the reverse), each checked against
-// the request; the first failure is returned naming the partition, and
-// the partials already received are released.
+// TestCollect: the partials are added up in the reduction tree whatever
+// the order they complete in (forced here: the reverse), each checked
+// against the request, and their sum is returned; the first failure is
+// returned naming the partition, and the partials already received are
+// released.
 func TestCollect(t *testing.T) {
 	const P = 5
 	m12req := &msg.Moments12Request{D: 1, Order: 1}
@@ -296,13 +319,10 @@ func TestCollect(t *testing.T) {
 		if !slices.Equal(completed, []int{4, 3, 2, 1, 0}) {
 			t.Fatalf("parallel %d: completed in the order %v, want the reverse", parallel, completed)
 		}
-		if len(got) != P {
-			t.Fatalf("parallel %d: %d partials, want %d", parallel, len(got), P)
-		}
-		for p, v := range got {
-			if m := v.(*msg.Moments12); m.Partition != p || m.SumY != float64(p) {
-				t.Errorf("parallel %d: partial %d is partition %d's", parallel, p, m.Partition)
-			}
+		// The sum of partitions 0..4: rows p+1, SumY p, SumYX 1, SumX 2.
+		m, ok := got.(*msg.Moments12)
+		if !ok || m.Span() != msg.Root(P) || m.Rows != 15 || m.SumY != 10 || m.SumYX[0] != P || m.SumX[0] != 2*P {
+			t.Errorf("parallel %d: sum %+v, want the root's: 15 rows, SumY 10, SumYX 5, SumX 10", parallel, got)
 		}
 	}
 
@@ -331,7 +351,7 @@ func TestCollect(t *testing.T) {
 		})
 		got, err := round.Collect(context.Background(), f, req(0), P, 1, "test: moments", pool)
 		if got != nil || !errors.Is(err, tc.is) || (tc.want != "" && err.Error() != tc.want) || !strings.Contains(err.Error(), "partition 3") {
-			t.Errorf("%s: %d partials, err %v, want %q", name, len(got), err, tc.want)
+			t.Errorf("%s: sum %v, err %v, want %q", name, got, err, tc.want)
 		}
 		// The pool holds the buffers of the partials received (and of
 		// the refused ones).
@@ -350,6 +370,9 @@ func TestCollect(t *testing.T) {
 // fetchAny adapts a function to msg.Fetcher.
 type fetchAny func(ctx context.Context, r msg.Request, p int) (msg.Partial, error)
 
-func (f fetchAny) Fetch(ctx context.Context, r msg.Request, p int) (msg.Partial, error) {
-	return f(ctx, r, p)
+func (f fetchAny) Fetch(ctx context.Context, r msg.Request, s msg.Span) (msg.Partial, error) {
+	if s.N != 1 {
+		return nil, fmt.Errorf("%s asked of a fetcher without a plan", s)
+	}
+	return f(ctx, r, s.Lo)
 }

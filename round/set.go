@@ -24,95 +24,75 @@ var (
 	ErrUnknown = errors.New("round: partial for an unknown partition")
 )
 
-// Set holds at most one partial per partition for the current round of
-// partitions 0..P-1.
+// Set holds the partials of the current round of partitions 0..P-1, each
+// of one span (a node of the reduction tree, msg.Span), and adds them up
+// in the tree as they arrive (msg.Tree): at most one partial covers a
+// partition, and once every partition is covered the set holds the sum of
+// all of them, the same bits whatever spans it was received in.
 type Set struct {
-	got []msg.Partial
-	n   int
+	tree *msg.Tree
 }
 
 // NewSet returns an empty set for partitions 0..partitions-1.
 func NewSet(partitions int) Set {
-	return Set{got: make([]msg.Partial, partitions)}
+	return Set{tree: msg.NewTree(partitions)}
 }
 
 // Len returns the number of partitions.
-func (s *Set) Len() int { return len(s.got) }
+func (s *Set) Len() int { return s.tree.Parts() }
 
-// Check returns an error when a partial of partition p for round cannot be
-// kept in round current: a stale round (ErrStale), a partition out of
-// range (ErrUnknown) or one already received (ErrDuplicate), checked in
-// that order.
-func (s *Set) Check(p, round, current int) error {
+// Check returns an error when a partial of span sp for round cannot be
+// kept in round current: a stale round (ErrStale), a span that is not a
+// node of the reduction tree (ErrUnknown) or one with a partition already
+// received (ErrDuplicate), checked in that order.
+func (s *Set) Check(sp msg.Span, round, current int) error {
 	switch {
 	case round != current:
-		return fmt.Errorf("%w: partition %d, round %d, current %d", ErrStale, p, round, current)
-	case p < 0 || p >= len(s.got):
-		return fmt.Errorf("%w: partition %d, have %d", ErrUnknown, p, len(s.got))
-	case s.got[p] != nil:
-		return fmt.Errorf("%w: partition %d, round %d", ErrDuplicate, p, round)
+		return fmt.Errorf("%w: %s, round %d, current %d", ErrStale, sp, round, current)
+	case sp.Check(s.Len()) != nil:
+		return fmt.Errorf("%w: %v", ErrUnknown, sp.Check(s.Len()))
+	case s.tree.Covers(sp):
+		return fmt.Errorf("%w: %s, round %d", ErrDuplicate, sp, round)
 	}
 	return nil
 }
 
-// Offer keeps p as its partition's partial when it answers req: it refuses
-// (keeping nothing) a nil partial (msg.ErrInvalid), one that Check
-// refuses, and one that is not a valid answer to req (p.Check, wrapping
-// msg.ErrInvalid).
-func (s *Set) Offer(p msg.Partial, req msg.Request) error {
+// Offer adds p to the set when it answers req: it refuses (keeping
+// nothing) a nil partial (msg.ErrInvalid), one that Check refuses, and one
+// that is not a valid answer to req (p.Check, wrapping msg.ErrInvalid).
+// Partials added into others have their buffers released to pool.
+func (s *Set) Offer(p msg.Partial, req msg.Request, pool *msg.Pool) error {
 	if p == nil {
 		return fmt.Errorf("%w: nil", msg.ErrInvalid)
 	}
-	if err := s.Check(p.Part(), p.Round(), req.Round()); err != nil {
+	if err := s.Check(p.Span(), p.Round(), req.Round()); err != nil {
 		return err
 	}
 	if err := p.Check(req); err != nil {
 		return err
 	}
-	s.Put(p.Part(), p)
+	s.tree.Put(p, req, pool)
 	return nil
 }
 
-// Put keeps v as partition p's partial. It panics unless Check(p, ...)
-// accepted p.
-func (s *Set) Put(p int, v msg.Partial) {
-	if v == nil || s.got[p] != nil {
-		panic(fmt.Sprintf("round: Put of partition %d: nil or already received", p))
+// Put adds v, a partial for req. It panics unless Check accepted v's span.
+func (s *Set) Put(v msg.Partial, req msg.Request, pool *msg.Pool) {
+	if v == nil || s.Check(v.Span(), v.Round(), v.Round()) != nil {
+		panic(fmt.Sprintf("round: Put of %v: nil, not a node or already received", v))
 	}
-	s.got[p] = v
-	s.n++
+	s.tree.Put(v, req, pool)
 }
 
 // Missing returns the partitions not yet received, ascending.
-func (s *Set) Missing() []int {
-	var m []int
-	for p, v := range s.got {
-		if v == nil {
-			m = append(m, p)
-		}
-	}
-	return m
-}
+func (s *Set) Missing() []int { return s.tree.Missing() }
 
 // Ready reports whether every partition's partial has been received.
-func (s *Set) Ready() bool { return s.n == len(s.got) }
+func (s *Set) Ready() bool { return s.tree.Ready() }
 
-// All returns the partials in partition order, the only order to reduce
-// them in; nil for those missing. The caller must not modify the slice.
-func (s *Set) All() []msg.Partial { return s.got }
+// Sum returns the sum of every partition's partial, added in the
+// reduction tree, once Ready; nil before. The set keeps it until Release.
+func (s *Set) Sum() msg.Partial { return s.tree.Sum() }
 
-// Reset drops every partial, for the next round.
-func (s *Set) Reset() {
-	clear(s.got)
-	s.n = 0
-}
-
-// Release gives every partial's buffers back to pool and drops them.
-func (s *Set) Release(pool *msg.Pool) {
-	for _, p := range s.got {
-		if p != nil {
-			p.Release(pool)
-		}
-	}
-	s.Reset()
-}
+// Release gives every partial's buffers back to pool and drops them, for
+// the next round.
+func (s *Set) Release(pool *msg.Pool) { s.tree.Release(pool) }

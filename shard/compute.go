@@ -76,6 +76,7 @@ func (p *Partition) labels(t *msg.Affine, buf []float64) []float64 {
 type Engine struct {
 	slots map[int]*slot
 	ids   []int
+	total int           // partitions of the data set, P; 0: unknown (see SetPartitionCount)
 	run   chan struct{} // one token per computation running; see SetParallel
 	res   *residency    // nil: every partition's rows are held
 	pool  *msg.Pool     // Gram buffers of the statistics; see SetPool
@@ -185,6 +186,12 @@ func (e *Engine) Acquire(ctx context.Context) (release func(), err error) {
 	return func() { <-ch }, nil
 }
 
+// SetPartitionCount tells the engine the number of partitions P of the
+// data set, which it needs to serve spans of several partitions (they are
+// nodes of the reduction tree of P partitions, msg.Span). Without it the
+// engine serves single partitions only. Call it before the engine is used.
+func (e *Engine) SetPartitionCount(p int) { e.total = p }
+
 // Partitions returns the IDs of the partitions served, ascending.
 func (e *Engine) Partitions() []int { return slices.Clone(e.ids) }
 
@@ -240,12 +247,83 @@ func (e *Engine) hold(ctx context.Context, s *slot) (p *Partition, done func(), 
 	return p, func() { e.unpin(s); release() }, nil
 }
 
-// Fetch implements msg.Fetcher: partition id's partial for req, of any
-// kind, computed under a computation token (SetParallel), giving up with
-// ctx's error while it waits for one once ctx is done. Requests are
-// checked (Validate, and the partition's width against req.Features())
+// Fetch implements msg.Fetcher: the partial for req, of any kind, of the
+// span sp, a node of the reduction tree of the data set's partitions
+// (SetPartitionCount) all of which the engine holds: one partition's
+// partial, or the sum of the span's partials computed concurrently (each
+// under a computation token, SetParallel) and added in the tree's order
+// (msg.Tree) as they end, which is the same bits as the coordinator's own
+// sum of them. It gives up with ctx's error once ctx is done. Requests are
+// checked (Validate, and the partitions' width against req.Features())
 // before anything of their size is allocated.
-func (e *Engine) Fetch(ctx context.Context, req msg.Request, id int) (msg.Partial, error) {
+func (e *Engine) Fetch(ctx context.Context, req msg.Request, sp msg.Span) (msg.Partial, error) {
+	if sp.N == 1 {
+		return e.fetch(ctx, req, sp.Lo)
+	}
+	switch {
+	case e.total == 0:
+		return nil, fmt.Errorf("%w: %s: this engine serves single partitions only (the data set's partition count is not set)", msg.ErrNoPartition, sp)
+	case sp.Check(e.total) != nil:
+		return nil, fmt.Errorf("%w: %v", msg.ErrRequest, sp.Check(e.total))
+	}
+	for p := sp.Lo; p < sp.End(e.total); p++ {
+		if e.slots[p] == nil {
+			return nil, fmt.Errorf("%w: %s: partition %d", msg.ErrNoPartition, sp, p)
+		}
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type leaf struct {
+		v   msg.Partial
+		err error
+	}
+	// The leaves start in partition order, at most as many at once as run
+	// at once, so that few wait, finished, for their siblings.
+	ahead := make(chan struct{}, cap(e.run))
+	done := make(chan leaf)
+	go func() {
+		for p := sp.Lo; p < sp.End(e.total); p++ {
+			select {
+			case ahead <- struct{}{}:
+			case <-ctx.Done():
+				done <- leaf{err: ctx.Err()}
+				continue
+			}
+			go func() {
+				v, err := e.fetch(ctx, req, p)
+				<-ahead
+				done <- leaf{v, err}
+			}()
+		}
+	}()
+	tree := msg.NewTree(e.total)
+	var first error
+	for range sp.Count(e.total) {
+		l := <-done
+		switch {
+		case l.err != nil:
+			if first == nil {
+				first = l.err
+				cancel()
+			}
+		case first == nil:
+			tree.Put(l.v, req, e.pool)
+		default:
+			l.v.Release(e.pool)
+		}
+	}
+	if first != nil {
+		tree.Release(e.pool)
+		return nil, first
+	}
+	return tree.Take(sp), nil
+}
+
+// fetch returns partition id's partial for req.
+func (e *Engine) fetch(ctx context.Context, req msg.Request, id int) (msg.Partial, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

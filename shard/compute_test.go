@@ -24,15 +24,15 @@ import (
 // every partial an engine computes must pass the check a core makes.
 func fetch[T msg.Partial](t testing.TB, eng *shard.Engine, req msg.Request, id int) T {
 	t.Helper()
-	p, err := eng.Fetch(context.Background(), req, id)
+	p, err := eng.Fetch(context.Background(), req, msg.Leaf(id))
 	if err != nil {
 		t.Fatalf("%s request of round %d, partition %d: %v", req.Kind(), req.Round(), id, err)
 	}
 	if err := p.Check(req); err != nil {
 		t.Fatalf("%s request of round %d, partition %d: the engine's answer fails its check: %v", req.Kind(), req.Round(), id, err)
 	}
-	if p.Part() != id {
-		t.Fatalf("%s request, partition %d: answer for partition %d", req.Kind(), id, p.Part())
+	if p.Span() != msg.Leaf(id) {
+		t.Fatalf("%s request, partition %d: answer for %v", req.Kind(), id, p.Span())
 	}
 	v, ok := p.(T)
 	if !ok {
@@ -45,7 +45,7 @@ func fetch[T msg.Partial](t testing.TB, eng *shard.Engine, req msg.Request, id i
 // returns a partial with an error, or neither).
 func fetchErr(t testing.TB, eng *shard.Engine, req msg.Request, id int) error {
 	t.Helper()
-	p, err := eng.Fetch(context.Background(), req, id)
+	p, err := eng.Fetch(context.Background(), req, msg.Leaf(id))
 	if (p == nil) == (err == nil) {
 		t.Fatalf("Fetch returned partial %v with error %v", p, err)
 	}
@@ -60,7 +60,7 @@ func bitsEqual(a, b []float64) bool {
 // bits.
 func samePartial(a, b msg.Partial) bool {
 	f := func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) }
-	if a.Kind() != b.Kind() || a.Round() != b.Round() || a.Part() != b.Part() {
+	if a.Kind() != b.Kind() || a.Round() != b.Round() || a.Span() != b.Span() {
 		return false
 	}
 	switch a := a.(type) {
@@ -400,7 +400,7 @@ func checkConcurrent(t *testing.T, conEng *shard.Engine, reqs []msg.Request, wan
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got[i], errs[i] = conEng.Fetch(context.Background(), reqs[jb.r], jb.p)
+			got[i], errs[i] = conEng.Fetch(context.Background(), reqs[jb.r], msg.Leaf(jb.p))
 		}()
 	}
 	wg.Wait()
@@ -452,7 +452,7 @@ func TestFetchErrors(t *testing.T) {
 		if err := fetchErr(t, eng, c.wide, 2); !errors.Is(err, msg.ErrRequest) {
 			t.Errorf("%s: request for another width: err = %v, want ErrRequest", kind, err)
 		}
-		if _, err := eng.Fetch(cancelled, c.good, 2); !errors.Is(err, context.Canceled) {
+		if _, err := eng.Fetch(cancelled, c.good, msg.Leaf(2)); !errors.Is(err, context.Canceled) {
 			t.Errorf("%s: cancelled context: err = %v, want context.Canceled", kind, err)
 		}
 	}

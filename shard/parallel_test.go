@@ -47,7 +47,7 @@ func TestEngineWaitsForToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			done := make(chan error, 1)
-			go func() { _, err := e.Fetch(context.Background(), req, 0); done <- err }()
+			go func() { _, err := e.Fetch(context.Background(), req, msg.Leaf(0)); done <- err }()
 			synctest.Wait()
 			select {
 			case err := <-done:
@@ -74,7 +74,7 @@ func TestEngineGivesUpWaiting(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, len(reqs))
 	for _, req := range reqs {
-		go func() { _, err := e.Fetch(ctx, req, 0); done <- err }()
+		go func() { _, err := e.Fetch(ctx, req, msg.Leaf(0)); done <- err }()
 	}
 	cancel()
 	for range reqs {
@@ -85,10 +85,10 @@ func TestEngineGivesUpWaiting(t *testing.T) {
 	// An already cancelled context is refused even with a token free.
 	end()
 	for _, req := range reqs {
-		if _, err := e.Fetch(ctx, req, 0); !errors.Is(err, context.Canceled) {
+		if _, err := e.Fetch(ctx, req, msg.Leaf(0)); !errors.Is(err, context.Canceled) {
 			t.Errorf("%s: cancelled context, free token: err = %v, want context.Canceled", req.Kind(), err)
 		}
-		if _, err := e.Fetch(context.Background(), req, 0); err != nil {
+		if _, err := e.Fetch(context.Background(), req, msg.Leaf(0)); err != nil {
 			t.Errorf("%s: after the cancelled calls: %v", req.Kind(), err)
 		}
 	}

@@ -485,8 +485,8 @@ func sameBits(a, b msg.Partial) string {
 	ev := func(x, y msg.Eval) bool {
 		return x.Rows == y.Rows && f(x.SSE, y.SSE) && f(x.YY, y.YY) && f(x.SumY, y.SumY)
 	}
-	if a.Kind() != b.Kind() || a.Round() != b.Round() || a.Part() != b.Part() {
-		return fmt.Sprintf("%s round %d partition %d vs %s round %d partition %d", a.Kind(), a.Round(), a.Part(), b.Kind(), b.Round(), b.Part())
+	if a.Kind() != b.Kind() || a.Round() != b.Round() || a.Span() != b.Span() {
+		return fmt.Sprintf("%s round %d %v vs %s round %d %v", a.Kind(), a.Round(), a.Span(), b.Kind(), b.Round(), b.Span())
 	}
 	switch a := a.(type) {
 	case *msg.Stats:

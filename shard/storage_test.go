@@ -288,7 +288,7 @@ func BenchmarkComputeStorage(b *testing.B) {
 				if it > 0 {
 					req.Prev = us[(it+1)%2]
 				}
-				p, err := e.Fetch(context.Background(), req, 0)
+				p, err := e.Fetch(context.Background(), req, msg.Leaf(0))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -74,6 +74,7 @@ func NewStreamingEngine(cfg StreamConfig) (*Engine, error) {
 	}
 	cfg.IDs = slices.Clone(cfg.IDs)
 	e := newEngine()
+	e.total = cfg.Partitions
 	info := cfg.Source.Info()
 	d := info.D
 	if cfg.Bias {

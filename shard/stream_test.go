@@ -109,7 +109,7 @@ func TestStreamingMatchesInMemory(t *testing.T) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						s, err := e.Fetch(ctx, req, id)
+						s, err := e.Fetch(ctx, req, msg.Leaf(id))
 						if err != nil {
 							t.Error(err)
 							return
@@ -125,7 +125,7 @@ func TestStreamingMatchesInMemory(t *testing.T) {
 			for _, id := range ids {
 				r := out[id]
 				for _, req := range []msg.Request{deepReq, &msg.Moments12Request{D: d, Order: 2}, &msg.Moment4Request{D: d, K: 2, V: v}} {
-					p, err := e.Fetch(ctx, req, id)
+					p, err := e.Fetch(ctx, req, msg.Leaf(id))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -308,17 +308,17 @@ func TestStreamingErrors(t *testing.T) {
 		&msg.Moment4Request{D: 4, K: 1, V: make([]float64, 4)},
 	} {
 		f.fail.Store(true)
-		if _, err := e.Fetch(ctx, req, 3); !errors.Is(err, msg.ErrData) || !strings.Contains(err.Error(), "loading partition 3") {
+		if _, err := e.Fetch(ctx, req, msg.Leaf(3)); !errors.Is(err, msg.ErrData) || !strings.Contains(err.Error(), "loading partition 3") {
 			t.Fatalf("%s with a failing read: %v, want msg.ErrData naming the partition", req.Kind(), err)
 		}
 		if e.Held() != 0 {
 			t.Fatalf("holds %d partitions after a failed read", e.Held())
 		}
 		f.fail.Store(false)
-		if _, err := e.Fetch(ctx, req, 3); err != nil {
+		if _, err := e.Fetch(ctx, req, msg.Leaf(3)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.Fetch(ctx, req, 2); !errors.Is(err, msg.ErrNoPartition) {
+		if _, err := e.Fetch(ctx, req, msg.Leaf(2)); !errors.Is(err, msg.ErrNoPartition) {
 			t.Fatalf("%s of a partition not served: %v", req.Kind(), err)
 		}
 		if err := e.Use(ctx, 1, func(*Partition) error { return nil }); err != nil { // evicts partition 3

@@ -9,6 +9,7 @@ import (
 	"altmin/coordinator"
 	"altmin/data"
 	"altmin/model"
+	"altmin/msg"
 	"altmin/shard"
 )
 
@@ -88,7 +89,7 @@ func (pl *planted) am(t testing.TB, w0 []float64, iters int) (float64, int) {
 	for {
 		req := core.Request()
 		for p := 0; p < pl.P; p++ {
-			st, err := pl.eng.Fetch(context.Background(), req, p)
+			st, err := pl.eng.Fetch(context.Background(), req, msg.Leaf(p))
 			if err != nil {
 				t.Fatal(err)
 			}

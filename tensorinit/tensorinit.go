@@ -148,19 +148,19 @@ func Run(ctx context.Context, f msg.Fetcher, spec model.Spec, P int, cfg Config,
 	if par == 0 {
 		par = runtime.GOMAXPROCS(0)
 	}
-	pass := func(req msg.Request) ([]msg.Partial, error) {
-		parts, err := round.Collect(ctx, f, req, P, par, fmt.Sprintf("tensorinit: %s pass", req.Kind()), pool)
+	pass := func(req msg.Request) (msg.Partial, error) {
+		sum, err := round.Collect(ctx, f, req, P, par, fmt.Sprintf("tensorinit: %s pass", req.Kind()), pool)
 		if errors.Is(err, msg.ErrInvalid) { // misnumbered, missing or malformed moments
 			err = fmt.Errorf("%w: %w", ErrMoments, err)
 		}
-		return parts, err
+		return sum, err
 	}
 	pass12 := func(base *msg.Baseline, order int) (*msg.Moments12, error) {
-		parts, err := pass(&msg.Moments12Request{D: spec.D, Order: order, Base: base, Transform: cfg.Transform, Split: cfg.Split})
+		sum, err := pass(&msg.Moments12Request{D: spec.D, Order: order, Base: base, Transform: cfg.Transform, Split: cfg.Split})
 		if err != nil {
 			return nil, err
 		}
-		return Reduce12(as[*msg.Moments12](parts), spec.D, order)
+		return sum.(*msg.Moments12), nil
 	}
 	first, err := pass12(nil, 1)
 	if err != nil {
@@ -178,25 +178,11 @@ func Run(ctx context.Context, f msg.Fetcher, spec model.Spec, P int, cfg Config,
 		return nil, err
 	}
 	v, k, base := plan.Projection()
-	parts4, err := pass(&msg.Moment4Request{D: spec.D, K: k, V: v, Base: base, Transform: cfg.Transform, Split: cfg.Split})
+	m4, err := pass(&msg.Moment4Request{D: spec.D, K: k, V: v, Base: base, Transform: cfg.Transform, Split: cfg.Split})
 	if err != nil {
 		return nil, err
 	}
-	m4, err := Reduce4(as[*msg.Moment4](parts4), k)
-	if err != nil {
-		return nil, err
-	}
-	return plan.Finish(m4)
-}
-
-// as returns the partials of a pass as their concrete type (round.Collect
-// checked each against the request, so each is of its kind).
-func as[T msg.Partial](ps []msg.Partial) []T {
-	out := make([]T, len(ps))
-	for i, p := range ps {
-		out[i] = p.(T)
-	}
-	return out
+	return plan.Finish(m4.(*msg.Moment4))
 }
 
 func checkSpec(spec model.Spec) error {

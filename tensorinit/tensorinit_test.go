@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
 	"altmin/data"
 	"altmin/model"
 	"altmin/msg"
+	"altmin/round"
 	"altmin/shard"
 	"altmin/tensorinit"
 )
@@ -197,7 +199,7 @@ func relDiff(a, b []float64) float64 {
 // fetch returns eng's partial of partition p for req as its concrete type.
 func fetch[T msg.Partial](t testing.TB, eng *shard.Engine, req msg.Request, p int) T {
 	t.Helper()
-	v, err := eng.Fetch(context.Background(), req, p)
+	v, err := eng.Fetch(context.Background(), req, msg.Leaf(p))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,13 +210,31 @@ func fetch[T msg.Partial](t testing.TB, eng *shard.Engine, req msg.Request, p in
 // partitions.
 type router struct{ engines []*shard.Engine }
 
-func (r router) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
+func (r router) Fetch(ctx context.Context, req msg.Request, s msg.Span) (msg.Partial, error) {
 	for _, e := range r.engines {
-		if _, _, ok := e.Shape(p); ok {
-			return e.Fetch(ctx, req, p)
+		if _, _, ok := e.Shape(s.Lo); ok {
+			return e.Fetch(ctx, req, s)
 		}
 	}
-	return nil, fmt.Errorf("%w: %d", msg.ErrNoPartition, p)
+	return nil, fmt.Errorf("%w: %v", msg.ErrNoPartition, s)
+}
+
+// spanRouter is a router that plans (round.Planner) the largest spans each
+// engine holds whole, which its engines sum themselves.
+type spanRouter struct {
+	router
+	parts int
+}
+
+func (r spanRouter) Plan(missing []int, parts int) []msg.Span {
+	var out []msg.Span
+	for _, e := range r.engines {
+		out = append(out, msg.Cover(parts, func(p int) bool {
+			_, _, ok := e.Shape(p)
+			return ok && slices.Contains(missing, p)
+		})...)
+	}
+	return out
 }
 
 // TestReductionBitIdentical runs the initialization with the same
@@ -264,10 +284,16 @@ func TestReductionBitIdentical(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			e.SetPartitionCount(P) // for the spans below
 			r.engines = append(r.engines, e)
 		}
 		for _, par := range []int{1, 4} {
 			check(fmt.Sprintf("grouping %d, parallel %d", gi, par), r, par)
+		}
+		// The same engines asked for the spans they hold whole, which
+		// they sum themselves.
+		for _, par := range []int{1, 4} {
+			check(fmt.Sprintf("grouping %d in spans, parallel %d", gi, par), spanRouter{r, P}, par)
 		}
 	}
 	// Partitions read from the source when asked for (as LoadSource did),
@@ -391,11 +417,14 @@ type failing struct {
 
 var errInjected = errors.New("injected")
 
-func (f failing) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
-	if _, ok := req.(*msg.Moments12Request); ok && f.bad[p] {
+func (f failing) Fetch(ctx context.Context, req msg.Request, s msg.Span) (msg.Partial, error) {
+	if s.N != 1 {
+		return nil, fmt.Errorf("%s asked of a fetcher without a plan", s)
+	}
+	if _, ok := req.(*msg.Moments12Request); ok && f.bad[s.Lo] {
 		return nil, errInjected
 	}
-	return f.Fetcher.Fetch(ctx, req, p)
+	return f.Fetcher.Fetch(ctx, req, s)
 }
 
 // answer replaces the answer of partition 1 to Moments12 requests.
@@ -404,11 +433,14 @@ type answer struct {
 	with func(ctx context.Context, req msg.Request) (msg.Partial, error)
 }
 
-func (a answer) Fetch(ctx context.Context, req msg.Request, p int) (msg.Partial, error) {
-	if _, ok := req.(*msg.Moments12Request); ok && p == 1 {
+func (a answer) Fetch(ctx context.Context, req msg.Request, s msg.Span) (msg.Partial, error) {
+	if s.N != 1 {
+		return nil, fmt.Errorf("%s asked of a fetcher without a plan", s)
+	}
+	if _, ok := req.(*msg.Moments12Request); ok && s.Lo == 1 {
 		return a.with(ctx, req)
 	}
-	return a.Fetcher.Fetch(ctx, req, p)
+	return a.Fetcher.Fetch(ctx, req, s)
 }
 
 func TestErrors(t *testing.T) {
@@ -449,20 +481,22 @@ func TestErrors(t *testing.T) {
 	// Answers that are not partition 1's moments for the request: bad
 	// moments, naming the partition.
 	for name, with := range map[string]func(ctx context.Context, req msg.Request) (msg.Partial, error){
-		"misnumbered": func(ctx context.Context, req msg.Request) (msg.Partial, error) { return src.Fetch(ctx, req, 0) },
-		"no answer":   func(ctx context.Context, req msg.Request) (msg.Partial, error) { return nil, nil },
+		"misnumbered": func(ctx context.Context, req msg.Request) (msg.Partial, error) {
+			return src.Fetch(ctx, req, msg.Leaf(0))
+		},
+		"no answer": func(ctx context.Context, req msg.Request) (msg.Partial, error) { return nil, nil },
 		"NaN": func(ctx context.Context, req msg.Request) (msg.Partial, error) {
-			m, err := src.Fetch(ctx, req, 1)
+			m, err := src.Fetch(ctx, req, msg.Leaf(1))
 			m.(*msg.Moments12).SumYX[0] = math.NaN()
 			return m, err
 		},
 		"another order": func(ctx context.Context, req msg.Request) (msg.Partial, error) {
 			r := *req.(*msg.Moments12Request)
 			r.Order = 3 - r.Order
-			return src.Fetch(ctx, &r, 1)
+			return src.Fetch(ctx, &r, msg.Leaf(1))
 		},
 		"another kind": func(ctx context.Context, req msg.Request) (msg.Partial, error) {
-			return src.Fetch(ctx, &msg.Moment4Request{D: 5, K: 1, V: make([]float64, 5)}, 1)
+			return src.Fetch(ctx, &msg.Moment4Request{D: 5, K: 1, V: make([]float64, 5)}, msg.Leaf(1))
 		},
 	} {
 		if _, err := tensorinit.Run(ctx, answer{src, with}, pl.spec, 3, cfg, nil); !errors.Is(err, tensorinit.ErrMoments) || !strings.Contains(err.Error(), "partition 1") {
@@ -497,51 +531,40 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// TestReduce: the reductions add partitions 0..P-1 in partition order and
-// refuse missing, misnumbered and malformed moments with ErrMoments.
-func TestReduce(t *testing.T) {
-	pl := loadPlanted(t, "model=sum,d=4,k=2,n=90,seed=2", 3)
+// TestMomentSums: a pass's moments are the sums of the partitions' moments
+// in the reduction tree (round.Collect), ((0 + 1) + (2 + 3)) + 4 for five
+// partitions, whichever spans they come in; the engines' partials are
+// checked against the request.
+func TestMomentSums(t *testing.T) {
+	pl := loadPlanted(t, "model=sum,d=4,k=2,n=150,seed=2", 5)
+	pl.eng.SetPartitionCount(5)
 	req2 := &msg.Moments12Request{D: 4, Order: 2}
 	req4 := &msg.Moment4Request{D: 4, K: 2, V: []float64{1, 0, 0, 1, 0.5, 0.5, 0, 0}}
 	var m12 []*msg.Moments12
 	var m4 []*msg.Moment4
-	for p := 0; p < 3; p++ {
+	for p := 0; p < 5; p++ {
 		m12 = append(m12, fetch[*msg.Moments12](t, pl.eng, req2, p))
 		m4 = append(m4, fetch[*msg.Moment4](t, pl.eng, req4, p))
 	}
-	s12, err := tensorinit.Reduce12(m12, 4, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s4, err := tensorinit.Reduce4(m4, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Partition order: ((0 + 1) + 2), from zero.
-	sum := func(f func(p int) float64) float64 { return ((0 + f(0)) + f(1)) + f(2) }
-	if s12.Rows != 90 || s4.Rows != 90 || s12.Partition != -1 || s12.Order != 2 ||
-		s12.SumY != sum(func(p int) float64 { return m12[p].SumY }) ||
-		s12.SumYXX[3] != sum(func(p int) float64 { return m12[p].SumYXX[3] }) ||
-		s12.SumX[1] != sum(func(p int) float64 { return m12[p].SumX[1] }) ||
-		s4.Sum[2] != sum(func(p int) float64 { return m4[p].Sum[2] }) {
-		t.Errorf("sums differ from the partition-order sums: %+v, %+v", s12, s4)
-	}
-	for name, f := range map[string]func() error{
-		"no partitions":     func() error { _, err := tensorinit.Reduce12(nil, 4, 2); return err },
-		"missing partition": func() error { _, err := tensorinit.Reduce12([]*msg.Moments12{m12[0], nil, m12[2]}, 4, 2); return err },
-		"misnumbered": func() error {
-			_, err := tensorinit.Reduce12([]*msg.Moments12{m12[1], m12[0], m12[2]}, 4, 2)
-			return err
-		},
-		"another order":         func() error { _, err := tensorinit.Reduce12(m12, 4, 1); return err },
-		"another width":         func() error { _, err := tensorinit.Reduce12(m12, 5, 2); return err },
-		"no fourth moments":     func() error { _, err := tensorinit.Reduce4(nil, 2); return err },
-		"missing fourth moment": func() error { _, err := tensorinit.Reduce4([]*msg.Moment4{m4[0], m4[1], nil}, 2); return err },
-		"misnumbered fourth":    func() error { _, err := tensorinit.Reduce4([]*msg.Moment4{m4[0], m4[2], m4[1]}, 2); return err },
-		"another k":             func() error { _, err := tensorinit.Reduce4(m4, 3); return err },
-	} {
-		if err := f(); !errors.Is(err, tensorinit.ErrMoments) {
-			t.Errorf("%s: %v, want ErrMoments", name, err)
+	tree := func(f func(p int) float64) float64 { return ((f(0) + f(1)) + (f(2) + f(3))) + f(4) }
+	for name, f := range map[string]msg.Fetcher{"leaves": router{[]*shard.Engine{pl.eng}}, "spans": spanRouter{router{[]*shard.Engine{pl.eng}}, 5}} {
+		s12, err := round.Collect(context.Background(), f, req2, 5, 2, "test", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s4, err := round.Collect(context.Background(), f, req4, 5, 2, "test", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := s12.(*msg.Moments12), s4.(*msg.Moment4)
+		same := func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) }
+		if a.Rows != 150 || b.Rows != 150 || a.Span() != msg.Root(5) || a.Order != 2 ||
+			!same(a.SumY, tree(func(p int) float64 { return m12[p].SumY })) ||
+			!same(a.SumYXX[3], tree(func(p int) float64 { return m12[p].SumYXX[3] })) ||
+			!same(a.SumX[1], tree(func(p int) float64 { return m12[p].SumX[1] })) ||
+			!same(a.SumYX[2], tree(func(p int) float64 { return m12[p].SumYX[2] })) ||
+			!same(b.Sum[2], tree(func(p int) float64 { return m4[p].Sum[2] })) {
+			t.Errorf("%s: sums differ from the reduction tree's: %+v, %+v", name, a, b)
 		}
 	}
 }

@@ -23,11 +23,11 @@ import (
 // bigStats returns a fetcher answering every stats request with a zero
 // partial of its size, counting its calls.
 func bigStats(calls *atomic.Int64) msg.Fetcher {
-	return fetcherFunc(func(_ context.Context, req msg.Request, part int) (msg.Partial, error) {
+	return fetcherFunc(func(_ context.Context, req msg.Request, sp msg.Span) (msg.Partial, error) {
 		calls.Add(1)
 		r := req.(*msg.StatsRequest)
 		m := len(r.U)
-		return &msg.Stats{Iter: r.Iter, Partition: part, Rows: 1, M: m, R: make([]float64, m), Gram: make([]float64, linalg.PackedLen(m))}, nil
+		return &msg.Stats{Iter: r.Iter, Partition: sp.Lo, Parts: sp.N, Rows: 1, M: m, R: make([]float64, m), Gram: make([]float64, linalg.PackedLen(m))}, nil
 	})
 }
 
@@ -94,7 +94,7 @@ func TestReplyBudgetBoundsStalledStreams(t *testing.T) {
 	s.srv.newTimer = timers.new
 	b := s.srv.budget
 
-	wire, err := requestToProto(req, 0, "s1")
+	wire, err := requestToProto(req, msg.Leaf(0), "s1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestReplyLargerThanBudgetRefused(t *testing.T) {
 	info := ShardInfo{ID: "s1", Schema: Schema{P: 1, D: 20, Rows: map[int]int{0: 1}}}
 	s := serve(t, bigStats(&calls), info)
 	s.srv.SetLimits(ReplyBytes(req)-1, time.Minute)
-	_, err := s.c.Call(t.Context(), "s1", req, 0)
+	_, err := s.c.Call(t.Context(), "s1", req, msg.Leaf(0))
 	if !errors.Is(err, msg.ErrTooLarge) || !msg.IsRequestRefusal(err) || !strings.Contains(err.Error(), "--reply-budget") {
 		t.Fatalf("err = %v, want msg.ErrTooLarge naming --reply-budget", err)
 	}
@@ -168,7 +168,7 @@ func TestReplyLargerThanBudgetRefused(t *testing.T) {
 		t.Errorf("%d computations, want none", calls.Load())
 	}
 	s.srv.SetLimits(ReplyBytes(req), time.Minute)
-	if _, err := s.c.Call(t.Context(), "s1", req, 0); err != nil {
+	if _, err := s.c.Call(t.Context(), "s1", req, msg.Leaf(0)); err != nil {
 		t.Fatalf("a reply of exactly the budget: %v", err)
 	}
 }

@@ -16,19 +16,20 @@ import (
 // runs at explicit offsets.
 
 // toChunks returns the chunks of a reply with header h and payload vs to
-// a request for partition and round, at most per values a chunk (at least
+// a request for span sp and round, at most per values a chunk (at least
 // 1). A chunk's values lie within one vector, so on a little-endian machine
 // they are a view of the vector's memory (no copy): the chunks share vs.
-func toChunks(h *pb.Header, vs [][]float64, partition int32, round int64, per int) []*pb.Chunk {
+func toChunks(h *pb.Header, vs [][]float64, sp msg.Span, round int64, per int) []*pb.Chunk {
 	per = max(per, 1)
-	chunks := []*pb.Chunk{{Partition: partition, Round: round, Header: h}}
+	partition, span := int32(sp.Lo), int32(sp.N)
+	chunks := []*pb.Chunk{{Partition: partition, Span: span, Round: round, Header: h}}
 	var off int64
 	for _, v := range vs {
 		for lo := 0; lo < len(v); lo += per {
 			hi := min(lo+per, len(v))
 			c := chunks[len(chunks)-1]
 			if c.Header == nil || len(c.Values) > 0 {
-				c = &pb.Chunk{Partition: partition, Round: round}
+				c = &pb.Chunk{Partition: partition, Span: span, Round: round}
 				chunks = append(chunks, c)
 			}
 			c.Offset, c.Values = off, float64Bytes(v[lo:hi])
@@ -59,10 +60,10 @@ func float64Bytes(v []float64) []byte {
 // checks it against the request, allocating from the request's sizes
 // only. Errors wrap ErrBadReply, ErrStale, ErrWrongShard or ErrVersion.
 type assembler struct {
-	req       msg.Request
-	partition int
-	shardID   string
-	pool      *msg.Pool
+	req     msg.Request
+	span    msg.Span
+	shardID string
+	pool    *msg.Pool
 
 	p     msg.Partial // nil until the header
 	dst   [][]float64 // the payload's vectors still to fill; dst[0] from cur on
@@ -74,8 +75,8 @@ type assembler struct {
 // add takes the next chunk of the stream. Its values are decoded straight
 // into the partial and checked finite as they are stored.
 func (a *assembler) add(c *pb.Chunk) error {
-	if c.GetPartition() != int32(a.partition) || c.GetRound() != int64(a.req.Round()) {
-		return fmt.Errorf("%w: chunk for partition %d, round %d", ErrStale, c.GetPartition(), c.GetRound())
+	if c.GetPartition() != int32(a.span.Lo) || max(c.GetSpan(), 1) != int32(a.span.N) || c.GetRound() != int64(a.req.Round()) {
+		return fmt.Errorf("%w: chunk for %s, round %d", ErrStale, msg.Span{Lo: int(c.GetPartition()), N: max(int(c.GetSpan()), 1)}, c.GetRound())
 	}
 	le := c.GetValues()
 	if len(le)%8 != 0 {
@@ -126,7 +127,7 @@ func (a *assembler) header(h *pb.Header) error {
 	if h.GetShardId() != a.shardID {
 		return fmt.Errorf("%w: reply from shard %q, expected %q", ErrWrongShard, clip(h.GetShardId()), a.shardID)
 	}
-	p, vs, err := newPartial(a.req, a.partition, h, a.pool)
+	p, vs, err := newPartial(a.req, a.span, h, a.pool)
 	if err != nil {
 		return err
 	}

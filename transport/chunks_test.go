@@ -54,7 +54,7 @@ func TestToChunksLayout(t *testing.T) {
 		}
 		for _, per := range []int{-1, 0, 1, 2, 3, 5, 7, 8, 100} {
 			h := &pb.Header{ProtocolVersion: ProtocolVersion, ShardId: "s", Payload: int64(len(all))}
-			cs := toChunks(h, vs, 6, 9, per)
+			cs := toChunks(h, vs, msg.Leaf(6), 9, per)
 			what := fmt.Sprintf("shape %v, per %d", shape, per)
 			runs := 0
 			for _, n := range shape {
@@ -68,8 +68,8 @@ func TestToChunksLayout(t *testing.T) {
 			for i, c := range cs {
 				n := int64(len(c.GetValues()) / 8)
 				switch {
-				case c.GetPartition() != 6 || c.GetRound() != 9:
-					t.Fatalf("%s: chunk %d names partition %d, round %d", what, i, c.GetPartition(), c.GetRound())
+				case c.GetPartition() != 6 || max(c.GetSpan(), 1) != 1 || c.GetRound() != 9:
+					t.Fatalf("%s: chunk %d names partition %d, span %d, round %d", what, i, c.GetPartition(), c.GetSpan(), c.GetRound())
 				case (i == 0) != (c.GetHeader() != nil) || i == 0 && c.GetHeader() != h:
 					t.Fatalf("%s: chunk %d has header %v", what, i, c.GetHeader())
 				case c.GetOffset() != off:
@@ -99,7 +99,7 @@ func TestToChunksLayout(t *testing.T) {
 // does).
 func assemble(t *testing.T, req msg.Request, part int, id string, pool *msg.Pool, cs []*pb.Chunk) (msg.Partial, error) {
 	t.Helper()
-	a := &assembler{req: req, partition: part, shardID: id, pool: pool}
+	a := &assembler{req: req, span: msg.Leaf(part), shardID: id, pool: pool}
 	for _, c := range cs {
 		if err := a.add(onWire(t, c, &pb.Chunk{})); err != nil {
 			a.release()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -21,6 +22,7 @@ type Client struct {
 	rpc     pb.ShardClient
 	pool    *msg.Pool
 	metrics *metrics.Coordinator
+	counter *atomic.Int64 // bytes of reply messages received; nil: not counted
 }
 
 // Dial returns a client for the shard at addr, taking the Gram buffers of
@@ -49,6 +51,12 @@ func (c *Client) Close() error { return c.conn.Close() }
 // before the first Call.
 func (c *Client) SetMetrics(m *metrics.Coordinator) { c.metrics = m }
 
+// SetCounter makes the client add the serialized bytes of every reply
+// message it receives to n (nil counts nothing), as SetMetrics does to the
+// Prometheus counter, for whoever wants the bytes of a round. Call it
+// before the first Call.
+func (c *Client) SetCounter(n *atomic.Int64) { c.counter = n }
+
 // Info asks the shard for its id and schema. Errors wrap ErrVersion when the
 // shard speaks another protocol version, ErrBadReply for a malformed reply,
 // or carry the gRPC status of a failed call.
@@ -64,10 +72,10 @@ func (c *Client) Info(ctx context.Context) (ShardInfo, error) {
 	return info, nil
 }
 
-// Call asks the shard shardID for partition's partial for req, of any
+// Call asks the shard shardID for span sp's partial for req, of any
 // kind, reassembles the streamed reply and checks it against the request.
 //
-// Errors name the shard, partition, kind and round and wrap:
+// Errors name the shard, span, kind and round and wrap:
 //   - msg.ErrRequest or msg.ErrTooLarge for a request that is refused
 //     before it is sent;
 //   - ErrBadReply, ErrStale, ErrWrongShard or ErrVersion for a reply that
@@ -78,19 +86,19 @@ func (c *Client) Info(ctx context.Context) (ShardInfo, error) {
 //     ErrWrongShard, ErrVersion, msg.ErrTooLarge or msg.ErrData, and the
 //     answer of a shard without the Compute call ErrVersion and
 //     errors.ErrUnsupported.
-func (c *Client) Call(ctx context.Context, shardID string, req msg.Request, partition int) (msg.Partial, error) {
-	p, err := c.call(ctx, shardID, req, partition)
+func (c *Client) Call(ctx context.Context, shardID string, req msg.Request, sp msg.Span) (msg.Partial, error) {
+	p, err := c.call(ctx, shardID, req, sp)
 	if err != nil {
 		kind, round := "a nil", -1
 		if req != nil {
 			kind, round = req.Kind().String(), req.Round()
 		}
-		return nil, fmt.Errorf("%s request on shard %q, partition %d, round %d: %w", kind, shardID, partition, round, err)
+		return nil, fmt.Errorf("%s request on shard %q, %s, round %d: %w", kind, shardID, sp, round, err)
 	}
 	return p, nil
 }
 
-func (c *Client) call(ctx context.Context, shardID string, req msg.Request, partition int) (msg.Partial, error) {
+func (c *Client) call(ctx context.Context, shardID string, req msg.Request, sp msg.Span) (msg.Partial, error) {
 	if req == nil {
 		return nil, fmt.Errorf("%w: nil request", msg.ErrRequest)
 	}
@@ -100,7 +108,7 @@ func (c *Client) call(ctx context.Context, shardID string, req msg.Request, part
 	if shardID == "" {
 		return nil, fmt.Errorf("%w: no expected shard id", msg.ErrRequest)
 	}
-	wire, err := requestToProto(req, partition, shardID)
+	wire, err := requestToProto(req, sp, shardID)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +118,7 @@ func (c *Client) call(ctx context.Context, shardID string, req msg.Request, part
 	if err != nil {
 		return nil, fromStatus(err)
 	}
-	a := &assembler{req: req, partition: partition, shardID: shardID, pool: c.pool}
+	a := &assembler{req: req, span: sp, shardID: shardID, pool: c.pool}
 	for {
 		chunk, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -125,7 +133,11 @@ func (c *Client) call(ctx context.Context, shardID string, req msg.Request, part
 			a.release()
 			return nil, fromStatus(err)
 		}
-		c.metrics.Received(proto.Size(chunk))
+		size := proto.Size(chunk)
+		c.metrics.Received(size)
+		if c.counter != nil {
+			c.counter.Add(int64(size))
+		}
 		if err := a.add(chunk); err != nil {
 			a.release()
 			c.metrics.Refused(refusal(err))

@@ -41,7 +41,7 @@ func TestClientRejectsHostileReplies(t *testing.T) {
 					_, cs := fx.valid(t)
 					return tc.edit(cs), nil
 				}
-				p, err := c.Call(ctx, "s1", fx.req, hostilePart)
+				p, err := c.Call(ctx, "s1", fx.req, msg.Leaf(hostilePart))
 				if !errors.Is(err, tc.want) || p != nil {
 					t.Fatalf("got %v, %v; want %v", p, err, tc.want)
 				}
@@ -53,7 +53,7 @@ func TestClientRejectsHostileReplies(t *testing.T) {
 
 		want, _ := fx.valid(t)
 		f.script = func(*pb.ComputeRequest) ([]*pb.Chunk, error) { _, cs := fx.valid(t); return cs, nil }
-		got, err := c.Call(ctx, "s1", fx.req, hostilePart)
+		got, err := c.Call(ctx, "s1", fx.req, msg.Leaf(hostilePart))
 		if err != nil {
 			t.Fatalf("%s: the valid reply: %v", fx.kind, err)
 		}
@@ -106,7 +106,7 @@ func TestClientMapsStatus(t *testing.T) {
 	c := serveFake(t, f, nil)
 	for _, tc := range cases {
 		f.script = func(*pb.ComputeRequest) ([]*pb.Chunk, error) { _, cs := fx.valid(t); return cs[:tc.chunks], tc.err }
-		p, err := c.Call(context.Background(), "s1", fx.req, hostilePart)
+		p, err := c.Call(context.Background(), "s1", fx.req, msg.Leaf(hostilePart))
 		if p != nil || status.Code(err) != tc.code {
 			t.Errorf("%s: %v, %v (code %v); want code %v", tc.name, p, err, status.Code(err), tc.code)
 		}
@@ -137,7 +137,7 @@ func TestClientPool(t *testing.T) {
 	buf := make([]float64, n)
 	pool.Put(buf)
 	f.script = func(*pb.ComputeRequest) ([]*pb.Chunk, error) { _, cs := fx.valid(t); return cs, nil }
-	p, err := c.Call(ctx, "s1", fx.req, hostilePart)
+	p, err := c.Call(ctx, "s1", fx.req, msg.Leaf(hostilePart))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestClientPool(t *testing.T) {
 		setValue(cs[len(cs)-1], 0, 0x7ff8000000000000)
 		return cs, nil
 	}
-	if _, err := c.Call(ctx, "s1", fx.req, hostilePart); !errors.Is(err, ErrBadReply) {
+	if _, err := c.Call(ctx, "s1", fx.req, msg.Leaf(hostilePart)); !errors.Is(err, ErrBadReply) {
 		t.Fatalf("NaN: %v", err)
 	}
 	if k, bytes := pool.Idle(); k != 1 || bytes != 8*int64(n) {
@@ -168,7 +168,7 @@ func TestClientPool(t *testing.T) {
 	// Without a pool.
 	f.script = func(*pb.ComputeRequest) ([]*pb.Chunk, error) { _, cs := fx.valid(t); return cs, nil }
 	c0 := serveFake(t, f, nil)
-	p, err = c0.Call(ctx, "s1", fx.req, hostilePart)
+	p, err = c0.Call(ctx, "s1", fx.req, msg.Leaf(hostilePart))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestClientRefusesBadRequests(t *testing.T) {
 		{"moment4 Inf projection", "s", &msg.Moment4Request{D: 1, K: 1, V: []float64{math.Inf(1)}}, 0, msg.ErrRequest},
 	}
 	for _, tc := range cases {
-		p, err := c.Call(context.Background(), tc.id, tc.req, tc.part)
+		p, err := c.Call(context.Background(), tc.id, tc.req, msg.Leaf(tc.part))
 		if !errors.Is(err, tc.want) || p != nil {
 			t.Errorf("%s: %v, %v; want %v", tc.name, p, err, tc.want)
 		}
@@ -235,7 +235,7 @@ func TestClientRefusesBadRequests(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := c.Call(ctx, "s", ok, 0); status.Code(err) != codes.Canceled {
+	if _, err := c.Call(ctx, "s", ok, msg.Leaf(0)); status.Code(err) != codes.Canceled {
 		t.Fatalf("cancelled context: %v, want code Canceled", err)
 	}
 	if _, err := Dial(ctx, "passthrough:///x", nil); !errors.Is(err, context.Canceled) {
@@ -291,7 +291,7 @@ func TestClientEndsRejectedStream(t *testing.T) {
 	setValue(cs[1], 0, 0x7ff8000000000000)
 	h := &holdingShard{chunks: cs, ended: make(chan error, 1)}
 	c := dialBuf(t, nil, func(gs *grpc.Server) { pb.RegisterShardServer(gs, h) })
-	if _, err := c.Call(context.Background(), "s1", fx.req, hostilePart); !errors.Is(err, ErrBadReply) {
+	if _, err := c.Call(context.Background(), "s1", fx.req, msg.Leaf(hostilePart)); !errors.Is(err, ErrBadReply) {
 		t.Fatalf("NaN: %v", err)
 	}
 	// A guard only: the stream ends as soon as the cancellation arrives.

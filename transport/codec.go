@@ -17,13 +17,13 @@ import (
 	pb "altmin/proto/altminpb"
 )
 
-// requestToProto returns the wire form of req for partition, meant for the
+// requestToProto returns the wire form of req for span sp, meant for the
 // shard shardID. It shares req's slices. The caller has validated req.
-func requestToProto(req msg.Request, partition int, shardID string) (*pb.ComputeRequest, error) {
-	if partition < 0 || partition > math.MaxInt32 {
-		return nil, fmt.Errorf("%w: partition %d out of range", msg.ErrRequest, partition)
+func requestToProto(req msg.Request, sp msg.Span, shardID string) (*pb.ComputeRequest, error) {
+	if err := checkSpan(int64(sp.Lo), int64(sp.N)); err != nil {
+		return nil, err
 	}
-	c := &pb.ComputeRequest{ProtocolVersion: ProtocolVersion, ShardId: shardID, Partition: int32(partition)}
+	c := &pb.ComputeRequest{ProtocolVersion: ProtocolVersion, ShardId: shardID, Partition: int32(sp.Lo), Span: int32(sp.N)}
 	switch r := req.(type) {
 	case *msg.StatsRequest:
 		c.Kind = &pb.ComputeRequest_Stats{Stats: &pb.StatsRequest{Iter: int64(r.Iter), D: int32(r.D), Signs: r.Signs, U: r.U, Prev: r.Prev, HasPrev: r.Prev != nil,
@@ -57,21 +57,25 @@ func requestToProto(req msg.Request, partition int, shardID string) (*pb.Compute
 // against the limits before anything of their size is allocated). Errors
 // wrap msg.ErrRequest or msg.ErrTooLarge. Version and shard id are the
 // caller's to check.
-func requestFromProto(p *pb.ComputeRequest) (msg.Request, int, error) {
-	if p.GetPartition() < 0 {
-		return nil, 0, fmt.Errorf("%w: partition %d", msg.ErrRequest, p.GetPartition())
+func requestFromProto(p *pb.ComputeRequest) (msg.Request, msg.Span, error) {
+	sp := msg.Span{Lo: int(p.GetPartition()), N: int(p.GetSpan())}
+	if sp.N == 0 { // the wire's default: the partition alone
+		sp.N = 1
+	}
+	if err := checkSpan(int64(sp.Lo), int64(sp.N)); err != nil {
+		return nil, msg.Span{}, err
 	}
 	var req msg.Request
 	switch k := p.GetKind().(type) {
 	case *pb.ComputeRequest_Stats:
 		s := k.Stats
 		if !s.GetHasPrev() && len(s.GetPrev()) > 0 {
-			return nil, 0, fmt.Errorf("%w: %d previous weights without has_prev", msg.ErrRequest, len(s.GetPrev()))
+			return nil, msg.Span{}, fmt.Errorf("%w: %d previous weights without has_prev", msg.ErrRequest, len(s.GetPrev()))
 		}
 		r := &msg.StatsRequest{Iter: int(s.GetIter()), D: int(s.GetD()), Signs: s.GetSigns(), U: s.GetU(), Linear: s.GetLinear(),
 			Transform: affineFromProto(s.GetTransform()), Split: splitFromProto(s.GetSplit()), ReviveW: s.GetReviveW()}
 		if len(s.GetRevive()) > msg.MaxM {
-			return nil, 0, fmt.Errorf("%w: %d revived units", msg.ErrTooLarge, len(s.GetRevive()))
+			return nil, msg.Span{}, fmt.Errorf("%w: %d revived units", msg.ErrTooLarge, len(s.GetRevive()))
 		}
 		for _, q := range s.GetRevive() {
 			r.Revive = append(r.Revive, int(q))
@@ -87,17 +91,17 @@ func requestFromProto(p *pb.ComputeRequest) (msg.Request, int, error) {
 		d := k.Deep
 		net, err := netFromProto("current", d.GetNet())
 		if err != nil {
-			return nil, 0, err
+			return nil, msg.Span{}, err
 		}
 		r := &msg.DeepRequest{Step: int(d.GetStep()), Net: net, Joint: d.GetJoint(),
 			Transform: affineFromProto(d.GetTransform()), Split: splitFromProto(d.GetSplit())}
 		if d.GetPrev() != nil {
 			if r.Prev, err = netFromProto("previous", d.GetPrev()); err != nil {
-				return nil, 0, err
+				return nil, msg.Span{}, err
 			}
 		}
 		if len(d.GetLayers()) > msg.MaxLayers {
-			return nil, 0, fmt.Errorf("%w: %d layers requested", msg.ErrRequest, len(d.GetLayers()))
+			return nil, msg.Span{}, fmt.Errorf("%w: %d layers requested", msg.ErrRequest, len(d.GetLayers()))
 		}
 		for _, l := range d.GetLayers() {
 			r.Layers = append(r.Layers, int(l))
@@ -115,12 +119,12 @@ func requestFromProto(p *pb.ComputeRequest) (msg.Request, int, error) {
 		m := k.Summary
 		req = &msg.SummaryRequest{D: int(m.GetD()), Split: splitFromProto(m.GetSplit()), Samples: int(m.GetSamples()), Seed: m.GetSeed()}
 	default:
-		return nil, 0, fmt.Errorf("%w: a request without a known kind", msg.ErrRequest)
+		return nil, msg.Span{}, fmt.Errorf("%w: a request without a known kind", msg.ErrRequest)
 	}
 	if err := req.Validate(); err != nil {
-		return nil, 0, err
+		return nil, msg.Span{}, err
 	}
-	return req, int(p.GetPartition()), nil
+	return req, sp, nil
 }
 
 // netToProto returns the wire form of n (the weights copied into one
@@ -264,12 +268,22 @@ func encodePartial(p msg.Partial, shardID string) (*pb.Header, [][]float64, erro
 	return h, vs, nil
 }
 
-// newPartial returns the partial of partition that header h announces in
+// checkSpan checks a span: its first partition and its size, a power of
+// two (at least 1) of which the first partition is a multiple. Errors wrap
+// msg.ErrRequest.
+func checkSpan(lo, n int64) error {
+	if n < 1 || lo < 0 || lo > math.MaxInt32 || n > 1<<30 || n&(n-1) != 0 || lo%n != 0 {
+		return fmt.Errorf("%w: span of %d partitions from partition %d: want a power of two of which the first partition, in [0, 2^31), is a multiple", msg.ErrRequest, n, lo)
+	}
+	return nil
+}
+
+// newPartial returns the partial of span sp that header h announces in
 // answer to req, with its scalars filled in, and the vectors its payload
 // fills, in the order of the wire format. Every size comes from req and is
 // compared with h before anything is allocated; the Gram buffers come from
 // pool. Errors wrap ErrBadReply.
-func newPartial(req msg.Request, partition int, h *pb.Header, pool *msg.Pool) (msg.Partial, [][]float64, error) {
+func newPartial(req msg.Request, sp msg.Span, h *pb.Header, pool *msg.Pool) (msg.Partial, [][]float64, error) {
 	rows := int(h.GetRows())
 	if h.GetRows() < 0 || int64(rows) != h.GetRows() {
 		return nil, nil, badReply("reply has %d rows", h.GetRows())
@@ -279,15 +293,15 @@ func newPartial(req msg.Request, partition int, h *pb.Header, pool *msg.Pool) (m
 	var err error
 	switch r := req.(type) {
 	case *msg.StatsRequest:
-		p, vs, err = newStats(r, partition, rows, h.GetStats(), pool)
+		p, vs, err = newStats(r, sp, rows, h.GetStats(), pool)
 	case *msg.DeepRequest:
-		p, vs, err = newDeepStats(r, partition, rows, h.GetDeep(), pool)
+		p, vs, err = newDeepStats(r, sp, rows, h.GetDeep(), pool)
 	case *msg.Moments12Request:
-		p, vs, err = newMoments12(r, partition, rows, h.GetMoments12())
+		p, vs, err = newMoments12(r, sp, rows, h.GetMoments12())
 	case *msg.Moment4Request:
-		p, vs, err = newMoment4(r, partition, rows, h.GetMoment4())
+		p, vs, err = newMoment4(r, sp, rows, h.GetMoment4())
 	case *msg.SummaryRequest:
-		p, vs, err = newSummary(r, partition, rows, h.GetSummary())
+		p, vs, err = newSummary(r, sp, rows, h.GetSummary())
 	default:
 		return nil, nil, fmt.Errorf("%w: no wire form for a %v request", msg.ErrRequest, req.Kind())
 	}
@@ -312,7 +326,7 @@ func badReply(format string, args ...any) error {
 
 // newStats is newPartial for a 1-hidden-layer model's statistics. Payload:
 // R, then the packed Gram matrix.
-func newStats(r *msg.StatsRequest, partition, rows int, sh *pb.StatsHeader, pool *msg.Pool) (msg.Partial, [][]float64, error) {
+func newStats(r *msg.StatsRequest, sp msg.Span, rows int, sh *pb.StatsHeader, pool *msg.Pool) (msg.Partial, [][]float64, error) {
 	m := len(r.U)
 	switch {
 	case sh == nil:
@@ -322,7 +336,7 @@ func newStats(r *msg.StatsRequest, partition, rows int, sh *pb.StatsHeader, pool
 	case !finite(sh.GetYy(), sh.GetSse(), sh.GetSumY()) || evalFromProto(sh.GetVal()).Check() != nil:
 		return nil, nil, badReply("y^T y = %v, SSE = %v, sum y = %v, validation %v", sh.GetYy(), sh.GetSse(), sh.GetSumY(), sh.GetVal())
 	}
-	s := &msg.Stats{Iter: r.Iter, Partition: partition, Rows: rows, M: m, YY: sh.GetYy(), SSE: sh.GetSse(), Flips: sh.GetFlips(),
+	s := &msg.Stats{Iter: r.Iter, Partition: sp.Lo, Parts: sp.N, Rows: rows, M: m, YY: sh.GetYy(), SSE: sh.GetSse(), Flips: sh.GetFlips(),
 		SumY: sh.GetSumY(), Val: evalFromProto(sh.GetVal()),
 		R: make([]float64, m), Gram: pool.Get(linalg.PackedLen(m))} // every Gram value is overwritten
 	return s, [][]float64{s.R, s.Gram}, nil
@@ -330,7 +344,7 @@ func newStats(r *msg.StatsRequest, partition, rows int, sh *pb.StatsHeader, pool
 
 // newDeepStats is newPartial for a deep network's statistics. Payload: for
 // each system, R then the packed Gram matrix.
-func newDeepStats(r *msg.DeepRequest, partition, rows int, dh *pb.DeepHeader, pool *msg.Pool) (msg.Partial, [][]float64, error) {
+func newDeepStats(r *msg.DeepRequest, sp msg.Span, rows int, dh *pb.DeepHeader, pool *msg.Pool) (msg.Partial, [][]float64, error) {
 	want := r.Systems()
 	switch {
 	case dh == nil:
@@ -340,7 +354,7 @@ func newDeepStats(r *msg.DeepRequest, partition, rows int, dh *pb.DeepHeader, po
 	case !finite(dh.GetYy(), dh.GetSse(), dh.GetSumY()) || evalFromProto(dh.GetVal()).Check() != nil:
 		return nil, nil, badReply("y^T y = %v, SSE = %v, sum y = %v, validation %v", dh.GetYy(), dh.GetSse(), dh.GetSumY(), dh.GetVal())
 	}
-	d := &msg.DeepStats{Step: r.Step, Partition: partition, Rows: rows, YY: dh.GetYy(), SSE: dh.GetSse(), Flips: dh.GetFlips(),
+	d := &msg.DeepStats{Step: r.Step, Partition: sp.Lo, Parts: sp.N, Rows: rows, YY: dh.GetYy(), SSE: dh.GetSse(), Flips: dh.GetFlips(),
 		SumY: dh.GetSumY(), Val: evalFromProto(dh.GetVal())}
 	var vs [][]float64
 	for i, layers := range want {
@@ -359,7 +373,7 @@ func newDeepStats(r *msg.DeepRequest, partition, rows int, dh *pb.DeepHeader, po
 
 // newMoments12 is newPartial for first or second moment sums. Payload:
 // SumYX, SumX, SumYXX.
-func newMoments12(r *msg.Moments12Request, partition, rows int, mh *pb.Moments12Header) (msg.Partial, [][]float64, error) {
+func newMoments12(r *msg.Moments12Request, sp msg.Span, rows int, mh *pb.Moments12Header) (msg.Partial, [][]float64, error) {
 	switch {
 	case mh == nil:
 		return nil, nil, badReply("reply to a moments12 request has no moments12 header")
@@ -368,7 +382,7 @@ func newMoments12(r *msg.Moments12Request, partition, rows int, mh *pb.Moments12
 	case !finite(mh.GetSumY()):
 		return nil, nil, badReply("sum of the labels is %v", mh.GetSumY())
 	}
-	m := &msg.Moments12{Partition: partition, Order: r.Order, Rows: rows, D: r.D, SumY: mh.GetSumY(), SumYX: make([]float64, r.D), SumX: make([]float64, r.D)}
+	m := &msg.Moments12{Partition: sp.Lo, Parts: sp.N, Order: r.Order, Rows: rows, D: r.D, SumY: mh.GetSumY(), SumYX: make([]float64, r.D), SumX: make([]float64, r.D)}
 	if r.Order == 2 {
 		m.SumYXX = make([]float64, linalg.PackedLen(r.D))
 	}
@@ -377,20 +391,20 @@ func newMoments12(r *msg.Moments12Request, partition, rows int, mh *pb.Moments12
 
 // newMoment4 is newPartial for a fourth moment. Payload: the packed
 // symmetric tensor.
-func newMoment4(r *msg.Moment4Request, partition, rows int, mh *pb.Moment4Header) (msg.Partial, [][]float64, error) {
+func newMoment4(r *msg.Moment4Request, sp msg.Span, rows int, mh *pb.Moment4Header) (msg.Partial, [][]float64, error) {
 	switch {
 	case mh == nil:
 		return nil, nil, badReply("reply to a moment4 request has no moment4 header")
 	case int64(mh.GetK()) != int64(r.K):
 		return nil, nil, badReply("reply has k = %d, request has %d", mh.GetK(), r.K)
 	}
-	m := &msg.Moment4{Partition: partition, Rows: rows, K: r.K, Sum: make([]float64, msg.Sym4Len(r.K))}
+	m := &msg.Moment4{Partition: sp.Lo, Parts: sp.N, Rows: rows, K: r.K, Sum: make([]float64, msg.Sym4Len(r.K))}
 	return m, [][]float64{m.Sum}, nil
 }
 
 // newSummary is newPartial for a summary. Payload: Mean, M2, Index,
 // Sample.
-func newSummary(r *msg.SummaryRequest, partition, rows int, sh *pb.SummaryHeader) (msg.Partial, [][]float64, error) {
+func newSummary(r *msg.SummaryRequest, sp msg.Span, rows int, sh *pb.SummaryHeader) (msg.Partial, [][]float64, error) {
 	switch {
 	case sh == nil:
 		return nil, nil, badReply("reply to a summary request has no summary header")
@@ -400,7 +414,7 @@ func newSummary(r *msg.SummaryRequest, partition, rows int, sh *pb.SummaryHeader
 		return nil, nil, badReply("reply has %d samples, request at most %d", sh.GetSamples(), r.Samples)
 	}
 	c, n := r.D+1, int(sh.GetSamples())
-	s := &msg.Summary{Partition: partition, Rows: rows, Mean: make([]float64, c), M2: make([]float64, c), Index: make([]float64, n), Sample: make([]float64, n*c)}
+	s := &msg.Summary{Partition: sp.Lo, Parts: sp.N, Rows: rows, Mean: make([]float64, c), M2: make([]float64, c), Index: make([]float64, n), Sample: make([]float64, n*c)}
 	return s, [][]float64{s.Mean, s.M2, s.Index, s.Sample}, nil
 }
 

@@ -180,13 +180,13 @@ func TestRequestRoundTrip(t *testing.T) {
 				t.Fatalf("%s: the sample is invalid: %v", nr.name, err)
 			}
 			part := rng.IntN(1000)
-			p, err := requestToProto(nr.req, part, "shard-a")
+			p, err := requestToProto(nr.req, msg.Leaf(part), "shard-a")
 			if err != nil {
 				t.Fatalf("%s: %v", nr.name, err)
 			}
 			p = onWire(t, p, &pb.ComputeRequest{})
-			if p.GetProtocolVersion() != ProtocolVersion || p.GetShardId() != "shard-a" || p.GetPartition() != int32(part) {
-				t.Fatalf("%s: version %d, shard %q, partition %d", nr.name, p.GetProtocolVersion(), p.GetShardId(), p.GetPartition())
+			if p.GetProtocolVersion() != ProtocolVersion || p.GetShardId() != "shard-a" || p.GetPartition() != int32(part) || max(p.GetSpan(), 1) != 1 {
+				t.Fatalf("%s: version %d, shard %q, partition %d, span %d", nr.name, p.GetProtocolVersion(), p.GetShardId(), p.GetPartition(), p.GetSpan())
 			}
 			if s, ok := nr.req.(*msg.StatsRequest); ok && p.GetStats().GetHasPrev() != (s.Prev != nil) {
 				t.Fatalf("%s: has_prev %t", nr.name, p.GetStats().GetHasPrev())
@@ -195,8 +195,8 @@ func TestRequestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", nr.name, err)
 			}
-			if gotPart != part {
-				t.Fatalf("%s: partition %d, want %d", nr.name, gotPart, part)
+			if gotPart != msg.Leaf(part) {
+				t.Fatalf("%s: %v, want partition %d", nr.name, gotPart, part)
 			}
 			sameRequest(t, nr.name, got, nr.req)
 		}
@@ -206,11 +206,11 @@ func TestRequestRoundTrip(t *testing.T) {
 func TestRequestToProtoRefuses(t *testing.T) {
 	req := statsRequest(rand.New(rand.NewPCG(1, 0)), 0, 2, 1)
 	for _, part := range []int{-1, math.MinInt32, math.MaxInt32 + 1} {
-		if p, err := requestToProto(req, part, "s"); !errors.Is(err, msg.ErrRequest) || p != nil {
+		if p, err := requestToProto(req, msg.Leaf(part), "s"); !errors.Is(err, msg.ErrRequest) || p != nil {
 			t.Errorf("partition %d: %v, %v; want msg.ErrRequest", part, p, err)
 		}
 	}
-	if _, err := requestToProto(req, math.MaxInt32, "s"); err != nil {
+	if _, err := requestToProto(req, msg.Leaf(math.MaxInt32), "s"); err != nil {
 		t.Errorf("partition MaxInt32: %v", err)
 	}
 }
@@ -424,8 +424,8 @@ func TestRequestFromProtoRefuses(t *testing.T) {
 			tc.edit(r)
 			req, part, err := requestFromProto(r)
 			if tc.want == nil {
-				if err != nil || part != 1 || req.Kind().String() != tc.kind {
-					t.Fatalf("got %v (partition %d), %v", req, part, err)
+				if err != nil || part != msg.Leaf(1) || req.Kind().String() != tc.kind {
+					t.Fatalf("got %v (%v), %v", req, part, err)
 				}
 				return
 			}
@@ -542,7 +542,7 @@ func TestPartialRoundTripRealData(t *testing.T) {
 		}
 		for _, per := range []int{1, 2, 7, ChunkDoubles} {
 			what := fmt.Sprintf("%s, per %d", c.name, per)
-			got, err := assemble(t, c.req, c.p.Part(), "s", msg.NewPool(), chunksOf(t, c.p, "s", per))
+			got, err := assemble(t, c.req, c.p.Span().Lo, "s", msg.NewPool(), chunksOf(t, c.p, "s", per))
 			if err != nil {
 				t.Fatalf("%s: %v", what, err)
 			}
@@ -610,7 +610,7 @@ func TestNewPartialFromPool(t *testing.T) {
 	g6, g4 := make([]float64, linalg.PackedLen(6)), make([]float64, linalg.PackedLen(4))
 	pool.Put(g6)
 	pool.Put(g4)
-	p, vs, err := newPartial(req, 0, h, pool)
+	p, vs, err := newPartial(req, msg.Leaf(0), h, pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -624,7 +624,7 @@ func TestNewPartialFromPool(t *testing.T) {
 	p.Release(pool)
 
 	h.Payload++
-	if p, vs, err := newPartial(req, 0, h, pool); !errors.Is(err, ErrBadReply) || p != nil || vs != nil {
+	if p, vs, err := newPartial(req, msg.Leaf(0), h, pool); !errors.Is(err, ErrBadReply) || p != nil || vs != nil {
 		t.Fatalf("wrong payload: %v, %v, %v", p, vs, err)
 	}
 	if n, bytes := pool.Idle(); n != 2 || bytes != 8*int64(len(g6)+len(g4)) {

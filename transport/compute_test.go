@@ -102,11 +102,11 @@ func TestComputeBitIdentical(t *testing.T) {
 			for _, nr := range engineRequests(ds, rng, bigK) {
 				for part := 0; part < 2; part++ {
 					what := fmt.Sprintf("%s, %s, partition %d", st, nr.name, part)
-					got, err := s.c.Call(ctx, "s1", nr.req, part)
+					got, err := s.c.Call(ctx, "s1", nr.req, msg.Leaf(part))
 					if err != nil {
 						t.Fatalf("%s: %v", what, err)
 					}
-					want, err := direct.Fetch(ctx, nr.req, part)
+					want, err := direct.Fetch(ctx, nr.req, msg.Leaf(part))
 					if err != nil {
 						t.Fatalf("%s: %v", what, err)
 					}
@@ -162,11 +162,11 @@ func TestLargeGramChunks(t *testing.T) {
 	if m != 2400 {
 		t.Fatalf("m = %d", m)
 	}
-	got, err := s.c.Call(context.Background(), "big", req, 0)
+	got, err := s.c.Call(context.Background(), "big", req, msg.Leaf(0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := ds.engine(t, shard.Float64, 0).Fetch(context.Background(), req, 0)
+	want, err := ds.engine(t, shard.Float64, 0).Fetch(context.Background(), req, msg.Leaf(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,32 +219,35 @@ func randNetFor(rng *rand.Rand, dims ...int) *model.Net {
 }
 
 // TestServerWrongPartial checks that a partial the fetcher gets wrong (of
-// another partition, round or kind than asked) is not passed off as the
+// another partition or span, round or kind than asked) is not passed off as the
 // one asked for: the client rejects it.
 func TestServerWrongPartial(t *testing.T) {
 	ds := synthetic(t, "model=sum,d=3,k=2,n=20,seed=2", 2, false)
 	eng := ds.engine(t, shard.Float64, 0, 1)
+	eng.SetPartitionCount(2)
 	var mode atomic.Int64
-	fetch := fetcherFunc(func(ctx context.Context, req msg.Request, part int) (msg.Partial, error) {
+	fetch := fetcherFunc(func(ctx context.Context, req msg.Request, sp msg.Span) (msg.Partial, error) {
 		switch mode.Load() {
 		case 1: // another partition's
-			return eng.Fetch(ctx, req, 1-part)
+			return eng.Fetch(ctx, req, msg.Leaf(1-sp.Lo))
 		case 2: // another round's
-			p, err := eng.Fetch(ctx, req, part)
+			p, err := eng.Fetch(ctx, req, sp)
 			if err == nil {
 				p.(*msg.Stats).Iter++
 			}
 			return p, err
 		case 3: // another kind's
-			return eng.Fetch(ctx, &msg.Moments12Request{D: 3, Order: 1}, part)
+			return eng.Fetch(ctx, &msg.Moments12Request{D: 3, Order: 1}, sp)
+		case 4: // a wider span's, of the same first partition
+			return eng.Fetch(ctx, req, msg.Span{Lo: sp.Lo, N: 2})
 		}
-		return eng.Fetch(ctx, req, part)
+		return eng.Fetch(ctx, req, sp)
 	})
 	s := serve(t, fetch, ds.info("s", shard.Float64, 0, 1))
 	req := &msg.StatsRequest{Iter: 0, D: 3, Signs: ds.signs, U: ds.weights(newRand(1))}
-	for m, want := range map[int64]error{0: nil, 1: ErrStale, 2: ErrStale, 3: ErrBadReply} {
+	for m, want := range map[int64]error{0: nil, 1: ErrStale, 2: ErrStale, 3: ErrBadReply, 4: ErrStale} {
 		mode.Store(m)
-		p, err := s.c.Call(context.Background(), "s", req, 0)
+		p, err := s.c.Call(context.Background(), "s", req, msg.Leaf(0))
 		if want == nil && err != nil || want != nil && (!errors.Is(err, want) || p != nil) {
 			t.Errorf("mode %d: %v, %v; want %v", m, p, err, want)
 		}
@@ -278,11 +281,11 @@ func TestUnreadableData(t *testing.T) {
 		&msg.Moments12Request{D: ds.features(), Order: 2},
 	}
 	for _, req := range reqs {
-		got, err := s.c.Call(ctx, "s1", req, 2)
+		got, err := s.c.Call(ctx, "s1", req, msg.Leaf(2))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := ds.engine(t, shard.Float64, 2).Fetch(ctx, req, 2)
+		want, err := ds.engine(t, shard.Float64, 2).Fetch(ctx, req, msg.Leaf(2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,7 +296,7 @@ func TestUnreadableData(t *testing.T) {
 	}
 	for _, req := range reqs {
 		// Partition 2 is held; partition 0 must be read, and cannot be.
-		_, err := s.c.Call(ctx, "s1", req, 0)
+		_, err := s.c.Call(ctx, "s1", req, msg.Leaf(0))
 		if !errors.Is(err, msg.ErrData) || status.Code(err) != codes.DataLoss ||
 			!strings.Contains(err.Error(), "partition 0") || !strings.Contains(err.Error(), "x.npy") {
 			t.Fatalf("%s of an unreadable partition: %v (code %v), want DataLoss wrapping msg.ErrData", req.Kind(), err, status.Code(err))

@@ -22,15 +22,17 @@ import (
 // and again) to the same request.
 func FuzzRequestFromProto(f *testing.F) {
 	for _, nr := range sampleRequests(newRand(7)) {
-		w, err := requestToProto(nr.req, 3, "s1")
-		if err != nil {
-			f.Fatal(err)
+		for _, sp := range []msg.Span{msg.Leaf(3), {Lo: 4, N: 4}} {
+			w, err := requestToProto(nr.req, sp, "s1")
+			if err != nil {
+				f.Fatal(err)
+			}
+			b, err := proto.Marshal(w)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
 		}
-		b, err := proto.Marshal(w)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var w pb.ComputeRequest
@@ -50,7 +52,7 @@ func FuzzRequestFromProto(f *testing.F) {
 		}
 		r2, part2, err := requestFromProto(w2)
 		if err != nil || part2 != part || !reflect.DeepEqual(r2, r) {
-			t.Fatalf("round trip: %+v, %d, %v; want %+v, %d", r2, part2, err, r, part)
+			t.Fatalf("round trip: %+v, %v, %v; want %+v, %v", r2, part2, err, r, part)
 		}
 	})
 }
@@ -79,12 +81,12 @@ func FuzzChunks(f *testing.F) {
 		f.Fatal(err)
 	}
 	for _, per := range []int{1, 2, 5, 1000} {
-		f.Add(framed(toChunks(h, vs, 1, int64(req.Round()), per)))
+		f.Add(framed(toChunks(h, vs, msg.Leaf(1), int64(req.Round()), per)))
 	}
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		pool := msg.NewPool()
-		a := &assembler{req: req, partition: 1, shardID: "s1", pool: pool}
+		a := &assembler{req: req, span: msg.Leaf(1), shardID: "s1", pool: pool}
 		for len(b) >= 2 {
 			n := int(binary.LittleEndian.Uint16(b))
 			b = b[2:]
@@ -114,8 +116,8 @@ func FuzzChunks(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a2 := &assembler{req: req, partition: 1, shardID: "s1", pool: pool}
-		for _, c := range toChunks(h, vs, 1, int64(req.Round()), 2) {
+		a2 := &assembler{req: req, span: msg.Leaf(1), shardID: "s1", pool: pool}
+		for _, c := range toChunks(h, vs, msg.Leaf(1), int64(req.Round()), 2) {
 			if err := a2.add(onWireChunk(t, c)); err != nil {
 				t.Fatalf("streamed again: %v", err)
 			}

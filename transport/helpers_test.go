@@ -345,7 +345,7 @@ func randEval(rng *rand.Rand) msg.Eval {
 }
 
 // anatomy is a partial taken apart without the codec: its integers (kind,
-// round, partition, rows, shapes, counts), its scalars, and its vectors in
+// round, span, rows, shapes, counts), its scalars, and its vectors in
 // the order of the wire format (proto/altmin/v1/altmin.proto).
 type anatomy struct {
 	ints    []int64
@@ -357,13 +357,13 @@ func anatomize(p msg.Partial) anatomy {
 	switch q := p.(type) {
 	case *msg.Stats:
 		return anatomy{
-			ints:    []int64{int64(q.Kind()), int64(q.Iter), int64(q.Partition), int64(q.Rows), int64(q.M), q.Flips, int64(q.Val.Rows)},
+			ints:    []int64{int64(q.Kind()), int64(q.Iter), int64(q.Span().Lo), int64(q.Span().N), int64(q.Rows), int64(q.M), q.Flips, int64(q.Val.Rows)},
 			scalars: []float64{q.YY, q.SSE, q.SumY, q.Val.SSE, q.Val.YY, q.Val.SumY},
 			payload: [][]float64{q.R, q.Gram},
 		}
 	case *msg.DeepStats:
 		a := anatomy{
-			ints:    []int64{int64(q.Kind()), int64(q.Step), int64(q.Partition), int64(q.Rows), q.Flips, int64(len(q.Systems)), int64(q.Val.Rows)},
+			ints:    []int64{int64(q.Kind()), int64(q.Step), int64(q.Span().Lo), int64(q.Span().N), int64(q.Rows), q.Flips, int64(len(q.Systems)), int64(q.Val.Rows)},
 			scalars: []float64{q.YY, q.SSE, q.SumY, q.Val.SSE, q.Val.YY, q.Val.SumY},
 		}
 		for _, sy := range q.Systems {
@@ -376,18 +376,18 @@ func anatomize(p msg.Partial) anatomy {
 		return a
 	case *msg.Moments12:
 		return anatomy{
-			ints:    []int64{int64(q.Kind()), int64(q.Partition), int64(q.Order), int64(q.Rows), int64(q.D)},
+			ints:    []int64{int64(q.Kind()), int64(q.Span().Lo), int64(q.Span().N), int64(q.Order), int64(q.Rows), int64(q.D)},
 			scalars: []float64{q.SumY},
 			payload: [][]float64{q.SumYX, q.SumX, q.SumYXX},
 		}
 	case *msg.Moment4:
 		return anatomy{
-			ints:    []int64{int64(q.Kind()), int64(q.Partition), int64(q.Rows), int64(q.K)},
+			ints:    []int64{int64(q.Kind()), int64(q.Span().Lo), int64(q.Span().N), int64(q.Rows), int64(q.K)},
 			payload: [][]float64{q.Sum},
 		}
 	case *msg.Summary:
 		return anatomy{
-			ints:    []int64{int64(q.Kind()), int64(q.Partition), int64(q.Rows), int64(len(q.Mean)), int64(len(q.M2)), int64(len(q.Index)), int64(len(q.Sample))},
+			ints:    []int64{int64(q.Kind()), int64(q.Span().Lo), int64(q.Span().N), int64(q.Rows), int64(len(q.Mean)), int64(len(q.M2)), int64(len(q.Index)), int64(len(q.Sample))},
 			payload: [][]float64{q.Mean, q.M2, q.Index, q.Sample},
 		}
 	}
@@ -413,7 +413,7 @@ func sameBits(t *testing.T, what string, got, want msg.Partial) {
 	}
 	a, b := anatomize(got), anatomize(want)
 	if !slices.Equal(a.ints, b.ints) {
-		t.Fatalf("%s: %T with (kind, round/partition, rows, shapes, counts) %v, want %T with %v", what, got, a.ints, want, b.ints)
+		t.Fatalf("%s: %T with (kind, round/span, rows, shapes, counts) %v, want %T with %v", what, got, a.ints, want, b.ints)
 	}
 	if i := firstDiff(a.scalars, b.scalars); i >= 0 {
 		t.Fatalf("%s: scalar %d differs: %v, want %v", what, i, a.scalars, b.scalars)
@@ -453,7 +453,7 @@ func chunksOf(t *testing.T, p msg.Partial, id string, per int) []*pb.Chunk {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return toChunks(h, vs, int32(p.Part()), int64(p.Round()), per)
+	return toChunks(h, vs, p.Span(), int64(p.Round()), per)
 }
 
 // onWire marshals and unmarshals m, as the network would.
@@ -562,10 +562,10 @@ func (s *sizedStream) SendMsg(m any) error {
 }
 
 // fetcherFunc adapts a function to msg.Fetcher.
-type fetcherFunc func(ctx context.Context, req msg.Request, part int) (msg.Partial, error)
+type fetcherFunc func(ctx context.Context, req msg.Request, sp msg.Span) (msg.Partial, error)
 
-func (f fetcherFunc) Fetch(ctx context.Context, req msg.Request, part int) (msg.Partial, error) {
-	return f(ctx, req, part)
+func (f fetcherFunc) Fetch(ctx context.Context, req msg.Request, sp msg.Span) (msg.Partial, error) {
+	return f(ctx, req, sp)
 }
 
 // wantChunks is the number of chunks of a reply with partial p at most

@@ -12,6 +12,7 @@ import (
 
 	"altmin/internal/metrics"
 	"altmin/internal/metrics/metricstest"
+	"altmin/msg"
 	pb "altmin/proto/altminpb"
 	"altmin/shard"
 )
@@ -32,7 +33,7 @@ func TestClientMetrics(t *testing.T) {
 			continue
 		}
 		f.script = func(*pb.ComputeRequest) ([]*pb.Chunk, error) { _, cs := fx.valid(t); return tc.edit(cs), nil }
-		if _, err := c.Call(context.Background(), "s1", fx.req, hostilePart); !errors.Is(err, tc.want) {
+		if _, err := c.Call(context.Background(), "s1", fx.req, msg.Leaf(hostilePart)); !errors.Is(err, tc.want) {
 			t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 		want[reasons[tc.want]]++
@@ -41,7 +42,7 @@ func TestClientMetrics(t *testing.T) {
 		_, cs := fx.valid(t)
 		return cs[:1], status.Error(codes.Unavailable, "going away")
 	}
-	if _, err := c.Call(context.Background(), "s1", fx.req, hostilePart); status.Code(err) != codes.Unavailable {
+	if _, err := c.Call(context.Background(), "s1", fx.req, msg.Leaf(hostilePart)); status.Code(err) != codes.Unavailable {
 		t.Fatalf("failed call: %v", err)
 	}
 	fs := metricstest.Gather(t, reg)
@@ -61,7 +62,7 @@ func TestClientMetrics(t *testing.T) {
 		size += proto.Size(ch)
 	}
 	f.script = func(*pb.ComputeRequest) ([]*pb.Chunk, error) { _, cs := fx.valid(t); return cs, nil }
-	if _, err := c.Call(context.Background(), "s1", fx.req, hostilePart); err != nil {
+	if _, err := c.Call(context.Background(), "s1", fx.req, msg.Leaf(hostilePart)); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := metricstest.Gather(t, reg).Value("altmin_coordinator_received_bytes_total")
@@ -82,14 +83,14 @@ func TestServerMetrics(t *testing.T) {
 	req := statsRequest(newRand(5), 0, 4, 2)
 	ctx := context.Background()
 	for _, p := range []int{0, 1} {
-		if _, err := s.c.Call(ctx, "s1", req, p); err != nil {
+		if _, err := s.c.Call(ctx, "s1", req, msg.Leaf(p)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.c.Call(ctx, "s1", req, 2); status.Code(err) != codes.NotFound {
+	if _, err := s.c.Call(ctx, "s1", req, msg.Leaf(2)); status.Code(err) != codes.NotFound {
 		t.Fatalf("partition not held: %v, want NotFound", err)
 	}
-	if _, err := s.c.Call(ctx, "s2", req, 0); !errors.Is(err, ErrWrongShard) {
+	if _, err := s.c.Call(ctx, "s2", req, msg.Leaf(0)); !errors.Is(err, ErrWrongShard) {
 		t.Fatalf("request for another shard: %v, want ErrWrongShard", err)
 	}
 	sent := 0

@@ -45,7 +45,7 @@ func TestUntrustedCertificateIsPermanent(t *testing.T) {
 		}
 		lis := bufconn.Listen(1 << 20)
 		gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(stls)))
-		Register(gs, NewServer(fetcherFunc(func(context.Context, msg.Request, int) (msg.Partial, error) {
+		Register(gs, NewServer(fetcherFunc(func(context.Context, msg.Request, msg.Span) (msg.Partial, error) {
 			return nil, errors.New("not reached")
 		}), nil, ShardInfo{ID: "s1"}, nil))
 		go func() { _ = gs.Serve(lis) }()
@@ -57,7 +57,7 @@ func TestUntrustedCertificateIsPermanent(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		_, err = c.Call(t.Context(), "s1", statsRequest(newRand(1), 1, 4, 2), 0)
+		_, err = c.Call(t.Context(), "s1", statsRequest(newRand(1), 1, 4, 2), msg.Leaf(0))
 		if !errors.Is(err, ErrAuth) || !errors.Is(err, msg.ErrPermanent) {
 			t.Errorf("%s: call: %v, want ErrAuth and msg.ErrPermanent", tc.name, err)
 		}

@@ -16,8 +16,9 @@ import (
 // ProtocolVersion is the version of the wire format this package speaks,
 // and the only one: a peer of another version is refused with an error
 // naming both. Version 3 has one call, Compute, for every kind of request;
-// version 4 adds revived units to the statistics request.
-const ProtocolVersion = 4
+// version 4 adds revived units to the statistics request; version 5 asks
+// for, and answers with, the partials of spans of partitions (msg.Span).
+const ProtocolVersion = 5
 
 // Sizes of the wire format. The limits of the requests themselves (msg.MaxM
 // and the others) are checked by msg.Request.Validate on both sides.

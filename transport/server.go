@@ -141,7 +141,7 @@ func (s *Server) Compute(req *pb.ComputeRequest, stream grpc.ServerStreamingServ
 	if err := s.admit(req.GetProtocolVersion(), req.GetShardId()); err != nil {
 		return err
 	}
-	r, part, err := requestFromProto(req)
+	r, sp, err := requestFromProto(req)
 	if err != nil {
 		return s.toStatus(err)
 	}
@@ -162,7 +162,7 @@ func (s *Server) Compute(req *pb.ComputeRequest, stream grpc.ServerStreamingServ
 		}
 	}()
 	computing := time.Now()
-	p, err := s.f.Fetch(ctx, r, part)
+	p, err := s.f.Fetch(ctx, r, sp)
 	s.metrics.Computed(r.Kind().String(), time.Since(computing))
 	if err != nil {
 		return s.toStatus(err)
@@ -172,11 +172,11 @@ func (s *Server) Compute(req *pb.ComputeRequest, stream grpc.ServerStreamingServ
 		p.Release(s.pool)
 		return s.toStatus(err)
 	}
-	// The chunks name the partition and round of the partial itself, not
-	// of the request: a fetcher's answer for another partition or round is
+	// The chunks name the span and round of the partial itself, not of
+	// the request: a fetcher's answer for another span or round is
 	// then refused by the client as stale instead of passing for the one
 	// asked.
-	cs := toChunks(h, vs, int32(p.Part()), int64(p.Round()), ChunkDoubles)
+	cs := toChunks(h, vs, p.Span(), int64(p.Round()), ChunkDoubles)
 	held = false
 	return s.send(stream, cs, func() {
 		// The chunks view p's buffers; Send encodes (copies) a chunk

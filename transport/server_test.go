@@ -134,15 +134,15 @@ func TestServerRefuses(t *testing.T) {
 	// The Client maps the refusals it cannot foresee and keeps the code.
 	req := &msg.StatsRequest{Iter: 0, D: 3, Signs: []float64{1, -1}, U: []float64{1, 2, 3, 4, 5, 6}}
 	ctx := context.Background()
-	if _, err := s.c.Call(ctx, "not-s", req, 0); !errors.Is(err, ErrWrongShard) || status.Code(err) != codes.FailedPrecondition ||
+	if _, err := s.c.Call(ctx, "not-s", req, msg.Leaf(0)); !errors.Is(err, ErrWrongShard) || status.Code(err) != codes.FailedPrecondition ||
 		!strings.Contains(err.Error(), `request for shard "not-s" reached shard "s"`) {
 		t.Fatalf("wrong shard: %v (code %v)", err, status.Code(err))
 	}
-	if _, err := s.c.Call(ctx, "s", req, 1); status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), "partition") {
+	if _, err := s.c.Call(ctx, "s", req, msg.Leaf(1)); status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), "partition") {
 		t.Fatalf("partition not held: %v (code %v)", err, status.Code(err))
 	}
 	other := &msg.Moments12Request{D: 4, Order: 1}
-	if _, err := s.c.Call(ctx, "s", other, 0); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "d = 4") {
+	if _, err := s.c.Call(ctx, "s", other, msg.Leaf(0)); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "d = 4") {
 		t.Fatalf("another d: %v (code %v)", err, status.Code(err))
 	}
 }
@@ -293,8 +293,8 @@ type recordingFetcher struct {
 	grams atomic.Pointer[[][]float64]
 }
 
-func (f *recordingFetcher) Fetch(ctx context.Context, req msg.Request, part int) (msg.Partial, error) {
-	p, err := f.eng.Fetch(ctx, req, part)
+func (f *recordingFetcher) Fetch(ctx context.Context, req msg.Request, sp msg.Span) (msg.Partial, error) {
+	p, err := f.eng.Fetch(ctx, req, sp)
 	if err == nil {
 		gs := grams(p)
 		f.last.Store(&p)
@@ -367,7 +367,7 @@ func TestServerReleasesAfterSending(t *testing.T) {
 		pool := msg.NewPool()
 		f.eng.SetPool(pool)
 		srv := NewServer(f, pool, ds.info("s", shard.Float64, 1), zaptest.NewLogger(t))
-		wire, err := requestToProto(req, 1, "s")
+		wire, err := requestToProto(req, msg.Leaf(1), "s")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -392,7 +392,7 @@ func TestServerReleasesAfterSending(t *testing.T) {
 			if err := srv.Compute(wire, stream); err != nil {
 				t.Fatal(err)
 			}
-			want, err := ds.engine(t, shard.Float64, 1).Fetch(context.Background(), req, 1)
+			want, err := ds.engine(t, shard.Float64, 1).Fetch(context.Background(), req, msg.Leaf(1))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -421,7 +421,7 @@ func TestServerReleasesAfterSending(t *testing.T) {
 	s := serve(t, f, ds.info("s", shard.Float64, 1))
 	f.eng.SetPool(s.serverPool)
 	for _, req := range reqs {
-		if _, err := s.c.Call(context.Background(), "s", req, 1); err != nil {
+		if _, err := s.c.Call(context.Background(), "s", req, msg.Leaf(1)); err != nil {
 			t.Fatal(err)
 		}
 		inPool(t, req.Kind().String()+" over gRPC", s.serverPool, *f.grams.Load())
@@ -433,7 +433,7 @@ func TestServerReleasesAfterSending(t *testing.T) {
 // and the error.
 func TestServerMapsErrors(t *testing.T) {
 	var next atomic.Pointer[error]
-	fetch := fetcherFunc(func(context.Context, msg.Request, int) (msg.Partial, error) { return nil, *next.Load() })
+	fetch := fetcherFunc(func(context.Context, msg.Request, msg.Span) (msg.Partial, error) { return nil, *next.Load() })
 	s := serve(t, fetch, ShardInfo{ID: "s7", Schema: Schema{N: 4, D: 2, P: 1, Protocol: ProtocolVersion}})
 	req := &msg.Moments12Request{D: 2, Order: 1}
 	cases := []struct {
@@ -452,7 +452,7 @@ func TestServerMapsErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		next.Store(&tc.err)
-		p, err := s.c.Call(context.Background(), "s7", req, 0)
+		p, err := s.c.Call(context.Background(), "s7", req, msg.Leaf(0))
 		if p != nil || status.Code(err) != tc.code || tc.want != nil && !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, %v (code %v); want code %v and %v", tc.name, p, err, status.Code(err), tc.code, tc.want)
 			continue
@@ -468,7 +468,7 @@ func TestServerMapsErrors(t *testing.T) {
 // text) and not the server.
 func TestServerRecoversPanics(t *testing.T) {
 	var calls atomic.Int64
-	fetch := fetcherFunc(func(_ context.Context, _ msg.Request, part int) (msg.Partial, error) {
+	fetch := fetcherFunc(func(_ context.Context, _ msg.Request, sp msg.Span) (msg.Partial, error) {
 		switch calls.Add(1) {
 		case 1:
 			panic("kernel bug")
@@ -477,17 +477,17 @@ func TestServerRecoversPanics(t *testing.T) {
 		case 3:
 			return (*msg.Moments12)(nil), nil
 		}
-		return &msg.Moments12{Partition: part, Order: 1, Rows: 1, D: 2, SumY: 1, SumYX: []float64{1, 2}, SumX: []float64{3, 4}}, nil
+		return &msg.Moments12{Partition: sp.Lo, Parts: sp.N, Order: 1, Rows: 1, D: 2, SumY: 1, SumYX: []float64{1, 2}, SumX: []float64{3, 4}}, nil
 	})
 	s := serve(t, fetch, ShardInfo{ID: "s", Schema: Schema{N: 4, D: 2, P: 1, Protocol: ProtocolVersion}})
 	req := &msg.Moments12Request{D: 2, Order: 1}
 	for i, what := range []string{"panic", "nil partial", "typed nil partial"} {
-		_, err := s.c.Call(context.Background(), "s", req, 0)
+		_, err := s.c.Call(context.Background(), "s", req, msg.Leaf(0))
 		if status.Code(err) != codes.Internal || strings.Contains(err.Error(), "kernel bug") || !strings.Contains(err.Error(), "internal error") {
 			t.Fatalf("call %d, %s: %v (code %v), want Internal", i+1, what, err, status.Code(err))
 		}
 	}
-	got, err := s.c.Call(context.Background(), "s", req, 0)
+	got, err := s.c.Call(context.Background(), "s", req, msg.Leaf(0))
 	if err != nil {
 		t.Fatalf("after the panics: %v", err)
 	}
@@ -501,14 +501,14 @@ func TestServerRecoversPanics(t *testing.T) {
 func TestServerCancelled(t *testing.T) {
 	ds := synthetic(t, "model=sum,d=3,k=2,n=20,seed=2", 1, false)
 	req := &msg.StatsRequest{Iter: 0, D: 3, Signs: ds.signs, U: ds.weights(newRand(1))}
-	wire, err := requestToProto(req, 0, "s")
+	wire, err := requestToProto(req, msg.Leaf(0), "s")
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// Done before the call: the fetcher is not called.
 	var fetched atomic.Int64
-	fetch := fetcherFunc(func(context.Context, msg.Request, int) (msg.Partial, error) {
+	fetch := fetcherFunc(func(context.Context, msg.Request, msg.Span) (msg.Partial, error) {
 		fetched.Add(1)
 		return nil, errors.New("fetched")
 	})
@@ -551,7 +551,7 @@ func TestServerCancelled(t *testing.T) {
 	// Over gRPC: the client cancels while the fetcher runs; the fetcher
 	// sees its context cancelled.
 	started, saw := make(chan struct{}), make(chan error, 1)
-	block := fetcherFunc(func(ctx context.Context, _ msg.Request, _ int) (msg.Partial, error) {
+	block := fetcherFunc(func(ctx context.Context, _ msg.Request, _ msg.Span) (msg.Partial, error) {
 		close(started)
 		<-ctx.Done()
 		saw <- ctx.Err()
@@ -560,7 +560,7 @@ func TestServerCancelled(t *testing.T) {
 	s := serve(t, block, ds.info("s", shard.Float64, 0))
 	ctx, cancel4 := context.WithCancel(context.Background())
 	go func() { <-started; cancel4() }()
-	if _, err := s.c.Call(ctx, "s", req, 0); status.Code(err) != codes.Canceled {
+	if _, err := s.c.Call(ctx, "s", req, msg.Leaf(0)); status.Code(err) != codes.Canceled {
 		t.Fatalf("cancelled mid-call: %v", err)
 	}
 	if err := <-saw; !errors.Is(err, context.Canceled) {

@@ -54,7 +54,7 @@ func drain(stream grpc.ServerStreamingClient[pb.Chunk], err error) ([]*pb.Chunk,
 // the client maps to ErrVersion, and a message naming both versions. The
 // version is checked before the shard id.
 func TestServerRefusesOtherVersions(t *testing.T) {
-	fetch := fetcherFunc(func(context.Context, msg.Request, int) (msg.Partial, error) {
+	fetch := fetcherFunc(func(context.Context, msg.Request, msg.Span) (msg.Partial, error) {
 		t.Error("the fetcher was called")
 		return nil, errors.New("called")
 	})
@@ -96,7 +96,7 @@ func TestShardWithoutCompute(t *testing.T) {
 	for name, register := range servers {
 		c := dialBuf(t, nil, register)
 		for _, nr := range sampleRequests(newRand(3)) {
-			_, err := c.Call(context.Background(), "old-shard", nr.req, 3)
+			_, err := c.Call(context.Background(), "old-shard", nr.req, msg.Leaf(3))
 			if !errors.Is(err, ErrVersion) || !errors.Is(err, errors.ErrUnsupported) || status.Code(err) != codes.Unimplemented {
 				t.Fatalf("%s, %s: %v (code %v)", name, nr.name, err, status.Code(err))
 			}

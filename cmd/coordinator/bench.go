@@ -17,12 +17,19 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	quick := fs.Bool("quick", false, "small sizes (a smoke run of a few seconds)")
 	reps := fs.Int("reps", 3, "repetitions of each timing; the median is reported")
-	only := fs.String("case", "", "run only the cases of this name (target, k-sweep, n-sweep, overhead)")
+	only := fs.String("case", "", "run only the cases of this name (target, k-sweep, n-sweep, overhead), or comm: the communication benchmark (docs/PERFORMANCE.md)")
+	shardBin := fs.String("shard-bin", "", "with --case comm: the shard binary, to time iterations through 3 shard processes too")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *reps < 1 {
 		return fmt.Errorf("%w: --reps %d: need >= 1", errUsage, *reps)
+	}
+	if *only == "comm" {
+		return bench.RunComm(ctx, bench.CommConfig{Iters: *reps, ShardBin: *shardBin, Quick: *quick}, stdout)
+	}
+	if *shardBin != "" {
+		return fmt.Errorf("%w: --shard-bin is for --case comm", errUsage)
 	}
 	cases := bench.Standard()
 	if *quick {

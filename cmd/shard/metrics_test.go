@@ -69,7 +69,7 @@ func TestMetricsServed(t *testing.T) {
 	}
 	defer cl.Close()
 	req := &msg.StatsRequest{Iter: 0, D: 4, Signs: []float64{1, -1}, U: []float64{0.5, -0.25, 0.125, 1, -1, 0.75, 0.3, -0.2}}
-	if _, err := cl.Call(ctx, "s1", req, 1); err != nil {
+	if _, err := cl.Call(ctx, "s1", req, msg.Leaf(1)); err != nil {
 		t.Fatalf("Compute on %s (%q): %v", addr, serving, err)
 	}
 	fs, text := metricstest.Scrape(t, url)

@@ -96,7 +96,7 @@ func NewCoordinator(reg prometheus.Registerer) *Coordinator {
 		}),
 		partialSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "altmin_coordinator_partial_seconds",
-			Help:    "Seconds from asking a shard for one partition's partial (statistics, moments or summary) to its answer, by shard; answered calls only.",
+			Help:    "Seconds from asking a shard for the partial of one span of partitions (statistics, moments or summary; one partition, or an aligned range the shard adds up) to its answer, by shard; answered calls only.",
 			Buckets: latencyBuckets,
 		}, []string{"shard"}),
 		failovers: prometheus.NewCounter(prometheus.CounterOpts{
@@ -215,7 +215,7 @@ func NewShard(reg prometheus.Registerer) *Shard {
 		}),
 		computeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "altmin_shard_compute_seconds",
-			Help:    "Seconds computing one partition's partial, waiting for a computation slot (--parallel) and reading streamed rows included, by kind.",
+			Help:    "Seconds computing the partial of one span of partitions (one partition, or an aligned range added up), waiting for a computation slot (--parallel) and reading streamed rows included, by kind.",
 			Buckets: latencyBuckets,
 		}, []string{"kind"}),
 		partitions: prometheus.NewGauge(prometheus.GaugeOpts{

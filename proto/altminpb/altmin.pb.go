@@ -3,14 +3,16 @@
 // Regenerate the Go code with scripts/genproto.sh; CI runs
 // scripts/genproto.sh --check and fails when the committed code differs.
 //
-// Protocol version 3. One call, Compute, carries every kind of request (the
+// Protocol version 5. One call, Compute, carries every kind of request (the
 // statistics of a 1-hidden-layer model's iteration, of a deep network's
-// solve step, and the moment passes of the tensor initialization) and
-// streams back the partition's partial. Every request names the protocol
-// version, the shard it is meant for and the partition; every reply chunk
-// names the partition and the round (iteration or step, 0 for a moment
-// pass), and its first chunk the shard that computed it, so stale or
-// misrouted replies are dropped. A peer refuses a version other than its
+// solve step, the moment passes of the tensor initialization and the
+// summary of the rows) and streams back the partial of a span of
+// partitions: one partition, or an aligned range of them (a node of the
+// reduction tree) that the shard adds up itself in the tree's order. Every
+// request names the protocol version, the shard it is meant for and the
+// span; every reply chunk names the span and the round (iteration or step,
+// 0 for a moment pass), and its first chunk the shard that computed it, so
+// stale or misrouted replies are dropped. A peer refuses a version other than its
 // own with an error naming both; Info lists the versions a shard speaks.
 //
 // A reply is a header (scalars and shapes, in the first chunk) and a
@@ -319,13 +321,18 @@ func (x *InfoReply) GetPartitions() []*HeldPartition {
 	return nil
 }
 
-// ComputeRequest asks one shard for one partition's partial.
+// ComputeRequest asks one shard for the partial of one span of
+// partitions: [partition, partition + span), clipped to the data set's
+// partitions, span a power of two and partition a multiple of it.
 type ComputeRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
 	// The shard the request is meant for; any other shard refuses it.
-	ShardId   string `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
-	Partition int32  `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
+	ShardId string `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
+	// The span's first partition.
+	Partition int32 `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
+	// The span's size; 0 means 1 (the partition alone).
+	Span int32 `protobuf:"varint,9,opt,name=span,proto3" json:"span,omitempty"`
 	// Types that are valid to be assigned to Kind:
 	//
 	//	*ComputeRequest_Stats
@@ -385,6 +392,13 @@ func (x *ComputeRequest) GetShardId() string {
 func (x *ComputeRequest) GetPartition() int32 {
 	if x != nil {
 		return x.Partition
+	}
+	return 0
+}
+
+func (x *ComputeRequest) GetSpan() int32 {
+	if x != nil {
+		return x.Span
 	}
 	return 0
 }
@@ -1314,8 +1328,10 @@ func (x *SummaryRequest) GetSeed() uint64 {
 
 // Chunk is one message of a Compute reply, at most 1 MiB serialized.
 type Chunk struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Partition int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The span of the partial: its first partition and its size (0: 1).
+	Partition int32 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Span      int32 `protobuf:"varint,6,opt,name=span,proto3" json:"span,omitempty"`
 	// The request's round: its iteration or step, 0 for a moment pass.
 	Round int64 `protobuf:"varint,2,opt,name=round,proto3" json:"round,omitempty"`
 	// Present in the first chunk only.
@@ -1364,6 +1380,13 @@ func (*Chunk) Descriptor() ([]byte, []int) {
 func (x *Chunk) GetPartition() int32 {
 	if x != nil {
 		return x.Partition
+	}
+	return 0
+}
+
+func (x *Chunk) GetSpan() int32 {
+	if x != nil {
+		return x.Span
 	}
 	return 0
 }
@@ -1999,11 +2022,12 @@ const file_altmin_v1_altmin_proto_rawDesc = "" +
 	"\x06schema\x18\x04 \x01(\v2\x11.altmin.v1.SchemaR\x06schema\x128\n" +
 	"\n" +
 	"partitions\x18\x05 \x03(\v2\x18.altmin.v1.HeldPartitionR\n" +
-	"partitions\"\x86\x03\n" +
+	"partitions\"\x9a\x03\n" +
 	"\x0eComputeRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x19\n" +
 	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x1c\n" +
-	"\tpartition\x18\x03 \x01(\x05R\tpartition\x12/\n" +
+	"\tpartition\x18\x03 \x01(\x05R\tpartition\x12\x12\n" +
+	"\x04span\x18\t \x01(\x05R\x04span\x12/\n" +
 	"\x05stats\x18\x04 \x01(\v2\x17.altmin.v1.StatsRequestH\x00R\x05stats\x12,\n" +
 	"\x04deep\x18\x05 \x01(\v2\x16.altmin.v1.DeepRequestH\x00R\x04deep\x12;\n" +
 	"\tmoments12\x18\x06 \x01(\v2\x1b.altmin.v1.Moments12RequestH\x00R\tmoments12\x125\n" +
@@ -2072,9 +2096,10 @@ const file_altmin_v1_altmin_proto_rawDesc = "" +
 	"\x01d\x18\x01 \x01(\x05R\x01d\x12&\n" +
 	"\x05split\x18\x02 \x01(\v2\x10.altmin.v1.SplitR\x05split\x12\x18\n" +
 	"\asamples\x18\x03 \x01(\x05R\asamples\x12\x12\n" +
-	"\x04seed\x18\x04 \x01(\x04R\x04seed\"\x96\x01\n" +
+	"\x04seed\x18\x04 \x01(\x04R\x04seed\"\xaa\x01\n" +
 	"\x05Chunk\x12\x1c\n" +
-	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x14\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x12\n" +
+	"\x04span\x18\x06 \x01(\x05R\x04span\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\x03R\x05round\x12)\n" +
 	"\x06header\x18\x03 \x01(\v2\x11.altmin.v1.HeaderR\x06header\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x16\n" +

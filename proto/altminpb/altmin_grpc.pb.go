@@ -3,14 +3,16 @@
 // Regenerate the Go code with scripts/genproto.sh; CI runs
 // scripts/genproto.sh --check and fails when the committed code differs.
 //
-// Protocol version 3. One call, Compute, carries every kind of request (the
+// Protocol version 5. One call, Compute, carries every kind of request (the
 // statistics of a 1-hidden-layer model's iteration, of a deep network's
-// solve step, and the moment passes of the tensor initialization) and
-// streams back the partition's partial. Every request names the protocol
-// version, the shard it is meant for and the partition; every reply chunk
-// names the partition and the round (iteration or step, 0 for a moment
-// pass), and its first chunk the shard that computed it, so stale or
-// misrouted replies are dropped. A peer refuses a version other than its
+// solve step, the moment passes of the tensor initialization and the
+// summary of the rows) and streams back the partial of a span of
+// partitions: one partition, or an aligned range of them (a node of the
+// reduction tree) that the shard adds up itself in the tree's order. Every
+// request names the protocol version, the shard it is meant for and the
+// span; every reply chunk names the span and the round (iteration or step,
+// 0 for a moment pass), and its first chunk the shard that computed it, so
+// stale or misrouted replies are dropped. A peer refuses a version other than its
 // own with an error naming both; Info lists the versions a shard speaks.
 //
 // A reply is a header (scalars and shapes, in the first chunk) and a
@@ -60,7 +62,7 @@ type ShardClient interface {
 	// Info describes the shard: its id, the protocol versions it speaks, the
 	// data set it holds and which partitions of it.
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoReply, error)
-	// Compute computes one partition's partial for one request of any kind.
+	// Compute computes one span's partial for one request of any kind.
 	// The reply is a stream of chunks: the first carries the Header, every
 	// chunk a run of the payload at an explicit offset.
 	Compute(ctx context.Context, in *ComputeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error)
@@ -112,7 +114,7 @@ type ShardServer interface {
 	// Info describes the shard: its id, the protocol versions it speaks, the
 	// data set it holds and which partitions of it.
 	Info(context.Context, *InfoRequest) (*InfoReply, error)
-	// Compute computes one partition's partial for one request of any kind.
+	// Compute computes one span's partial for one request of any kind.
 	// The reply is a stream of chunks: the first carries the Header, every
 	// chunk a run of the payload at an explicit offset.
 	Compute(*ComputeRequest, grpc.ServerStreamingServer[Chunk]) error
