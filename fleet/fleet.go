@@ -80,6 +80,7 @@ type Fetcher struct {
 	changed  chan struct{}           // closed at the next membership change
 	answered map[int]map[string]bool // round -> shards whose answers were used
 	prefer   map[msg.Span]string     // the shard Plan chose for each span
+	held     map[int]map[string]bool // partition -> shards seen holding it by any fetch
 	stop     chan struct{}
 	done     chan struct{}
 }
@@ -166,6 +167,16 @@ func (f *Fetcher) Fetch(ctx context.Context, req msg.Request, sp msg.Span) (msg.
 	}
 	r := newReplicas(sp, f.cfg.Partitions, req.Kind(), cfg)
 	r.prefer = f.preferred(sp)
+	if sp.N == 1 {
+		// The holders seen by earlier fetches (of a span it was part of)
+		// name the partition's shards in its error, once they are gone.
+		f.mu.Lock()
+		for id := range f.held[sp.Lo] {
+			r.everHeld[id] = true
+		}
+		f.mu.Unlock()
+	}
+	defer f.noteHeld(sp, r.everHeld)
 	answers := make(chan answer)
 	calls := map[string]context.CancelFunc{}
 	started := map[string]time.Time{} // when each call in flight started
@@ -356,6 +367,28 @@ func heldSpans(shards []Member, s msg.Span, parts int) []msg.Span {
 		out = append(out, heldSpans(shards, c, parts)...)
 	}
 	return out
+}
+
+// noteHeld records that the shards ids were seen holding every partition
+// of span s.
+func (f *Fetcher) noteHeld(s msg.Span, ids map[string]bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.held == nil {
+		f.held = map[int]map[string]bool{}
+	}
+	end := s.Lo + s.N
+	if f.cfg.Partitions > 0 {
+		end = s.End(f.cfg.Partitions)
+	}
+	for p := s.Lo; p < end; p++ {
+		if f.held[p] == nil {
+			f.held[p] = map[string]bool{}
+		}
+		for id := range ids {
+			f.held[p][id] = true
+		}
+	}
 }
 
 // preferred returns the shard Plan chose for span s, "" for none.

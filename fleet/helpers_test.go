@@ -55,6 +55,7 @@ func newCluster(t *testing.T, src data.Source, n int) *cluster {
 		if err != nil {
 			t.Fatal(err)
 		}
+		eng.SetPartitionCount(parts) // spans, for fetchers told P
 		id := fmt.Sprintf("shard-%d", s)
 		c.engines[id] = eng
 		c.members = append(c.members, Member{ID: id, Addr: id, Partitions: ids})

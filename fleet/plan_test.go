@@ -248,3 +248,24 @@ func TestSpanFailsFast(t *testing.T) {
 		t.Fatalf("the waiting fetch, cancelled: %v", r.err)
 	}
 }
+
+// TestLeafNamesHoldersSeenBySpan: a partition halved out of a span whose
+// holders then left the view is named with those holders in its error,
+// not as a partition no shard ever listed.
+func TestLeafNamesHoldersSeenBySpan(t *testing.T) {
+	members := composeMembers()
+	req := &msg.Moment4Request{D: 1, K: 1, V: []float64{1}}
+	base := &spanCaller{first: map[msg.Span]string{}}
+	caller, _ := record(FailWhen(base, func(m Member, _ msg.Request, _ msg.Span) bool { return m.ID == "shard-0" || m.ID == "shard-3" }))
+	clk := NewFakeClock(t0)
+	view := NewStaticView(members...)
+	f := newFetcher(t, Config{Partitions: 8, RetryDelay: time.Second, Clock: clk}, view, caller)
+	if r := atOnce(t, clk, goFetch(context.Background(), f, req, msg.Span{Lo: 0, N: 2})); !errors.Is(r.err, ErrUnavailable) {
+		t.Fatalf("span whose holders fail: %v, want ErrUnavailable", r.err)
+	}
+	view.Set(without(members, "shard-0", "shard-3")...)
+	r := atOnce(t, clk, goFetch(context.Background(), f, req, msg.Leaf(1)))
+	if !errors.Is(r.err, ErrUnavailable) || !strings.Contains(r.err.Error(), "held by shard-0, shard-3") {
+		t.Fatalf("partition 1 after its holders left: %v; want ErrUnavailable naming shard-0 and shard-3", r.err)
+	}
+}

@@ -308,6 +308,9 @@ func (r *replicas) unavailable() error {
 		who = "held by " + strings.Join(ids, ", ")
 	}
 	err := fmt.Errorf("%w: %s: no live shard answered within the rejoin timeout %s (%s)", ErrUnavailable, r.span, r.cfg.RejoinTimeout, who)
+	if r.span.N > 1 { // a span does not wait: its halves are asked next
+		err = fmt.Errorf("%w: %s: no live shard holding all of them answered (%s)", ErrUnavailable, r.span, who)
+	}
 	if r.lastErr != nil {
 		err = fmt.Errorf("%w; last error: %v", err, r.lastErr)
 	}

@@ -320,7 +320,10 @@ func (s *schedule) run(t *testing.T, c *cluster, fam *soakFamily) (string, error
 		view.Set(ms...)
 	}
 	for restarts := 0; ; restarts++ {
-		f := New(Config{CallTimeout: 5 * time.Second, HedgeAfter: time.Second, RejoinTimeout: 30 * time.Second,
+		// Partitions set: the coordinator asks for the spans a shard holds
+		// whole (shards 1 and 3 hold aligned pairs), halving them when
+		// their holder fails.
+		f := New(Config{Partitions: parts, CallTimeout: 5 * time.Second, HedgeAfter: time.Second, RejoinTimeout: 30 * time.Second,
 			RetryDelay: 200 * time.Millisecond, Log: zap.NewNop()}, view, caller)
 		sc := &soakCore{Core: core, s: s}
 		d := &coordinator.Driver{Core: sc, Fetcher: f, Parallel: 1,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -270,6 +271,9 @@ func StartLocalCluster(ctx context.Context, o Options, src data.Source, bias boo
 		s, err := node.StartShard(ctx, node.ShardConfig{
 			ID: fmt.Sprintf("local-%d", i), Partitions: parts, NumPartitions: o.Partitions,
 			Source: src, Bias: bias, Storage: shard.Storage(o.Storage), Resident: o.Resident, GRPCListen: "127.0.0.1:0",
+			// The shards share this process's cores: together they compute
+			// as many partitions at once as the in-process runtime does.
+			Parallel: max(1, runtime.GOMAXPROCS(0)/plan.Shards),
 			Gossip:   node.Gossip{Bind: "127.0.0.1", Join: seed, Timeout: o.JoinTimeout},
 			Security: plain, Log: log, Loaded: loading.add,
 		})

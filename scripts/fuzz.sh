@@ -18,14 +18,14 @@ targets="
 ./data FuzzNPYHeader 200000x
 ./data FuzzNPY 40000x
 ./data FuzzCSV 25000x
-./data FuzzParquet 2000x
+./data FuzzParquet 10000x
 ./data FuzzParsePlanted 150000x
 ./cmd/shard FuzzParseList 40000x
 ./job FuzzParseHidden 40000x
-./job FuzzCheckpoint 5000x
+./job FuzzCheckpoint 30000x
 ./job FuzzModelJSON 20000x
-./cluster FuzzParseKey 50000x
-./transport FuzzRequestFromProto 20000x
+./cluster FuzzParseKey 150000x
+./transport FuzzRequestFromProto 80000x
 ./transport FuzzChunks 60000x
 ./transport FuzzInfo 50000x
 "

@@ -13,8 +13,9 @@
 # once, across the shards).
 # Prints the per-iteration seconds of both runs (from metrics.jsonl), their
 # medians over iterations 1..ITERS-1, the ratio, the medians of the two
-# phases (stats_seconds: statistics, transfer; solve_seconds: reduce,
-# solve), and the peak RSS of every process. Both runs must end with the
+# phases (stats_seconds: statistics, transfer, their additions in the
+# reduction tree; solve_seconds: the solve), and the peak RSS of every
+# process. Both runs must end with the
 # same weights.npy, bit for bit; the script fails otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,15 +35,12 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
   --local-shards 0 --partitions "$PARTS" --iters "$ITERS" --tol 0 --out "$WORK/single" >/dev/null
 single=$(secs "$WORK/single/metrics.jsonl" | sed -n "2,${ITERS}p" | median)
 
-# Shard processes: partitions dealt round robin.
+# Shard processes: partitions in placement's blocks (shard --partitions
+# auto), so that each shard adds up its aligned block itself.
 for s in $(seq 1 "$SHARDS"); do
-  parts=""
-  for p in $(seq 0 $((PARTS - 1))); do
-    if [ $((p % SHARDS)) -eq $((s - 1)) ]; then parts="${parts:+$parts,}$p"; fi
-  done
   join=""
   [ "$s" -gt 1 ] && join="--join 127.0.0.1:17201"
-  "$BIN/shard" --id "s$s" --partitions "$parts" --num-partitions "$PARTS" --synthetic "$SPEC" \
+  "$BIN/shard" --id "s$s" --partitions auto --shard-index $((s - 1)) --shards "$SHARDS" --num-partitions "$PARTS" --synthetic "$SPEC" \
     --grpc-addr "127.0.0.1:$((17100 + s))" --gossip-addr "127.0.0.1:$((17200 + s))" $join \
     --insecure ${SHARD_FLAGS:-} >"$WORK/s$s.log" 2>&1 &
   PIDS+=($!)
