@@ -2,15 +2,23 @@
 // Fetcher implements msg.Fetcher, for every kind of request (package msg:
 // the statistics of an iteration or of a deep network's solve step, the
 // moment sums of the tensor initialization), on top of a membership view
-// (View) and a Caller that asks one shard for one partition (the gRPC data
-// plane in production, Engines in process).
+// (View) and a Caller that asks one shard for one span of partitions (the
+// gRPC data plane in production, Engines in process).
+//
+// A round asks for spans of partitions (msg.Span, nodes of the reduction
+// tree): the Fetcher's Plan cuts the missing partitions into the largest
+// aligned ranges a live shard holds whole, about one per shard, each to
+// its least loaded holder. A span's fetch asks only shards holding all of
+// its partitions and does not wait for one to rejoin: when none is left to
+// ask it fails at once, and the round (round.Gather) asks for its halves,
+// down to single partitions, which are fetched as follows.
 //
 // For each partition the Fetcher asks one live replica, in the order of
 // Holders. When that replica fails (an error, the membership view dropping
 // it, or the per-call deadline CallTimeout passing, which cancels the
 // call's context) it asks the next one; a replica that has not answered
 // after HedgeAfter is backed up by the next one, and the first answer
-// without error wins. Answers are idempotent by (request, partition): every
+// without error wins. Answers are idempotent by (request, span): every
 // replica holds the same rows and computes the same bits, so which one
 // answers never changes the result. Replicas that failed but are still
 // listed alive are asked again after RetryDelay. When no live shard holds a

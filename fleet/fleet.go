@@ -18,10 +18,11 @@ import (
 var ErrUnavailable = msg.ErrUnavailable
 
 // Caller asks one shard for the partial of one span of partitions (a node
-// of the reduction tree, msg.Span) for a request, of any kind. An error that wraps errors.ErrUnsupported means the shard does not
-// implement the request's kind (it predates it); one that wraps msg.ErrData
-// means the shard cannot read the partition's rows. See Fetcher for what
-// the fetcher does with either.
+// of the reduction tree, msg.Span) for a request, of any kind. An error
+// that wraps errors.ErrUnsupported means the shard does not implement the
+// request's kind (it predates it); one that wraps msg.ErrData means the
+// shard cannot read the partitions' rows. See Fetcher for what the fetcher
+// does with either.
 type Caller interface {
 	Call(ctx context.Context, m Member, req msg.Request, s msg.Span) (msg.Partial, error)
 }

@@ -1,9 +1,10 @@
 // Package round is the machinery every round of training shares, whatever
 // the kind of partial (package msg): the bookkeeping of one round's
-// partials (Set: which partitions have answered, which offers to refuse),
-// the bounded fan-out of one fetch per partition, and Gather, which fetches
-// every missing partition of a round through a msg.Fetcher and offers each
-// answer to a core as it arrives. The coordinator's cores, its driver and
+// partials (Set: which partitions have answered, which offers to refuse,
+// their sum in the reduction tree), and Gather, which fetches every
+// missing partition of a round through a msg.Fetcher, in the spans a
+// Planner plans, at most so many at a time, halving the spans that fail,
+// and offers each answer to a core as it arrives. The coordinator's cores, its driver and
 // the tensor initialization's moment passes all use it.
 package round
 

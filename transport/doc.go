@@ -1,8 +1,9 @@
 // Package transport is the gRPC data plane between the coordinator and the
 // shards: a Server that exposes a shard's engine (any msg.Fetcher) as the
 // Shard service of proto/altmin/v1/altmin.proto, and a Client whose Call
-// asks a shard for one partition's partial and hands back a plain
-// msg.Partial.
+// asks a shard for the partial of one span of partitions (one partition,
+// or an aligned range the shard adds up in the reduction tree, msg.Span)
+// and hands back a plain msg.Partial.
 //
 // One call, Compute, carries every kind of request (msg.Kind); one server
 // handler serves it, one client assembler receives it, and one small
@@ -14,10 +15,10 @@
 // request's sizes before any value arrives, decodes every chunk straight
 // into place checking each value finite, and rejects anything that is not
 // exactly the partial it asked for: a reply of another kind, round,
-// partition or shard, wrong sizes, gaps or overlaps between chunks, NaN or
+// span or shard, wrong sizes, gaps or overlaps between chunks, NaN or
 // Inf values, or a stream that ends early. Every such rejection wraps one
-// of the sentinel errors of this package together with the shard,
-// partition and round.
+// of the sentinel errors of this package together with the shard, span
+// and round.
 //
 // The wire format is versioned (ProtocolVersion); both sides refuse
 // another version with an error naming both. Requests are validated on
