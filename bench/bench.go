@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"altmin/data"
-	"altmin/job"
 	"altmin/linalg"
 	"altmin/msg"
 	"altmin/shard"
@@ -215,38 +214,8 @@ func computeAll(eng *shard.Engine, req *msg.StatsRequest, parts int) ([]*msg.Sta
 // shards is 0, else through that many in-process shards over gRPC) and
 // returns the median seconds of iterations 1..3.
 func iterTime(ctx context.Context, spec string, c Case, shards int) (float64, error) {
-	dir, err := os.MkdirTemp("", "altmin-bench-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	o := job.DefaultOptions()
-	o.Synthetic, o.Partitions, o.Iters, o.Tol, o.Out, o.LocalShards = spec, c.Partitions, 3, 0, dir, shards
-	o.Init = "perturb:0.3"
-	if _, err := job.Train(ctx, o, io.Discard, nil); err != nil {
-		return 0, err
-	}
-	b, err := os.ReadFile(dir + "/metrics.jsonl")
-	if err != nil {
-		return 0, err
-	}
-	var secs []float64
-	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if i == 0 {
-			continue // the first iteration warms caches and connections
-		}
-		j := strings.Index(line, `"seconds":`)
-		if j < 0 {
-			continue
-		}
-		rest := line[j+len(`"seconds":`):]
-		rest = rest[:strings.IndexAny(rest, ",}")]
-		v, err := strconv.ParseFloat(rest, 64)
-		if err == nil {
-			secs = append(secs, v)
-		}
-	}
-	return medianOf(secs), nil
+	it, err := trainIters(ctx, spec, c.Partitions, shards, 3, nil)
+	return it.Seconds, err
 }
 
 func median(reps int, f func() error) (float64, error) {

@@ -275,17 +275,18 @@ func parts(ctx context.Context, n, d, k, reps int) (partTimes, error) {
 	if t.transfer, err = transferTime(ctx, st, req, reps); err != nil {
 		return t, err
 	}
-	other := cloneStats(st)
-	other.Partition = 1
-	t.reduce, _ = median(reps, func() error {
-		st.Add(other, req)
-		return nil
-	})
-	t.solve, err = median(reps, func() error {
+	if t.solve, err = median(reps, func() error {
 		_, err := linalg.SolveNormal(make([]float64, m), slices.Clone(st.Gram), slices.Clone(st.R), m, u)
 		return err
+	}); err != nil {
+		return t, err
+	}
+	other := cloneStats(st)
+	t.reduce, _ = median(reps, func() error {
+		st.Add(other, req) // st is not read again
+		return nil
 	})
-	return t, err
+	return t, nil
 }
 
 // cloneStats returns a copy of s with buffers of its own.

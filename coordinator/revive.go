@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"altmin/linalg"
+	"altmin/msg"
 )
 
 // Revival re-places hidden units that died: a unit inactive on every
@@ -85,18 +86,11 @@ func (r *Revival) validate(what string, k, d int) error {
 	if r == nil {
 		return nil
 	}
-	if len(r.Units) == 0 || len(r.Units) > k || len(r.W) != len(r.Units)*d {
-		return fmt.Errorf("coordinator: state's %s revival has %d units and %d weights, for %d units of %d features", what, len(r.Units), len(r.W), k, d)
+	if len(r.Units) == 0 {
+		return fmt.Errorf("coordinator: state's %s revival has no units", what)
 	}
-	for j, q := range r.Units {
-		if q < 0 || q >= k || (j > 0 && q <= r.Units[j-1]) {
-			return fmt.Errorf("coordinator: state's %s revival has units %v: want increasing units in [0, %d)", what, r.Units, k)
-		}
-	}
-	for _, v := range r.W {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("coordinator: state's %s revival has non-finite weights", what)
-		}
+	if err := msg.CheckRevive(r.Units, r.W, k, d); err != nil {
+		return fmt.Errorf("coordinator: state's %s revival: %w", what, err)
 	}
 	return nil
 }

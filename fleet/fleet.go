@@ -317,9 +317,7 @@ func (f *Fetcher) Plan(missing []int, parts int) []msg.Span {
 			cover = slices.Concat(cover[:i], cover[i].Children(parts), cover[i+1:])
 		}
 	} else {
-		for _, p := range missing {
-			cover = append(cover, msg.Leaf(p))
-		}
+		cover = msg.Leaves(missing)
 	}
 	load := map[string]int{}
 	prefer := map[msg.Span]string{}

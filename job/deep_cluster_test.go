@@ -124,29 +124,11 @@ func TestDeepClusterRefusals(t *testing.T) {
 	ctx := context.Background()
 	o := deepOptions(deepSynth)
 	o.LocalShards, o.Out = 2, t.TempDir()
-	dp, err := job.Prepare(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dp.Close()
+	seeds := startShards(t, o)
 	log := zaptest.NewLogger(t)
-	shards, coord, err := job.StartLocalCluster(ctx, o, dp.Source, dp.Spec.Bias, 1, nil, log)
-	defer func() {
-		for _, s := range shards {
-			s.Close()
-		}
-	}()
-	if err != nil {
-		t.Fatal(err)
-	}
-	coord.Close()
-	var seeds []string
-	for _, s := range shards {
-		seeds = append(seeds, s.GossipAddr())
-	}
 	j := deepOptions("model=deep,d=10,hidden=6-3,n=4000,seed=3") // another teacher
 	j.Join, j.Insecure, j.GossipBind, j.Out = seeds, true, "127.0.0.1:0", t.TempDir()
-	_, err = job.Train(ctx, j, io.Discard, log)
+	_, err := job.Train(ctx, j, io.Discard, log)
 	if !errors.Is(err, job.ErrOptions) || !strings.Contains(err.Error(), "the shards hold other data") {
 		t.Errorf("other teacher: %v", err)
 	}
@@ -158,4 +140,31 @@ func TestDeepClusterRefusals(t *testing.T) {
 	if res.Model.FinalRelErr == nil || !(*res.Model.FinalRelErr <= 1e-10) || !strings.Contains(res.Model.Data, "model=deep") {
 		t.Errorf("on the cluster: %+v", res.Model)
 	}
+}
+
+// startShards starts o.LocalShards in-process shards holding o's data (each
+// partition once), to be joined with --join, and returns their gossip
+// addresses; they stop with the test.
+func startShards(t *testing.T, o job.Options) []string {
+	t.Helper()
+	dp, err := job.Prepare(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dp.Close() })
+	shards, coord, err := job.StartLocalCluster(context.Background(), o, dp.Source, dp.Spec.Bias, 1, nil, zaptest.NewLogger(t))
+	t.Cleanup(func() {
+		for _, s := range shards {
+			s.Close()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	coord.Close()
+	var seeds []string
+	for _, s := range shards {
+		seeds = append(seeds, s.GossipAddr())
+	}
+	return seeds
 }

@@ -116,11 +116,7 @@ func (f *roundProgress) Plan(missing []int, parts int) []msg.Span {
 	if pl, ok := f.Fetcher.(round.Planner); ok {
 		return pl.Plan(missing, parts)
 	}
-	spans := make([]msg.Span, len(missing))
-	for i, p := range missing {
-		spans[i] = msg.Leaf(p)
-	}
-	return spans
+	return msg.Leaves(missing)
 }
 
 // begin starts the bar of round k, unless it is drawing it.

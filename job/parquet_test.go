@@ -342,26 +342,8 @@ func TestParquetJoin(t *testing.T) {
 	}
 	o := houseOptions(pq, t.TempDir())
 	o.LocalShards = 2
-	dp, err := job.Prepare(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dp.Close()
+	seeds := startShards(t, o)
 	log := zaptest.NewLogger(t)
-	shards, coord, err := job.StartLocalCluster(ctx, o, dp.Source, dp.Spec.Bias, 1, nil, log)
-	defer func() {
-		for _, s := range shards {
-			s.Close()
-		}
-	}()
-	if err != nil {
-		t.Fatal(err)
-	}
-	coord.Close()
-	var seeds []string
-	for _, s := range shards {
-		seeds = append(seeds, s.GossipAddr())
-	}
 	j := job.DefaultOptions()
 	j.K, j.Iters, j.Partitions = ref.K, ref.Iters, ref.Partitions
 	j.Join, j.Insecure, j.GossipBind = seeds, true, "127.0.0.1:0"

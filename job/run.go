@@ -1,11 +1,13 @@
 package job
 
 import (
+	"altmin/internal/arith"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 
 	"go.uber.org/zap"
 
@@ -18,6 +20,13 @@ import (
 // Version is the build version recorded in model.json; set with
 // -ldflags "-X altmin/job.Version=...".
 var Version = "0.1.0-dev"
+
+// VersionLine describes the build for a command's --version: the command,
+// its Version, the arithmetic it computes with (internal/arith) and the Go
+// release.
+func VersionLine(cmd string) string {
+	return fmt.Sprintf("%s %s (%s, %s)", cmd, Version, arith.Build(), runtime.Version())
+}
 
 // errNaNLoss is returned, with the result, by a run that ended on a NaN loss.
 var errNaNLoss = errors.New("job: training produced a NaN loss")

@@ -26,6 +26,15 @@ type Span struct {
 // Leaf returns the span of partition p alone.
 func Leaf(p int) Span { return Span{Lo: p, N: 1} }
 
+// Leaves returns the span of each of the partitions parts alone.
+func Leaves(parts []int) []Span {
+	spans := make([]Span, len(parts))
+	for i, p := range parts {
+		spans[i] = Leaf(p)
+	}
+	return spans
+}
+
 // End returns the first partition after s among partitions 0..parts-1.
 func (s Span) End(parts int) int { return min(s.Lo+s.N, parts) }
 

@@ -83,17 +83,24 @@ func (r *StatsRequest) checkRevive(k int) error {
 	if r.Linear {
 		relu--
 	}
+	return CheckRevive(r.Revive, r.ReviveW, relu, r.D)
+}
+
+// CheckRevive checks revived units and their hyperplanes, as
+// StatsRequest.Revive and ReviveW hold them: increasing units of the relu
+// ReLU units, with d finite weights each. Errors wrap ErrRequest.
+func CheckRevive(units []int, w []float64, relu, d int) error {
 	switch {
-	case len(r.Revive) > relu:
-		return fmt.Errorf("%w: %d revived units of %d ReLU units", ErrRequest, len(r.Revive), relu)
-	case len(r.ReviveW) != len(r.Revive)*r.D:
-		return fmt.Errorf("%w: %d revival weights for %d units of d = %d", ErrRequest, len(r.ReviveW), len(r.Revive), r.D)
-	case !finiteAll(r.ReviveW):
+	case len(units) > relu:
+		return fmt.Errorf("%w: %d revived units of %d ReLU units", ErrRequest, len(units), relu)
+	case len(w) != len(units)*d:
+		return fmt.Errorf("%w: %d revival weights for %d units of d = %d", ErrRequest, len(w), len(units), d)
+	case !finiteAll(w):
 		return fmt.Errorf("%w: non-finite revival weights", ErrRequest)
 	}
-	for j, q := range r.Revive {
-		if q < 0 || q >= relu || (j > 0 && q <= r.Revive[j-1]) {
-			return fmt.Errorf("%w: revived units %v: want increasing ReLU units in [0, %d)", ErrRequest, r.Revive, relu)
+	for j, q := range units {
+		if q < 0 || q >= relu || (j > 0 && q <= units[j-1]) {
+			return fmt.Errorf("%w: revived units %v: want increasing ReLU units in [0, %d)", ErrRequest, units, relu)
 		}
 	}
 	return nil

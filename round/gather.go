@@ -87,13 +87,9 @@ func Gather(ctx context.Context, c Core, r Round, pool *msg.Pool) error {
 		log = zap.NewNop()
 	}
 	missing, parts := c.Missing(), c.Len()
-	var queue []msg.Span
+	queue := msg.Leaves(missing)
 	if pl, ok := r.Fetcher.(Planner); ok {
 		queue = pl.Plan(missing, parts)
-	} else {
-		for _, p := range missing {
-			queue = append(queue, msg.Leaf(p))
-		}
 	}
 	if r.Timeout > 0 {
 		var cancel context.CancelFunc

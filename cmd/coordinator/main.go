@@ -79,7 +79,7 @@ ALTMIN_LOCAL_SHARDS); a flag on the command line wins.
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
-		fmt.Fprintln(stdout, versionLine("coordinator"))
+		fmt.Fprintln(stdout, job.VersionLine("coordinator"))
 		return nil
 	}
 	cmd := "train"

@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return healthCmd(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
-		fmt.Fprintln(stdout, versionLine("shard"))
+		fmt.Fprintln(stdout, job.VersionLine("shard"))
 		return nil
 	}
 	o := job.DefaultOptions()

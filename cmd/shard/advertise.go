@@ -1,20 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"net"
-	"runtime"
-
-	"altmin/internal/arith"
-	"altmin/job"
 )
-
-// versionLine describes the build: the command, its version (job.Version,
-// set at build time with -ldflags "-X altmin/job.Version=..."), the
-// arithmetic it computes with and the Go release.
-func versionLine(cmd string) string {
-	return fmt.Sprintf("%s %s (%s, %s)", cmd, job.Version, arith.Build(), runtime.Version())
-}
 
 // defaultGRPCAdvertise returns the gRPC address to advertise when none is
 // given: for a wildcard listen address (0.0.0.0:7000, :7000), which no
