@@ -172,25 +172,20 @@ func (t *Tree) Put(v Partial, req Request, pool *Pool) {
 			continue
 		}
 		left, right := Span{parent.Lo, s.N}, Span{parent.Lo + s.N, s.N}.Canonical(t.parts)
-		var other Partial
-		if s.Lo == left.Lo {
-			other = t.nodes[right.Lo]
-			if other == nil || other.Span() != right {
-				break
-			}
-			delete(t.nodes, right.Lo)
-			v.Add(other, req)
-			other.Release(pool)
-		} else {
-			other = t.nodes[left.Lo]
-			if other == nil || other.Span() != left {
-				break
-			}
-			delete(t.nodes, left.Lo)
-			other.Add(v, req)
-			v.Release(pool)
-			v = other
+		sibling := right
+		if s.Lo != left.Lo {
+			sibling = left
 		}
+		other := t.nodes[sibling.Lo]
+		if other == nil || other.Span() != sibling {
+			break
+		}
+		delete(t.nodes, sibling.Lo)
+		if sibling == left { // left plus right, whichever arrived last
+			v, other = other, v
+		}
+		v.Add(other, req)
+		other.Release(pool)
 		v.setSpan(parent)
 		s = parent
 	}
